@@ -1,0 +1,558 @@
+// addon.cpp — the N-API boundary, and the only file that includes napi.h.
+//
+// Pattern (sharp, better-sqlite3): per operation a plain C++ baton filled from already-validated
+// JS values on the JS thread, an AsyncWorker whose Execute() is pure C++ and catches every
+// exception into the baton, and OnOK/OnError that build JS values. Native failures become JS
+// errors with a `code` (ERR_INVALID_ARGUMENT, ERR_OUT_OF_MEMORY, ERR_TORCH, ERR_NATIVE, ERR_BUSY);
+// no C++ exception ever reaches Node's abort path.
+//
+// Exports: runtimeInfo(), benchmark(opts), parameterCounts(model), flopsPerToken(model, seqLen),
+// class Session { init(), step(microBatches), logits(batch), setLr(lr), info() }.
+#include <napi.h>
+
+#include <ATen/Parallel.h>
+#include <ATen/Version.h>
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include <atomic>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "benchmark.h"
+#include "compat.h"
+#include "device.h"
+#include "gpt2.h"
+#include "memory.h"
+#include "trainer.h"
+
+namespace ftplan {
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Errors: every exception becomes (code, message) here.
+struct NativeError {
+  std::string code;
+  std::string message;
+};
+
+NativeError classify(const std::exception_ptr& ep) {
+  try {
+    std::rethrow_exception(ep);
+  } catch (const std::invalid_argument& e) {
+    return {"ERR_INVALID_ARGUMENT", e.what()};
+  } catch (const std::bad_alloc& e) {
+    return {"ERR_OUT_OF_MEMORY", std::string("out of memory (std::bad_alloc): ") + e.what()};
+  } catch (const c10::Error& e) {
+    std::string msg = e.what_without_backtrace();
+    if (msg.find("out of memory") != std::string::npos || msg.find("Out of memory") != std::string::npos ||
+        msg.find("DefaultCPUAllocator: can't allocate memory") != std::string::npos)
+      return {"ERR_OUT_OF_MEMORY", msg};
+    return {"ERR_TORCH", msg};
+  } catch (const std::exception& e) {
+    return {"ERR_NATIVE", e.what()};
+  } catch (...) {
+    return {"ERR_NATIVE", "unknown native exception"};
+  }
+}
+
+Napi::Error make_error(Napi::Env env, const NativeError& e) {
+  auto err = Napi::Error::New(env, e.message);
+  err.Set("code", Napi::String::New(env, e.code));
+  return err;
+}
+
+// Run fn on the JS thread; turn any C++ exception into a thrown JS error with a code.
+template <typename Fn>
+Napi::Value guarded(Napi::Env env, Fn&& fn) {
+  try {
+    return fn();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (...) {
+    throw make_error(env, classify(std::current_exception()));
+  }
+}
+
+// An AsyncWorker that resolves a promise and never lets an exception escape Execute().
+class PromiseWorker : public Napi::AsyncWorker {
+ public:
+  explicit PromiseWorker(Napi::Env env) : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+ protected:
+  virtual void Run() = 0;                          // worker thread, pure C++
+  virtual Napi::Value Result(Napi::Env env) = 0;   // JS thread
+
+  void Execute() override {
+    try {
+      Run();
+    } catch (...) {
+      error_ = classify(std::current_exception());
+      failed_ = true;
+    }
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    if (failed_) {
+      deferred_.Reject(make_error(env, error_).Value());
+      return;
+    }
+    try {
+      deferred_.Resolve(Result(env));
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(e.Value());
+    } catch (...) {
+      deferred_.Reject(make_error(env, classify(std::current_exception())).Value());
+    }
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  NativeError error_;
+  bool failed_ = false;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Reading already-validated JS values.
+int64_t get_int(const Napi::Object& o, const char* key, int64_t fallback) {
+  if (!o.Has(key) || o.Get(key).IsUndefined()) return fallback;
+  auto v = o.Get(key);
+  if (!v.IsNumber()) throw std::invalid_argument(std::string(key) + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d == static_cast<double>(static_cast<int64_t>(d)))) throw std::invalid_argument(std::string(key) + " must be an integer");
+  return static_cast<int64_t>(d);
+}
+double get_double(const Napi::Object& o, const char* key, double fallback) {
+  if (!o.Has(key) || o.Get(key).IsUndefined()) return fallback;
+  auto v = o.Get(key);
+  if (!v.IsNumber()) throw std::invalid_argument(std::string(key) + " must be a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+std::string get_string(const Napi::Object& o, const char* key, const std::string& fallback) {
+  if (!o.Has(key) || o.Get(key).IsUndefined()) return fallback;
+  auto v = o.Get(key);
+  if (!v.IsString()) throw std::invalid_argument(std::string(key) + " must be a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+Napi::Object get_object(const Napi::Value& v, const char* what) {
+  if (!v.IsObject()) throw std::invalid_argument(std::string(what) + " must be an object");
+  return v.As<Napi::Object>();
+}
+
+GPT2Config read_model(const Napi::Object& o) {
+  GPT2Config c;
+  c.vocab_size = get_int(o, "vocabSize", c.vocab_size);
+  c.n_positions = get_int(o, "nPositions", c.n_positions);
+  c.n_embd = get_int(o, "nEmbd", c.n_embd);
+  c.n_layer = get_int(o, "nLayer", c.n_layer);
+  c.n_head = get_int(o, "nHead", c.n_head);
+  c.n_inner = get_int(o, "nInner", c.n_inner);
+  c.num_labels = get_int(o, "numLabels", c.num_labels);
+  c.pad_token_id = get_int(o, "padTokenId", c.pad_token_id);
+  c.layer_norm_epsilon = get_double(o, "layerNormEpsilon", c.layer_norm_epsilon);
+  c.embd_pdrop = get_double(o, "embdPdrop", c.embd_pdrop);
+  c.attn_pdrop = get_double(o, "attnPdrop", c.attn_pdrop);
+  c.resid_pdrop = get_double(o, "residPdrop", c.resid_pdrop);
+  c.initializer_range = get_double(o, "initializerRange", c.initializer_range);
+  validate(c);
+  return c;
+}
+
+TrainConfig read_train(const Napi::Object& o) {
+  TrainConfig t;
+  t.lr = get_double(o, "lr", t.lr);
+  t.beta1 = get_double(o, "beta1", t.beta1);
+  t.beta2 = get_double(o, "beta2", t.beta2);
+  t.eps = get_double(o, "eps", t.eps);
+  t.weight_decay = get_double(o, "weightDecay", t.weight_decay);
+  t.max_grad_norm = get_double(o, "maxGradNorm", t.max_grad_norm);
+  const std::string dtype = get_string(o, "dtype", "fp32");
+  if (dtype != "fp32" && dtype != "bf16") throw std::invalid_argument("dtype must be fp32 or bf16");
+  t.bf16 = dtype == "bf16";
+  t.device = get_string(o, "device", "cpu");
+  const int64_t seed = get_int(o, "seed", 42);
+  if (seed < 0) throw std::invalid_argument("seed must be >= 0");
+  t.seed = static_cast<uint64_t>(seed);
+  return t;
+}
+
+int read_threads(const Napi::Object& o) {
+  const int64_t n = get_int(o, "threads", 0);
+  if (n < 0 || n > 1024) throw std::invalid_argument("threads must be in [0, 1024] (0: leave as is)");
+  return static_cast<int>(n);
+}
+
+// Intra-op threads are per calling thread under OpenMP: set them inside Execute().
+void apply_threads(int n) {
+  if (n > 0) at::set_num_threads(n);
+}
+
+// A JS typed array of int32 -> an int64 CPU tensor (copied on the JS thread).
+torch::Tensor int_tensor(const Napi::Value& v, const char* what, std::vector<int64_t> shape) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+    throw std::invalid_argument(std::string(what) + " must be an Int32Array");
+  auto arr = v.As<Napi::Int32Array>();
+  int64_t n = 1;
+  for (auto s : shape) n *= s;
+  if (static_cast<int64_t>(arr.ElementLength()) != n)
+    throw std::invalid_argument(std::string(what) + " has " + std::to_string(arr.ElementLength()) + " elements, expected " +
+                                std::to_string(n));
+  auto t = torch::empty(shape, torch::kInt32);
+  if (n > 0) std::memcpy(t.data_ptr<int32_t>(), arr.Data(), static_cast<size_t>(n) * sizeof(int32_t));
+  return t.to(torch::kLong);
+}
+
+Batch read_batch(const Napi::Value& v, bool need_labels) {
+  auto o = get_object(v, "batch");
+  const int64_t B = get_int(o, "batchSize", -1), T = get_int(o, "seqLen", -1);
+  if (B < 1) throw std::invalid_argument("batch size must be at least 1");
+  if (T < 1) throw std::invalid_argument("sequence length must be at least 1");
+  Batch b;
+  b.input_ids = int_tensor(o.Get("inputIds"), "inputIds", {B, T});
+  b.lengths = int_tensor(o.Get("lengths"), "lengths", {B});
+  if (need_labels) b.labels = int_tensor(o.Get("labels"), "labels", {B});
+  return b;
+}
+
+Napi::Array number_array(Napi::Env env, const std::vector<double>& xs) {
+  auto a = Napi::Array::New(env, xs.size());
+  for (size_t i = 0; i < xs.size(); ++i) a.Set(static_cast<uint32_t>(i), Napi::Number::New(env, xs[i]));
+  return a;
+}
+
+// ---------------------------------------------------------------------------------------------
+// runtimeInfo()
+Napi::Value RuntimeInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    auto o = Napi::Object::New(env);
+    o.Set("torchVersion", Napi::String::New(env, TORCH_VERSION));
+    o.Set("torchVersionMajor", Napi::Number::New(env, TORCH_VERSION_MAJOR));
+    o.Set("torchVersionMinor", Napi::Number::New(env, TORCH_VERSION_MINOR));
+    o.Set("cudaCompiled", Napi::Boolean::New(env, cuda_compiled()));
+    o.Set("cudaAvailable", Napi::Boolean::New(env, cuda_available()));
+    o.Set("cudaDeviceCount", Napi::Number::New(env, static_cast<double>(cuda_device_count())));
+    o.Set("hasSdpa", Napi::Boolean::New(env, FTPLAN_HAS_SDPA != 0));
+    o.Set("defaultThreads", Napi::Number::New(env, at::get_num_threads()));
+    o.Set("parallelInfo", Napi::String::New(env, at::get_parallel_info()));
+    o.Set("buildConfig", Napi::String::New(env, at::show_config()));
+    o.Set("cpuTrackingAllocator", Napi::Boolean::New(env, cpu_tracking_installed()));
+    auto devices = Napi::Array::New(env);
+    uint32_t i = 0;
+    devices.Set(i++, Napi::String::New(env, "cpu"));
+    for (int64_t d = 0; d < cuda_device_count(); ++d) devices.Set(i++, Napi::String::New(env, "cuda:" + std::to_string(d)));
+    o.Set("devices", devices);
+    return o;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// flopsPerToken(model, seqLen) — pure arithmetic, shared with the benchmark.
+Napi::Value FlopsPerToken(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    auto cfg = read_model(get_object(info[0], "model"));
+    if (!info[1].IsNumber()) throw std::invalid_argument("seqLen must be a number");
+    const auto T = info[1].As<Napi::Number>().Int64Value();
+    auto o = Napi::Object::New(env);
+    o.Set("flopsPerToken", Napi::Number::New(env, training_flops_per_token(cfg, T)));
+    o.Set("matmulParameters", Napi::Number::New(env, static_cast<double>(matmul_parameter_count(cfg))));
+    return o;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// parameterCounts(model): builds the real module (default init only) and counts its parameters.
+class ParameterCountWorker : public PromiseWorker {
+ public:
+  ParameterCountWorker(Napi::Env env, GPT2Config cfg) : PromiseWorker(env), cfg_(cfg) {}
+
+ protected:
+  void Run() override {
+    torch::NoGradGuard no_grad;
+    GPT2ForSequenceClassification model(cfg_, /*init=*/false);
+    total_ = model->parameter_count();
+    transformer_ = model->transformer_parameter_count();
+  }
+  Napi::Value Result(Napi::Env env) override {
+    auto o = Napi::Object::New(env);
+    o.Set("total", Napi::Number::New(env, static_cast<double>(total_)));
+    o.Set("transformer", Napi::Number::New(env, static_cast<double>(transformer_)));
+    o.Set("head", Napi::Number::New(env, static_cast<double>(total_ - transformer_)));
+    return o;
+  }
+
+ private:
+  GPT2Config cfg_;
+  int64_t total_ = 0, transformer_ = 0;
+};
+
+Napi::Value ParameterCounts(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    auto* w = new ParameterCountWorker(env, read_model(get_object(info[0], "model")));
+    auto p = w->promise();
+    w->Queue();
+    return p;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// benchmark(opts)
+class BenchmarkWorker : public PromiseWorker {
+ public:
+  BenchmarkWorker(Napi::Env env, BenchConfig cfg, int threads) : PromiseWorker(env), cfg_(std::move(cfg)), threads_(threads) {}
+
+ protected:
+  void Run() override {
+    apply_threads(threads_);
+    threads_used_ = at::get_num_threads();
+    result_ = run_benchmark(cfg_);
+  }
+  Napi::Value Result(Napi::Env env) override {
+    const auto& r = result_;
+    auto o = Napi::Object::New(env);
+    o.Set("stepMs", number_array(env, r.step_ms));
+    o.Set("losses", number_array(env, r.losses));
+    o.Set("evalMs", number_array(env, r.eval_ms));
+    o.Set("setupMs", Napi::Number::New(env, r.setup_ms));
+    o.Set("parameters", Napi::Number::New(env, static_cast<double>(r.parameters)));
+    o.Set("transformerParameters", Napi::Number::New(env, static_cast<double>(r.transformer_parameters)));
+    o.Set("matmulParameters", Napi::Number::New(env, static_cast<double>(r.matmul_parameters)));
+    o.Set("flopsPerToken", Napi::Number::New(env, r.flops_per_token));
+    o.Set("tokensPerStep", Napi::Number::New(env, static_cast<double>(r.tokens_per_step)));
+    o.Set("samplesPerStep", Napi::Number::New(env, static_cast<double>(r.samples_per_step)));
+    o.Set("peakMemoryBytes", Napi::Number::New(env, static_cast<double>(r.peak_memory_bytes)));
+    o.Set("staticMemoryBytes", Napi::Number::New(env, static_cast<double>(r.static_memory_bytes)));
+    o.Set("peakMemorySource", Napi::String::New(env, r.peak_memory_source));
+    o.Set("rssPeakBytes", Napi::Number::New(env, static_cast<double>(r.rss_peak_bytes)));
+    o.Set("rssBeforeBytes", Napi::Number::New(env, static_cast<double>(r.rss_before_bytes)));
+    o.Set("device", Napi::String::New(env, r.device));
+    o.Set("deviceName", Napi::String::New(env, r.device_name));
+    o.Set("deviceMemoryBytes", Napi::Number::New(env, static_cast<double>(r.device_memory_bytes)));
+    o.Set("threads", Napi::Number::New(env, threads_used_));
+    return o;
+  }
+
+ private:
+  BenchConfig cfg_;
+  int threads_;
+  int threads_used_ = 0;
+  BenchResult result_;
+};
+
+Napi::Value Benchmark(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    auto o = get_object(info[0], "benchmark options");
+    BenchConfig c;
+    c.model = read_model(get_object(o.Get("model"), "model"));
+    c.train = read_train(o);
+    c.batch_size = get_int(o, "batchSize", c.batch_size);
+    c.seq_len = get_int(o, "seqLen", c.seq_len);
+    c.grad_accum = get_int(o, "gradAccum", c.grad_accum);
+    c.warmup_steps = get_int(o, "warmupSteps", c.warmup_steps);
+    c.steps = get_int(o, "steps", c.steps);
+    c.eval_batch_size = get_int(o, "evalBatchSize", c.eval_batch_size);
+    c.eval_steps = get_int(o, "evalSteps", c.eval_steps);
+    if (c.batch_size < 1) throw std::invalid_argument("batch size must be at least 1");
+    auto* w = new BenchmarkWorker(env, c, read_threads(o));
+    auto p = w->promise();
+    w->Queue();
+    return p;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Session: a model + optimizer kept across calls. One operation at a time.
+struct SessionState {
+  GPT2Config model;
+  TrainConfig train;
+  int threads = 0;
+  std::unique_ptr<Trainer> trainer;
+  std::atomic<bool> busy{false};
+};
+
+class BusyGuard {
+ public:
+  explicit BusyGuard(std::shared_ptr<SessionState> s) : s_(std::move(s)) {}
+  ~BusyGuard() { s_->busy = false; }
+
+ private:
+  std::shared_ptr<SessionState> s_;
+};
+
+void claim(const std::shared_ptr<SessionState>& s, Napi::Env env) {
+  bool expected = false;
+  if (!s->busy.compare_exchange_strong(expected, true))
+    throw make_error(env, {"ERR_BUSY", "this session is already running an operation; await it first"});
+}
+
+class SessionWorker : public PromiseWorker {
+ public:
+  SessionWorker(Napi::Env env, std::shared_ptr<SessionState> s) : PromiseWorker(env), s_(std::move(s)) {}
+
+ protected:
+  void Run() override {
+    BusyGuard release(s_);
+    apply_threads(s_->threads);
+    if (!s_->trainer && !is_init()) throw std::invalid_argument("session not initialised: await session.init() first");
+    RunLocked();
+  }
+  virtual bool is_init() const { return false; }
+  virtual void RunLocked() = 0;
+  std::shared_ptr<SessionState> s_;
+};
+
+class InitWorker : public SessionWorker {
+ public:
+  using SessionWorker::SessionWorker;
+
+ protected:
+  bool is_init() const override { return true; }
+  void RunLocked() override {
+    s_->trainer.reset();
+    s_->trainer = std::make_unique<Trainer>(s_->model, s_->train);
+    total_ = s_->trainer->model()->parameter_count();
+  }
+  Napi::Value Result(Napi::Env env) override { return Napi::Number::New(env, static_cast<double>(total_)); }
+  int64_t total_ = 0;
+};
+
+class StepWorker : public SessionWorker {
+ public:
+  StepWorker(Napi::Env env, std::shared_ptr<SessionState> s, std::vector<Batch> micro)
+      : SessionWorker(env, std::move(s)), micro_(std::move(micro)) {}
+
+ protected:
+  void RunLocked() override { r_ = s_->trainer->step(micro_); }
+  Napi::Value Result(Napi::Env env) override {
+    auto o = Napi::Object::New(env);
+    o.Set("loss", Napi::Number::New(env, r_.loss));
+    o.Set("gradNorm", Napi::Number::New(env, r_.grad_norm));
+    o.Set("samples", Napi::Number::New(env, static_cast<double>(r_.samples)));
+    o.Set("tokens", Napi::Number::New(env, static_cast<double>(r_.tokens)));
+    return o;
+  }
+
+ private:
+  std::vector<Batch> micro_;
+  StepResult r_;
+};
+
+class LogitsWorker : public SessionWorker {
+ public:
+  LogitsWorker(Napi::Env env, std::shared_ptr<SessionState> s, Batch b) : SessionWorker(env, std::move(s)), b_(std::move(b)) {}
+
+ protected:
+  void RunLocked() override { out_ = s_->trainer->logits(b_); }
+  Napi::Value Result(Napi::Env env) override {
+    const size_t n = static_cast<size_t>(out_.numel());
+    auto arr = Napi::Float32Array::New(env, n);
+    if (n > 0) std::memcpy(arr.Data(), out_.data_ptr<float>(), n * sizeof(float));
+    return arr;
+  }
+
+ private:
+  Batch b_;
+  torch::Tensor out_;
+};
+
+class Session : public Napi::ObjectWrap<Session> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Session",
+                       {InstanceMethod("init", &Session::Init), InstanceMethod("step", &Session::Step),
+                        InstanceMethod("logits", &Session::Logits), InstanceMethod("setLr", &Session::SetLr)});
+  }
+
+  explicit Session(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Session>(info) {
+    Napi::Env env = info.Env();
+    try {
+      auto o = get_object(info[0], "session options");
+      state_ = std::make_shared<SessionState>();
+      state_->model = read_model(get_object(o.Get("model"), "model"));
+      state_->train = read_train(o);
+      state_->threads = read_threads(o);
+    } catch (const Napi::Error&) {
+      throw;
+    } catch (...) {
+      throw make_error(env, classify(std::current_exception()));
+    }
+  }
+
+ private:
+  template <typename W, typename... Args>
+  Napi::Value queue(Napi::Env env, Args&&... args) {
+    claim(state_, env);
+    try {
+      auto* w = new W(env, state_, std::forward<Args>(args)...);
+      auto p = w->promise();
+      w->Queue();
+      return p;
+    } catch (...) {
+      state_->busy = false;
+      throw;
+    }
+  }
+
+  Napi::Value Init(const Napi::CallbackInfo& info) {
+    return guarded(info.Env(), [&]() -> Napi::Value { return queue<InitWorker>(info.Env()); });
+  }
+
+  Napi::Value Step(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guarded(env, [&]() -> Napi::Value {
+      if (!info[0].IsArray()) throw std::invalid_argument("step() takes an array of micro-batches");
+      auto arr = info[0].As<Napi::Array>();
+      std::vector<Batch> micro;
+      for (uint32_t i = 0; i < arr.Length(); ++i) micro.push_back(read_batch(arr.Get(i), true));
+      if (micro.empty()) throw std::invalid_argument("step() needs at least one micro-batch");
+      return queue<StepWorker>(env, std::move(micro));
+    });
+  }
+
+  Napi::Value Logits(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guarded(env, [&]() -> Napi::Value { return queue<LogitsWorker>(env, read_batch(info[0], false)); });
+  }
+
+  Napi::Value SetLr(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guarded(env, [&]() -> Napi::Value {
+      if (!info[0].IsNumber()) throw std::invalid_argument("setLr() takes a number");
+      if (!state_->trainer) throw std::invalid_argument("session not initialised: await session.init() first");
+      claim(state_, env);
+      BusyGuard release(state_);
+      state_->trainer->set_lr(info[0].As<Napi::Number>().DoubleValue());
+      return env.Undefined();
+    });
+  }
+
+  std::shared_ptr<SessionState> state_;
+};
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  install_cpu_tracking_allocator();
+  exports.Set("runtimeInfo", Napi::Function::New(env, RuntimeInfo));
+  exports.Set("flopsPerToken", Napi::Function::New(env, FlopsPerToken));
+  exports.Set("parameterCounts", Napi::Function::New(env, ParameterCounts));
+  exports.Set("benchmark", Napi::Function::New(env, Benchmark));
+  exports.Set("Session", Session::Define(env));
+  return exports;
+}
+
+}  // namespace
+}  // namespace ftplan
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return ftplan::Init(env, exports); }
+
+NODE_API_MODULE(ftplan, InitAddon)

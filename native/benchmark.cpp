@@ -1,0 +1,111 @@
+// benchmark.cpp — see benchmark.h.
+#include "benchmark.h"
+
+#include <algorithm>
+#include <chrono>
+#include <stdexcept>
+
+#include "device.h"
+#include "memory.h"
+
+namespace ftplan {
+
+int64_t matmul_parameter_count(const GPT2Config& cfg) {
+  const int64_t C = cfg.n_embd, F = cfg.inner();
+  const int64_t per_layer = C * 3 * C + C * C + C * F + F * C;  // c_attn, attn.c_proj, c_fc, mlp.c_proj
+  return cfg.n_layer * per_layer + C * cfg.num_labels;           // + score (read once per row: an upper bound)
+}
+
+double training_flops_per_token(const GPT2Config& cfg, int64_t seq_len) {
+  return 6.0 * static_cast<double>(matmul_parameter_count(cfg)) +
+         12.0 * static_cast<double>(cfg.n_layer) * static_cast<double>(cfg.n_embd) * static_cast<double>(seq_len);
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+Batch synthetic_batch(const GPT2Config& m, int64_t B, int64_t T, torch::Generator& gen) {
+  Batch b;
+  // Real-token ids only (pad id excluded), every row full: the step cost of a padded length T.
+  b.input_ids = torch::randint(0, m.vocab_size - 1, {B, T}, gen, torch::kLong);
+  b.lengths = torch::full({B}, T, torch::kLong);
+  b.labels = torch::randint(0, m.num_labels, {B}, gen, torch::kLong);
+  return b;
+}
+
+}  // namespace
+
+BenchResult run_benchmark(const BenchConfig& cfg) {
+  validate(cfg.model);
+  if (cfg.batch_size < 1) throw std::invalid_argument("batch size must be at least 1");
+  if (cfg.seq_len < 1 || cfg.seq_len > cfg.model.n_positions)
+    throw std::invalid_argument("seq_len must be in [1, n_positions=" + std::to_string(cfg.model.n_positions) + "]");
+  if (cfg.grad_accum < 1) throw std::invalid_argument("grad_accum must be at least 1");
+  if (cfg.steps < 1) throw std::invalid_argument("steps must be at least 1");
+  if (cfg.warmup_steps < 0) throw std::invalid_argument("warmup_steps must be >= 0");
+  if (cfg.eval_batch_size < 0 || cfg.eval_steps < 0) throw std::invalid_argument("eval batch size and steps must be >= 0");
+
+  BenchResult r;
+  const c10::Device device = parse_device(cfg.train.device);
+  r.device = device.str();
+  r.device_name = device_name(device);
+  r.device_memory_bytes = device_total_memory(device);
+
+  // Memory baseline before anything of ours exists.
+  release_cached_memory(device);
+  synchronize(device);
+  const int64_t before = current_memory(device);
+  reset_peak_memory(device);
+  r.rss_before_bytes = read_rss().rss_bytes;
+  r.peak_memory_source = device.is_cuda() ? "cuda-caching-allocator" : "cpu-counting-allocator";
+
+  auto t0 = Clock::now();
+  Trainer trainer(cfg.model, cfg.train);
+  synchronize(device);
+  r.setup_ms = ms_since(t0);
+  r.parameters = trainer.model()->parameter_count();
+  r.transformer_parameters = trainer.model()->transformer_parameter_count();
+  r.matmul_parameters = matmul_parameter_count(cfg.model);
+  r.flops_per_token = training_flops_per_token(cfg.model, cfg.seq_len);
+
+  torch::Generator gen = at::detail::createCPUGenerator(cfg.train.seed + 1);
+  std::vector<Batch> micro;
+  for (int64_t i = 0; i < cfg.grad_accum; ++i) micro.push_back(synthetic_batch(cfg.model, cfg.batch_size, cfg.seq_len, gen));
+  r.samples_per_step = cfg.batch_size * cfg.grad_accum;
+  r.tokens_per_step = r.samples_per_step * cfg.seq_len;
+
+  for (int64_t i = 0; i < cfg.warmup_steps; ++i) r.losses.push_back(trainer.step(micro).loss);
+  synchronize(device);
+  reset_rss_peak();
+  for (int64_t i = 0; i < cfg.steps; ++i) {
+    synchronize(device);
+    auto ts = Clock::now();
+    auto res = trainer.step(micro);  // loss.item() inside syncs, the explicit sync makes it certain
+    synchronize(device);
+    r.step_ms.push_back(ms_since(ts));
+    r.losses.push_back(res.loss);
+  }
+  r.rss_peak_bytes = read_rss().peak_bytes;
+  // Between steps: weights + grads + AdamW moments (grads stay until the next step sets them to none).
+  r.static_memory_bytes = current_memory(device) - before;
+  r.peak_memory_bytes = peak_memory(device) - before;
+
+  if (cfg.eval_batch_size > 0 && cfg.eval_steps > 0) {
+    Batch eb = synthetic_batch(cfg.model, cfg.eval_batch_size, cfg.seq_len, gen);
+    trainer.logits(eb);  // warm-up
+    for (int64_t i = 0; i < cfg.eval_steps; ++i) {
+      synchronize(device);
+      auto ts = Clock::now();
+      trainer.logits(eb);
+      synchronize(device);
+      r.eval_ms.push_back(ms_since(ts));
+    }
+  }
+  return r;
+}
+
+}  // namespace ftplan

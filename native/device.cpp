@@ -1,0 +1,107 @@
+// device.cpp — see device.h.
+#include "device.h"
+
+#include <torch/cuda.h>
+
+#include <fstream>
+#include <stdexcept>
+
+#include "memory.h"
+
+namespace ftplan {
+
+bool cuda_compiled() {
+#ifdef FTPLAN_WITH_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
+bool cuda_available() { return cuda_compiled() && torch::cuda::is_available(); }
+int64_t cuda_device_count() { return cuda_available() ? static_cast<int64_t>(torch::cuda::device_count()) : 0; }
+
+c10::Device parse_device(const std::string& spec) {
+  if (spec == "cpu") return c10::Device(c10::DeviceType::CPU);
+  if (spec == "cuda" || spec.rfind("cuda:", 0) == 0) {
+    int index = 0;
+    if (spec.size() > 5) {
+      try {
+        size_t used = 0;
+        index = std::stoi(spec.substr(5), &used);
+        if (used != spec.size() - 5 || index < 0) throw std::invalid_argument("bad index");
+      } catch (const std::exception&) {
+        throw std::invalid_argument("device '" + spec + "' is not of the form cuda:N");
+      }
+    }
+    if (!cuda_compiled())
+      throw std::invalid_argument("device '" + spec + "' asked for, but this addon was built against a CPU-only libtorch; "
+                                  "rebuild with a CUDA libtorch (LIBTORCH or LIBTORCH_USE_PYTORCH=1) or use --device cpu");
+    if (!torch::cuda::is_available())
+      throw std::invalid_argument("device '" + spec + "' asked for, but no CUDA GPU is visible; use --device cpu");
+    if (index >= static_cast<int>(torch::cuda::device_count()))
+      throw std::invalid_argument("device '" + spec + "': only " + std::to_string(torch::cuda::device_count()) +
+                                  " CUDA device(s) visible");
+    return c10::Device(c10::DeviceType::CUDA, static_cast<c10::DeviceIndex>(index));
+  }
+  throw std::invalid_argument("device '" + spec + "' is not one of cpu, cuda, cuda:N");
+}
+
+void synchronize(const c10::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize(device.index());
+}
+
+namespace {
+std::string cpu_model_name() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      auto pos = line.find(':');
+      if (pos != std::string::npos) return line.substr(pos + 2);
+    }
+  }
+  return "cpu";
+}
+int64_t mem_total_bytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  int64_t kib = 0;
+  std::string unit;
+  while (in >> key >> kib >> unit) {
+    if (key == "MemTotal:") return kib * 1024;
+  }
+  return -1;
+}
+}  // namespace
+
+std::string device_name(const c10::Device& device) {
+  if (device.is_cuda()) return cuda::name(device.index());
+  return cpu_model_name();
+}
+
+int64_t device_total_memory(const c10::Device& device) {
+  if (device.is_cuda()) return cuda::total_memory(device.index());
+  return mem_total_bytes();
+}
+
+void reset_peak_memory(const c10::Device& device) {
+  if (device.is_cuda()) return cuda::reset_peak(device.index());
+  cpu_tensor_bytes_reset_peak();
+}
+
+int64_t peak_memory(const c10::Device& device) {
+  if (device.is_cuda()) return cuda::peak_allocated(device.index());
+  return cpu_tensor_bytes_peak();
+}
+
+int64_t current_memory(const c10::Device& device) {
+  if (device.is_cuda()) return cuda::current_allocated(device.index());
+  return cpu_tensor_bytes_current();
+}
+
+void release_cached_memory(const c10::Device& device) {
+  if (device.is_cuda()) cuda::empty_cache();
+}
+
+}  // namespace ftplan

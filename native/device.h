@@ -1,0 +1,41 @@
+// device.h — which device to run on, and what it can tell us: name, sync, memory statistics.
+//
+// CUDA code lives in cuda_device.cpp and is compiled only when the libtorch found at build time
+// carries CUDA (FTPLAN_WITH_CUDA); whether a GPU is actually usable is asked at run time.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <string>
+
+namespace ftplan {
+
+// "cpu", "cuda", "cuda:N". Throws std::invalid_argument (with the fix) when unavailable.
+c10::Device parse_device(const std::string& spec);
+
+bool cuda_compiled();        // this addon was built against a CUDA libtorch
+bool cuda_available();       // ... and a GPU is visible now
+int64_t cuda_device_count();
+
+void synchronize(const c10::Device& device);
+std::string device_name(const c10::Device& device);
+int64_t device_total_memory(const c10::Device& device);  // bytes; CPU: MemTotal
+
+// Peak bytes held by tensors on the device since the last reset (CPU: the counting allocator).
+void reset_peak_memory(const c10::Device& device);
+int64_t peak_memory(const c10::Device& device);
+int64_t current_memory(const c10::Device& device);
+void release_cached_memory(const c10::Device& device);
+
+// CUDA-only pieces (cuda_device.cpp); callers check cuda_compiled() first.
+namespace cuda {
+std::string name(int index);
+int64_t total_memory(int index);
+void reset_peak(int index);
+int64_t peak_allocated(int index);
+int64_t current_allocated(int index);
+void empty_cache();
+}  // namespace cuda
+
+}  // namespace ftplan

@@ -1,0 +1,164 @@
+// gpt2.cpp — see gpt2.h for what this is and the shape glossary.
+#include "gpt2.h"
+
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+#include "compat.h"
+
+namespace ftplan {
+
+namespace F = torch::nn::functional;
+
+AttentionImpl::AttentionImpl(const GPT2Config& cfg)
+    : n_head_(cfg.n_head), n_embd_(cfg.n_embd), attn_pdrop_(cfg.attn_pdrop), resid_pdrop_(cfg.resid_pdrop) {
+  c_attn = register_module("c_attn", torch::nn::Linear(cfg.n_embd, 3 * cfg.n_embd));
+  c_proj = register_module("c_proj", torch::nn::Linear(cfg.n_embd, cfg.n_embd));
+}
+
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
+  const auto B = x.size(0), T = x.size(1), C = n_embd_, H = n_head_, D = C / H;
+  // One matmul for q, k, v; split is a view, the transposes are strided views.
+  auto qkv = c_attn(x).view({B, T, 3, H, D});             // [B,T,3,H,D]
+  auto q = qkv.select(2, 0).transpose(1, 2);               // [B,H,T,D]
+  auto k = qkv.select(2, 1).transpose(1, 2);               // [B,H,T,D]
+  auto v = qkv.select(2, 2).transpose(1, 2);               // [B,H,T,D]
+  const double p = is_training() ? attn_pdrop_ : 0.0;
+  torch::Tensor y;
+#if FTPLAN_HAS_SDPA
+  // Causal only: with right padding every real token's keys are real tokens, so the padding mask
+  // changes nothing a real token (or the head) sees, and without an explicit mask the flash /
+  // memory-efficient kernels stay eligible on CUDA.
+  y = at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, p, /*is_causal=*/true);
+#else
+  auto att = torch::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(D)));  // [B,H,T,T]
+  // lengths >= 1 and right padding: every query sees key 0, so no row is all -inf.
+  att = att.masked_fill(mask.logical_not(), -std::numeric_limits<double>::infinity());
+  att = torch::softmax(att, -1);
+  if (p > 0.0) att = F::dropout(att, F::DropoutFuncOptions().p(p).training(true));
+  y = torch::matmul(att, v);                               // [B,H,T,D]
+#endif
+  y = y.transpose(1, 2).reshape({B, T, C});                // [B,T,C]
+  y = c_proj(y);
+  if (is_training() && resid_pdrop_ > 0.0) y = F::dropout(y, F::DropoutFuncOptions().p(resid_pdrop_).training(true));
+  return y;
+}
+
+MLPImpl::MLPImpl(const GPT2Config& cfg) : resid_pdrop_(cfg.resid_pdrop) {
+  c_fc = register_module("c_fc", torch::nn::Linear(cfg.n_embd, cfg.inner()));
+  c_proj = register_module("c_proj", torch::nn::Linear(cfg.inner(), cfg.n_embd));
+}
+
+torch::Tensor MLPImpl::forward(const torch::Tensor& x) {
+  auto y = c_proj(torch::gelu(c_fc(x), "tanh"));  // HF activation "gelu_new"
+  if (is_training() && resid_pdrop_ > 0.0) y = F::dropout(y, F::DropoutFuncOptions().p(resid_pdrop_).training(true));
+  return y;
+}
+
+BlockImpl::BlockImpl(const GPT2Config& cfg) {
+  auto ln = [&] { return torch::nn::LayerNorm(torch::nn::LayerNormOptions({cfg.n_embd}).eps(cfg.layer_norm_epsilon)); };
+  ln_1 = register_module("ln_1", ln());
+  attn = register_module("attn", Attention(cfg));
+  ln_2 = register_module("ln_2", ln());
+  mlp = register_module("mlp", MLP(cfg));
+}
+
+torch::Tensor BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
+  auto h = x + attn(ln_1(x), mask);
+  return h + mlp(ln_2(h));
+}
+
+TransformerImpl::TransformerImpl(const GPT2Config& cfg) : cfg_(cfg) {
+  wte = register_module("wte", torch::nn::Embedding(cfg.vocab_size, cfg.n_embd));
+  wpe = register_module("wpe", torch::nn::Embedding(cfg.n_positions, cfg.n_embd));
+  h = register_module("h", torch::nn::ModuleList());
+  for (int64_t i = 0; i < cfg.n_layer; ++i) h->push_back(Block(cfg));
+  ln_f = register_module("ln_f", torch::nn::LayerNorm(torch::nn::LayerNormOptions({cfg.n_embd}).eps(cfg.layer_norm_epsilon)));
+}
+
+torch::Tensor TransformerImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& lengths) {
+  const auto B = input_ids.size(0), T = input_ids.size(1);
+  auto pos = torch::arange(T, input_ids.options());                 // [T]
+  auto x = wte(input_ids) + wpe(pos);                               // [B,T,C]
+  if (is_training() && cfg_.embd_pdrop > 0.0) x = F::dropout(x, F::DropoutFuncOptions().p(cfg_.embd_pdrop).training(true));
+  torch::Tensor mask;  // [B,1,T,T] causal AND key-is-real; only the manual attention path reads it
+#if !FTPLAN_HAS_SDPA
+  auto causal = torch::ones({T, T}, input_ids.options().dtype(torch::kBool)).tril();          // [T,T]
+  auto key_real = pos.unsqueeze(0) < lengths.unsqueeze(1);                                    // [B,T]
+  mask = causal.unsqueeze(0).unsqueeze(0).logical_and(key_real.view({B, 1, 1, T}));           // [B,1,T,T]
+#else
+  (void)lengths;
+  (void)B;
+#endif
+  for (const auto& block : *h) x = block->as<Block>()->forward(x, mask);
+  return ln_f(x);
+}
+
+GPT2ForSequenceClassificationImpl::GPT2ForSequenceClassificationImpl(const GPT2Config& cfg, bool init) : cfg_(cfg) {
+  validate(cfg);
+  transformer = register_module("transformer", Transformer(cfg));
+  score = register_module("score", torch::nn::Linear(torch::nn::LinearOptions(cfg.n_embd, cfg.num_labels).bias(false)));
+  if (init) init_weights();
+}
+
+void GPT2ForSequenceClassificationImpl::init_weights() {
+  torch::NoGradGuard no_grad;
+  const double std = cfg_.initializer_range;
+  const double proj_std = std / std::sqrt(2.0 * static_cast<double>(cfg_.n_layer));
+  for (auto& item : named_parameters()) {
+    const auto& name = item.key();
+    auto& p = item.value();
+    auto ends_with = [&](const std::string& s) {
+      return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
+    };
+    if (name.find(".ln_") != std::string::npos) {
+      if (ends_with(".weight")) p.fill_(1.0); else p.zero_();
+    } else if (ends_with(".bias")) {
+      p.zero_();
+    } else if (ends_with("c_proj.weight")) {
+      p.normal_(0.0, proj_std);
+    } else {
+      p.normal_(0.0, std);  // wte, wpe, c_attn, c_fc, score
+    }
+  }
+}
+
+int64_t GPT2ForSequenceClassificationImpl::transformer_parameter_count() {
+  int64_t n = 0;
+  for (const auto& p : transformer->parameters()) n += p.numel();
+  return n;
+}
+
+int64_t GPT2ForSequenceClassificationImpl::parameter_count() {
+  int64_t n = 0;
+  for (const auto& p : parameters()) n += p.numel();
+  return n;
+}
+
+torch::Tensor GPT2ForSequenceClassificationImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& lengths) {
+  auto hidden = transformer(input_ids, lengths);                    // [B,T,C]
+  const auto B = input_ids.size(0);
+  auto rows = torch::arange(B, lengths.options());
+  // Only the last real token of each row reaches the head: HF computes the score on every
+  // position and then picks this one; picking first gives the same logits for less work.
+  auto last = hidden.index({rows, lengths - 1});                    // [B,C]
+  return score(last);                                               // [B,K]
+}
+
+void check_batch(const GPT2Config& cfg, const torch::Tensor& input_ids, const torch::Tensor& lengths) {
+  if (input_ids.dim() != 2) throw std::invalid_argument("input_ids must be [batch, seq]");
+  const auto B = input_ids.size(0), T = input_ids.size(1);
+  if (B < 1) throw std::invalid_argument("batch size must be at least 1");
+  if (T < 1) throw std::invalid_argument("sequence length must be at least 1");
+  if (T > cfg.n_positions)
+    throw std::invalid_argument("sequence length " + std::to_string(T) + " exceeds the model's n_positions " +
+                                std::to_string(cfg.n_positions) + ": truncate or lower --seq-len");
+  if (lengths.dim() != 1 || lengths.size(0) != B) throw std::invalid_argument("lengths must be [batch]");
+  if (lengths.min().item<int64_t>() < 1 || lengths.max().item<int64_t>() > T)
+    throw std::invalid_argument("every row needs between 1 and seq_len real tokens");
+  if (input_ids.min().item<int64_t>() < 0 || input_ids.max().item<int64_t>() >= cfg.vocab_size)
+    throw std::invalid_argument("token ids must be in [0, vocab_size)");
+}
+
+}  // namespace ftplan

@@ -1,0 +1,107 @@
+// memory.cpp — see memory.h.
+#include "memory.h"
+
+#include <c10/core/Allocator.h>
+#include <c10/core/CPUAllocator.h>
+#include <c10/core/impl/alloc_cpu.h>
+
+#include <atomic>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <string>
+
+#include "compat.h"
+
+namespace ftplan {
+
+namespace {
+
+std::atomic<int64_t> g_current{0};
+std::atomic<int64_t> g_peak{0};
+std::atomic<bool> g_installed{false};
+
+void note_alloc(int64_t n) {
+  const int64_t now = g_current.fetch_add(n, std::memory_order_relaxed) + n;
+  int64_t peak = g_peak.load(std::memory_order_relaxed);
+  while (now > peak && !g_peak.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+  }
+}
+
+// Each block carries its size in a 64-byte header in front of the data (64 keeps LibTorch's
+// alignment). The data pointer is also the deleter's context, as raw_allocate() (used by oneDNN,
+// e.g. for bf16 kernels) requires.
+constexpr size_t kHeader = 64;
+
+void delete_tracked(void* data) {
+  if (data == nullptr) return;
+  auto* base = static_cast<char*>(data) - kHeader;
+  int64_t bytes = 0;
+  std::memcpy(&bytes, base, sizeof(bytes));
+  g_current.fetch_sub(bytes, std::memory_order_relaxed);
+  c10::free_cpu(base);
+}
+
+class CountingAllocator final : public c10::Allocator {
+ public:
+  c10::DataPtr allocate(size_t n) FTPLAN_ALLOCATOR_CONST override {
+    auto* base = static_cast<char*>(c10::alloc_cpu(n + kHeader));  // throws c10::Error when out of memory
+    const int64_t bytes = static_cast<int64_t>(n);
+    std::memcpy(base, &bytes, sizeof(bytes));
+    void* data = base + kHeader;
+    note_alloc(bytes);
+    return c10::DataPtr(data, data, &delete_tracked, c10::Device(c10::DeviceType::CPU));
+  }
+
+  c10::DeleterFnPtr raw_deleter() const override { return &delete_tracked; }
+
+#if FTPLAN_ALLOCATOR_HAS_COPY_DATA
+  void copy_data(void* dest, const void* src, std::size_t count) const override {
+    if (count > 0) std::memcpy(dest, src, count);
+  }
+#endif
+};
+
+int64_t status_kib(const std::string& key) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(key + ":", 0) == 0) return std::stoll(line.substr(key.size() + 1));
+  }
+  return -1;
+}
+
+}  // namespace
+
+void install_cpu_tracking_allocator() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    static CountingAllocator alloc;
+    // Priority above the default (0) so later registrations at default priority do not replace it.
+    c10::SetCPUAllocator(&alloc, /*priority=*/10);
+    g_installed = true;
+  });
+}
+
+bool cpu_tracking_installed() { return g_installed.load(); }
+int64_t cpu_tensor_bytes_current() { return g_current.load(); }
+int64_t cpu_tensor_bytes_peak() { return g_peak.load(); }
+void cpu_tensor_bytes_reset_peak() { g_peak.store(g_current.load()); }
+
+RssInfo read_rss() {
+  RssInfo info;
+  const int64_t rss = status_kib("VmRSS"), hwm = status_kib("VmHWM");
+  if (rss >= 0) info.rss_bytes = rss * 1024;
+  if (hwm >= 0) info.peak_bytes = hwm * 1024;
+  return info;
+}
+
+bool reset_rss_peak() {
+  std::ofstream out("/proc/self/clear_refs");
+  if (!out) return false;
+  out << "5";  // Linux >= 4.0: reset the peak RSS (VmHWM) to the current RSS
+  out.flush();
+  return static_cast<bool>(out);
+}
+
+}  // namespace ftplan

@@ -1,0 +1,96 @@
+// trainer.cpp — see trainer.h.
+#include "trainer.h"
+
+#include <stdexcept>
+
+#include "compat.h"
+#include "device.h"
+
+namespace ftplan {
+
+void check_labels(const GPT2Config& cfg, const Batch& b) {
+  if (b.labels.dim() != 1 || b.labels.size(0) != b.input_ids.size(0))
+    throw std::invalid_argument("labels must be [batch], one per row");
+  if (b.labels.min().item<int64_t>() < 0 || b.labels.max().item<int64_t>() >= cfg.num_labels)
+    throw std::invalid_argument("labels must be in [0, num_labels)");
+}
+
+Trainer::Trainer(const GPT2Config& model_cfg, const TrainConfig& cfg) : cfg_(cfg), device_(parse_device(cfg.device)) {
+  validate(model_cfg);
+  if (!(cfg.lr > 0)) throw std::invalid_argument("lr must be positive");
+  if (!(cfg.beta1 >= 0 && cfg.beta1 < 1 && cfg.beta2 >= 0 && cfg.beta2 < 1)) throw std::invalid_argument("betas must be in [0, 1)");
+  if (!(cfg.eps > 0)) throw std::invalid_argument("eps must be positive");
+  if (!(cfg.weight_decay >= 0)) throw std::invalid_argument("weight_decay must be >= 0");
+  torch::manual_seed(cfg.seed);  // CPU and, where present, every CUDA device
+  model_ = GPT2ForSequenceClassification(model_cfg);
+  model_->to(device_);
+  model_->train();
+  optimizer_ = std::make_unique<torch::optim::AdamW>(
+      model_->parameters(),
+      torch::optim::AdamWOptions(cfg.lr).betas(std::make_tuple(cfg.beta1, cfg.beta2)).eps(cfg.eps).weight_decay(cfg.weight_decay));
+}
+
+torch::Tensor Trainer::forward_loss(const Batch& b) {
+  auto ids = b.input_ids.to(device_, /*non_blocking=*/true);
+  auto lengths = b.lengths.to(device_, true);
+  auto labels = b.labels.to(device_, true);
+  torch::Tensor logits;
+  {
+    AutocastGuard autocast(cfg_.bf16, device_.type());
+    logits = model_->forward(ids, lengths);  // [B,K]
+  }
+  return torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), labels);
+}
+
+StepResult Trainer::step(const std::vector<Batch>& micro_batches) {
+  if (micro_batches.empty()) throw std::invalid_argument("a step needs at least one micro-batch");
+  const auto& mcfg = model_->config();
+  for (const auto& b : micro_batches) {
+    check_batch(mcfg, b.input_ids, b.lengths);
+    check_labels(mcfg, b);
+  }
+  model_->train();
+  for (auto& p : model_->parameters()) p.mutable_grad() = torch::Tensor();  // zero_grad(set_to_none)
+
+  StepResult r;
+  const double scale = 1.0 / static_cast<double>(micro_batches.size());
+  torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions().device(device_));
+  for (const auto& b : micro_batches) {
+    auto loss = forward_loss(b);
+    (loss * scale).backward();
+    loss_sum += loss.detach();
+    r.samples += b.input_ids.size(0);
+    r.tokens += b.input_ids.numel();
+  }
+  if (cfg_.max_grad_norm > 0) {
+    r.grad_norm = torch::nn::utils::clip_grad_norm_(model_->parameters(), cfg_.max_grad_norm);
+  } else {
+    double sq = 0;
+    for (const auto& p : model_->parameters())
+      if (p.grad().defined()) sq += p.grad().pow(2).sum().item<double>();
+    r.grad_norm = std::sqrt(sq);
+  }
+  optimizer_->step();
+  r.loss = loss_sum.item<double>() * scale;  // .item() synchronizes the device
+  return r;
+}
+
+torch::Tensor Trainer::logits(const Batch& batch) {
+  check_batch(model_->config(), batch.input_ids, batch.lengths);
+  torch::NoGradGuard no_grad;
+  model_->eval();
+  torch::Tensor out;
+  {
+    AutocastGuard autocast(cfg_.bf16, device_.type());
+    out = model_->forward(batch.input_ids.to(device_), batch.lengths.to(device_));
+  }
+  model_->train();
+  return out.to(torch::kFloat32).to(torch::kCPU).contiguous();
+}
+
+void Trainer::set_lr(double lr) {
+  if (!(lr > 0)) throw std::invalid_argument("lr must be positive");
+  for (auto& group : optimizer_->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+}
+
+}  // namespace ftplan

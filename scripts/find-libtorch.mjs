@@ -1,0 +1,174 @@
+#!/usr/bin/env node
+// find-libtorch.mjs — locate a libtorch the way tch-rs (torch-sys/build.rs) users expect:
+//   1. LIBTORCH=/path/to/libtorch            (an unzipped libtorch, or any folder with include/ + lib/)
+//      LIBTORCH_INCLUDE / LIBTORCH_LIB       (split layouts; both override the paths under LIBTORCH)
+//   2. LIBTORCH_USE_PYTORCH=1                (ask python3's torch; PYTHON or python3 on PATH)
+//   3. a system install                      (Debian/Ubuntu libtorch-dev, /usr/local, /opt/libtorch)
+// LIBTORCH_BYPASS_VERSION_CHECK=1 skips the supported-version check (1.13 and 2.x).
+//
+// Usage: node scripts/find-libtorch.mjs [--json | --gyp include|libdir|libs|cflags]
+// As a module: import { findLibtorch } from './find-libtorch.mjs'.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const SYSTEM_PREFIXES = ['/usr', '/usr/local', '/opt/libtorch'];
+const MULTIARCH = ['lib/x86_64-linux-gnu', 'lib/aarch64-linux-gnu', 'lib64', 'lib'];
+
+export class LibtorchNotFound extends Error {
+  constructor(attempts) {
+    super(
+      [
+        'libtorch was not found. Looked at:',
+        ...attempts.map((a) => `  - ${a}`),
+        'Fix one of:',
+        '  1. export LIBTORCH=/path/to/libtorch        (an unzipped libtorch from pytorch.org: include/ and lib/ inside)',
+        '  2. export LIBTORCH_USE_PYTORCH=1            (use the libtorch inside python3\'s torch package; PYTHON=/path/to/python3 to pick one)',
+        '  3. sudo apt-get install -y libtorch-dev libopenblas0-openmp   (Debian/Ubuntu system install, CPU)',
+      ].join('\n'),
+    );
+    this.code = 'ERR_LIBTORCH_NOT_FOUND';
+  }
+}
+
+function readVersion(includeDir) {
+  const header = join(includeDir, 'torch/csrc/api/include/torch/version.h');
+  if (!existsSync(header)) return null;
+  const text = readFileSync(header, 'utf8');
+  const m = /#define TORCH_VERSION_MAJOR (\d+)[\s\S]*?#define TORCH_VERSION_MINOR (\d+)[\s\S]*?#define TORCH_VERSION_PATCH (\d+)/.exec(text);
+  return m ? `${m[1]}.${m[2]}.${m[3]}` : null;
+}
+
+function checkVersion(version, where) {
+  if (process.env.LIBTORCH_BYPASS_VERSION_CHECK === '1' || !version) return;
+  const [major, minor] = version.split('.').map(Number);
+  if (!(major === 2 || (major === 1 && minor >= 13))) {
+    const err = new Error(
+      `libtorch ${version} at ${where} is not supported: ftplan builds against 1.13 and 2.x. ` +
+        'Point LIBTORCH at a supported libtorch, or set LIBTORCH_BYPASS_VERSION_CHECK=1 to try anyway.',
+    );
+    err.code = 'ERR_LIBTORCH_VERSION';
+    throw err;
+  }
+}
+
+function describe(source, includeDir, libDir, cmakeDir) {
+  const version = readVersion(includeDir);
+  checkVersion(version, includeDir);
+  const libs = existsSync(libDir) ? readdirSync(libDir) : [];
+  const cuda = libs.some((f) => /^libtorch_cuda.*\.so/.test(f)) || libs.some((f) => /^libc10_cuda\.so/.test(f));
+  const system = SYSTEM_PREFIXES.slice(0, 2).some((p) => libDir.startsWith(p + '/lib'));
+  return {
+    source,
+    version,
+    cuda,
+    includeDirs: [includeDir, join(includeDir, 'torch/csrc/api/include')],
+    libDir,
+    cmakeDir,
+    rpath: system ? null : libDir,
+  };
+}
+
+function fromFolder(source, root, attempts) {
+  const includeDir = process.env.LIBTORCH_INCLUDE ? join(process.env.LIBTORCH_INCLUDE, 'include') : join(root, 'include');
+  const libDir = process.env.LIBTORCH_LIB ? join(process.env.LIBTORCH_LIB, 'lib') : join(root, 'lib');
+  const cmakeDir = join(root, 'share/cmake/Torch');
+  if (!existsSync(join(includeDir, 'torch/csrc/api/include/torch/torch.h'))) {
+    attempts.push(`${source}: ${includeDir} has no torch/csrc/api/include/torch/torch.h`);
+    return null;
+  }
+  if (!existsSync(join(libDir, 'libtorch.so')) && !existsSync(join(libDir, 'libtorch_cpu.so'))) {
+    attempts.push(`${source}: ${libDir} has no libtorch.so`);
+    return null;
+  }
+  return describe(source, includeDir, libDir, existsSync(join(cmakeDir, 'TorchConfig.cmake')) ? cmakeDir : null);
+}
+
+function fromPython(attempts) {
+  const python = process.env.PYTHON || 'python3';
+  let out;
+  try {
+    out = execFileSync(
+      python,
+      ['-c', 'import os, torch; print(os.path.dirname(torch.__file__)); print(torch.__version__)'],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+  } catch (e) {
+    attempts.push(`LIBTORCH_USE_PYTORCH=1: '${python} -c "import torch"' failed (${String(e.stderr || e.message).trim().split('\n').pop()})`);
+    return null;
+  }
+  const [torchDir] = out.trim().split('\n');
+  const found = fromFolder(`LIBTORCH_USE_PYTORCH (${python})`, torchDir, attempts);
+  return found;
+}
+
+function fromSystem(attempts) {
+  for (const prefix of SYSTEM_PREFIXES) {
+    for (const sub of MULTIARCH) {
+      const cmakeDir = join(prefix, sub, 'cmake/Torch');
+      const libDir = join(prefix, sub);
+      const includeDir = join(prefix, 'include');
+      if (existsSync(join(cmakeDir, 'TorchConfig.cmake')) && existsSync(join(includeDir, 'torch/csrc/api/include/torch/torch.h'))) {
+        return describe(`system (${prefix})`, includeDir, libDir, cmakeDir);
+      }
+    }
+    // Unzipped libtorch layout under a system prefix (e.g. /opt/libtorch)
+    if (existsSync(join(prefix, 'share/cmake/Torch/TorchConfig.cmake'))) {
+      const found = fromFolder(`system (${prefix})`, prefix, attempts);
+      if (found) return found;
+    }
+  }
+  attempts.push(`system: no TorchConfig.cmake under ${SYSTEM_PREFIXES.join(', ')}`);
+  return null;
+}
+
+/** Find libtorch in tch-rs order; throws LibtorchNotFound listing every attempt and every fix. */
+export function findLibtorch(env = process.env) {
+  const attempts = [];
+  if (env.LIBTORCH) {
+    const found = fromFolder(`LIBTORCH=${env.LIBTORCH}`, env.LIBTORCH, attempts);
+    if (found) return found;
+    throw new LibtorchNotFound(attempts); // an explicit choice that fails is not silently replaced
+  }
+  attempts.push('LIBTORCH: not set');
+  if (env.LIBTORCH_USE_PYTORCH === '1' || env.LIBTORCH_USE_PYTORCH === 'true') {
+    const found = fromPython(attempts);
+    if (found) return found;
+    throw new LibtorchNotFound(attempts);
+  }
+  attempts.push('LIBTORCH_USE_PYTORCH: not set');
+  const found = fromSystem(attempts);
+  if (found) return found;
+  throw new LibtorchNotFound(attempts);
+}
+
+function main(argv) {
+  let lt;
+  try {
+    lt = findLibtorch();
+  } catch (e) {
+    process.stderr.write(`${e.message}\n`);
+    process.exit(2);
+  }
+  const [flag, what] = argv;
+  if (flag === '--gyp') {
+    // Space-separated lists for binding.gyp's <!@(...) expansions.
+    if (what === 'include') process.stdout.write(lt.includeDirs.join(' '));
+    else if (what === 'libdir') process.stdout.write(lt.libDir);
+    else if (what === 'libs') {
+      const names = ['c10', 'torch', 'torch_cpu'];
+      if (lt.cuda) names.push('torch_cuda', 'c10_cuda');
+      process.stdout.write(names.filter((n) => existsSync(join(lt.libDir, `lib${n}.so`))).map((n) => `-l${n}`).join(' '));
+    } else if (what === 'rpath') process.stdout.write(lt.rpath ? `-Wl,-rpath,${lt.rpath}` : '');
+    else if (what === 'defines') process.stdout.write(lt.cuda ? 'FTPLAN_WITH_CUDA=1' : '');
+    else {
+      process.stderr.write(`unknown --gyp field '${what}'\n`);
+      process.exit(2);
+    }
+    return;
+  }
+  process.stdout.write(`${JSON.stringify(lt, null, 2)}\n`);
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) main(process.argv.slice(2));
