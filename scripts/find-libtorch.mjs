@@ -14,6 +14,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const SYSTEM_PREFIXES = ['/usr', '/usr/local', '/opt/libtorch'];
+// Directories the dynamic loader searches without help: no RUNPATH needed for these.
+const LOADER_DIRS = ['/lib', '/usr/lib', '/lib/x86_64-linux-gnu', '/usr/lib/x86_64-linux-gnu', '/lib/aarch64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/local/lib'];
 const MULTIARCH = ['lib/x86_64-linux-gnu', 'lib/aarch64-linux-gnu', 'lib64', 'lib'];
 
 export class LibtorchNotFound extends Error {
@@ -58,7 +60,7 @@ function describe(source, includeDir, libDir, cmakeDir) {
   checkVersion(version, includeDir);
   const libs = existsSync(libDir) ? readdirSync(libDir) : [];
   const cuda = libs.some((f) => /^libtorch_cuda.*\.so/.test(f)) || libs.some((f) => /^libc10_cuda\.so/.test(f));
-  const system = SYSTEM_PREFIXES.slice(0, 2).some((p) => libDir.startsWith(p + '/lib'));
+  const system = LOADER_DIRS.includes(resolve(libDir));
   return {
     source,
     version,
@@ -85,21 +87,38 @@ function fromFolder(source, root, attempts) {
   return describe(source, includeDir, libDir, existsSync(join(cmakeDir, 'TorchConfig.cmake')) ? cmakeDir : null);
 }
 
+const PY_PROBE = `
+import json, os, torch
+from torch.utils import cpp_extension as ext
+print(json.dumps(dict(version=torch.__version__, include=ext.include_paths(), lib=ext.library_paths(),
+                      cmake=torch.utils.cmake_prefix_path, cuda=torch.version.cuda)))
+`;
+
 function fromPython(attempts) {
   const python = process.env.PYTHON || 'python3';
-  let out;
+  let probe;
   try {
-    out = execFileSync(
-      python,
-      ['-c', 'import os, torch; print(os.path.dirname(torch.__file__)); print(torch.__version__)'],
-      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const out = execFileSync(python, ['-c', PY_PROBE], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    probe = JSON.parse(out.trim().split('\n').pop());
   } catch (e) {
-    attempts.push(`LIBTORCH_USE_PYTORCH=1: '${python} -c "import torch"' failed (${String(e.stderr || e.message).trim().split('\n').pop()})`);
+    const why = String(e.stderr || e.message).trim().split('\n').pop();
+    attempts.push(`LIBTORCH_USE_PYTORCH=1: '${python}' could not report torch's paths (${why})`);
     return null;
   }
-  const [torchDir] = out.trim().split('\n');
-  const found = fromFolder(`LIBTORCH_USE_PYTORCH (${python})`, torchDir, attempts);
+  const source = `LIBTORCH_USE_PYTORCH (${python}, torch ${probe.version})`;
+  const includeDir = probe.include?.[0];
+  const libDir = (probe.lib ?? []).find((d) => existsSync(join(d, 'libtorch.so')) || existsSync(join(d, 'libtorch_cpu.so')));
+  if (!includeDir || !existsSync(join(includeDir, 'torch/csrc/api/include/torch/torch.h'))) {
+    attempts.push(`${source}: no C++ headers at ${includeDir}`);
+    return null;
+  }
+  if (!libDir) {
+    attempts.push(`${source}: no libtorch.so in ${(probe.lib ?? []).join(', ') || '(no library paths)'}`);
+    return null;
+  }
+  const cmakeDir = probe.cmake && existsSync(join(probe.cmake, 'Torch/TorchConfig.cmake')) ? join(probe.cmake, 'Torch') : null;
+  const found = describe(source, includeDir, libDir, cmakeDir);
+  found.version ??= String(probe.version).split('+')[0];
   return found;
 }
 

@@ -1,0 +1,69 @@
+/**
+ * cli.ts — ftplan's command line: yargs, options from one typed table per command, heavy commands
+ * imported lazily (only commands that measure or train load LibTorch), and one top-level catch that
+ * separates user errors (message + fix, exit 2) from runtime failures (exit 1).
+ */
+import yargs, { type Options } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { ESTIMATE_OPTIONS, type OptionSpec } from './commands/options.js';
+import { EXIT_RUNTIME, EXIT_USAGE, FtplanError } from './errors.js';
+
+function toYargs(table: Record<string, OptionSpec>): Record<string, Options> {
+  const out: Record<string, Options> = {};
+  for (const [name, spec] of Object.entries(table)) {
+    out[name] = { type: spec.type, describe: spec.describe, default: spec.default, choices: spec.choices as string[] | undefined, alias: spec.alias };
+  }
+  return out;
+}
+
+export function reportError(err: unknown, verbose: boolean, write: (s: string) => void = (s) => process.stderr.write(s)): number {
+  if (err instanceof FtplanError) {
+    write(`ftplan: ${err.message}\n`);
+    if (err.fix) write(`  fix: ${err.fix}\n`);
+    if (verbose && err.stack) write(`${err.stack}\n`);
+    return err.exitCode;
+  }
+  const e = err as Error;
+  write(`ftplan: internal error: ${e?.message ?? String(err)}\n`);
+  if (verbose && e?.stack) write(`${e.stack}\n`);
+  else write('  (run with --verbose for the stack trace)\n');
+  return EXIT_RUNTIME;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let code = 0;
+  const verbose = argv.includes('--verbose');
+  const parser = yargs(argv)
+    .scriptName('ftplan')
+    .usage('$0 <command> [options]')
+    .option('verbose', { type: 'boolean', describe: 'print stack traces', default: false })
+    .command(
+      'estimate',
+      'benchmark real training steps here and project the fine-tune\'s time',
+      (y) => y.options(toYargs(ESTIMATE_OPTIONS)).strictOptions(),
+      async (args) => {
+        const { runEstimate } = await import('./commands/estimate.js');
+        await runEstimate(args as Record<string, unknown>);
+      },
+    )
+    .demandCommand(1, 'name a command: estimate')
+    .strict()
+    .exitProcess(false)
+    .fail((msg, err) => {
+      throw err ?? new FtplanError('ERR_USAGE', msg, { fix: 'see `ftplan --help`' });
+    })
+    .help();
+  try {
+    await parser.parseAsync();
+  } catch (err) {
+    code = reportError(err, verbose);
+  }
+  return code;
+}
+
+export async function run(): Promise<void> {
+  const code = await main(hideBin(process.argv));
+  process.exitCode = code;
+}
+
+export { EXIT_USAGE };

@@ -1,0 +1,63 @@
+/**
+ * table.ts — the terminal rendering of an estimate (cli-table3).
+ */
+import Table from 'cli-table3';
+import type { EstimateResult } from '../commands/estimate.js';
+
+export const fmtBytes = (b: number | null | undefined): string => {
+  if (b === null || b === undefined || !Number.isFinite(b) || b < 0) return 'n/a';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = b;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(i === 0 ? 0 : 2)} ${units[i]}`;
+};
+
+const num = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+const si = (n: number, unit: string) => {
+  const p = ['', 'k', 'M', 'G', 'T', 'P'];
+  let v = n;
+  let i = 0;
+  while (Math.abs(v) >= 1000 && i < p.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${v.toFixed(2)} ${p[i]}${unit}`;
+};
+
+export function renderEstimate(r: EstimateResult): string {
+  const m = r.measurement;
+  const measured = new Table({ head: ['measured on this machine', ''], wordWrap: true, colWidths: [30, 70] });
+  measured.push(
+    ['model', `${r.model} (${num(m.parameters)} parameters, ${num(m.matmulParameters)} in matmuls)`],
+    ['device', `${r.device}: ${m.deviceName}`],
+    ['dtype · threads', `${r.dtype} · ${m.threads} thread(s)`],
+    ['libtorch · BLAS', `${m.libtorch.version}${m.libtorch.cuda ? ' (CUDA)' : ' (CPU)'} · ${m.blas.kind}${m.blas.slow ? ' (SLOW: reference BLAS)' : ''}`],
+    ['batch × sequence', `${r.batchSize} × ${r.seqLen} tokens${r.gradAccum > 1 ? ` × ${r.gradAccum} accumulated` : ''} (${r.seqLenBasis})`],
+    ['step time', `${num(m.stepMs, 1)} ms median (min ${num(m.stepMsMin, 1)}, max ${num(m.stepMsMax, 1)}; ${m.steps} timed after ${m.warmupSteps} warm-up)`],
+    ['throughput', `${num(m.tokensPerSec, 1)} tokens/s · ${num(m.samplesPerSec, 2)} samples/s`],
+    ['eval (forward only)', m.evalStepMs === null ? 'not measured' : `${num(m.evalStepMs, 1)} ms per batch of ${m.evalBatchSize} · ${num(m.evalTokensPerSec ?? 0, 1)} tokens/s`],
+    [
+      'peak memory',
+      `${fmtBytes(m.peakMemoryBytes)} tensors (${m.peakMemorySource}); ${fmtBytes(m.staticMemoryBytes)} of it weights + grads + AdamW` +
+        (m.rssPeakBytes !== null ? `; process peak RSS ${fmtBytes(m.rssPeakBytes)}` : ''),
+    ],
+    ['model FLOPs', `${si(m.flopsPerToken, 'FLOP')}/token (6N + 12·L·C·T) → achieved ${si(m.achievedFlops, 'FLOP/s')}`],
+    ['host load', `${m.host.loadBefore.toFixed(2)} → ${m.host.loadAfter.toFixed(2)} (1-min load average, ${m.host.cpus} CPUs)`],
+  );
+  const p = r.projection;
+  const proj = new Table({ head: [`projected: ${r.dataset.name}`, ''], wordWrap: true, colWidths: [30, 70] });
+  proj.push(
+    ['data', `${num(r.dataset.trainRows)} train / ${num(r.dataset.evalRows)} eval rows (${r.dataset.source})`],
+    ['steps', `${num(p.stepsPerEpoch)} steps/epoch × ${p.epochs} epochs = ${num(p.totalSteps)} steps of ${p.samplesPerStep} samples`],
+    ['train time', `${num(p.trainHours, 2)} h`],
+    ['eval time', p.evalIncluded ? `${num(p.evalHours, 2)} h` : 'not included'],
+    ['total on this device', `${num(p.hours, 2)} h`],
+  );
+  const lines = [measured.toString(), proj.toString(), ...p.arithmetic.map((a) => `  ${a}`)];
+  for (const w of r.warnings) lines.push(`warning: ${w}`);
+  return lines.join('\n');
+}
