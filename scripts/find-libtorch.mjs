@@ -42,6 +42,17 @@ function readVersion(includeDir) {
   return m ? `${m[1]}.${m[2]}.${m[3]}` : null;
 }
 
+// TorchConfig.cmake states the C++ ABI libtorch was built with; default to the new ABI (Debian,
+// PyTorch >= 2.7 wheels).
+function readAbi(cmakeDir) {
+  const config = cmakeDir ? join(cmakeDir, 'TorchConfig.cmake') : null;
+  if (config && existsSync(config)) {
+    const m = /_GLIBCXX_USE_CXX11_ABI=(\d)/.exec(readFileSync(config, 'utf8'));
+    if (m) return m[1] === '1';
+  }
+  return true;
+}
+
 function checkVersion(version, where) {
   if (process.env.LIBTORCH_BYPASS_VERSION_CHECK === '1' || !version) return;
   const [major, minor] = version.split('.').map(Number);
@@ -65,6 +76,7 @@ function describe(source, includeDir, libDir, cmakeDir) {
     source,
     version,
     cuda,
+    cxx11Abi: readAbi(cmakeDir),
     includeDirs: [includeDir, join(includeDir, 'torch/csrc/api/include')],
     libDir,
     cmakeDir,
@@ -178,9 +190,11 @@ function main(argv) {
     else if (what === 'libs') {
       const names = ['c10', 'torch', 'torch_cpu'];
       if (lt.cuda) names.push('torch_cuda', 'c10_cuda');
-      process.stdout.write(names.filter((n) => existsSync(join(lt.libDir, `lib${n}.so`))).map((n) => `-l${n}`).join(' '));
+      const flags = names.filter((n) => existsSync(join(lt.libDir, `lib${n}.so`))).map((n) => `-l${n}`);
+      // keep libtorch_cuda even though no symbol of it is referenced: it registers the CUDA backend
+      process.stdout.write([lt.cuda ? '-Wl,--no-as-needed' : '', ...flags].filter(Boolean).join(' '));
     } else if (what === 'rpath') process.stdout.write(lt.rpath ? `-Wl,-rpath,${lt.rpath}` : '');
-    else if (what === 'defines') process.stdout.write(lt.cuda ? 'FTPLAN_WITH_CUDA=1' : '');
+    else if (what === 'defines') process.stdout.write(`_GLIBCXX_USE_CXX11_ABI=${lt.cxx11Abi ? 1 : 0}${lt.cuda ? ' FTPLAN_WITH_CUDA=1' : ''}`);
     else {
       process.stderr.write(`unknown --gyp field '${what}'\n`);
       process.exit(2);

@@ -116,9 +116,10 @@ export interface LibtorchRecord {
 
 let cached: NativeAddon | undefined;
 
+/** FTPLAN_NATIVE, when set, is the only candidate: an explicit choice is never silently replaced. */
 export function addonCandidates(): string[] {
-  const fromEnv = process.env.FTPLAN_NATIVE ? [resolve(process.env.FTPLAN_NATIVE)] : [];
-  return [...fromEnv, join(PACKAGE_ROOT, 'build/Release/ftplan.node')];
+  if (process.env.FTPLAN_NATIVE) return [resolve(process.env.FTPLAN_NATIVE)];
+  return [join(PACKAGE_ROOT, 'build/Release/ftplan.node')];
 }
 
 export function loadNative(): NativeAddon {
@@ -131,7 +132,12 @@ export function loadNative(): NativeAddon {
       continue;
     }
     try {
-      cached = require(path) as NativeAddon;
+      const mod = require(path) as Partial<NativeAddon>;
+      if (typeof mod?.runtimeInfo !== 'function' || typeof mod.benchmark !== 'function') {
+        attempts.push(`${path}: loaded, but it is not an ftplan addon (no runtimeInfo/benchmark exports)`);
+        continue;
+      }
+      cached = mod as NativeAddon;
       return cached;
     } catch (e) {
       attempts.push(`${path}: ${(e as Error).message.split('\n')[0]}`);

@@ -1,0 +1,237 @@
+// The native core, through the addon exactly as the CLI uses it. The addon must be built: in CI a
+// missing addon fails this file (loadNative throws), it is never skipped.
+import { describe, expect, it } from 'vitest';
+import { modelConfig } from '../src/model/presets.js';
+import { loadNative } from '../src/native.js';
+import { makeBatch, randomRows, tinyModel } from './helpers.js';
+
+const addon = loadNative();
+
+describe('runtime', () => {
+  it('reports the libtorch it was built against', () => {
+    const info = addon.runtimeInfo();
+    expect(info.torchVersion).toMatch(/^(1\.13|2\.\d+)\.\d+/);
+    expect(info.devices).toContain('cpu');
+    expect(info.cpuTrackingAllocator).toBe(true);
+    expect(info.cudaAvailable).toBe(info.devices.some((d) => d.startsWith('cuda')));
+  });
+});
+
+describe('GPT-2 shapes', () => {
+  // Hugging Face GPT2Model parameter counts (openai-community/gpt2*, sum of p.numel()).
+  const HF = { gpt2: 124_439_808, 'gpt2-medium': 354_823_168, 'gpt2-large': 774_030_080, 'gpt2-xl': 1_557_611_200 };
+  for (const [name, count] of Object.entries(HF)) {
+    it(`${name} transformer has HF's ${count.toLocaleString()} parameters; the score head adds n_embd x 3`, async () => {
+      const cfg = modelConfig(name);
+      const c = await addon.parameterCounts(cfg);
+      expect(c.transformer).toBe(count);
+      expect(c.head).toBe(cfg.nEmbd * 3);
+      expect(c.total).toBe(count + cfg.nEmbd * 3);
+    }, 300_000);
+  }
+
+  it('model FLOPs per token follow 6N + 12·L·C·T with N the matmul weights (hand-computed for gpt2, T=128)', () => {
+    // N = 12 layers × (3·768² + 768² + 2·768·3072) + 768·3 = 84,936,960
+    const f = addon.flopsPerToken(modelConfig('gpt2'), 128);
+    expect(f.matmulParameters).toBe(84_936_960);
+    expect(f.flopsPerToken).toBe(6 * 84_936_960 + 12 * 12 * 768 * 128);
+  });
+});
+
+describe('training', () => {
+  it('learns: loss on one fixed batch falls by at least 90% within a few hundred steps', async () => {
+    const cfg = tinyModel({ embdPdrop: 0, attnPdrop: 0, residPdrop: 0 });
+    const s = new addon.Session({ model: cfg, lr: 1e-3, seed: 3, threads: 2 });
+    await s.init();
+    const rows = randomRows(8, 4, 16, 500, 7);
+    const batch = makeBatch(rows, 16, cfg.padTokenId, [0, 1, 2, 0, 1, 2, 1, 0]);
+    const first = (await s.step([batch])).loss;
+    let last = first;
+    let steps = 1;
+    while (steps < 300 && last > first * 0.1) {
+      last = (await s.step([batch])).loss;
+      steps++;
+    }
+    expect(first).toBeGreaterThan(0.5);
+    expect(last).toBeLessThanOrEqual(first * 0.1);
+  });
+
+  it('is deterministic: the same seed gives identical losses (dropout on)', async () => {
+    const cfg = tinyModel();
+    const rows = randomRows(4, 3, 12, 500, 11);
+    const batch = makeBatch(rows, 12, cfg.padTokenId, [2, 0, 1, 1]);
+    const run = async (seed: number) => {
+      const s = new addon.Session({ model: cfg, seed, threads: 1 });
+      await s.init();
+      const losses: number[] = [];
+      for (let i = 0; i < 4; i++) losses.push((await s.step([batch])).loss);
+      return losses;
+    };
+    const a = await run(5);
+    const b = await run(5);
+    const c = await run(6);
+    expect(b).toEqual(a);
+    expect(c).not.toEqual(a);
+  });
+
+  it('gradient accumulation over two halves equals one step on the whole batch (no dropout)', async () => {
+    const cfg = tinyModel({ embdPdrop: 0, attnPdrop: 0, residPdrop: 0 });
+    const rows = randomRows(8, 10, 10, 500, 13);
+    const labels = [0, 1, 2, 0, 1, 2, 0, 1];
+    const whole = makeBatch(rows, 10, cfg.padTokenId, labels);
+    const half1 = makeBatch(rows.slice(0, 4), 10, cfg.padTokenId, labels.slice(0, 4));
+    const half2 = makeBatch(rows.slice(4), 10, cfg.padTokenId, labels.slice(4));
+    const probe = makeBatch(rows.slice(0, 2), 10, cfg.padTokenId);
+    const a = new addon.Session({ model: cfg, seed: 1, lr: 1e-3, threads: 1 });
+    const b = new addon.Session({ model: cfg, seed: 1, lr: 1e-3, threads: 1 });
+    await a.init();
+    await b.init();
+    const ra = await a.step([whole]);
+    const rb = await b.step([half1, half2]);
+    expect(rb.loss).toBeCloseTo(ra.loss, 5);
+    expect(rb.gradNorm).toBeCloseTo(ra.gradNorm, 4);
+    const la = await a.logits(probe);
+    const lb = await b.logits(probe);
+    for (let i = 0; i < la.length; i++) expect(lb[i]).toBeCloseTo(la[i] as number, 4);
+  });
+});
+
+describe('padding', () => {
+  it('a row padded to 16 or to 32 tokens gives the same logits, whatever the padding ids', async () => {
+    const cfg = tinyModel();
+    const s = new addon.Session({ model: cfg, seed: 2, threads: 1 });
+    await s.init();
+    const rows = randomRows(3, 5, 14, 500, 17);
+    const l16 = await s.logits(makeBatch(rows, 16, cfg.padTokenId));
+    const l32 = await s.logits(makeBatch(rows, 32, cfg.padTokenId));
+    const junk = makeBatch(rows, 32, cfg.padTokenId);
+    rows.forEach((r, i) => junk.inputIds.fill(7, i * 32 + r.length, (i + 1) * 32)); // other ids in the padding
+    const lJunk = await s.logits(junk);
+    expect(l16.length).toBe(3 * cfg.numLabels);
+    for (let i = 0; i < l16.length; i++) {
+      expect(l32[i]).toBeCloseTo(l16[i] as number, 5);
+      expect(lJunk[i]).toBeCloseTo(l16[i] as number, 5);
+    }
+    // and the logits depend on the real tokens: changing one changes them
+    const changed = rows.map((r) => [...r]);
+    (changed[0] as number[])[0] = ((changed[0] as number[])[0]! + 1) % 500;
+    const lChanged = await s.logits(makeBatch(changed, 16, cfg.padTokenId));
+    expect(Math.abs(lChanged[0]! - l16[0]!) + Math.abs(lChanged[1]! - l16[1]!)).toBeGreaterThan(1e-6);
+  });
+});
+
+describe('bf16 autocast', () => {
+  it('trains with fp32 master weights and stays finite', async () => {
+    const cfg = tinyModel();
+    const s = new addon.Session({ model: cfg, dtype: 'bf16', seed: 4, lr: 1e-3, threads: 2 });
+    await s.init();
+    const batch = makeBatch(randomRows(8, 4, 24, 500, 19), 24, cfg.padTokenId, [0, 1, 2, 0, 1, 2, 1, 0]);
+    const losses: number[] = [];
+    for (let i = 0; i < 20; i++) losses.push((await s.step([batch])).loss);
+    expect(losses.every(Number.isFinite)).toBe(true);
+    expect(losses.at(-1)!).toBeLessThan(losses[0]!);
+    const logits = await s.logits(batch);
+    expect(Array.from(logits).every(Number.isFinite)).toBe(true);
+  });
+
+  it('the benchmark runs in bf16', async () => {
+    const r = await addon.benchmark({ model: tinyModel(), batchSize: 4, seqLen: 32, steps: 2, warmupSteps: 1, dtype: 'bf16', threads: 2 });
+    expect(r.stepMs).toHaveLength(2);
+    expect(r.losses.every(Number.isFinite)).toBe(true);
+  });
+});
+
+describe('benchmark', () => {
+  it('times steps and measures memory: peak covers weights + grads + AdamW moments', async () => {
+    const cfg = tinyModel();
+    const r = await addon.benchmark({ model: cfg, batchSize: 8, seqLen: 32, steps: 3, warmupSteps: 1, evalBatchSize: 16, evalSteps: 2, threads: 2 });
+    expect(r.stepMs).toHaveLength(3);
+    expect(r.stepMs.every((ms) => ms > 0)).toBe(true);
+    expect(r.evalMs).toHaveLength(2);
+    expect(r.losses).toHaveLength(4);
+    expect(r.tokensPerStep).toBe(8 * 32);
+    // weights, grads, exp_avg, exp_avg_sq: 4 fp32 copies of every parameter
+    expect(r.staticMemoryBytes).toBeGreaterThanOrEqual(r.parameters * 4 * 4);
+    expect(r.staticMemoryBytes).toBeLessThan(r.parameters * 4 * 4 * 1.5);
+    expect(r.peakMemoryBytes).toBeGreaterThan(r.staticMemoryBytes);
+    expect(r.peakMemorySource).toBe('cpu-counting-allocator');
+    expect(r.device).toBe('cpu');
+    expect(r.threads).toBe(2);
+  });
+
+  it('peak memory grows with the batch (activations)', async () => {
+    const cfg = tinyModel();
+    const small = await addon.benchmark({ model: cfg, batchSize: 2, seqLen: 64, steps: 1, warmupSteps: 0, threads: 1 });
+    const big = await addon.benchmark({ model: cfg, batchSize: 16, seqLen: 64, steps: 1, warmupSteps: 0, threads: 1 });
+    expect(big.peakMemoryBytes - big.staticMemoryBytes).toBeGreaterThan(4 * (small.peakMemoryBytes - small.staticMemoryBytes));
+  });
+});
+
+describe('bad input is a clean JS error with a code, never a crash', () => {
+  const expectCode = async (p: Promise<unknown> | (() => unknown), code: string, message: RegExp) => {
+    if (typeof p === 'function') {
+      let err: unknown;
+      try {
+        p();
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(Error);
+      expect((err as { code?: string }).code).toBe(code);
+      expect((err as Error).message).toMatch(message);
+      return;
+    }
+    await expect(p).rejects.toMatchObject({ code, message: expect.stringMatching(message) });
+  };
+
+  it('n_embd not divisible by n_head', async () => {
+    const bad = { ...tinyModel(), nEmbd: 65 };
+    await expectCode(() => addon.benchmark({ model: bad, batchSize: 2, seqLen: 8 }), 'ERR_INVALID_ARGUMENT', /divisible by n_head/);
+    await expectCode(() => new addon.Session({ model: bad }), 'ERR_INVALID_ARGUMENT', /divisible by n_head/);
+    await expectCode(() => addon.parameterCounts(bad), 'ERR_INVALID_ARGUMENT', /divisible by n_head/);
+  });
+
+  it('batch 0, seq over the positions, zero steps', async () => {
+    const cfg = tinyModel();
+    await expectCode(() => addon.benchmark({ model: cfg, batchSize: 0, seqLen: 8 }), 'ERR_INVALID_ARGUMENT', /batch size/);
+    await expectCode(addon.benchmark({ model: cfg, batchSize: 2, seqLen: 65 }), 'ERR_INVALID_ARGUMENT', /n_positions/);
+    await expectCode(addon.benchmark({ model: cfg, batchSize: 2, seqLen: 8, steps: 0 }), 'ERR_INVALID_ARGUMENT', /steps/);
+  });
+
+  it('bad batches to a session: labels out of range, ids out of vocab, wrong lengths, no batch', async () => {
+    const cfg = tinyModel();
+    const s = new addon.Session({ model: cfg, threads: 1 });
+    await s.init();
+    await expectCode(s.step([makeBatch([[1, 2, 3]], 4, cfg.padTokenId, [3])]), 'ERR_INVALID_ARGUMENT', /labels/);
+    await expectCode(s.step([makeBatch([[1, 2, 9999]], 4, cfg.padTokenId, [1])]), 'ERR_INVALID_ARGUMENT', /vocab/);
+    const b = makeBatch([[1, 2]], 4, cfg.padTokenId, [1]);
+    b.lengths[0] = 0;
+    await expectCode(s.step([b]), 'ERR_INVALID_ARGUMENT', /real tokens/);
+    await expectCode(() => s.step([]), 'ERR_INVALID_ARGUMENT', /at least one/);
+    await expectCode(() => s.step([{ ...b, inputIds: new Int32Array(3) }]), 'ERR_INVALID_ARGUMENT', /elements/);
+    // and the session still works afterwards
+    const ok = await s.step([makeBatch([[1, 2, 3]], 4, cfg.padTokenId, [2])]);
+    expect(Number.isFinite(ok.loss)).toBe(true);
+  });
+
+  it('one operation at a time per session', async () => {
+    const cfg = tinyModel();
+    const s = new addon.Session({ model: cfg, threads: 1 });
+    await s.init();
+    const batch = makeBatch([[1, 2, 3]], 4, cfg.padTokenId, [2]);
+    const first = s.step([batch]);
+    await expectCode(() => s.step([batch]), 'ERR_BUSY', /already running/);
+    await first;
+  });
+
+  it('a session used before init()', async () => {
+    const s = new addon.Session({ model: tinyModel(), threads: 1 });
+    await expectCode(s.logits(makeBatch([[1]], 1, 511)), 'ERR_INVALID_ARGUMENT', /init/);
+  });
+
+  it('an unavailable device', async () => {
+    const missing = addon.runtimeInfo().cudaAvailable ? 'cuda:99' : 'cuda';
+    await expectCode(addon.benchmark({ model: tinyModel(), batchSize: 1, seqLen: 4, device: missing }), 'ERR_INVALID_ARGUMENT', /cuda/i);
+    await expectCode(addon.benchmark({ model: tinyModel(), batchSize: 1, seqLen: 4, device: 'tpu' }), 'ERR_INVALID_ARGUMENT', /not one of/);
+  });
+});

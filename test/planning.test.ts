@@ -1,0 +1,99 @@
+// Epoch arithmetic and batching, checked against hand-computed cases.
+import { describe, expect, it } from 'vitest';
+import { epochTokens, lengthsFromHistogram } from '../src/data/batching.js';
+import { loadProfile } from '../src/data/profile.js';
+import { project } from '../src/planner/projection.js';
+
+describe('batching', () => {
+  const lengths = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+
+  it('fixed: every row costs the fixed length', () => {
+    const e = epochTokens(lengths, 4, 'fixed', { fixedLength: 16 });
+    expect(e.tokens).toBe(160);
+    expect(e.batches).toBe(3);
+    expect(e.realTokens).toBe(55);
+    expect(e.efficiency).toBeCloseTo(55 / 160);
+    expect(epochTokens(lengths, 4, 'fixed').tokens).toBe(100); // default: the longest row
+  });
+
+  it('longest: pads each batch to its own longest row; never below the real tokens, never above fixed', () => {
+    const e = epochTokens(lengths, 4, 'longest', { seed: 1, shuffles: 5 });
+    expect(e.tokens).toBeGreaterThanOrEqual(55);
+    expect(e.tokens).toBeLessThanOrEqual(100);
+    expect(epochTokens(lengths, 1, 'longest').tokens).toBe(55); // batch 1: no padding at all
+    expect(epochTokens(lengths, 10, 'longest').tokens).toBe(100); // one batch: all padded to 10
+    expect(epochTokens(lengths, 4, 'longest', { seed: 1, shuffles: 5 })).toEqual(e); // seeded
+  });
+
+  it('grouped: sorted mega-batches pad least: hand-computed [10,9,8,7] [6,5,4,3] [2,1] = 40 + 24 + 4', () => {
+    expect(epochTokens(lengths, 4, 'grouped', { seed: 3 }).tokens).toBe(68);
+  });
+
+  it('truncation clips lengths to the model\'s positions', () => {
+    expect(lengthsFromHistogram({ 3: 2, 2000: 1 }, 1024)).toEqual([3, 3, 1024]);
+  });
+
+  it('on the shipped tweet profile: longest pads far less than fixed, grouped less than longest', () => {
+    const p = loadProfile();
+    expect(p.splits.train.rows).toBe(27_481);
+    expect(p.splits.test?.rows).toBe(3_534);
+    const L = lengthsFromHistogram(p.splits.train.tokens.histogram);
+    expect(L).toHaveLength(27_481);
+    const fixed = epochTokens(L, 16, 'fixed');
+    const longest = epochTokens(L, 16, 'longest');
+    const grouped = epochTokens(L, 16, 'grouped');
+    expect(fixed.tokens).toBe(27_481 * p.splits.train.tokens.max);
+    expect(longest.tokens).toBeLessThan(fixed.tokens / 2);
+    expect(grouped.tokens).toBeLessThan(longest.tokens);
+    expect(grouped.tokens).toBeGreaterThanOrEqual(grouped.realTokens);
+  });
+});
+
+describe('projection', () => {
+  it('the reference workload: 27,481 rows, batch 16, 3 epochs = 1,718 steps/epoch, 5,154 steps', () => {
+    const p = project({
+      trainRows: 27_481,
+      evalRows: 3_534,
+      epochs: 3,
+      batchSize: 16,
+      gradAccum: 1,
+      trainTokensPerEpoch: 1_000_000,
+      evalTokensPerEpoch: 150_000,
+      trainTokensPerSec: 250,
+      evalTokensPerSec: 1_000,
+      batching: 'longest',
+    });
+    expect(p.stepsPerEpoch).toBe(1_718); // ceil(27481 / 16)
+    expect(p.totalSteps).toBe(5_154);
+    expect(p.trainHours).toBeCloseTo((3 * 1_000_000) / 250 / 3600, 10); // 3.333 h
+    expect(p.evalHours).toBeCloseTo((3 * 150_000) / 1_000 / 3600, 10); // 0.125 h
+    expect(p.hours).toBeCloseTo(p.trainHours + p.evalHours, 10);
+    expect(p.arithmetic[0]).toContain('1,718 steps/epoch × 3 epochs = 5,154 steps');
+  });
+
+  it('gradient accumulation: optimizer steps = floor(micro-batches / accumulation)', () => {
+    const p = project({
+      trainRows: 100,
+      evalRows: 0,
+      epochs: 2,
+      batchSize: 8,
+      gradAccum: 4,
+      trainTokensPerEpoch: 3_200,
+      evalTokensPerEpoch: 0,
+      trainTokensPerSec: 100,
+      evalTokensPerSec: null,
+      batching: 'fixed',
+    });
+    expect(p.samplesPerStep).toBe(32);
+    expect(p.stepsPerEpoch).toBe(3); // 13 micro-batches -> 3 steps of 4
+    expect(p.totalSteps).toBe(6);
+    expect(p.evalIncluded).toBe(false);
+    expect(p.hours).toBeCloseTo(64 / 3600, 10);
+  });
+
+  it('rejects impossible inputs', () => {
+    const base = { trainRows: 10, evalRows: 0, epochs: 1, batchSize: 1, gradAccum: 1, trainTokensPerEpoch: 10, evalTokensPerEpoch: 0, trainTokensPerSec: 1, evalTokensPerSec: null, batching: 'fixed' };
+    expect(() => project({ ...base, batchSize: 0 })).toThrow(/batchSize/);
+    expect(() => project({ ...base, trainTokensPerSec: 0 })).toThrow(/trainTokensPerSec must be positive/);
+  });
+});
