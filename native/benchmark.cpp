@@ -55,13 +55,16 @@ BenchResult run_benchmark(const BenchConfig& cfg) {
   r.device_name = device_name(device);
   r.device_memory_bytes = device_total_memory(device);
 
-  // Memory baseline before anything of ours exists.
+  // Memory baseline before anything of ours exists. On CPU, a scope counts exactly the tensors this
+  // thread allocates from here on (other work in the process does not disturb it).
+  const bool cuda = device.is_cuda();
+  CpuMemoryScope cpu_scope;
   release_cached_memory(device);
   synchronize(device);
-  const int64_t before = current_memory(device);
-  reset_peak_memory(device);
+  const int64_t before = cuda ? current_memory(device) : 0;
+  if (cuda) reset_peak_memory(device);
   r.rss_before_bytes = read_rss().rss_bytes;
-  r.peak_memory_source = device.is_cuda() ? "cuda-caching-allocator" : "cpu-counting-allocator";
+  r.peak_memory_source = cuda ? "cuda-caching-allocator" : "cpu-counting-allocator";
 
   auto t0 = Clock::now();
   Trainer trainer(cfg.model, cfg.train);
@@ -91,8 +94,8 @@ BenchResult run_benchmark(const BenchConfig& cfg) {
   }
   r.rss_peak_bytes = read_rss().peak_bytes;
   // Between steps: weights + grads + AdamW moments (grads stay until the next step sets them to none).
-  r.static_memory_bytes = current_memory(device) - before;
-  r.peak_memory_bytes = peak_memory(device) - before;
+  r.static_memory_bytes = (cuda ? current_memory(device) : cpu_scope.current()) - before;
+  r.peak_memory_bytes = (cuda ? peak_memory(device) : cpu_scope.peak()) - before;
 
   if (cfg.eval_batch_size > 0 && cfg.eval_steps > 0) {
     Batch eb = synthetic_batch(cfg.model, cfg.eval_batch_size, cfg.seq_len, gen);

@@ -15,21 +15,34 @@
 
 namespace ftplan {
 
+struct CpuMemoryScope::Counters {
+  std::atomic<int64_t> current{0};
+  std::atomic<int64_t> peak{0};
+  std::atomic<int64_t> refs{1};  // the scope itself + one per live allocation
+};
+
 namespace {
+
+thread_local CpuMemoryScope::Counters* t_scope = nullptr;
+
+void release(CpuMemoryScope::Counters* c) {
+  if (c->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete c;
+}
+
+void raise_peak(std::atomic<int64_t>& peak, int64_t now) {
+  int64_t p = peak.load(std::memory_order_relaxed);
+  while (now > p && !peak.compare_exchange_weak(p, now, std::memory_order_relaxed)) {
+  }
+}
 
 std::atomic<int64_t> g_current{0};
 std::atomic<int64_t> g_peak{0};
 std::atomic<bool> g_installed{false};
 
-void note_alloc(int64_t n) {
-  const int64_t now = g_current.fetch_add(n, std::memory_order_relaxed) + n;
-  int64_t peak = g_peak.load(std::memory_order_relaxed);
-  while (now > peak && !g_peak.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
-  }
-}
+void note_alloc(int64_t n) { raise_peak(g_peak, g_current.fetch_add(n, std::memory_order_relaxed) + n); }
 
-// Each block carries its size in a 64-byte header in front of the data (64 keeps LibTorch's
-// alignment). The data pointer is also the deleter's context, as raw_allocate() (used by oneDNN,
+// Each block carries its size and its scope in a 64-byte header in front of the data (64 keeps
+// LibTorch's alignment). The data pointer is also the deleter's context, as raw_allocate() (used by oneDNN,
 // e.g. for bf16 kernels) requires.
 constexpr size_t kHeader = 64;
 
@@ -37,8 +50,14 @@ void delete_tracked(void* data) {
   if (data == nullptr) return;
   auto* base = static_cast<char*>(data) - kHeader;
   int64_t bytes = 0;
+  CpuMemoryScope::Counters* scope = nullptr;
   std::memcpy(&bytes, base, sizeof(bytes));
+  std::memcpy(&scope, base + sizeof(bytes), sizeof(scope));
   g_current.fetch_sub(bytes, std::memory_order_relaxed);
+  if (scope != nullptr) {
+    scope->current.fetch_sub(bytes, std::memory_order_relaxed);
+    release(scope);
+  }
   c10::free_cpu(base);
 }
 
@@ -47,9 +66,15 @@ class CountingAllocator final : public c10::Allocator {
   c10::DataPtr allocate(size_t n) FTPLAN_ALLOCATOR_CONST override {
     auto* base = static_cast<char*>(c10::alloc_cpu(n + kHeader));  // throws c10::Error when out of memory
     const int64_t bytes = static_cast<int64_t>(n);
+    CpuMemoryScope::Counters* scope = t_scope;
     std::memcpy(base, &bytes, sizeof(bytes));
+    std::memcpy(base + sizeof(bytes), &scope, sizeof(scope));
     void* data = base + kHeader;
     note_alloc(bytes);
+    if (scope != nullptr) {
+      scope->refs.fetch_add(1, std::memory_order_relaxed);
+      raise_peak(scope->peak, scope->current.fetch_add(bytes, std::memory_order_relaxed) + bytes);
+    }
     return c10::DataPtr(data, data, &delete_tracked, c10::Device(c10::DeviceType::CPU));
   }
 
@@ -87,6 +112,15 @@ bool cpu_tracking_installed() { return g_installed.load(); }
 int64_t cpu_tensor_bytes_current() { return g_current.load(); }
 int64_t cpu_tensor_bytes_peak() { return g_peak.load(); }
 void cpu_tensor_bytes_reset_peak() { g_peak.store(g_current.load()); }
+
+CpuMemoryScope::CpuMemoryScope() : counters_(new Counters()), previous_(t_scope) { t_scope = counters_; }
+CpuMemoryScope::~CpuMemoryScope() {
+  t_scope = previous_;
+  release(counters_);
+}
+int64_t CpuMemoryScope::current() const { return counters_->current.load(); }
+int64_t CpuMemoryScope::peak() const { return counters_->peak.load(); }
+void CpuMemoryScope::reset_peak() { counters_->peak.store(counters_->current.load()); }
 
 RssInfo read_rss() {
   RssInfo info;

@@ -2,7 +2,9 @@
 //
 // CPU: a counting wrapper around LibTorch's default CPU allocator (installed once, when the addon
 // loads) gives the bytes held by tensors: current and peak, exact, resettable — the CPU twin of the
-// CUDA caching allocator's "allocated bytes" statistics. It does not see BLAS/oneDNN scratch
+// CUDA caching allocator's "allocated bytes" statistics. A CpuMemoryScope attributes to itself what
+// its thread allocates (wherever it is freed later), so a measurement is not disturbed by other
+// work in the process (another session's tensors freed by the JS garbage collector, say). It does not see BLAS/oneDNN scratch
 // buffers or the runtime itself; the process's peak resident set (VmHWM, reset through
 // /proc/self/clear_refs) is reported beside it for that.
 // CUDA: the caching allocator's allocated_bytes peak (see device.h).
@@ -17,6 +19,25 @@ bool cpu_tracking_installed();
 int64_t cpu_tensor_bytes_current();
 int64_t cpu_tensor_bytes_peak();
 void cpu_tensor_bytes_reset_peak();
+
+// While alive, allocations made on the constructing thread are counted in this scope (and still in
+// the process totals). Frees are credited to the scope that allocated, from any thread.
+class CpuMemoryScope {
+ public:
+  CpuMemoryScope();
+  ~CpuMemoryScope();
+  CpuMemoryScope(const CpuMemoryScope&) = delete;
+  CpuMemoryScope& operator=(const CpuMemoryScope&) = delete;
+  int64_t current() const;
+  int64_t peak() const;
+  void reset_peak();
+
+  struct Counters;  // shared with live allocations; freed when the last one goes
+
+ private:
+  Counters* counters_;
+  Counters* previous_;
+};
 
 struct RssInfo {
   int64_t rss_bytes = -1;   // VmRSS now

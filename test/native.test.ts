@@ -159,6 +159,29 @@ describe('benchmark', () => {
     expect(r.threads).toBe(2);
   });
 
+  it('memory is the benchmark\'s own: other work in the process at the same time does not change it', async () => {
+    const cfg = tinyModel();
+    const opts = { model: cfg, batchSize: 8, seqLen: 32, steps: 2, warmupSteps: 1, threads: 1 };
+    const alone = await addon.benchmark(opts);
+    const other = new addon.Session({ model: tinyModel({ nEmbd: 128 }), threads: 1 });
+    await other.init();
+    const batch = makeBatch(randomRows(16, 8, 32, 500, 23), 32, cfg.padTokenId, Array(16).fill(1));
+    let busy = true;
+    const noise = (async () => {
+      let n = 0;
+      while (busy || n < 3) {
+        await other.step([batch]); // allocates and frees tensors on another thread meanwhile
+        n++;
+      }
+      return n;
+    })();
+    const together = await addon.benchmark(opts);
+    busy = false;
+    expect(await noise).toBeGreaterThanOrEqual(3);
+    expect(together.staticMemoryBytes).toBe(alone.staticMemoryBytes);
+    expect(Math.abs(together.peakMemoryBytes - alone.peakMemoryBytes)).toBeLessThan(alone.peakMemoryBytes * 0.01);
+  });
+
   it('peak memory grows with the batch (activations)', async () => {
     const cfg = tinyModel();
     const small = await addon.benchmark({ model: cfg, batchSize: 2, seqLen: 64, steps: 1, warmupSteps: 0, threads: 1 });

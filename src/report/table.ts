@@ -28,9 +28,15 @@ const si = (n: number, unit: string) => {
   return `${v.toFixed(2)} ${p[i]}${unit}`;
 };
 
+/** Colours only on a terminal, and never with NO_COLOR set. */
+function style() {
+  const color = Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
+  return color ? { head: ['cyan'], border: ['grey'] } : { head: [], border: [] };
+}
+
 export function renderEstimate(r: EstimateResult): string {
   const m = r.measurement;
-  const measured = new Table({ head: ['measured on this machine', ''], wordWrap: true, colWidths: [30, 70] });
+  const measured = new Table({ head: ['measured on this machine', ''], wordWrap: true, colWidths: [24, 76], style: style() });
   measured.push(
     ['model', `${r.model} (${num(m.parameters)} parameters, ${num(m.matmulParameters)} in matmuls)`],
     ['device', `${r.device}: ${m.deviceName}`],
@@ -49,7 +55,7 @@ export function renderEstimate(r: EstimateResult): string {
     ['host load', `${m.host.loadBefore.toFixed(2)} → ${m.host.loadAfter.toFixed(2)} (1-min load average, ${m.host.cpus} CPUs)`],
   );
   const p = r.projection;
-  const proj = new Table({ head: [`projected: ${r.dataset.name}`, ''], wordWrap: true, colWidths: [30, 70] });
+  const proj = new Table({ head: ['projected on this device', r.dataset.name], wordWrap: true, colWidths: [24, 76], style: style() });
   proj.push(
     ['data', `${num(r.dataset.trainRows)} train / ${num(r.dataset.evalRows)} eval rows (${r.dataset.source})`],
     ['steps', `${num(p.stepsPerEpoch)} steps/epoch × ${p.epochs} epochs = ${num(p.totalSteps)} steps of ${p.samplesPerStep} samples`],
