@@ -88,6 +88,7 @@ class PromiseWorker : public Napi::AsyncWorker {
  protected:
   virtual void Run() = 0;                          // worker thread, pure C++
   virtual Napi::Value Result(Napi::Env env) = 0;   // JS thread
+  virtual void Settled() {}                        // JS thread, before the promise settles
 
   void Execute() override {
     try {
@@ -100,6 +101,7 @@ class PromiseWorker : public Napi::AsyncWorker {
   void OnOK() override {
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
+    Settled();
     if (failed_) {
       deferred_.Reject(make_error(env, error_).Value());
       return;
@@ -112,7 +114,10 @@ class PromiseWorker : public Napi::AsyncWorker {
       deferred_.Reject(make_error(env, classify(std::current_exception())).Value());
     }
   }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+  void OnError(const Napi::Error& e) override {
+    Settled();
+    deferred_.Reject(e.Value());
+  }
 
  private:
   Napi::Promise::Deferred deferred_;
@@ -390,6 +395,7 @@ class BusyGuard {
   std::shared_ptr<SessionState> s_;
 };
 
+// A session stays busy from the call until its promise settles on the JS thread.
 void claim(const std::shared_ptr<SessionState>& s, Napi::Env env) {
   bool expected = false;
   if (!s->busy.compare_exchange_strong(expected, true))
@@ -401,8 +407,8 @@ class SessionWorker : public PromiseWorker {
   SessionWorker(Napi::Env env, std::shared_ptr<SessionState> s) : PromiseWorker(env), s_(std::move(s)) {}
 
  protected:
+  void Settled() override { s_->busy = false; }
   void Run() override {
-    BusyGuard release(s_);
     apply_threads(s_->threads);
     if (!s_->trainer && !is_init()) throw std::invalid_argument("session not initialised: await session.init() first");
     RunLocked();

@@ -46,7 +46,9 @@ describe('ftplan estimate', () => {
   it('prints a table with the arithmetic shown', () => {
     const r = ftplan(['estimate', '--model', 'tiny', '--steps', '2', '--seq-len', '32', '--eval-batch-size', '0']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('measured on this machine');
+    expect(r.stdout).toContain('measured here');
+    expect(r.stdout).toContain('projected here');
+    expect(r.stdout).not.toContain('\u001b['); // no colour codes when not on a terminal
     expect(r.stdout).toMatch(/16 × 32 tokens/);
     expect(r.stdout).toMatch(/27,481 rows ÷ 16 per step .* = 1,718 steps\/epoch × 3 epochs = 5,154 steps/);
     expect(r.stdout).toMatch(/padded tokens\/epoch \(batching fixed, 32\.0 tokens\/row\)/);

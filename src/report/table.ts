@@ -36,7 +36,7 @@ function style() {
 
 export function renderEstimate(r: EstimateResult): string {
   const m = r.measurement;
-  const measured = new Table({ head: ['measured on this machine', ''], wordWrap: true, colWidths: [24, 76], style: style() });
+  const measured = new Table({ head: ['measured here', ''], wordWrap: true, colWidths: [24, 76], style: style() });
   measured.push(
     ['model', `${r.model} (${num(m.parameters)} parameters, ${num(m.matmulParameters)} in matmuls)`],
     ['device', `${r.device}: ${m.deviceName}`],
@@ -55,7 +55,7 @@ export function renderEstimate(r: EstimateResult): string {
     ['host load', `${m.host.loadBefore.toFixed(2)} → ${m.host.loadAfter.toFixed(2)} (1-min load average, ${m.host.cpus} CPUs)`],
   );
   const p = r.projection;
-  const proj = new Table({ head: ['projected on this device', r.dataset.name], wordWrap: true, colWidths: [24, 76], style: style() });
+  const proj = new Table({ head: ['projected here', r.dataset.name], wordWrap: true, colWidths: [24, 76], style: style() });
   proj.push(
     ['data', `${num(r.dataset.trainRows)} train / ${num(r.dataset.evalRows)} eval rows (${r.dataset.source})`],
     ['steps', `${num(p.stepsPerEpoch)} steps/epoch × ${p.epochs} epochs = ${num(p.totalSteps)} steps of ${p.samplesPerStep} samples`],
