@@ -7,7 +7,7 @@
 // no C++ exception ever reaches Node's abort path.
 //
 // Exports: runtimeInfo(), benchmark(opts), parameterCounts(model), flopsPerToken(model, seqLen),
-// class Session { init(), step(microBatches), logits(batch), setLr(lr), info() }.
+// class Session { init(), step(microBatches), logits(batch), setLr(lr), loadState(tensors), state() }.
 #include <napi.h>
 
 #include <ATen/Parallel.h>
@@ -15,6 +15,7 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <memory>
@@ -472,12 +473,119 @@ class LogitsWorker : public SessionWorker {
   torch::Tensor out_;
 };
 
+// State in and out: {name: {shape: number[], data: Float32Array}} with the native (torch Linear)
+// layout and names; src/model/hf.ts maps Hugging Face checkpoints onto it.
+using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
+
+class LoadStateWorker : public SessionWorker {
+ public:
+  LoadStateWorker(Napi::Env env, std::shared_ptr<SessionState> s, NamedTensors tensors)
+      : SessionWorker(env, std::move(s)), tensors_(std::move(tensors)) {}
+
+ protected:
+  void RunLocked() override {
+    torch::NoGradGuard no_grad;
+    auto params = s_->trainer->model()->named_parameters();
+    for (const auto& [name, t] : tensors_) {
+      auto* p = params.find(name);
+      if (p == nullptr) {
+        unexpected_.push_back(name);
+        continue;
+      }
+      if (p->sizes() != t.sizes())
+        throw std::invalid_argument("tensor '" + name + "' has shape " + c10::str(t.sizes()) + " but the model's is " + c10::str(p->sizes()));
+      if (!torch::isfinite(t).all().item<bool>()) throw std::invalid_argument("tensor '" + name + "' contains NaN or infinite values");
+      p->copy_(t);
+      loaded_.push_back(name);
+    }
+    for (const auto& item : params) {
+      if (std::find(loaded_.begin(), loaded_.end(), item.key()) == loaded_.end()) missing_.push_back(item.key());
+    }
+  }
+  Napi::Value Result(Napi::Env env) override {
+    auto list = [&](const std::vector<std::string>& xs) {
+      auto a = Napi::Array::New(env, xs.size());
+      for (size_t i = 0; i < xs.size(); ++i) a.Set(static_cast<uint32_t>(i), Napi::String::New(env, xs[i]));
+      return a;
+    };
+    auto o = Napi::Object::New(env);
+    o.Set("loaded", list(loaded_));
+    o.Set("missing", list(missing_));
+    o.Set("unexpected", list(unexpected_));
+    return o;
+  }
+
+ private:
+  NamedTensors tensors_;
+  std::vector<std::string> loaded_, missing_, unexpected_;
+};
+
+class StateWorker : public SessionWorker {
+ public:
+  using SessionWorker::SessionWorker;
+
+ protected:
+  void RunLocked() override {
+    for (const auto& item : s_->trainer->model()->named_parameters())
+      out_.emplace_back(item.key(), item.value().detach().to(torch::kCPU, torch::kFloat32).contiguous().clone());
+  }
+  Napi::Value Result(Napi::Env env) override {
+    auto o = Napi::Object::New(env);
+    for (const auto& [name, t] : out_) {
+      auto entry = Napi::Object::New(env);
+      auto shape = Napi::Array::New(env, static_cast<size_t>(t.dim()));
+      for (int64_t d = 0; d < t.dim(); ++d) shape.Set(static_cast<uint32_t>(d), Napi::Number::New(env, static_cast<double>(t.size(d))));
+      auto data = Napi::Float32Array::New(env, static_cast<size_t>(t.numel()));
+      if (t.numel() > 0) std::memcpy(data.Data(), t.data_ptr<float>(), static_cast<size_t>(t.numel()) * sizeof(float));
+      entry.Set("shape", shape);
+      entry.Set("data", data);
+      o.Set(name, entry);
+    }
+    return o;
+  }
+
+ private:
+  NamedTensors out_;
+};
+
+NamedTensors read_named_tensors(const Napi::Value& v) {
+  auto o = get_object(v, "state");
+  NamedTensors out;
+  auto keys = o.GetPropertyNames();
+  for (uint32_t i = 0; i < keys.Length(); ++i) {
+    const std::string name = keys.Get(i).As<Napi::String>().Utf8Value();
+    auto entry = get_object(o.Get(name), ("state['" + name + "']").c_str());
+    auto shape_v = entry.Get("shape");
+    if (!shape_v.IsArray()) throw std::invalid_argument("state['" + name + "'].shape must be an array");
+    auto shape_a = shape_v.As<Napi::Array>();
+    std::vector<int64_t> shape;
+    int64_t n = 1;
+    for (uint32_t d = 0; d < shape_a.Length(); ++d) {
+      auto dim = shape_a.Get(d);
+      if (!dim.IsNumber() || dim.As<Napi::Number>().Int64Value() < 0) throw std::invalid_argument("state['" + name + "'].shape must hold sizes >= 0");
+      shape.push_back(dim.As<Napi::Number>().Int64Value());
+      n *= shape.back();
+    }
+    auto data_v = entry.Get("data");
+    if (!data_v.IsTypedArray() || data_v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+      throw std::invalid_argument("state['" + name + "'].data must be a Float32Array");
+    auto data = data_v.As<Napi::Float32Array>();
+    if (static_cast<int64_t>(data.ElementLength()) != n)
+      throw std::invalid_argument("state['" + name + "'] has " + std::to_string(data.ElementLength()) + " values for shape of " + std::to_string(n));
+    auto t = torch::empty(shape, torch::kFloat32);
+    if (n > 0) std::memcpy(t.data_ptr<float>(), data.Data(), static_cast<size_t>(n) * sizeof(float));
+    out.emplace_back(name, std::move(t));
+  }
+  return out;
+}
+
 class Session : public Napi::ObjectWrap<Session> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "Session",
                        {InstanceMethod("init", &Session::Init), InstanceMethod("step", &Session::Step),
-                        InstanceMethod("logits", &Session::Logits), InstanceMethod("setLr", &Session::SetLr)});
+                        InstanceMethod("logits", &Session::Logits), InstanceMethod("setLr", &Session::SetLr),
+                        InstanceMethod("loadState", &Session::LoadState), InstanceMethod("state", &Session::State)});
   }
 
   explicit Session(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Session>(info) {
@@ -529,6 +637,15 @@ class Session : public Napi::ObjectWrap<Session> {
   Napi::Value Logits(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return guarded(env, [&]() -> Napi::Value { return queue<LogitsWorker>(env, read_batch(info[0], false)); });
+  }
+
+  Napi::Value LoadState(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guarded(env, [&]() -> Napi::Value { return queue<LoadStateWorker>(env, read_named_tensors(info[0])); });
+  }
+
+  Napi::Value State(const Napi::CallbackInfo& info) {
+    return guarded(info.Env(), [&]() -> Napi::Value { return queue<StateWorker>(info.Env()); });
   }
 
   Napi::Value SetLr(const Napi::CallbackInfo& info) {

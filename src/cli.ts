@@ -5,13 +5,13 @@
  */
 import yargs, { type Options } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { ESTIMATE_OPTIONS, type OptionSpec } from './commands/options.js';
+import { ESTIMATE_OPTIONS, PROFILE_OPTIONS, type OptionSpec } from './commands/options.js';
 import { EXIT_RUNTIME, EXIT_USAGE, FtplanError } from './errors.js';
 
 function toYargs(table: Record<string, OptionSpec>): Record<string, Options> {
   const out: Record<string, Options> = {};
   for (const [name, spec] of Object.entries(table)) {
-    out[name] = { type: spec.type, describe: spec.describe, default: spec.default, choices: spec.choices as string[] | undefined, alias: spec.alias };
+    out[name] = { type: spec.type, describe: spec.describe, default: spec.default, choices: spec.choices as string[] | undefined, alias: spec.alias, demandOption: spec.demandOption };
   }
   return out;
 }
@@ -46,7 +46,16 @@ export async function main(argv: string[]): Promise<number> {
         await runEstimate(args as Record<string, unknown>);
       },
     )
-    .demandCommand(1, 'name a command: estimate')
+    .command(
+      'profile',
+      'rows, labels, token lengths and tokens per epoch of a data set',
+      (y) => y.options(toYargs(PROFILE_OPTIONS)).strictOptions(),
+      async (args) => {
+        const { runProfile } = await import('./commands/profile.js');
+        await runProfile(args as Record<string, unknown>);
+      },
+    )
+    .demandCommand(1, 'name a command: estimate, profile')
     .strict()
     .exitProcess(false)
     .fail((msg, err) => {

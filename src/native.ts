@@ -76,6 +76,8 @@ export interface StepResult {
 
 export interface NativeSession {
   init(): Promise<number>;
+  loadState(state: Record<string, { shape: number[]; data: Float32Array }>): Promise<{ loaded: string[]; missing: string[]; unexpected: string[] }>;
+  state(): Promise<Record<string, { shape: number[]; data: Float32Array }>>;
   step(microBatches: NativeBatch[]): Promise<StepResult>;
   logits(batch: NativeBatch): Promise<Float32Array>;
   setLr(lr: number): void;

@@ -11,7 +11,8 @@ import { modelConfig, PRESETS, type ModelConfig } from '../model/presets.js';
 import { detectBlas, libtorchRecord, loadNative, type NativeAddon } from '../native.js';
 import { project, type Projection } from '../planner/projection.js';
 import { renderEstimate } from '../report/table.js';
-import { EstimateArgsSchema, type EstimateArgs } from './options.js';
+import { ESTIMATE_OPTIONS, EstimateArgsSchema, parseArgs, type EstimateArgs } from './options.js';
+import { buildProfile } from './profile.js';
 
 export interface EstimateResult {
   schema: 'ftplan.estimate/1';
@@ -32,29 +33,9 @@ export interface EstimateResult {
 }
 
 export function parseEstimateArgs(raw: Record<string, unknown>): EstimateArgs {
-  const picked = {
-    model: raw.model,
-    batchSize: raw.batchSize,
-    gradAccum: raw.gradAccum,
-    seqLen: raw.seqLen,
-    batching: raw.batching,
-    epochs: raw.epochs,
-    evalBatchSize: raw.evalBatchSize,
-    device: raw.device,
-    dtype: raw.dtype,
-    threads: raw.threads,
-    steps: raw.steps,
-    warmupSteps: raw.warmupSteps,
-    seed: raw.seed,
-    json: raw.json,
-  };
-  const parsed = EstimateArgsSchema.safeParse(picked);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw usageError(issue?.message ?? 'invalid flags', 'see `ftplan estimate --help`');
-  }
-  if (!PRESETS[parsed.data.model]) throw usageError(`unknown --model '${parsed.data.model}'`, `use one of: ${Object.keys(PRESETS).join(', ')}`);
-  return parsed.data;
+  const args = parseArgs(EstimateArgsSchema, ESTIMATE_OPTIONS, raw, 'estimate');
+  if (!PRESETS[args.model]) throw usageError(`unknown --model '${args.model}'`, `use one of: ${Object.keys(PRESETS).join(', ')}`);
+  return args;
 }
 
 /** Where the measured sequence length comes from: --seq-len, or the profile under the batching policy. */
@@ -169,7 +150,15 @@ export async function measure(
   };
 }
 
-export async function estimate(args: EstimateArgs, profile: DatasetProfile = loadProfile()): Promise<EstimateResult> {
+/** The data set's profile: computed from --dataset, else the shipped one of the reference data set. */
+export async function datasetProfile(args: EstimateArgs): Promise<{ profile: DatasetProfile; source: string }> {
+  if (!args.dataset) return { profile: loadProfile(), source: 'shipped token-length profile' };
+  const profile = await buildProfile({ ...args, dataset: args.dataset, tokenizer: undefined });
+  return { profile, source: `profiled now from ${args.dataset}` };
+}
+
+export async function estimate(args: EstimateArgs, given?: { profile: DatasetProfile; source: string }): Promise<EstimateResult> {
+  const { profile, source } = given ?? (await datasetProfile(args));
   const cfg = modelConfig(args.model);
   const seq = planSequence(args, cfg, profile);
   const m = await measure(args, seq);
@@ -202,7 +191,7 @@ export async function estimate(args: EstimateArgs, profile: DatasetProfile = loa
     seqLenBasis: seq.basis,
     batching: seq.policy,
     epochs: args.epochs,
-    dataset: { name: profile.name, trainRows: seq.trainRows, evalRows: seq.evalRows, source: 'shipped token-length profile' },
+    dataset: { name: profile.name, trainRows: seq.trainRows, evalRows: seq.evalRows, source },
     measurement: m,
     libtorch: { ...m.libtorch, blas: m.blas.kind },
     projection,

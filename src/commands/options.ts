@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { BATCHING_POLICIES } from '../data/batching.js';
+import { usageError } from '../errors.js';
 import { presetNames } from '../model/presets.js';
 
 export interface OptionSpec {
@@ -12,15 +13,26 @@ export interface OptionSpec {
   default?: string | number | boolean;
   choices?: readonly string[];
   alias?: string;
+  demandOption?: boolean;
 }
 
 const positiveInt = (what: string) =>
   z.number({ error: `${what} must be a number` }).int(`${what} must be a whole number`).positive(`${what} must be at least 1`);
 
+const DATA_OPTIONS = {
+  'text-column': { type: 'string', describe: 'the text column (default: detected: text, sentence, content, …)' },
+  'label-column': { type: 'string', describe: 'the label column (default: detected: label, labels, label_text, sentiment, …)' },
+  limit: { type: 'number', describe: 'use at most this many training rows (a seeded sample, in file order): start small' },
+  'empty-text': { type: 'string', describe: 'rows with an empty text: keep (as one end-of-text token) or drop', default: 'keep', choices: ['keep', 'drop'] },
+  'unknown-labels': { type: 'string', describe: 'eval rows whose label the training split lacks: drop, or error', default: 'drop', choices: ['drop', 'error'] },
+} as const satisfies Record<string, OptionSpec>;
+
 export const ESTIMATE_OPTIONS = {
   model: { type: 'string', describe: 'model preset', default: 'gpt2', choices: presetNames() },
   'batch-size': { type: 'number', describe: 'training micro-batch size', default: 16, alias: 'b' },
   'grad-accum': { type: 'number', describe: 'gradient accumulation steps (effective batch = batch-size × grad-accum)', default: 1 },
+  dataset: { type: 'string', describe: 'the data set to plan for (default: the shipped profile of mteb/tweet_sentiment_extraction); file, folder or hub id' },
+  ...DATA_OPTIONS,
   'seq-len': { type: 'number', describe: 'pad every row to this length (default: measured at the data set\'s mean padded length per batch)' },
   batching: { type: 'string', describe: 'how batches are padded (ignored with --seq-len: fixed)', default: 'longest', choices: BATCHING_POLICIES },
   epochs: { type: 'number', describe: 'epochs to project', default: 3 },
@@ -34,9 +46,19 @@ export const ESTIMATE_OPTIONS = {
   json: { type: 'boolean', describe: 'print JSON instead of a table', default: false },
 } as const satisfies Record<string, OptionSpec>;
 
+const dataArgs = {
+  textColumn: z.string().min(1).optional(),
+  labelColumn: z.string().min(1).optional(),
+  limit: positiveInt('--limit').optional(),
+  emptyText: z.enum(['keep', 'drop']),
+  unknownLabels: z.enum(['drop', 'error']),
+};
+
 export const EstimateArgsSchema = z
   .object({
     model: z.string(),
+    dataset: z.string().min(1).optional(),
+    ...dataArgs,
     batchSize: positiveInt('--batch-size'),
     gradAccum: positiveInt('--grad-accum'),
     seqLen: positiveInt('--seq-len').optional(),
@@ -54,3 +76,39 @@ export const EstimateArgsSchema = z
   .strict();
 
 export type EstimateArgs = z.infer<typeof EstimateArgsSchema>;
+
+export const PROFILE_OPTIONS = {
+  dataset: { type: 'string', describe: 'a jsonl/csv/tsv/parquet file, a folder with train/test files, or a Hugging Face id in the local hub cache', demandOption: true },
+  ...DATA_OPTIONS,
+  tokenizer: { type: 'string', describe: 'a model folder whose tokenizer to use (default: the embedded GPT-2 tokenizer)' },
+  'batch-size': { type: 'number', describe: 'batch size for the tokens-per-epoch of each batching policy', default: 16, alias: 'b' },
+  'max-length': { type: 'number', describe: 'truncate rows to this many tokens (the model\'s positions)', default: 1024 },
+  seed: { type: 'number', describe: 'seed of --limit\'s sample and of the batching simulation', default: 42 },
+  json: { type: 'boolean', describe: 'print JSON (the profile, schema ftplan.profile/1, plus the batching costs)', default: false },
+} as const satisfies Record<string, OptionSpec>;
+
+export const ProfileArgsSchema = z
+  .object({
+    dataset: z.string({ error: '--dataset is required' }).min(1, '--dataset is required'),
+    ...dataArgs,
+    tokenizer: z.string().min(1).optional(),
+    batchSize: positiveInt('--batch-size'),
+    maxLength: positiveInt('--max-length'),
+    seed: z.number().int('--seed must be a whole number').nonnegative('--seed must be >= 0'),
+    json: z.boolean(),
+  })
+  .strict();
+
+export type ProfileArgs = z.infer<typeof ProfileArgsSchema>;
+
+/** The flags yargs gives us, renamed to the schema's camelCase keys and validated; the first problem is a usage error. */
+export function parseArgs<S extends z.ZodType>(schema: S, table: Record<string, OptionSpec>, raw: Record<string, unknown>, command: string): z.infer<S> {
+  const camel = (k: string) => k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+  const picked = Object.fromEntries(Object.keys(table).map((k) => [camel(k), raw[camel(k)]]));
+  const parsed = schema.safeParse(picked);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw usageError(issue?.message ?? 'invalid flags', `see \`ftplan ${command} --help\``);
+  }
+  return parsed.data;
+}

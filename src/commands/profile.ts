@@ -1,0 +1,55 @@
+/**
+ * profile.ts — `ftplan profile --dataset …`: rows per split, labels, token lengths, and the tokens
+ * one epoch costs under each batching policy. No LibTorch needed.
+ */
+import Table from 'cli-table3';
+import { loadDataset } from '../data/loaders.js';
+import { batchingCosts, profileDataset, type DatasetProfile } from '../data/profile.js';
+import { embeddedTokenizer, folderTokenizer } from '../data/tokenizer.js';
+import { parseArgs, PROFILE_OPTIONS, ProfileArgsSchema, type ProfileArgs } from './options.js';
+
+export async function buildProfile(args: Pick<ProfileArgs, 'dataset' | 'textColumn' | 'labelColumn' | 'limit' | 'emptyText' | 'unknownLabels' | 'tokenizer' | 'seed'>): Promise<DatasetProfile> {
+  const ds = await loadDataset(args.dataset, {
+    textColumn: args.textColumn,
+    labelColumn: args.labelColumn,
+    limit: args.limit,
+    seed: args.seed,
+    emptyText: args.emptyText,
+    unknownLabels: args.unknownLabels,
+  });
+  const tokenizer = args.tokenizer ? folderTokenizer(args.tokenizer) : embeddedTokenizer();
+  return profileDataset(ds, tokenizer);
+}
+
+const num = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+
+export function renderProfile(p: DatasetProfile, costs: Record<string, ReturnType<typeof batchingCosts>>, batchSize: number): string {
+  const t = new Table({ head: [p.name, ...Object.keys(p.splits)], style: { head: [], border: [] } });
+  const splits = Object.values(p.splits);
+  t.push(
+    ['rows (read)', ...splits.map((s) => `${num(s.rows)} (${num(s.rowsRead)})`)],
+    ['dropped', ...splits.map((s) => Object.entries(s.dropped).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${num(n)}`).join(', ') || 'none')],
+    ['empty texts kept', ...splits.map((s) => num(s.emptyTexts))],
+    ...p.labels.map((l) => [`label ${l}`, ...splits.map((s) => `${num(s.labelCounts[l] ?? 0)} (${(((s.labelCounts[l] ?? 0) / s.rows) * 100).toFixed(1)}%)`)]),
+    ['tokens p50 / p90 / p99 / max', ...splits.map((s) => `${s.tokens.p50} / ${s.tokens.p90} / ${s.tokens.p99} / ${s.tokens.max}`)],
+    ['tokens (mean per row)', ...splits.map((s) => `${num(s.tokens.total)} (${num(s.tokens.mean, 1)})`)],
+    ...['fixed', 'longest', 'grouped'].map((policy) => [
+      `epoch tokens, batch ${batchSize}, ${policy}`,
+      ...Object.keys(p.splits).map((name) => {
+        const c = costs[name]?.[policy];
+        return c ? `${num(c.tokens)} (${(c.efficiency * 100).toFixed(0)}% real)` : '';
+      }),
+    ]),
+  );
+  return [t.toString(), `labels: ${p.labelSource}; text column '${p.textColumn}'; tokenizer: ${p.tokenizer}`].join('\n');
+}
+
+export async function runProfile(raw: Record<string, unknown>, out: (s: string) => void = (s) => process.stdout.write(s)): Promise<void> {
+  const args = parseArgs(ProfileArgsSchema, PROFILE_OPTIONS, raw, 'profile');
+  const profile = await buildProfile(args);
+  const costs = Object.fromEntries(
+    Object.entries(profile.splits).map(([name, split]) => [name, batchingCosts(split, args.batchSize, { maxLen: args.maxLength, seed: args.seed })]),
+  );
+  if (args.json) out(`${JSON.stringify({ ...profile, batching: { batchSize: args.batchSize, maxLength: args.maxLength, ...costs } }, null, 1)}\n`);
+  else out(`${renderProfile(profile, costs, args.batchSize)}\n`);
+}

@@ -1,0 +1,374 @@
+/**
+ * loaders.ts — text-classification data sets as users have them: jsonl, csv, tsv, parquet, a folder
+ * of train/test files (also a Hugging Face snapshot's data/*.parquet shards), or a Hugging Face id
+ * resolved in the local hub cache. Text and label columns are detected or named; string labels map
+ * to ids in a stable (sorted), recorded order; empty texts, missing and unknown labels follow a
+ * policy and are counted, never a crash.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { basename, extname, join, resolve } from 'node:path';
+import { parse as parseCsv } from 'csv-parse/sync';
+import { parquetMetadata, parquetReadObjects } from 'hyparquet';
+import { compressors } from 'hyparquet-compressors';
+import { FtplanError } from '../errors.js';
+import { rng } from './batching.js';
+
+export type SplitName = 'train' | 'test' | 'validation';
+export const TEXT_COLUMNS = ['text', 'sentence', 'content', 'tweet', 'review', 'document', 'input', 'question'];
+export const LABEL_COLUMNS = ['label', 'labels', 'label_text', 'sentiment', 'class', 'target', 'category', 'output'];
+
+export interface Example {
+  text: string;
+  label: number;
+}
+
+export interface SplitData {
+  name: SplitName;
+  files: string[];
+  examples: Example[];
+  /** rows read from the files, before any policy */
+  rowsRead: number;
+  dropped: { emptyText: number; missingLabel: number; unknownLabel: number; limit: number };
+}
+
+export interface Dataset {
+  name: string;
+  source: string; // 'folder' | 'file' | 'hub cache (<path>)'
+  textColumn: string;
+  labelColumn: string;
+  /** label id -> name, in id order */
+  labels: string[];
+  labelSource: string;
+  splits: Partial<Record<SplitName, SplitData>>;
+}
+
+export interface LoadOptions {
+  textColumn?: string;
+  labelColumn?: string;
+  /** keep at most this many training rows: a seeded sample, in file order */
+  limit?: number;
+  seed?: number;
+  /** what to do with rows whose text is empty: drop (default) or keep (costs one token) */
+  emptyText?: 'drop' | 'keep';
+  /** rows whose label is not one of the training labels: drop (default) or error */
+  unknownLabels?: 'drop' | 'error';
+  env?: NodeJS.ProcessEnv;
+}
+
+type Row = Record<string, unknown>;
+
+const FORMATS = ['.jsonl', '.json', '.csv', '.tsv', '.parquet'];
+const SPLIT_RE = /^(train|training|test|testing|validation|valid|val|dev)(?:[-_.].*)?\.(jsonl|json|csv|tsv|parquet)$/i;
+
+function inputError(file: string, message: string, fix: string): FtplanError {
+  return new FtplanError('ERR_INPUT', `${file}: ${message}`, { fix });
+}
+
+function splitOf(file: string): SplitName | null {
+  const m = SPLIT_RE.exec(basename(file));
+  if (!m) return null;
+  const s = (m[1] as string).toLowerCase();
+  if (s.startsWith('train')) return 'train';
+  if (s.startsWith('test')) return 'test';
+  return 'validation';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading one file into rows
+
+function readJsonl(file: string, text: string): Row[] {
+  const rows: Row[] = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] as string;
+    if (line.trim() === '') continue;
+    let row: unknown;
+    try {
+      row = JSON.parse(line);
+    } catch (e) {
+      throw inputError(`${file}:${i + 1}`, `not JSON (${(e as Error).message.split('\n')[0]})`, 'each line of a .jsonl file must be one JSON object; fix or remove that line');
+    }
+    if (row === null || typeof row !== 'object' || Array.isArray(row)) {
+      throw inputError(`${file}:${i + 1}`, 'is not a JSON object', 'each line of a .jsonl file must be one JSON object like {"text": …, "label": …}');
+    }
+    rows.push(row as Row);
+  }
+  return rows;
+}
+
+function readJson(file: string, text: string): Row[] {
+  const trimmed = text.trimStart();
+  if (!trimmed.startsWith('[')) return readJsonl(file, text); // many ".json" data files are JSON lines
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (e) {
+    throw inputError(file, `not JSON (${(e as Error).message})`, 'a .json data file must be an array of objects, or JSON lines');
+  }
+  if (!Array.isArray(data) || data.some((r) => r === null || typeof r !== 'object' || Array.isArray(r))) {
+    throw inputError(file, 'is not an array of objects', 'a .json data file must be an array of objects, or JSON lines');
+  }
+  return data as Row[];
+}
+
+function readDelimited(file: string, text: string, delimiter: string): Row[] {
+  try {
+    return parseCsv(text, { columns: true, delimiter, skip_empty_lines: true, bom: true, relax_quotes: delimiter === '\t' }) as Row[];
+  } catch (e) {
+    const err = e as { message: string; lines?: number };
+    throw inputError(
+      err.lines ? `${file}:${err.lines}` : file,
+      `not valid ${delimiter === '\t' ? 'TSV' : 'CSV'} (${err.message})`,
+      'the first line must name the columns and every row must have the same number of fields (quote fields that contain the delimiter)',
+    );
+  }
+}
+
+async function readParquet(file: string, bytes: Buffer): Promise<Row[]> {
+  const ab = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  try {
+    parquetMetadata(ab);
+    return (await parquetReadObjects({ file: ab, compressors })) as Row[];
+  } catch (e) {
+    throw inputError(file, `not a readable parquet file (${(e as Error).message})`, 'the file may be truncated or not parquet: download it again');
+  }
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+export async function readRows(file: string): Promise<Row[]> {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
+  } catch (e) {
+    throw inputError(file, `cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, 'check the path and its permissions');
+  }
+  const ext = extname(file).toLowerCase();
+  if (ext === '.parquet') return readParquet(file, bytes);
+  if (!FORMATS.includes(ext)) {
+    throw inputError(file, `unknown data file type '${ext || '(none)'}'`, `use one of ${FORMATS.join(', ')}`);
+  }
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    throw inputError(file, 'is not UTF-8 text', 'convert it to UTF-8 (e.g. `iconv -f latin1 -t utf-8`)');
+  }
+  if (text.trim() === '') throw inputError(file, 'is empty', 'point --dataset at a file with rows');
+  if (ext === '.jsonl') return readJsonl(file, text);
+  if (ext === '.json') return readJson(file, text);
+  return readDelimited(file, text, ext === '.tsv' ? '\t' : ',');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Finding the files of a data set
+
+/** Candidate hub cache roots, in huggingface_hub's order. */
+export function hubCacheRoots(env: NodeJS.ProcessEnv = process.env): string[] {
+  const roots: string[] = [];
+  if (env.HF_HUB_CACHE) roots.push(env.HF_HUB_CACHE);
+  if (env.HUGGINGFACE_HUB_CACHE) roots.push(env.HUGGINGFACE_HUB_CACHE);
+  if (env.HF_HOME) roots.push(join(env.HF_HOME, 'hub'));
+  const xdg = env.XDG_CACHE_HOME ?? join(env.HOME ?? homedir(), '.cache');
+  roots.push(join(xdg, 'huggingface', 'hub'));
+  return [...new Set(roots)];
+}
+
+/** org/name -> the snapshot folder in the local hub cache (refs/main's revision, else the newest). */
+export function resolveHubSnapshot(id: string, kind: 'datasets' | 'models', env: NodeJS.ProcessEnv = process.env): { dir: string; tried: string[] } | { dir: null; tried: string[] } {
+  const tried: string[] = [];
+  const folder = `${kind}--${id.replace(/\//g, '--')}`;
+  for (const root of hubCacheRoots(env)) {
+    const repo = join(root, folder);
+    tried.push(repo);
+    const snaps = join(repo, 'snapshots');
+    if (!existsSync(snaps)) continue;
+    const ref = join(repo, 'refs', 'main');
+    if (existsSync(ref)) {
+      const rev = readFileSync(ref, 'utf8').trim();
+      if (existsSync(join(snaps, rev))) return { dir: join(snaps, rev), tried };
+    }
+    const revs = readdirSync(snaps)
+      .map((r) => join(snaps, r))
+      .filter((p) => statSync(p).isDirectory())
+      .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+    if (revs[0]) return { dir: revs[0], tried };
+  }
+  return { dir: null, tried };
+}
+
+function filesInFolder(dir: string): Partial<Record<SplitName, string[]>> {
+  const out: Partial<Record<SplitName, string[]>> = {};
+  const scan = (d: string) => {
+    for (const f of readdirSync(d).sort()) {
+      const split = splitOf(f);
+      if (split && statSync(join(d, f)).isFile()) (out[split] ??= []).push(join(d, f));
+    }
+  };
+  scan(dir);
+  // A Hugging Face snapshot: data/train-00000-of-00001.parquet; prefer jsonl/csv at the top if both exist
+  if (!out.train && existsSync(join(dir, 'data')) && statSync(join(dir, 'data')).isDirectory()) scan(join(dir, 'data'));
+  // One format per split: when a split has the same data in several formats, take the first by preference.
+  for (const [split, files] of Object.entries(out) as [SplitName, string[]][]) {
+    const byExt = new Map<string, string[]>();
+    for (const f of files) byExt.set(extname(f).toLowerCase(), [...(byExt.get(extname(f).toLowerCase()) ?? []), f]);
+    const ext = FORMATS.find((e) => byExt.has(e));
+    out[split] = ext ? (byExt.get(ext) as string[]) : files;
+  }
+  return out;
+}
+
+export function locateDataset(spec: string, env: NodeJS.ProcessEnv = process.env): { name: string; source: string; files: Partial<Record<SplitName, string[]>> } {
+  const path = resolve(spec);
+  if (existsSync(path)) {
+    if (statSync(path).isFile()) return { name: basename(path), source: 'file', files: { train: [path] } }; // a file given alone is what to train on
+    const files = filesInFolder(path);
+    if (!files.train) {
+      throw inputError(path, 'has no training file', 'name it train.jsonl, train.csv, train.tsv or train.parquet (test.* and validation.* are read too), or pass the file itself');
+    }
+    return { name: basename(path), source: 'folder', files };
+  }
+  if (/^[\w.-]+\/[\w.-]+$/.test(spec)) {
+    const found = resolveHubSnapshot(spec, 'datasets', env);
+    if (found.dir) {
+      const files = filesInFolder(found.dir);
+      if (!files.train) throw inputError(found.dir, 'is in the hub cache but has no training split file', `download the data files: huggingface-cli download --repo-type dataset ${spec}`);
+      return { name: spec, source: `hub cache (${found.dir})`, files };
+    }
+    throw new FtplanError('ERR_INPUT', `data set '${spec}' is neither a path nor in the local Hugging Face hub cache (looked in ${found.tried.join(', ')})`, {
+      fix: `download it first (huggingface-cli download --repo-type dataset ${spec}), set HF_HUB_CACHE / HF_HOME to where it is, or pass a local path`,
+    });
+  }
+  throw new FtplanError('ERR_INPUT', `--dataset ${spec}: no such file or folder`, { fix: 'pass a jsonl/csv/tsv/parquet file, a folder with train/test files, or a Hugging Face id (org/name) in the local hub cache' });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Columns, labels, policies
+
+function pickColumn(columns: string[], wanted: string | undefined, candidates: string[], what: string, file: string): string {
+  if (wanted) {
+    if (!columns.includes(wanted)) throw inputError(file, `has no ${what} column '${wanted}' (columns: ${columns.join(', ')})`, `pass --${what}-column with one of: ${columns.join(', ')}`);
+    return wanted;
+  }
+  const lower = new Map(columns.map((c) => [c.toLowerCase(), c]));
+  for (const c of candidates) {
+    const hit = lower.get(c);
+    if (hit) return hit;
+  }
+  throw inputError(file, `no ${what} column found (columns: ${columns.join(', ')}; looked for ${candidates.join(', ')})`, `name it with --${what}-column`);
+}
+
+function isMissing(v: unknown): boolean {
+  return v === undefined || v === null || (typeof v === 'string' && v.trim() === '') || (typeof v === 'number' && !Number.isFinite(v));
+}
+
+function labelKey(v: unknown): string {
+  if (typeof v === 'bigint') return v.toString();
+  if (typeof v === 'boolean') return v ? '1' : '0';
+  return typeof v === 'string' ? v.trim() : String(v);
+}
+
+/** Integer-like labels (0, 1, "2") keep their ids; other labels are named classes. */
+function isIntegerLike(v: unknown): boolean {
+  if (typeof v === 'number') return Number.isInteger(v) && v >= 0;
+  if (typeof v === 'bigint') return v >= 0n;
+  return typeof v === 'string' && /^\d+$/.test(v.trim());
+}
+
+export async function loadDataset(spec: string, opts: LoadOptions = {}): Promise<Dataset> {
+  const located = locateDataset(spec, opts.env);
+  const rowsBySplit = new Map<SplitName, { files: string[]; rows: Row[] }>();
+  for (const [split, files] of Object.entries(located.files) as [SplitName, string[]][]) {
+    const rows: Row[] = [];
+    for (const f of files) for (const r of await readRows(f)) rows.push(r);
+    rowsBySplit.set(split, { files, rows });
+  }
+  const train = rowsBySplit.get('train') as { files: string[]; rows: Row[] };
+  const firstFile = train.files[0] as string;
+  if (train.rows.length === 0) throw inputError(firstFile, 'has no rows', 'point --dataset at a file with rows');
+  const columns = [...new Set(train.rows.slice(0, 100).flatMap((r) => Object.keys(r)))];
+  const textColumn = pickColumn(columns, opts.textColumn, TEXT_COLUMNS, 'text', firstFile);
+  const labelColumn = pickColumn(columns.filter((c) => c !== textColumn), opts.labelColumn, LABEL_COLUMNS, 'label', firstFile);
+
+  // The label vocabulary comes from the training split, in a stable order.
+  const trainLabels = train.rows.map((r) => r[labelColumn]).filter((v) => !isMissing(v));
+  if (trainLabels.length === 0) throw inputError(firstFile, `column '${labelColumn}' has no labels`, 'name the label column with --label-column');
+  const integer = trainLabels.every(isIntegerLike);
+  const mixed = !integer && trainLabels.some((v) => typeof v === 'number');
+  if (mixed) {
+    throw inputError(firstFile, `column '${labelColumn}' mixes numbers and names`, 'use one kind of label per column: all class ids (0, 1, …) or all class names');
+  }
+  let labels: string[];
+  let labelSource: string;
+  const idOf = new Map<string, number>();
+  if (integer) {
+    const ids = [...new Set(trainLabels.map((v) => Number(labelKey(v))))].sort((a, b) => a - b);
+    const max = ids[ids.length - 1] as number;
+    // names from a companion column (label_text), when the rows carry one
+    const nameColumn = columns.find((c) => c !== labelColumn && /^(label_text|label_name|labels_text)$/i.test(c));
+    labels = Array.from({ length: max + 1 }, (_, i) => String(i));
+    labelSource = `class ids 0..${max} in '${labelColumn}'`;
+    if (nameColumn) {
+      for (const r of train.rows) {
+        const id = r[labelColumn];
+        const nm = r[nameColumn];
+        if (!isMissing(id) && typeof nm === 'string' && nm.trim()) labels[Number(labelKey(id))] = nm.trim();
+      }
+      labelSource += `, names from '${nameColumn}'`;
+    }
+    for (let i = 0; i <= max; i++) idOf.set(String(i), i);
+  } else {
+    labels = [...new Set(trainLabels.map(labelKey))].sort();
+    labels.forEach((l, i) => idOf.set(l, i));
+    labelSource = `class names in '${labelColumn}', sorted: ${labels.map((l, i) => `${i}=${l}`).join(', ')}`;
+  }
+  if (labels.length < 2) throw inputError(firstFile, `column '${labelColumn}' has only one class (${labels[0]})`, 'a classifier needs at least two classes in the training split');
+
+  const splits: Partial<Record<SplitName, SplitData>> = {};
+  for (const [name, { files, rows }] of rowsBySplit) {
+    const dropped = { emptyText: 0, missingLabel: 0, unknownLabel: 0, limit: 0 };
+    let examples: Example[] = [];
+    for (const [i, r] of rows.entries()) {
+      const rawText = r[textColumn];
+      const text = rawText === undefined || rawText === null ? '' : String(rawText);
+      if (isMissing(r[labelColumn])) {
+        dropped.missingLabel++;
+        continue;
+      }
+      const id = idOf.get(labelKey(r[labelColumn]));
+      if (id === undefined) {
+        if (opts.unknownLabels === 'error') {
+          throw inputError(`${files.join(', ')} row ${i + 1}`, `label '${labelKey(r[labelColumn])}' is not one of the training labels (${labels.join(', ')})`, 'fix the label, or pass --unknown-labels drop to skip such rows');
+        }
+        dropped.unknownLabel++;
+        continue;
+      }
+      if (text.trim() === '' && (opts.emptyText ?? 'drop') === 'drop') {
+        dropped.emptyText++;
+        continue;
+      }
+      examples.push({ text, label: id });
+    }
+    if (name === 'train' && opts.limit !== undefined && opts.limit < examples.length) {
+      examples = seededSample(examples, opts.limit, opts.seed ?? 42);
+      dropped.limit = rows.length - dropped.emptyText - dropped.missingLabel - dropped.unknownLabel - examples.length;
+    }
+    splits[name] = { name, files, examples, rowsRead: rows.length, dropped };
+  }
+  return { name: located.name, source: located.source, textColumn, labelColumn, labels, labelSource, splits };
+}
+
+/** k rows chosen by a seeded partial Fisher-Yates shuffle, returned in their original order. */
+export function seededSample<T>(xs: readonly T[], k: number, seed: number): T[] {
+  const next = rng(seed);
+  const idx = xs.map((_, i) => i);
+  for (let i = 0; i < k; i++) {
+    const j = i + Math.floor(next() * (idx.length - i));
+    [idx[i], idx[j]] = [idx[j] as number, idx[i] as number];
+  }
+  return idx
+    .slice(0, k)
+    .sort((a, b) => a - b)
+    .map((i) => xs[i] as T);
+}

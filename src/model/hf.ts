@@ -1,0 +1,281 @@
+/**
+ * hf.ts — Hugging Face GPT-2 checkpoints in and out.
+ *
+ * In: a folder with config.json + model.safetensors, written by transformers for GPT2Model,
+ * GPT2LMHeadModel or GPT2ForSequenceClassification (keys with or without "transformer."; Conv1D
+ * weights stored [in, out]; lm_head tied to wte and absent; attn.bias buffers ignored). A missing
+ * `score` head is initialised and reported. Every tensor is checked against config.json.
+ * Out: the layout transformers reads for GPT2ForSequenceClassification: transformer.* + score.weight
+ * in model.safetensors, config.json with num_labels/id2label/label2id/pad_token_id, tokenizer files.
+ */
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { FtplanError } from '../errors.js';
+import { resolveHubSnapshot } from '../data/loaders.js';
+import { ModelConfigSchema, PRESETS, type ModelConfig } from './presets.js';
+import { encodeSafetensors, readSafetensors, writeFileAtomic } from './safetensors.js';
+
+export interface NamedTensor {
+  shape: number[];
+  data: Float32Array;
+}
+export type StateDict = Record<string, NamedTensor>;
+
+export type ModelSource = { kind: 'preset'; name: string } | { kind: 'folder'; dir: string; name: string };
+
+const TOKENIZER_FILES = ['tokenizer.json', 'vocab.json', 'merges.txt', 'tokenizer_config.json', 'special_tokens_map.json'];
+const CONV1D = /\.(attn\.c_attn|attn\.c_proj|mlp\.c_fc|mlp\.c_proj)\.weight$/;
+
+function inputError(file: string, message: string, fix: string): FtplanError {
+  return new FtplanError('ERR_INPUT', `${file}: ${message}`, { fix });
+}
+
+/** --model: a preset name, a local folder, or a hub id (org/name) in the local hub cache. */
+export function resolveModel(spec: string, env: NodeJS.ProcessEnv = process.env): ModelSource {
+  if (PRESETS[spec]) return { kind: 'preset', name: spec };
+  const path = resolve(spec);
+  if (existsSync(path)) {
+    if (!existsSync(join(path, 'config.json'))) throw inputError(path, 'has no config.json', 'point --model at a folder written by transformers (save_pretrained), or use a preset');
+    return { kind: 'folder', dir: path, name: spec };
+  }
+  if (/^[\w.-]+(\/[\w.-]+)?$/.test(spec)) {
+    const found = resolveHubSnapshot(spec, 'models', env);
+    if (found.dir) return { kind: 'folder', dir: found.dir, name: spec };
+    throw new FtplanError('ERR_INPUT', `--model ${spec}: not a preset (${Object.keys(PRESETS).join(', ')}), not a folder, and not in the local hub cache (looked in ${found.tried.join(', ')})`, {
+      fix: `download it first (huggingface-cli download ${spec}), set HF_HUB_CACHE / HF_HOME, or pass a local folder`,
+    });
+  }
+  throw new FtplanError('ERR_INPUT', `--model ${spec}: no such preset or folder`, { fix: `use one of ${Object.keys(PRESETS).join(', ')}, or a folder with config.json` });
+}
+
+function readJsonFile(file: string): Record<string, unknown> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw inputError(file, `is not valid JSON (${(e as Error).message})`, 'restore it from the original download');
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw inputError(file, 'is not a JSON object', 'restore it from the original download');
+  return raw as Record<string, unknown>;
+}
+
+export interface HfConfig {
+  model: ModelConfig;
+  labels: string[] | null; // id2label in id order, when the checkpoint has a classification head config
+  raw: Record<string, unknown>;
+}
+
+/** config.json -> ModelConfig; numLabels from id2label/num_labels, else `defaultLabels`. */
+export function readHfConfig(dir: string, defaultLabels = 3): HfConfig {
+  const file = join(dir, 'config.json');
+  const c = readJsonFile(file);
+  const fix = 'use a GPT-2 config.json written by transformers';
+  if (c.model_type !== undefined && c.model_type !== 'gpt2') throw inputError(file, `model_type is '${String(c.model_type)}', not 'gpt2'`, 'ftplan fine-tunes GPT-2 models; pick a GPT-2 checkpoint');
+  const act = c.activation_function ?? 'gelu_new';
+  if (act !== 'gelu_new' && act !== 'gelu_pytorch_tanh') throw inputError(file, `activation_function '${String(act)}' is not supported (GPT-2 uses gelu_new)`, fix);
+  if (c.scale_attn_by_inverse_layer_idx === true || c.reorder_and_upcast_attn === true || c.scale_attn_weights === false) {
+    throw inputError(file, 'uses attention options GPT-2 does not (scale_attn_by_inverse_layer_idx, reorder_and_upcast_attn or scale_attn_weights=false)', fix);
+  }
+  let labels: string[] | null = null;
+  if (c.id2label && typeof c.id2label === 'object') {
+    const entries = Object.entries(c.id2label as Record<string, string>).map(([k, v]) => [Number(k), String(v)] as const);
+    if (entries.some(([k]) => !Number.isInteger(k) || k < 0)) throw inputError(file, 'id2label has keys that are not class ids', fix);
+    labels = entries.sort((a, b) => a[0] - b[0]).map(([, v]) => v);
+  }
+  const numLabels = typeof c.num_labels === 'number' ? c.num_labels : labels?.length ?? defaultLabels;
+  const num = (k: string, d?: number) => {
+    const v = c[k];
+    if (v === undefined || v === null) {
+      if (d === undefined) throw inputError(file, `has no ${k}`, fix);
+      return d;
+    }
+    if (typeof v !== 'number') throw inputError(file, `${k} is not a number`, fix);
+    return v;
+  };
+  const parsed = ModelConfigSchema.safeParse({
+    vocabSize: num('vocab_size'),
+    nPositions: num('n_positions', num('n_ctx', 1024)),
+    nEmbd: num('n_embd'),
+    nLayer: num('n_layer'),
+    nHead: num('n_head'),
+    nInner: c.n_inner === null || c.n_inner === undefined ? 0 : num('n_inner'),
+    numLabels,
+    padTokenId: num('pad_token_id', num('eos_token_id', 50256)),
+    layerNormEpsilon: num('layer_norm_epsilon', 1e-5),
+    embdPdrop: num('embd_pdrop', 0.1),
+    attnPdrop: num('attn_pdrop', 0.1),
+    residPdrop: num('resid_pdrop', 0.1),
+    initializerRange: num('initializer_range', 0.02),
+  });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw inputError(file, `is not a buildable GPT-2 config: ${issue?.path.join('.')}: ${issue?.message}`, fix);
+  }
+  return { model: parsed.data, labels: labels && labels.length === parsed.data.numLabels ? labels : null, raw: c };
+}
+
+/** The native model's parameter shapes (torch Linear layout: weight [out, in]). */
+export function expectedShapes(cfg: ModelConfig): Map<string, number[]> {
+  const C = cfg.nEmbd;
+  const F = cfg.nInner || 4 * C;
+  const m = new Map<string, number[]>([
+    ['transformer.wte.weight', [cfg.vocabSize, C]],
+    ['transformer.wpe.weight', [cfg.nPositions, C]],
+  ]);
+  for (let i = 0; i < cfg.nLayer; i++) {
+    const h = `transformer.h.${i}`;
+    m.set(`${h}.ln_1.weight`, [C]).set(`${h}.ln_1.bias`, [C]);
+    m.set(`${h}.attn.c_attn.weight`, [3 * C, C]).set(`${h}.attn.c_attn.bias`, [3 * C]);
+    m.set(`${h}.attn.c_proj.weight`, [C, C]).set(`${h}.attn.c_proj.bias`, [C]);
+    m.set(`${h}.ln_2.weight`, [C]).set(`${h}.ln_2.bias`, [C]);
+    m.set(`${h}.mlp.c_fc.weight`, [F, C]).set(`${h}.mlp.c_fc.bias`, [F]);
+    m.set(`${h}.mlp.c_proj.weight`, [C, F]).set(`${h}.mlp.c_proj.bias`, [C]);
+  }
+  m.set('transformer.ln_f.weight', [C]).set('transformer.ln_f.bias', [C]);
+  m.set('score.weight', [cfg.numLabels, C]);
+  return m;
+}
+
+export function transpose2d(t: NamedTensor): NamedTensor {
+  const [rows, cols] = t.shape as [number, number];
+  const out = new Float32Array(t.data.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = t.data[r * cols + c] as number;
+  return { shape: [cols, rows], data: out };
+}
+
+const sameShape = (a: number[], b: number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
+
+export interface LoadedCheckpoint {
+  dir: string;
+  config: HfConfig;
+  /** native names and layout, ready for Session.loadState */
+  state: StateDict;
+  /** native parameters the file does not have (initialised instead), e.g. score.weight */
+  missing: string[];
+  /** file tensors that are not parameters (tied lm_head, attention-mask buffers) */
+  ignored: string[];
+  file: string;
+  fileDtypes: string[];
+}
+
+export function loadCheckpoint(dir: string, opts: { numLabels?: number } = {}): LoadedCheckpoint {
+  const config = readHfConfig(dir, opts.numLabels);
+  if (opts.numLabels !== undefined && config.model.numLabels !== opts.numLabels) {
+    // a fresh head for this data set's classes; the file's own head (if any) does not fit
+    config.model = { ...config.model, numLabels: opts.numLabels };
+    config.labels = null;
+  }
+  const file = join(dir, 'model.safetensors');
+  if (!existsSync(file)) {
+    const other = ['pytorch_model.bin', 'tf_model.h5', 'model.safetensors.index.json'].find((f) => existsSync(join(dir, f)));
+    throw inputError(dir, `has no model.safetensors${other ? ` (it has ${other})` : ''}`, other === 'model.safetensors.index.json' ? 'sharded checkpoints are not supported yet: save it unsharded (save_pretrained(max_shard_size="100GB"))' : 'save the model with transformers\' save_pretrained(safe_serialization=True)');
+  }
+  const st = readSafetensors(file);
+  const expected = expectedShapes(config.model);
+  const state: StateDict = {};
+  const ignored: string[] = [];
+  const fileDtypes = new Set<string>();
+  for (const [key, t] of st.tensors) {
+    fileDtypes.add(t.dtype);
+    if (key === 'lm_head.weight' || /\.attn\.(bias|masked_bias)$/.test(key)) {
+      ignored.push(key);
+      continue;
+    }
+    const name = key === 'score.weight' || key.startsWith('transformer.') ? key : `transformer.${key}`;
+    const want = expected.get(name);
+    if (!want) {
+      throw inputError(file, `tensor '${key}' is not part of GPT-2 (n_layer ${config.model.nLayer} in config.json)`, 'the checkpoint and its config.json do not match: use the pair transformers saved together');
+    }
+    let tensor: NamedTensor = { shape: t.shape, data: t.data };
+    if (CONV1D.test(name)) {
+      const conv = [want[1] as number, want[0] as number]; // HF Conv1D stores [in, out]
+      if (!sameShape(t.shape, conv)) throw inputError(file, `tensor '${key}' has shape [${t.shape}], config.json implies [${conv}]`, 'the checkpoint and its config.json do not match: use the pair transformers saved together');
+      tensor = transpose2d(tensor);
+    } else if (!sameShape(t.shape, want)) {
+      if (name === 'score.weight') {
+        throw inputError(file, `score.weight has ${t.shape[0]} classes, the data set has ${want[0]}`, 'fine-tune from the base model (without its classification head), or use a data set with the same classes');
+      }
+      throw inputError(file, `tensor '${key}' has shape [${t.shape}], config.json implies [${want}]`, 'the checkpoint and its config.json do not match: use the pair transformers saved together');
+    }
+    for (let i = 0; i < tensor.data.length; i++) {
+      if (!Number.isFinite(tensor.data[i])) throw inputError(file, `tensor '${key}' contains NaN or infinite values (index ${i})`, 'the checkpoint is broken (a diverged run?): use an earlier checkpoint');
+    }
+    state[name] = tensor;
+  }
+  const missing = [...expected.keys()].filter((n) => !(n in state));
+  const missingTrunk = missing.filter((n) => n !== 'score.weight');
+  if (missingTrunk.length) {
+    throw inputError(file, `is missing ${missingTrunk.length} GPT-2 tensor(s): ${missingTrunk.slice(0, 4).join(', ')}${missingTrunk.length > 4 ? ', …' : ''}`, 'the file is incomplete: download or save it again');
+  }
+  return { dir, config, state, missing, ignored, file, fileDtypes: [...fileDtypes] };
+}
+
+/** Native state -> HF GPT2ForSequenceClassification tensors (Conv1D back to [in, out]). */
+export function toHfTensors(state: StateDict): Map<string, NamedTensor> {
+  const out = new Map<string, NamedTensor>();
+  for (const [name, t] of Object.entries(state)) out.set(name, CONV1D.test(name) ? transpose2d(t) : t);
+  return out;
+}
+
+export function hfConfigJson(cfg: ModelConfig, labels: string[], base: Record<string, unknown> = {}): Record<string, unknown> {
+  const id2label = Object.fromEntries(labels.map((l, i) => [String(i), l]));
+  const label2id = Object.fromEntries(labels.map((l, i) => [l, i]));
+  return {
+    ...base,
+    architectures: ['GPT2ForSequenceClassification'],
+    model_type: 'gpt2',
+    activation_function: 'gelu_new',
+    vocab_size: cfg.vocabSize,
+    n_positions: cfg.nPositions,
+    n_ctx: cfg.nPositions,
+    n_embd: cfg.nEmbd,
+    n_layer: cfg.nLayer,
+    n_head: cfg.nHead,
+    n_inner: cfg.nInner || null,
+    layer_norm_epsilon: cfg.layerNormEpsilon,
+    embd_pdrop: cfg.embdPdrop,
+    attn_pdrop: cfg.attnPdrop,
+    resid_pdrop: cfg.residPdrop,
+    initializer_range: cfg.initializerRange,
+    scale_attn_weights: true,
+    bos_token_id: (base.bos_token_id as number | undefined) ?? 50256,
+    eos_token_id: (base.eos_token_id as number | undefined) ?? 50256,
+    pad_token_id: cfg.padTokenId,
+    id2label,
+    label2id,
+    num_labels: labels.length,
+    torch_dtype: 'float32',
+  };
+}
+
+export interface SaveOptions {
+  labels: string[];
+  /** copy tokenizer files from this folder (the source model's) */
+  tokenizerFrom?: string;
+  baseConfig?: Record<string, unknown>;
+  extraFiles?: Record<string, string>;
+}
+
+/** Write a checkpoint transformers loads with GPT2ForSequenceClassification.from_pretrained(dir). */
+export function saveCheckpoint(dir: string, cfg: ModelConfig, state: StateDict, opts: SaveOptions): string[] {
+  if (opts.labels.length !== cfg.numLabels) throw new Error(`saveCheckpoint: ${opts.labels.length} labels for a ${cfg.numLabels}-class head`);
+  mkdirSync(dir, { recursive: true });
+  const written: string[] = [];
+  writeFileAtomic(join(dir, 'model.safetensors'), encodeSafetensors(toHfTensors(state), { format: 'pt' }));
+  written.push('model.safetensors');
+  writeFileAtomic(join(dir, 'config.json'), `${JSON.stringify(hfConfigJson(cfg, opts.labels, opts.baseConfig), null, 2)}\n`);
+  written.push('config.json');
+  if (opts.tokenizerFrom) {
+    for (const f of TOKENIZER_FILES) {
+      if (existsSync(join(opts.tokenizerFrom, f))) {
+        copyFileSync(join(opts.tokenizerFrom, f), join(dir, f));
+        written.push(f);
+      }
+    }
+  }
+  for (const [f, text] of Object.entries(opts.extraFiles ?? {})) {
+    writeFileAtomic(join(dir, f), text);
+    written.push(f);
+  }
+  return written;
+}
