@@ -2,7 +2,8 @@
 # setup.sh — the README's first command. On a fresh Debian/Ubuntu machine with Node >= 20.19:
 #   1. installs what is missing: a libtorch (Debian's libtorch-dev) with an optimized BLAS
 #      (libopenblas0-openmp: without it LibTorch falls back to the reference BLAS, ~30x slower),
-#      and the build tools (cmake, g++, make); as root, or through sudo
+#      and the build tools (cmake, g++, make); Debian's python3-torch, the reference implementation
+#      the tests and benchmarks compare against; as root, or through sudo
 #   2. installs the npm packages from the lockfile (npm ci)
 #   3. builds the native addon (cmake-js) and the TypeScript CLI
 #   4. runs `ftplan estimate` on its defaults (skip with --no-run)
@@ -53,6 +54,9 @@ elif node -e 'const l=JSON.parse(process.argv[1]); process.exit(l.source.startsW
      && command -v dpkg >/dev/null && ! dpkg -s libopenblas0-openmp >/dev/null 2>&1 && ! dpkg -s libopenblas0-pthread >/dev/null 2>&1; then
   missing+=(libopenblas0-openmp)   # the BLAS trap: a system libtorch over the reference BLAS
 fi
+# Debian's python3-torch: the independent reference implementation that tests and benchmarks compare
+# the native core against (same libtorch); only where apt is the package manager.
+if command -v apt-get >/dev/null && ! /usr/bin/python3 -c 'import torch' >/dev/null 2>&1; then missing+=(python3-torch); fi
 if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 node scripts/find-libtorch.mjs >/dev/null
 

@@ -59,7 +59,7 @@ describe('ftplan estimate', () => {
     [['--batch-size', '2.5'], /--batch-size must be a whole number/],
     [['--epochs', '-1'], /--epochs must be positive/],
     [['--seq-len', '5000'], /--seq-len 5000 exceeds gpt2's 1024 positions/],
-    [['--model', 'gpt5'], /Invalid values:[\s\S]*model/],
+    [['--model', 'gpt5'], /--model gpt5: not a preset \(gpt2, gpt2-medium/],
     [['--dtype', 'fp8'], /Invalid values:[\s\S]*dtype/],
     [['--device', 'tpu'], /--device must be auto, cpu, cuda or cuda:N/],
     [['--threads', '0'], /--threads must be at least 1/],

@@ -7,7 +7,8 @@ import { epochTokens, lengthsFromHistogram } from '../data/batching.js';
 import { loadProfile, type DatasetProfile } from '../data/profile.js';
 import { FtplanError, fromNative, usageError } from '../errors.js';
 import { median, type Measurement } from '../measurement.js';
-import { modelConfig, PRESETS, type ModelConfig } from '../model/presets.js';
+import { modelShape } from '../model/open.js';
+import type { ModelConfig } from '../model/presets.js';
 import { detectBlas, libtorchRecord, loadNative, type NativeAddon } from '../native.js';
 import { project, type Projection } from '../planner/projection.js';
 import { renderEstimate } from '../report/table.js';
@@ -33,9 +34,7 @@ export interface EstimateResult {
 }
 
 export function parseEstimateArgs(raw: Record<string, unknown>): EstimateArgs {
-  const args = parseArgs(EstimateArgsSchema, ESTIMATE_OPTIONS, raw, 'estimate');
-  if (!PRESETS[args.model]) throw usageError(`unknown --model '${args.model}'`, `use one of: ${Object.keys(PRESETS).join(', ')}`);
-  return args;
+  return parseArgs(EstimateArgsSchema, ESTIMATE_OPTIONS, raw, 'estimate');
 }
 
 /** Where the measured sequence length comes from: --seq-len, or the profile under the batching policy. */
@@ -77,10 +76,10 @@ function resolveDevice(spec: string, addon: NativeAddon): string {
 
 export async function measure(
   args: EstimateArgs,
+  cfg: ModelConfig,
   seq: { seqLen: number },
   addon: NativeAddon = loadNative(),
 ): Promise<Measurement> {
-  const cfg = modelConfig(args.model);
   const device = resolveDevice(args.device, addon);
   const info = addon.runtimeInfo();
   const threads = args.threads ?? availableParallelism();
@@ -157,11 +156,13 @@ export async function datasetProfile(args: EstimateArgs): Promise<{ profile: Dat
   return { profile, source: `profiled now from ${args.dataset}` };
 }
 
-export async function estimate(args: EstimateArgs, given?: { profile: DatasetProfile; source: string }): Promise<EstimateResult> {
+export async function estimate(args: EstimateArgs, given?: { profile: DatasetProfile; source: string }, progress?: (line: string) => void): Promise<EstimateResult> {
   const { profile, source } = given ?? (await datasetProfile(args));
-  const cfg = modelConfig(args.model);
+  // Throughput depends on the shape, not on weight values: a folder's config.json is enough.
+  const cfg = modelShape(args.model, profile.labels.length).config;
   const seq = planSequence(args, cfg, profile);
-  const m = await measure(args, seq);
+  progress?.(`measuring ${args.model} (${args.dtype}, batch ${args.batchSize} × ${seq.seqLen} tokens): ${args.warmupSteps} warm-up + ${args.steps} timed steps…`);
+  const m = await measure(args, cfg, seq);
   const projection = project({
     trainRows: seq.trainRows,
     evalRows: seq.evalRows,
@@ -201,8 +202,7 @@ export async function estimate(args: EstimateArgs, given?: { profile: DatasetPro
 
 export async function runEstimate(raw: Record<string, unknown>, out: (s: string) => void = (s) => process.stdout.write(s)): Promise<void> {
   const args = parseEstimateArgs(raw);
-  if (!args.json) process.stderr.write(`measuring ${args.model} (${args.dtype}) with ${args.warmupSteps} warm-up + ${args.steps} timed steps…\n`);
-  const result = await estimate(args);
+  const result = await estimate(args, undefined, args.json ? undefined : (s) => process.stderr.write(`${s}\n`));
   if (!Number.isFinite(result.projection.hours)) throw new FtplanError('ERR_NATIVE', 'the measurement gave no usable step time');
   out(args.json ? `${JSON.stringify(result, null, 2)}\n` : `${renderEstimate(result)}\n`);
 }

@@ -28,7 +28,7 @@ const DATA_OPTIONS = {
 } as const satisfies Record<string, OptionSpec>;
 
 export const ESTIMATE_OPTIONS = {
-  model: { type: 'string', describe: 'model preset', default: 'gpt2', choices: presetNames() },
+  model: { type: 'string', describe: `a preset (${presetNames().join(', ')}), a Hugging Face model folder, or a hub id in the local hub cache`, default: 'gpt2' },
   'batch-size': { type: 'number', describe: 'training micro-batch size', default: 16, alias: 'b' },
   'grad-accum': { type: 'number', describe: 'gradient accumulation steps (effective batch = batch-size × grad-accum)', default: 1 },
   dataset: { type: 'string', describe: 'the data set to plan for (default: the shipped profile of mteb/tweet_sentiment_extraction); file, folder or hub id' },

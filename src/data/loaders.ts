@@ -49,7 +49,7 @@ export interface LoadOptions {
   /** keep at most this many training rows: a seeded sample, in file order */
   limit?: number;
   seed?: number;
-  /** what to do with rows whose text is empty: drop (default) or keep (costs one token) */
+  /** what to do with rows whose text is empty: keep (default; fed as one end-of-text token) or drop */
   emptyText?: 'drop' | 'keep';
   /** rows whose label is not one of the training labels: drop (default) or error */
   unknownLabels?: 'drop' | 'error';
@@ -246,12 +246,12 @@ export function locateDataset(spec: string, env: NodeJS.ProcessEnv = process.env
 // ---------------------------------------------------------------------------------------------
 // Columns, labels, policies
 
-function pickColumn(columns: string[], wanted: string | undefined, candidates: string[], what: string, file: string): string {
+function pickColumn(columns: string[], wanted: string | undefined, candidates: string[], what: string, file: string, exclude?: string): string {
   if (wanted) {
     if (!columns.includes(wanted)) throw inputError(file, `has no ${what} column '${wanted}' (columns: ${columns.join(', ')})`, `pass --${what}-column with one of: ${columns.join(', ')}`);
     return wanted;
   }
-  const lower = new Map(columns.map((c) => [c.toLowerCase(), c]));
+  const lower = new Map(columns.filter((c) => c !== exclude).map((c) => [c.toLowerCase(), c]));
   for (const c of candidates) {
     const hit = lower.get(c);
     if (hit) return hit;
@@ -289,7 +289,7 @@ export async function loadDataset(spec: string, opts: LoadOptions = {}): Promise
   if (train.rows.length === 0) throw inputError(firstFile, 'has no rows', 'point --dataset at a file with rows');
   const columns = [...new Set(train.rows.slice(0, 100).flatMap((r) => Object.keys(r)))];
   const textColumn = pickColumn(columns, opts.textColumn, TEXT_COLUMNS, 'text', firstFile);
-  const labelColumn = pickColumn(columns.filter((c) => c !== textColumn), opts.labelColumn, LABEL_COLUMNS, 'label', firstFile);
+  const labelColumn = pickColumn(columns, opts.labelColumn, LABEL_COLUMNS, 'label', firstFile, textColumn);
 
   // The label vocabulary comes from the training split, in a stable order.
   const trainLabels = train.rows.map((r) => r[labelColumn]).filter((v) => !isMissing(v));
@@ -305,6 +305,7 @@ export async function loadDataset(spec: string, opts: LoadOptions = {}): Promise
   if (integer) {
     const ids = [...new Set(trainLabels.map((v) => Number(labelKey(v))))].sort((a, b) => a - b);
     const max = ids[ids.length - 1] as number;
+    if (ids.length < 2) throw inputError(firstFile, `column '${labelColumn}' has only one class (${max})`, 'a classifier needs at least two classes in the training split');
     // names from a companion column (label_text), when the rows carry one
     const nameColumn = columns.find((c) => c !== labelColumn && /^(label_text|label_name|labels_text)$/i.test(c));
     labels = Array.from({ length: max + 1 }, (_, i) => String(i));
@@ -344,7 +345,7 @@ export async function loadDataset(spec: string, opts: LoadOptions = {}): Promise
         dropped.unknownLabel++;
         continue;
       }
-      if (text.trim() === '' && (opts.emptyText ?? 'drop') === 'drop') {
+      if (text.trim() === '' && (opts.emptyText ?? 'keep') === 'drop') {
         dropped.emptyText++;
         continue;
       }
