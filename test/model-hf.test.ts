@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { expectedShapes, loadCheckpoint, resolveModel, saveCheckpoint } from '../src/model/hf.js';
 import { openModel } from '../src/model/open.js';
 import { modelConfig } from '../src/model/presets.js';
-import { readSafetensors } from '../src/model/safetensors.js';
+import { encodeSafetensors, readSafetensors } from '../src/model/safetensors.js';
 import { DATA, REFERENCE_PYTHON } from './data.js';
 import { makeBatch, randomRows } from './helpers.js';
 
@@ -33,6 +33,21 @@ describe('loading tiny-gpt2 (transformers 4.52, GPT2LMHeadModel)', () => {
     expect(ck.missing).toEqual(['score.weight']);
     const m = await openModel(TINY, { numLabels: 3, seed: 1, threads: 1 });
     expect(m.report).toMatchObject({ init: 'pretrained', loaded: 28, initialised: ['score.weight'] });
+  });
+
+  it('GPT2Model key names (no "transformer." prefix) and a tied lm_head load the same weights', async () => {
+    const ref = loadCheckpoint(TINY, { numLabels: 3 });
+    const dir = tmp();
+    cpSync(join(TINY, 'config.json'), join(dir, 'config.json'));
+    const st = readSafetensors(join(TINY, 'model.safetensors'));
+    const renamed = new Map([...st.tensors].map(([k, t]) => [k.replace(/^transformer\./, ''), t]));
+    renamed.set('lm_head.weight', st.tensors.get('transformer.wte.weight')!);
+    renamed.set('h.0.attn.bias', { shape: [1, 1, 2, 2], data: new Float32Array([1, 0, 1, 1]), dtype: 'F32' });
+    writeFileSync(join(dir, 'model.safetensors'), encodeSafetensors(renamed));
+    const ck = loadCheckpoint(dir, { numLabels: 3 });
+    expect(ck.ignored.sort()).toEqual(['h.0.attn.bias', 'lm_head.weight']);
+    expect(Object.keys(ck.state).sort()).toEqual(Object.keys(ref.state).sort());
+    for (const [k, t] of Object.entries(ref.state)) expect(Array.from(ck.state[k]!.data)).toEqual(Array.from(t.data));
   });
 
   for (const [what, make] of [
@@ -104,6 +119,20 @@ describe('saving', () => {
       pad_token_id: 50256,
     });
     expect(cfg.nEmbd).toBe(C);
+  });
+});
+
+describe('tokenizer files for a preset', () => {
+  it('vocab.json and merges.txt rebuilt from the embedded tokenizer equal the files transformers wrote', async () => {
+    const m = await openModel('tiny', { numLabels: 3, seed: 1, threads: 1 });
+    const dir = tmp();
+    const written = saveCheckpoint(dir, m.config, await m.session.state(), { labels: ['a', 'b', 'c'] });
+    expect(written).toEqual(expect.arrayContaining(['vocab.json', 'merges.txt', 'tokenizer_config.json', 'special_tokens_map.json']));
+    expect(readFileSync(join(dir, 'merges.txt')).equals(readFileSync(join(TINY, 'merges.txt')))).toBe(true);
+    expect(JSON.parse(readFileSync(join(dir, 'vocab.json'), 'utf8'))).toEqual(JSON.parse(readFileSync(join(TINY, 'vocab.json'), 'utf8')));
+    // and the saved folder's tokenizer reads back with the same ids
+    const { folderTokenizer, embeddedTokenizer } = await import('../src/data/tokenizer.js');
+    expect(folderTokenizer(dir).encode(' naïve <|endoftext|> 😀')).toEqual(embeddedTokenizer().encode(' naïve <|endoftext|> 😀'));
   });
 });
 

@@ -11,6 +11,7 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { FtplanError } from '../errors.js';
+import { gpt2TokenizerConfigs, gpt2TokenizerFiles } from '../data/gpt2-files.js';
 import { resolveHubSnapshot } from '../data/loaders.js';
 import { ModelConfigSchema, PRESETS, type ModelConfig } from './presets.js';
 import { encodeSafetensors, readSafetensors, writeFileAtomic } from './safetensors.js';
@@ -250,7 +251,7 @@ export function hfConfigJson(cfg: ModelConfig, labels: string[], base: Record<st
 
 export interface SaveOptions {
   labels: string[];
-  /** copy tokenizer files from this folder (the source model's) */
+  /** copy tokenizer files from this folder (the source model's); without one, GPT-2's are written */
   tokenizerFrom?: string;
   baseConfig?: Record<string, unknown>;
   extraFiles?: Record<string, string>;
@@ -265,12 +266,18 @@ export function saveCheckpoint(dir: string, cfg: ModelConfig, state: StateDict, 
   written.push('model.safetensors');
   writeFileAtomic(join(dir, 'config.json'), `${JSON.stringify(hfConfigJson(cfg, opts.labels, opts.baseConfig), null, 2)}\n`);
   written.push('config.json');
-  if (opts.tokenizerFrom) {
-    for (const f of TOKENIZER_FILES) {
-      if (existsSync(join(opts.tokenizerFrom, f))) {
-        copyFileSync(join(opts.tokenizerFrom, f), join(dir, f));
-        written.push(f);
-      }
+  const copied = opts.tokenizerFrom ? TOKENIZER_FILES.filter((f) => existsSync(join(opts.tokenizerFrom as string, f))) : [];
+  for (const f of copied) {
+    copyFileSync(join(opts.tokenizerFrom as string, f), join(dir, f));
+    written.push(f);
+  }
+  if (!copied.includes('vocab.json') && !copied.includes('tokenizer.json')) {
+    // no source tokenizer (a preset): GPT-2's files, rebuilt from the embedded tokenizer
+    const { vocabJson, mergesTxt } = gpt2TokenizerFiles();
+    const files: Record<string, string> = { 'vocab.json': vocabJson, 'merges.txt': mergesTxt, ...gpt2TokenizerConfigs(cfg.nPositions) };
+    for (const [f, text] of Object.entries(files)) {
+      writeFileAtomic(join(dir, f), text);
+      written.push(f);
     }
   }
   for (const [f, text] of Object.entries(opts.extraFiles ?? {})) {
