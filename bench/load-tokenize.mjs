@@ -13,11 +13,12 @@ const DATA = resolve(process.env.FTPLAN_DATA ?? '../shared/data');
 const runs = Number(process.argv[2] ?? 5);
 
 const child = `
+  const [which, data, spec] = process.argv.slice(-3);
   const t0 = performance.now();
   const { loadDataset } = await import('./dist/data/loaders.js');
   const tok = await import('./dist/data/tokenizer.js');
-  const tokenizer = process.argv[2] === 'hf' ? tok.folderTokenizer(process.argv[3] + '/tiny-gpt2') : tok.embeddedTokenizer();
-  const ds = await loadDataset(process.argv[4], {});
+  const tokenizer = which === 'hf' ? tok.folderTokenizer(data + '/tiny-gpt2') : tok.embeddedTokenizer();
+  const ds = await loadDataset(spec, {});
   const t1 = performance.now();
   let tokens = 0;
   const train = ds.splits.train.examples;

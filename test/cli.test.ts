@@ -40,7 +40,7 @@ describe('ftplan estimate', () => {
     expect(p.hours).toBeCloseTo(p.trainHours + p.evalHours, 10);
     // train hours follow from the measured throughput and the epoch's padded tokens
     expect(p.trainHours).toBeCloseTo((3 * p.trainTokensPerEpoch) / m.tokensPerSec / 3600, 8);
-    expect(j.dataset).toMatchObject({ trainRows: 27_481, evalRows: 3_534 });
+    expect(j.dataset).toMatchObject({ name: 'mteb/tweet_sentiment_extraction', trainRows: 27_481, evalRows: 3_534, source: 'shipped token-length profile' });
   }, 300_000);
 
   it('prints a table with the arithmetic shown', () => {
@@ -52,6 +52,18 @@ describe('ftplan estimate', () => {
     expect(r.stdout).toMatch(/16 × 32 tokens/);
     expect(r.stdout).toMatch(/27,481 rows ÷ 16 per step .* = 1,718 steps\/epoch × 3 epochs = 5,154 steps/);
     expect(r.stdout).toMatch(/padded tokens\/epoch \(batching fixed, 32\.0 tokens\/row\)/);
+  });
+
+  it('plans for a data set and a Hugging Face model folder given on the command line', () => {
+    const data = process.env.FTPLAN_DATA ?? '../shared/data';
+    const r = ftplan(['estimate', '--model', `${data}/tiny-gpt2`, '--dataset', `${data}/tweet_sentiment_extraction`, '--limit', '2000', '--steps', '2', '--json']);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.dataset.trainRows).toBe(2_000);
+    expect(j.dataset.evalRows).toBe(3_534);
+    expect(j.dataset.source).toMatch(/^profiled now from /);
+    expect(j.measurement.parameters).toBe(102_714 + 2 * 3); // tiny-gpt2's trunk + a 3-class head
+    expect(j.projection.stepsPerEpoch).toBe(125);
   });
 
   const bad: [string[], RegExp][] = [

@@ -31,9 +31,30 @@ let embedded: TextTokenizer | undefined;
 export function embeddedTokenizer(): TextTokenizer {
   if (embedded) return embedded;
   const enc = new Tiktoken(gpt2Ranks);
+  // js-tiktoken's BPE, memoised per pre-tokenized piece (words repeat a lot in real text): the same
+  // split (GPT-2's pattern, special tokens first) and the same ids, ~2x faster on the tweets.
+  const pattern = new RegExp((gpt2Ranks as { pat_str: string }).pat_str, 'gu');
+  const cache = new Map<string, number[]>();
+  const encodePiece = (piece: string): number[] => {
+    let ids = cache.get(piece);
+    if (!ids) {
+      ids = enc.encode(piece, [], []);
+      if (cache.size < 200_000) cache.set(piece, ids);
+    }
+    return ids;
+  };
+  const encode = (text: string): number[] => {
+    const out: number[] = [];
+    const chunks = text.split('<|endoftext|>');
+    chunks.forEach((chunk, i) => {
+      if (i > 0) out.push(GPT2_EOS);
+      for (const m of chunk.matchAll(pattern)) for (const id of encodePiece(m[0])) out.push(id);
+    });
+    return out;
+  };
   embedded = {
     name: 'embedded gpt2 (js-tiktoken ranks/gpt2)',
-    encode: (text) => enc.encode(text, 'all'),
+    encode,
     eosTokenId: GPT2_EOS,
     vocabSize: 50257,
   };
