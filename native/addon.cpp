@@ -345,6 +345,18 @@ class BenchmarkWorker : public PromiseWorker {
     o.Set("deviceName", Napi::String::New(env, r.device_name));
     o.Set("deviceMemoryBytes", Napi::Number::New(env, static_cast<double>(r.device_memory_bytes)));
     o.Set("threads", Napi::Number::New(env, threads_used_));
+    auto probe = Napi::Array::New(env, r.probe.size());
+    for (size_t i = 0; i < r.probe.size(); ++i) {
+      const auto& pt = r.probe[i];
+      auto po = Napi::Object::New(env);
+      po.Set("batchSize", Napi::Number::New(env, static_cast<double>(pt.batch_size)));
+      po.Set("seqLen", Napi::Number::New(env, static_cast<double>(pt.seq_len)));
+      po.Set("peakBytes", Napi::Number::New(env, static_cast<double>(pt.peak_bytes)));
+      po.Set("activationBytes", Napi::Number::New(env, static_cast<double>(pt.activation_bytes)));
+      po.Set("outOfMemory", Napi::Boolean::New(env, pt.out_of_memory));
+      probe.Set(static_cast<uint32_t>(i), po);
+    }
+    o.Set("probe", probe);
     return o;
   }
 
@@ -369,6 +381,15 @@ Napi::Value Benchmark(const Napi::CallbackInfo& info) {
     c.steps = get_int(o, "steps", c.steps);
     c.eval_batch_size = get_int(o, "evalBatchSize", c.eval_batch_size);
     c.eval_steps = get_int(o, "evalSteps", c.eval_steps);
+    c.probe_seq_len = get_int(o, "probeSeqLen", 0);
+    if (o.Has("probeBatchSizes") && !o.Get("probeBatchSizes").IsUndefined()) {
+      if (!o.Get("probeBatchSizes").IsArray()) throw std::invalid_argument("probeBatchSizes must be an array");
+      auto a = o.Get("probeBatchSizes").As<Napi::Array>();
+      for (uint32_t i = 0; i < a.Length(); ++i) {
+        if (!a.Get(i).IsNumber()) throw std::invalid_argument("probeBatchSizes must hold numbers");
+        c.probe_batch_sizes.push_back(a.Get(i).As<Napi::Number>().Int64Value());
+      }
+    }
     if (c.batch_size < 1) throw std::invalid_argument("batch size must be at least 1");
     auto* w = new BenchmarkWorker(env, c, read_threads(o));
     auto p = w->promise();

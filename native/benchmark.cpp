@@ -48,6 +48,10 @@ BenchResult run_benchmark(const BenchConfig& cfg) {
   if (cfg.steps < 1) throw std::invalid_argument("steps must be at least 1");
   if (cfg.warmup_steps < 0) throw std::invalid_argument("warmup_steps must be >= 0");
   if (cfg.eval_batch_size < 0 || cfg.eval_steps < 0) throw std::invalid_argument("eval batch size and steps must be >= 0");
+  for (const int64_t b : cfg.probe_batch_sizes)
+    if (b < 1) throw std::invalid_argument("probe batch sizes must be at least 1");
+  if (cfg.probe_seq_len < 0 || cfg.probe_seq_len > cfg.model.n_positions)
+    throw std::invalid_argument("probe_seq_len must be in [0, n_positions=" + std::to_string(cfg.model.n_positions) + "]");
 
   BenchResult r;
   const c10::Device device = parse_device(cfg.train.device);
@@ -96,6 +100,30 @@ BenchResult run_benchmark(const BenchConfig& cfg) {
   // Between steps: weights + grads + AdamW moments (grads stay until the next step sets them to none).
   r.static_memory_bytes = (cuda ? current_memory(device) : cpu_scope.current()) - before;
   r.peak_memory_bytes = (cuda ? peak_memory(device) : cpu_scope.peak()) - before;
+
+  for (const int64_t b : cfg.probe_batch_sizes) {
+    ProbePoint pt;
+    pt.batch_size = b;
+    pt.seq_len = cfg.probe_seq_len > 0 ? cfg.probe_seq_len : cfg.seq_len;
+    std::vector<Batch> probe{synthetic_batch(cfg.model, b, pt.seq_len, gen)};
+    synchronize(device);
+    const int64_t held = cuda ? current_memory(device) : cpu_scope.current();
+    if (cuda) reset_peak_memory(device); else cpu_scope.reset_peak();
+    try {
+      trainer.step(probe);
+      synchronize(device);
+      const int64_t peak = cuda ? peak_memory(device) : cpu_scope.peak();
+      pt.peak_bytes = peak - before;
+      pt.activation_bytes = peak - held;
+    } catch (const c10::Error& e) {
+      // Out of memory at this size: report it, free the cache, and keep going (smaller sizes first).
+      const std::string msg = e.what_without_backtrace();
+      if (msg.find("out of memory") == std::string::npos && msg.find("can't allocate memory") == std::string::npos) throw;
+      pt.out_of_memory = true;
+      release_cached_memory(device);
+    }
+    r.probe.push_back(pt);
+  }
 
   if (cfg.eval_batch_size > 0 && cfg.eval_steps > 0) {
     Batch eb = synthetic_batch(cfg.model, cfg.eval_batch_size, cfg.seq_len, gen);

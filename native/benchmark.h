@@ -25,6 +25,18 @@ struct BenchConfig {
   int64_t steps = 5;            // timed steps
   int64_t eval_batch_size = 0;  // 0: no eval timing
   int64_t eval_steps = 2;
+  // Memory probe: after the timed steps, one step at each of these batch sizes at probe_seq_len
+  // (the data set's longest row: out-of-memory comes late in a run, on the longest batch).
+  std::vector<int64_t> probe_batch_sizes;
+  int64_t probe_seq_len = 0;
+};
+
+struct ProbePoint {
+  int64_t batch_size = 0;
+  int64_t seq_len = 0;
+  int64_t peak_bytes = -1;        // tensors at the step's peak (weights, grads, moments, activations)
+  int64_t activation_bytes = -1;  // peak minus what is held between steps
+  bool out_of_memory = false;
 };
 
 struct BenchResult {
@@ -43,6 +55,7 @@ struct BenchResult {
   std::string peak_memory_source;    // "cuda-caching-allocator" | "cpu-counting-allocator"
   int64_t rss_peak_bytes = -1;       // process peak resident set during the timed steps (CPU)
   int64_t rss_before_bytes = -1;     // process resident set before the model was built
+  std::vector<ProbePoint> probe;
   std::string device;                // "cpu" | "cuda:0"
   std::string device_name;
   int64_t device_memory_bytes = -1;

@@ -5,13 +5,13 @@
  */
 import yargs, { type Options } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { ESTIMATE_OPTIONS, PROFILE_OPTIONS, type OptionSpec } from './commands/options.js';
+import { ESTIMATE_OPTIONS, IMPORT_OPTIONS, PRICING_OPTIONS, PROFILE_OPTIONS, type OptionSpec } from './commands/options.js';
 import { EXIT_RUNTIME, EXIT_USAGE, FtplanError } from './errors.js';
 
 function toYargs(table: Record<string, OptionSpec>): Record<string, Options> {
   const out: Record<string, Options> = {};
   for (const [name, spec] of Object.entries(table)) {
-    out[name] = { type: spec.type, describe: spec.describe, default: spec.default, choices: spec.choices as string[] | undefined, alias: spec.alias, demandOption: spec.demandOption };
+    out[name] = { type: spec.type, describe: spec.describe, default: spec.default, choices: spec.choices as string[] | undefined, alias: spec.alias, demandOption: spec.demandOption, array: spec.array };
   }
   return out;
 }
@@ -55,7 +55,28 @@ export async function main(argv: string[]): Promise<number> {
         await runProfile(args as Record<string, unknown>);
       },
     )
-    .demandCommand(1, 'name a command: estimate, profile')
+    .command(
+      'pricing',
+      'GPU instance prices in force, cheapest first (import a SkyPilot catalog: pricing import)',
+      (y) =>
+        y
+          .command(
+            'import <file>',
+            'import a SkyPilot vms.csv as it is (replaces the shipped rows of that cloud)',
+            (yy) => yy.options(toYargs(IMPORT_OPTIONS)).strictOptions(),
+            async (args) => {
+              const { runImport } = await import('./commands/pricing.js');
+              await runImport(args as Record<string, unknown>);
+            },
+          )
+          .options(toYargs(PRICING_OPTIONS))
+          .strictOptions(),
+      async (args) => {
+        const { runPricing } = await import('./commands/pricing.js');
+        await runPricing(args as Record<string, unknown>);
+      },
+    )
+    .demandCommand(1, 'name a command: estimate, profile, pricing')
     .strict()
     .exitProcess(false)
     .fail((msg, err) => {

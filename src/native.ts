@@ -35,6 +35,17 @@ export interface BenchmarkOptions extends TrainOptions {
   steps?: number;
   evalBatchSize?: number;
   evalSteps?: number;
+  /** memory probe: one step at each batch size at probeSeqLen, after the timed steps */
+  probeBatchSizes?: number[];
+  probeSeqLen?: number;
+}
+
+export interface ProbePoint {
+  batchSize: number;
+  seqLen: number;
+  peakBytes: number;
+  activationBytes: number;
+  outOfMemory: boolean;
 }
 
 export interface NativeBenchmarkResult {
@@ -57,6 +68,7 @@ export interface NativeBenchmarkResult {
   deviceName: string;
   deviceMemoryBytes: number;
   threads: number;
+  probe: ProbePoint[];
 }
 
 export interface NativeBatch {

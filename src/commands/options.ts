@@ -14,6 +14,7 @@ export interface OptionSpec {
   choices?: readonly string[];
   alias?: string;
   demandOption?: boolean;
+  array?: boolean;
 }
 
 const positiveInt = (what: string) =>
@@ -108,7 +109,55 @@ export function parseArgs<S extends z.ZodType>(schema: S, table: Record<string, 
   const parsed = schema.safeParse(picked);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw usageError(issue?.message ?? 'invalid flags', `see \`ftplan ${command} --help\``);
+    const flag = `--${String(issue?.path[0] ?? '').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+    const message = issue?.message.startsWith('--') ? issue.message : `${flag}: ${issue?.message ?? 'invalid'}`;
+    throw usageError(message, `see \`ftplan ${command} --help\``);
   }
   return parsed.data;
 }
+
+export const PRICING_OPTIONS = {
+  gpu: { type: 'string', describe: 'GPU (T4, L4, A10G, A10, L40S, A100, A100-80GB, H100, H100-PCIe, H200); A100 also matches A100-80GB' },
+  cloud: { type: 'string', describe: 'aws, gcp, azure, lambda, runpod, vast' },
+  region: { type: 'string', describe: 'region (substring match)' },
+  gpus: { type: 'number', describe: 'GPUs per instance' },
+  spot: { type: 'boolean', describe: 'only rows with a spot price, priced at spot', default: false },
+  catalog: { type: 'string', array: true, describe: 'price table(s) in ftplan\'s CSV layout to use instead of the shipped and imported ones' },
+  'max-age-days': { type: 'number', describe: 'flag prices older than this', default: 90 },
+  limit: { type: 'number', describe: 'rows to print (0: all)', default: 30 },
+  json: { type: 'boolean', describe: 'print JSON', default: false },
+} as const satisfies Record<string, OptionSpec>;
+
+export const PricingArgsSchema = z
+  .object({
+    gpu: z.string().min(1).optional(),
+    cloud: z.enum(['aws', 'gcp', 'azure', 'lambda', 'runpod', 'vast'], { error: '--cloud must be one of aws, gcp, azure, lambda, runpod, vast' }).optional(),
+    region: z.string().min(1).optional(),
+    gpus: positiveInt('--gpus').max(16, '--gpus must be at most 16').optional(),
+    spot: z.boolean(),
+    catalog: z.preprocess((v) => (Array.isArray(v) ? v.filter((x) => x !== undefined) : v), z.array(z.string().min(1)).optional()),
+    maxAgeDays: z.number().int('--max-age-days must be a whole number').positive('--max-age-days must be positive'),
+    limit: z.number().int('--limit must be a whole number').nonnegative('--limit must be >= 0'),
+    json: z.boolean(),
+  })
+  .strict();
+export type PricingArgs = z.infer<typeof PricingArgsSchema>;
+
+export const IMPORT_OPTIONS = {
+  file: { type: 'string', describe: 'a SkyPilot vms.csv', demandOption: true },
+  cloud: { type: 'string', describe: 'the cloud the catalog is for', demandOption: true, choices: ['aws', 'gcp', 'azure', 'lambda', 'runpod', 'vast'] },
+  'as-of': { type: 'string', describe: 'the date the catalog was fetched (YYYY-MM-DD; default: the file\'s modification date)' },
+  source: { type: 'string', describe: 'where the catalog came from (default: the file path)' },
+  json: { type: 'boolean', describe: 'print the import counts as JSON', default: false },
+} as const satisfies Record<string, OptionSpec>;
+
+export const ImportArgsSchema = z
+  .object({
+    file: z.string().min(1),
+    cloud: z.enum(['aws', 'gcp', 'azure', 'lambda', 'runpod', 'vast']),
+    asOf: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, '--as-of must be a date YYYY-MM-DD').optional(),
+    source: z.string().min(1).optional(),
+    json: z.boolean(),
+  })
+  .strict();
+export type ImportArgs = z.infer<typeof ImportArgsSchema>;

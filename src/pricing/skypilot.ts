@@ -1,0 +1,295 @@
+/**
+ * skypilot.ts — import a SkyPilot catalog (`vms.csv`, any cloud, any catalog version) as it is:
+ * columns are found by header name (every cloud orders them differently), and the known quirks are
+ * handled and counted rather than trusted:
+ *   - GCP prices GPUs on separate accelerator rows (empty InstanceType): each is joined with its host
+ *     VM (a2-highgpu-Ng for A100×N, g2-standard-* for L4, n1-standard-* for T4, …) and the two
+ *     prices added, zone by zone, as SkyPilot does;
+ *   - a spot price that is empty, zero, or not below on-demand is not offered (null);
+ *   - fractional GPUs (Azure's 1/6 A10) and GPUs the planner has no data for are left out;
+ *   - RunPod's GpuInfo gives GB under the name SizeInMiB (noticed and counted; the planner takes GPU
+ *     memory from pricing/gpus.json, never from GpuInfo);
+ *   - zones are folded into their region: the cheapest zone's on-demand and spot prices.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseCsv } from 'csv-parse/sync';
+import { FtplanError } from '../errors.js';
+import { CLOUDS, PriceRowSchema, type Cloud, type PriceRow } from './catalog.js';
+
+export interface ImportCounts {
+  rowsRead: number;
+  /** rows with more fields than the header (Azure's unquoted "V1,V2"): read by column position */
+  extraFields: number;
+  /** rows with fewer fields than the header: skipped */
+  shortRows: number;
+  rowsKept: number;
+  noGpu: number;
+  gpuNotPlanned: Record<string, number>;
+  fractionalGpu: number;
+  missingPrice: number;
+  negativePrice: number;
+  duplicates: number;
+  spotEmpty: number;
+  spotNotCheaper: number;
+  gcpAcceleratorRows: number;
+  gcpNoHost: number;
+  gpuInfoGbAsMib: number;
+  zonesFolded: number;
+}
+
+export interface ImportResult {
+  cloud: Cloud;
+  rows: PriceRow[];
+  counts: ImportCounts;
+}
+
+/** SkyPilot accelerator names -> the names of pricing/gpus.json. */
+function normalizeGpu(cloud: Cloud, name: string, instanceType: string): string | null {
+  const n = name.trim();
+  const pcie = /pcie/i.test(instanceType) || (cloud === 'azure' && /^Standard_NCC?\d+ad/i.test(instanceType));
+  switch (n) {
+    case 'H100':
+    case 'H100-SXM':
+      return pcie ? 'H100-PCIe' : 'H100';
+    case 'H100-MEGA':
+      return 'H100';
+    case 'H100-PCIe':
+    case 'H100-PCIE':
+      return 'H100-PCIe';
+    case 'A100':
+    case 'A100-40GB':
+      return 'A100';
+    case 'A100-80GB':
+      return 'A100-80GB';
+    case 'H200':
+    case 'L40S':
+    case 'L4':
+    case 'T4':
+    case 'A10G':
+    case 'A10':
+      return n;
+    default:
+      return null;
+  }
+}
+
+/** GCP: the host VM SkyPilot pairs with N accelerators (the smallest that carries them). */
+function gcpHost(gpu: string, count: number): string | null {
+  const pow = [1, 2, 4, 8].includes(count);
+  switch (gpu) {
+    case 'A100':
+      return pow ? `a2-highgpu-${count}g` : count === 16 ? 'a2-megagpu-16g' : null;
+    case 'A100-80GB':
+      return pow ? `a2-ultragpu-${count}g` : null;
+    case 'H100':
+      return pow ? `a3-highgpu-${count}g` : null;
+    case 'H100-MEGA':
+      return count === 8 ? 'a3-megagpu-8g' : null;
+    case 'H200':
+      return count === 8 ? 'a3-ultragpu-8g' : null;
+    case 'L4':
+      return ({ 1: 'g2-standard-4', 2: 'g2-standard-24', 4: 'g2-standard-48', 8: 'g2-standard-96' } as Record<number, string>)[count] ?? null;
+    case 'T4':
+      return ({ 1: 'n1-standard-8', 2: 'n1-standard-16', 4: 'n1-standard-32' } as Record<number, string>)[count] ?? null;
+    default:
+      return null;
+  }
+}
+
+const numOrNull = (v: unknown): number | null => {
+  if (v === undefined || v === null || String(v).trim() === '') return null;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : NaN;
+};
+
+interface ZoneRow {
+  instanceType: string;
+  gpu: string;
+  gpuCount: number;
+  vCPUs: number | null;
+  memoryGiB: number | null;
+  region: string;
+  zone: string;
+  price: number;
+  spot: number | null;
+}
+
+export function importSkypilot(file: string, cloud: string, meta: { source: string; asOf: string | null }, text?: string): ImportResult {
+  if (!(CLOUDS as readonly string[]).includes(cloud)) {
+    throw new FtplanError('ERR_USAGE', `--cloud ${cloud} is not one of ${CLOUDS.join(', ')}`, { fix: 'name the cloud the catalog is for' });
+  }
+  const c = cloud as Cloud;
+  let table: string[][];
+  try {
+    table = parseCsv(text ?? readFileSync(file, 'utf8'), { skip_empty_lines: true, bom: true, relax_column_count: true }) as string[][];
+  } catch (e) {
+    throw new FtplanError('ERR_INPUT', `${file}: not a readable CSV (${(e as Error).message})`, { fix: 'pass the vms.csv of a SkyPilot catalog (catalogs/v*/<cloud>/vms.csv)' });
+  }
+  const header = (table[0] ?? []).map((h) => h.trim());
+  // Azure writes Generation "V1,V2" unquoted: such rows have extra fields past the header; the named
+  // columns before them are intact. Rows with fewer fields than the header are unusable.
+  let extraFields = 0;
+  let shortRows = 0;
+  const records: Record<string, string>[] = [];
+  for (const fields of table.slice(1)) {
+    if (fields.length < header.length) {
+      shortRows++;
+      continue;
+    }
+    if (fields.length > header.length) extraFields++;
+    records.push(Object.fromEntries(header.map((h, i) => [h, fields[i] as string])));
+  }
+  const need = ['InstanceType', 'AcceleratorName', 'AcceleratorCount', 'Price', 'Region'];
+  const missing = need.filter((h) => !header.includes(h));
+  if (records.length === 0 || missing.length) {
+    throw new FtplanError('ERR_INPUT', `${file}: ${records.length === 0 ? 'has no rows' : `is not a SkyPilot vms.csv (missing columns: ${missing.join(', ')})`}`, {
+      fix: `a SkyPilot catalog has the columns ${need.join(', ')}, SpotPrice, vCPUs, MemoryGiB, …`,
+    });
+  }
+  const counts: ImportCounts = {
+    rowsRead: records.length + shortRows,
+    extraFields,
+    shortRows,
+    rowsKept: 0,
+    noGpu: 0,
+    gpuNotPlanned: {},
+    fractionalGpu: 0,
+    missingPrice: 0,
+    negativePrice: 0,
+    duplicates: 0,
+    spotEmpty: 0,
+    spotNotCheaper: 0,
+    gcpAcceleratorRows: 0,
+    gcpNoHost: 0,
+    gpuInfoGbAsMib: 0,
+    zonesFolded: 0,
+  };
+  const notPlanned = (name: string) => {
+    const key = /^tpu-/i.test(name) ? 'TPU' : name;
+    counts.gpuNotPlanned[key] = (counts.gpuNotPlanned[key] ?? 0) + 1;
+  };
+  // GCP host VMs by type and zone, for the accelerator rows
+  const hosts = new Map<string, { price: number; spot: number | null; vCPUs: number | null; memoryGiB: number | null }>();
+  const zoneRows: ZoneRow[] = [];
+  const gcpAccel: Record<string, string>[] = [];
+  for (const r of records) {
+    const gpuName = (r.AcceleratorName ?? '').trim();
+    const price = numOrNull(r.Price);
+    const spotRaw = numOrNull(r.SpotPrice);
+    const zone = (r.AvailabilityZone ?? r.Region ?? '').trim() || (r.Region as string);
+    if (c === 'gcp' && gpuName === '' && r.InstanceType) {
+      if (price !== null && price > 0) hosts.set(`${r.InstanceType}|${zone}`, { price, spot: spotRaw !== null && spotRaw > 0 ? spotRaw : null, vCPUs: numOrNull(r.vCPUs), memoryGiB: numOrNull(r.MemoryGiB) });
+      continue;
+    }
+    if (gpuName === '') {
+      counts.noGpu++;
+      continue;
+    }
+    if (/SizeInMiB'?:\s*(\d+)/.test(r.GpuInfo ?? '') && Number(/SizeInMiB'?:\s*(\d+)/.exec(r.GpuInfo ?? '')?.[1]) < 1024) counts.gpuInfoGbAsMib++;
+    if (c === 'gcp' && !r.InstanceType) {
+      counts.gcpAcceleratorRows++;
+      gcpAccel.push(r);
+      continue;
+    }
+    const gpu = normalizeGpu(c, gpuName, r.InstanceType ?? '');
+    if (!gpu) {
+      notPlanned(gpuName);
+      continue;
+    }
+    const count = Number(r.AcceleratorCount);
+    if (!Number.isInteger(count) || count < 1) {
+      counts.fractionalGpu++;
+      continue;
+    }
+    if (price === null || Number.isNaN(price)) {
+      counts.missingPrice++;
+      continue;
+    }
+    if (price <= 0) {
+      counts.negativePrice++;
+      continue;
+    }
+    zoneRows.push({ instanceType: r.InstanceType as string, gpu, gpuCount: count, vCPUs: numOrNull(r.vCPUs), memoryGiB: numOrNull(r.MemoryGiB), region: (r.Region as string).trim(), zone, price, spot: spotRaw });
+  }
+  for (const r of gcpAccel) {
+    const gpuName = (r.AcceleratorName as string).trim();
+    const count = Number(r.AcceleratorCount);
+    const gpu = normalizeGpu(c, gpuName, '');
+    if (!gpu) {
+      notPlanned(gpuName);
+      continue;
+    }
+    const hostType = gcpHost(gpuName, count);
+    const zone = (r.AvailabilityZone ?? '').trim();
+    const host = hostType ? hosts.get(`${hostType}|${zone}`) : undefined;
+    if (!hostType || !host) {
+      counts.gcpNoHost++;
+      continue;
+    }
+    const price = numOrNull(r.Price);
+    if (price === null || Number.isNaN(price)) {
+      counts.missingPrice++;
+      continue;
+    }
+    if (price <= 0) {
+      counts.negativePrice++;
+      continue;
+    }
+    const accSpot = numOrNull(r.SpotPrice);
+    const spot = accSpot !== null && accSpot > 0 && host.spot !== null ? accSpot + host.spot : null;
+    zoneRows.push({ instanceType: hostType, gpu, gpuCount: count, vCPUs: host.vCPUs, memoryGiB: host.memoryGiB, region: (r.Region as string).trim(), zone, price: price + host.price, spot });
+  }
+  // Fold zones into regions: the cheapest zone, for on-demand and for spot.
+  const byRegion = new Map<string, { row: ZoneRow; zones: Set<string>; spots: number[] }>();
+  for (const z of zoneRows) {
+    const key = `${z.instanceType}|${z.region}`;
+    const seen = byRegion.get(key);
+    let spot = z.spot;
+    if (spot === null || Number.isNaN(spot) || spot <= 0) {
+      counts.spotEmpty++;
+      spot = null;
+    } else if (spot >= z.price) {
+      counts.spotNotCheaper++;
+      spot = null;
+    }
+    if (!seen) {
+      byRegion.set(key, { row: { ...z }, zones: new Set([z.zone]), spots: spot === null ? [] : [spot] });
+      continue;
+    }
+    if (seen.zones.has(z.zone)) {
+      counts.duplicates++;
+      continue;
+    }
+    seen.zones.add(z.zone);
+    counts.zonesFolded++;
+    seen.row.price = Math.min(seen.row.price, z.price);
+    if (spot !== null) seen.spots.push(spot);
+  }
+  const rows: PriceRow[] = [];
+  for (const { row, zones, spots } of byRegion.values()) {
+    const spot = spots.length ? Math.min(...spots) : null;
+    const candidate = {
+      cloud: c,
+      instanceType: row.instanceType,
+      gpu: row.gpu,
+      gpuCount: row.gpuCount,
+      vCPUs: row.vCPUs !== null && Number.isFinite(row.vCPUs) ? row.vCPUs : null,
+      memoryGiB: row.memoryGiB !== null && Number.isFinite(row.memoryGiB) ? row.memoryGiB : null,
+      region: row.region,
+      price: Math.round(row.price * 1e6) / 1e6,
+      spotPrice: spot === null ? null : Math.round(spot * 1e6) / 1e6,
+      source: meta.source,
+      asOf: meta.asOf,
+      note: zones.size > 1 ? `cheapest of ${zones.size} zones` : '',
+    };
+    rows.push(PriceRowSchema.parse(candidate));
+  }
+  rows.sort((a, b) => a.cloud.localeCompare(b.cloud) || a.gpu.localeCompare(b.gpu) || a.gpuCount - b.gpuCount || a.price - b.price || a.region.localeCompare(b.region) || a.instanceType.localeCompare(b.instanceType));
+  counts.rowsKept = rows.length;
+  if (rows.length === 0) {
+    throw new FtplanError('ERR_INPUT', `${file}: no GPU instance the planner knows (${Object.keys(counts.gpuNotPlanned).join(', ') || 'no GPU rows'}) with a valid price`, {
+      fix: 'check that this is the catalog of the cloud named by --cloud',
+    });
+  }
+  return { cloud: c, rows, counts };
+}
