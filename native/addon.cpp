@@ -30,6 +30,7 @@
 #include "device.h"
 #include "gpt2.h"
 #include "memory.h"
+#include "memory_probe.h"
 #include "trainer.h"
 
 namespace ftplan {
@@ -399,6 +400,54 @@ Napi::Value Benchmark(const Napi::CallbackInfo& info) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// probeActivations({model, seqLen, dtype, device, threads}): activation bytes per row, measured.
+class ActivationProbeWorker : public PromiseWorker {
+ public:
+  ActivationProbeWorker(Napi::Env env, GPT2Config model, TrainConfig train, int64_t seq_len, int threads)
+      : PromiseWorker(env), model_(model), train_(std::move(train)), seq_len_(seq_len), threads_(threads) {}
+
+ protected:
+  void Run() override {
+    apply_threads(threads_);
+    r_ = probe_activations(model_, train_, seq_len_);
+  }
+  Napi::Value Result(Napi::Env env) override {
+    auto o = Napi::Object::New(env);
+    o.Set("seqLen", Napi::Number::New(env, static_cast<double>(r_.seq_len)));
+    o.Set("perSamplePerLayer", Napi::Number::New(env, static_cast<double>(r_.per_sample_per_layer)));
+    o.Set("perSampleBase", Napi::Number::New(env, static_cast<double>(r_.per_sample_base)));
+    auto pts = Napi::Array::New(env, r_.points.size());
+    for (size_t i = 0; i < r_.points.size(); ++i) {
+      auto p = Napi::Object::New(env);
+      p.Set("layers", Napi::Number::New(env, static_cast<double>(r_.points[i].layers)));
+      p.Set("batch", Napi::Number::New(env, static_cast<double>(r_.points[i].batch)));
+      p.Set("bytes", Napi::Number::New(env, static_cast<double>(r_.points[i].bytes)));
+      pts.Set(static_cast<uint32_t>(i), p);
+    }
+    o.Set("points", pts);
+    return o;
+  }
+
+ private:
+  GPT2Config model_;
+  TrainConfig train_;
+  int64_t seq_len_;
+  int threads_;
+  ActivationProbe r_;
+};
+
+Napi::Value ProbeActivations(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    auto o = get_object(info[0], "probe options");
+    auto* w = new ActivationProbeWorker(env, read_model(get_object(o.Get("model"), "model")), read_train(o), get_int(o, "seqLen", 0), read_threads(o));
+    auto p = w->promise();
+    w->Queue();
+    return p;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
 // Session: a model + optimizer kept across calls. One operation at a time.
 struct SessionState {
   GPT2Config model;
@@ -690,6 +739,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("flopsPerToken", Napi::Function::New(env, FlopsPerToken));
   exports.Set("parameterCounts", Napi::Function::New(env, ParameterCounts));
   exports.Set("benchmark", Napi::Function::New(env, Benchmark));
+  exports.Set("probeActivations", Napi::Function::New(env, ProbeActivations));
   exports.Set("Session", Session::Define(env));
   return exports;
 }

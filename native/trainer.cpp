@@ -42,6 +42,12 @@ torch::Tensor Trainer::forward_loss(const Batch& b) {
   return torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), labels);
 }
 
+torch::Tensor Trainer::forward_backward(const Batch& b, double scale) {
+  auto loss = forward_loss(b);
+  (loss * scale).backward();
+  return loss.detach();
+}
+
 StepResult Trainer::step(const std::vector<Batch>& micro_batches) {
   if (micro_batches.empty()) throw std::invalid_argument("a step needs at least one micro-batch");
   const auto& mcfg = model_->config();
@@ -56,9 +62,7 @@ StepResult Trainer::step(const std::vector<Batch>& micro_batches) {
   const double scale = 1.0 / static_cast<double>(micro_batches.size());
   torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions().device(device_));
   for (const auto& b : micro_batches) {
-    auto loss = forward_loss(b);
-    (loss * scale).backward();
-    loss_sum += loss.detach();
+    loss_sum += forward_backward(b, scale);
     r.samples += b.input_ids.size(0);
     r.tokens += b.input_ids.numel();
   }

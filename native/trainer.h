@@ -52,6 +52,13 @@ class Trainer {
   // One optimizer step over micro_batches.size() accumulated micro-batches.
   StepResult step(const std::vector<Batch>& micro_batches);
 
+  // Forward, cross-entropy and backward of one micro-batch, gradients accumulated with loss * scale.
+  // Returns the (unscaled) loss as a device tensor. step() is this plus clipping and AdamW.
+  torch::Tensor forward_backward(const Batch& b, double scale);
+
+  // Training-mode forward and loss only (autograd graph kept): for the memory probe.
+  torch::Tensor forward_loss_for_probe(const Batch& b) { return forward_loss(b); }
+
   // Eval-mode logits [B,K] (float32, on the CPU); no gradients, dropout off.
   torch::Tensor logits(const Batch& batch);
 

@@ -40,6 +40,15 @@ export interface BenchmarkOptions extends TrainOptions {
   probeSeqLen?: number;
 }
 
+export interface ActivationProbe {
+  seqLen: number;
+  /** bytes one more row costs in each block, at seqLen */
+  perSamplePerLayer: number;
+  /** bytes one more row costs outside the blocks */
+  perSampleBase: number;
+  points: { layers: number; batch: number; bytes: number }[];
+}
+
 export interface ProbePoint {
   batchSize: number;
   seqLen: number;
@@ -115,6 +124,7 @@ export interface NativeAddon {
   flopsPerToken(model: ModelConfig, seqLen: number): { flopsPerToken: number; matmulParameters: number };
   parameterCounts(model: ModelConfig): Promise<{ total: number; transformer: number; head: number }>;
   benchmark(opts: BenchmarkOptions): Promise<NativeBenchmarkResult>;
+  probeActivations(opts: TrainOptions & { model: ModelConfig; seqLen: number }): Promise<ActivationProbe>;
   Session: new (opts: TrainOptions & { model: ModelConfig }) => NativeSession;
 }
 
