@@ -2,11 +2,17 @@
  * estimate.ts — `ftplan estimate`: measure real training steps of the model on this machine, then
  * project the fine-tune's wall time from that measured throughput.
  */
-import { availableParallelism, loadavg } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { availableParallelism, freemem, loadavg } from 'node:os';
 import { epochTokens, lengthsFromHistogram } from '../data/batching.js';
 import { loadProfile, type DatasetProfile } from '../data/profile.js';
 import { FtplanError, fromNative, usageError } from '../errors.js';
-import { median, type Measurement } from '../measurement.js';
+import { median, MeasurementSchema, type Measurement } from '../measurement.js';
+import { writeFileAtomic } from '../model/safetensors.js';
+import { filterRows, loadCatalog, loadGpus } from '../pricing/catalog.js';
+import { parameterCount } from '../planner/memory.js';
+import { epochsRule, plan, type Plan } from '../planner/recommend.js';
+import { renderHtml, renderMarkdown } from '../report/documents.js';
 import { modelShape } from '../model/open.js';
 import type { ModelConfig } from '../model/presets.js';
 import { detectBlas, libtorchRecord, loadNative, type NativeAddon } from '../native.js';
@@ -30,6 +36,7 @@ export interface EstimateResult {
   measurement: Measurement;
   libtorch: Measurement['libtorch'] & { blas: string };
   projection: Projection;
+  plan: Plan;
   warnings: string[];
 }
 
@@ -58,7 +65,9 @@ export function planSequence(args: EstimateArgs, cfg: ModelConfig, profile: Data
     args.seqLen !== undefined
       ? `--seq-len, every row padded to ${args.seqLen}`
       : `mean padded length per batch of ${args.batchSize} under batching=${policy}, from the data set's token lengths`;
-  return { policy, trainEpoch, evalEpoch, seqLen, basis, trainRows: train.rows, evalRows: evalSplit?.rows ?? 0 };
+  // OOM comes late in a run, on the longest batch: memory is probed at the longest row.
+  const probeSeqLen = Math.min(maxLen, Math.max(train.tokens.max, evalSplit?.tokens.max ?? 0));
+  return { policy, trainEpoch, evalEpoch, seqLen, probeSeqLen, basis, trainRows: train.rows, evalRows: evalSplit?.rows ?? 0 };
 }
 
 function resolveDevice(spec: string, addon: NativeAddon): string {
@@ -77,7 +86,7 @@ function resolveDevice(spec: string, addon: NativeAddon): string {
 export async function measure(
   args: EstimateArgs,
   cfg: ModelConfig,
-  seq: { seqLen: number },
+  seq: { seqLen: number; probeSeqLen: number },
   addon: NativeAddon = loadNative(),
 ): Promise<Measurement> {
   const device = resolveDevice(args.device, addon);
@@ -102,6 +111,13 @@ export async function measure(
     });
   } catch (e) {
     throw fromNative(e, `measuring ${args.model} on ${device}`);
+  }
+  // Activation memory per row at the data set's longest row, for the memory fit on each GPU.
+  let probe;
+  try {
+    probe = await addon.probeActivations({ model: cfg, seqLen: seq.probeSeqLen, dtype: args.dtype, device, threads, seed: args.seed });
+  } catch (e) {
+    throw fromNative(e, `probing activation memory of ${args.model} on ${device}`);
   }
   const loadAfter = loadavg()[0] ?? 0;
   const stepMs = median(r.stepMs);
@@ -142,6 +158,13 @@ export async function measure(
     achievedFlops: r.flopsPerToken * tokensPerSec,
     losses: r.losses,
     setupMs: r.setupMs,
+    activation: {
+      seqLen: probe.seqLen,
+      perSamplePerLayer: probe.perSamplePerLayer,
+      perSampleBase: probe.perSampleBase,
+      measuredOn: `${r.device} (${r.deviceName})`,
+      dtype: args.dtype,
+    },
     libtorch: { version: info.torchVersion, cuda: info.cudaCompiled, source: record?.source ?? null, hasSdpa: info.hasSdpa },
     blas: detectBlas(),
     host: { cpus: availableParallelism(), loadBefore, loadAfter },
@@ -156,19 +179,70 @@ export async function datasetProfile(args: EstimateArgs): Promise<{ profile: Dat
   return { profile, source: `profiled now from ${args.dataset}` };
 }
 
-export async function estimate(args: EstimateArgs, given?: { profile: DatasetProfile; source: string }, progress?: (line: string) => void): Promise<EstimateResult> {
+/** A saved `estimate --json` (or its `measurement`), for re-planning without LibTorch. */
+export function readMeasurement(file: string): Measurement {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new FtplanError('ERR_INPUT', `${file}: not a readable JSON measurement (${(e as Error).message})`, { fix: 'pass a file written by `ftplan estimate --json > m.json`' });
+  }
+  const m = (raw as { measurement?: unknown }).measurement ?? raw;
+  const parsed = MeasurementSchema.safeParse(m);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0];
+    throw new FtplanError('ERR_INPUT', `${file}: not an ftplan measurement (${i?.path.join('.')}: ${i?.message})`, { fix: 'pass a file written by `ftplan estimate --json > m.json`' });
+  }
+  return parsed.data as unknown as Measurement;
+}
+
+export async function estimate(args: EstimateArgs, given?: { profile: DatasetProfile; source: string }, progress?: (line: string) => void, now = new Date()): Promise<EstimateResult> {
   const { profile, source } = given ?? (await datasetProfile(args));
-  // Throughput depends on the shape, not on weight values: a folder's config.json is enough.
-  const cfg = modelShape(args.model, profile.labels.length).config;
-  const seq = planSequence(args, cfg, profile);
-  progress?.(`measuring ${args.model} (${args.dtype}, batch ${args.batchSize} × ${seq.seqLen} tokens): ${args.warmupSteps} warm-up + ${args.steps} timed steps…`);
-  const m = await measure(args, cfg, seq);
+  let m: Measurement;
+  let cfg: ModelConfig;
+  let seq: ReturnType<typeof planSequence>;
+  const { rows: priceRows } = loadCatalog({ catalogs: args.catalog }); // bad price tables fail before any measuring
+  if (args.measurement) {
+    m = readMeasurement(args.measurement);
+    cfg = { ...m.modelConfig, numLabels: profile.labels.length };
+    seq = planSequence({ ...args, batchSize: m.batchSize, seqLen: args.seqLen }, cfg, profile);
+    progress?.(`re-planning from ${args.measurement} (measured ${m.measuredAt} on ${m.device}: ${m.deviceName})`);
+  } else {
+    // Throughput depends on the shape, not on weight values: a folder's config.json is enough.
+    cfg = modelShape(args.model, profile.labels.length).config;
+    seq = planSequence(args, cfg, profile);
+    guardHostMemory(args, cfg);
+    progress?.(`measuring ${args.model} (${args.dtype}, batch ${args.batchSize} × ${seq.seqLen} tokens): ${args.warmupSteps} warm-up + ${args.steps} timed steps…`);
+    m = await measure(args, cfg, seq);
+  }
+  const epochs = args.epochs ?? epochsRule(seq.trainRows).epochs;
+  const gpus = loadGpus();
+  const thePlan = plan({
+    measurement: { ...m, nLayer: cfg.nLayer },
+    model: cfg,
+    activation: m.activation,
+    rows: filterRows(priceRows, args),
+    gpus,
+    trainRows: seq.trainRows,
+    evalRows: seq.evalRows,
+    trainTokensPerEpoch: seq.trainEpoch.tokens,
+    evalTokensPerEpoch: seq.evalEpoch?.tokens ?? 0,
+    meanSeqLen: seq.trainEpoch.meanPaddedLength,
+    batchSize: args.batchSize * args.gradAccum,
+    epochs: args.epochs,
+    objective: args.objective,
+    budget: args.budget,
+    deadline: args.deadline,
+    spot: args.spot,
+    maxAgeDays: args.maxAgeDays,
+    now,
+  });
   const projection = project({
     trainRows: seq.trainRows,
     evalRows: seq.evalRows,
-    epochs: args.epochs,
-    batchSize: args.batchSize,
-    gradAccum: args.gradAccum,
+    epochs: thePlan.epochs ?? epochs,
+    batchSize: m.batchSize,
+    gradAccum: m.gradAccum,
     trainTokensPerEpoch: seq.trainEpoch.tokens,
     evalTokensPerEpoch: seq.evalEpoch?.tokens ?? 0,
     trainTokensPerSec: m.tokensPerSec,
@@ -183,26 +257,44 @@ export async function estimate(args: EstimateArgs, given?: { profile: DatasetPro
   if (m.losses.some((l) => !Number.isFinite(l))) warnings.push('a measured step produced a non-finite loss');
   return {
     schema: 'ftplan.estimate/1',
-    model: args.model,
+    model: m.model,
     device: m.device,
-    dtype: args.dtype,
-    batchSize: args.batchSize,
-    gradAccum: args.gradAccum,
-    seqLen: seq.seqLen,
+    dtype: m.dtype,
+    batchSize: m.batchSize,
+    gradAccum: m.gradAccum,
+    seqLen: m.seqLen,
     seqLenBasis: seq.basis,
     batching: seq.policy,
-    epochs: args.epochs,
+    epochs: thePlan.epochs,
     dataset: { name: profile.name, trainRows: seq.trainRows, evalRows: seq.evalRows, source },
     measurement: m,
     libtorch: { ...m.libtorch, blas: m.blas.kind },
     projection,
+    plan: thePlan,
     warnings,
   };
+}
+
+/** On CPU, refuse before allocating when training would not fit this machine's memory. */
+function guardHostMemory(args: EstimateArgs, cfg: ModelConfig): void {
+  if (args.device !== 'cpu' && args.device !== 'auto') return;
+  const states = 16 * parameterCount(cfg);
+  const available = freemem();
+  if (states > available * 0.9) {
+    throw new FtplanError('ERR_OUT_OF_MEMORY', `${args.model} needs ${(states / 2 ** 30).toFixed(1)} GiB for weights, gradients and AdamW states alone; this machine has ${(available / 2 ** 30).toFixed(1)} GiB available`, {
+      fix: 'measure on a GPU machine (--device cuda), measure a smaller size of the same family, or re-plan from a saved measurement (--measurement)',
+      exitCode: 1,
+    });
+  }
 }
 
 export async function runEstimate(raw: Record<string, unknown>, out: (s: string) => void = (s) => process.stdout.write(s)): Promise<void> {
   const args = parseEstimateArgs(raw);
   const result = await estimate(args, undefined, args.json ? undefined : (s) => process.stderr.write(`${s}\n`));
   if (!Number.isFinite(result.projection.hours)) throw new FtplanError('ERR_NATIVE', 'the measurement gave no usable step time');
-  out(args.json ? `${JSON.stringify(result, null, 2)}\n` : `${renderEstimate(result)}\n`);
+  for (const file of args.report ?? []) {
+    writeFileAtomic(file, file.toLowerCase().endsWith('.html') ? renderHtml(result) : renderMarkdown(result));
+    if (!args.json) process.stderr.write(`wrote ${file}\n`);
+  }
+  out(args.json ? `${JSON.stringify(result, null, 2)}\n` : `${renderEstimate(result, args.top)}\n`);
 }

@@ -34,7 +34,54 @@ function style() {
   return color ? { head: ['cyan'], border: ['grey'] } : { head: [], border: [] };
 }
 
-export function renderEstimate(r: EstimateResult): string {
+/** The plan: one row per instance and region, the pick marked, the arithmetic under it. */
+export function renderPlan(r: EstimateResult, top = 12): string {
+  const p = r.plan;
+  const t = new Table({
+    head: ['', 'cloud', 'instance', 'GPUs', 'region', '$/h', 'hours', 'total $', 'micro × accum', 'fits', 'basis', 'note'],
+    style: style(),
+    wordWrap: true,
+    colWidths: [3, 8, 24, 13, 18, 9, 8, 10, 9, 6, 14, 30],
+  });
+  // One line per instance type: its cheapest region (the JSON output has every region).
+  const seen = new Map<string, number>();
+  const grouped: (typeof p.rows)[number][] = [];
+  for (const x of p.rows) {
+    const key = `${x.cloud}|${x.instance}|${x.feasible}`;
+    if (seen.has(key)) seen.set(key, (seen.get(key) as number) + 1);
+    else {
+      seen.set(key, 0);
+      grouped.push(x);
+    }
+  }
+  const rows = top > 0 ? grouped.slice(0, top) : grouped;
+  for (const x of rows) {
+    const more = seen.get(`${x.cloud}|${x.instance}|${x.feasible}`) ?? 0;
+    t.push([
+      x.recommended ? '★' : '',
+      x.cloud,
+      x.instance,
+      `${x.gpus}× ${x.gpu}`,
+      more ? `${x.region} (+${more} more)` : x.region,
+      x.pricePerHour.toFixed(3) + (x.spot ? ' spot' : ''),
+      Number.isFinite(x.hours) ? x.hours.toFixed(2) : '—',
+      Number.isFinite(x.costUsd) ? x.costUsd.toFixed(2) : '—',
+      x.fits ? `${x.microBatch} × ${x.gradAccum}` : '—',
+      x.fits ? 'yes' : 'no',
+      x.basis,
+      x.feasible ? '' : x.reason,
+    ]);
+  }
+  const lines = [
+    t.toString(),
+    `${rows.length} of ${grouped.length} instance types (${p.rows.length} instance × region rows in --json), by ${p.objective}${p.constraints.budget !== null ? `, budget $${p.constraints.budget}` : ''}${p.constraints.deadline !== null ? `, deadline ${p.constraints.deadline} h` : ''}${p.constraints.spot ? ', spot prices' : ''}; ★ = recommended`,
+    ...p.arithmetic.map((a) => `  ${a}`),
+    ...p.notes.map((n) => `note: ${n}`),
+  ];
+  return lines.join('\n');
+}
+
+export function renderEstimate(r: EstimateResult, top = 12): string {
   const m = r.measurement;
   const measured = new Table({ head: ['measured here', ''], wordWrap: true, colWidths: [24, 76], style: style() });
   measured.push(
@@ -63,7 +110,7 @@ export function renderEstimate(r: EstimateResult): string {
     ['eval time', p.evalIncluded ? `${num(p.evalHours, 2)} h` : 'not included'],
     ['total on this device', `${num(p.hours, 2)} h`],
   );
-  const lines = [measured.toString(), proj.toString(), ...p.arithmetic.map((a) => `  ${a}`)];
+  const lines = [measured.toString(), proj.toString(), ...p.arithmetic.map((a) => `  ${a}`), '', renderPlan(r, top)];
   for (const w of r.warnings) lines.push(`warning: ${w}`);
   return lines.join('\n');
 }

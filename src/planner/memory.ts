@@ -1,0 +1,100 @@
+/**
+ * memory.ts — will it fit, and with what micro-batch? Pure.
+ *
+ * Training memory peaks at one of two moments (checked against measured peaks in the tests):
+ *   end of forward:  weights + AdamW moments (12 bytes/param; gradients were set to none) + the
+ *                    activations autograd keeps (+ a bf16 copy of the weights under autocast);
+ *   optimizer step:  weights + gradients + moments (16 bytes/param) + AdamW's temporaries, about two
+ *                    copies of the largest parameter (the token embedding).
+ * Activations per row at the data set's longest sequence come from the native probe (measured on
+ * reduced-depth twins of the model): rows × (layers × perSamplePerLayer + perSampleBase).
+ * On a GPU, a fixed reserve covers the CUDA context and library workspaces, and a margin covers the
+ * caching allocator's fragmentation.
+ */
+import type { ModelConfig } from '../model/presets.js';
+
+export const CUDA_RESERVE_BYTES = 1.0 * 2 ** 30; // CUDA context + cuBLAS/cuDNN workspaces
+export const FRAGMENTATION_MARGIN = 0.95; // use at most 95% of what is left
+
+export interface ActivationModel {
+  seqLen: number;
+  perSamplePerLayer: number;
+  perSampleBase: number;
+  /** where the per-row figures were measured */
+  measuredOn: string;
+  dtype: 'fp32' | 'bf16';
+}
+
+export function parameterCount(cfg: ModelConfig): number {
+  const C = cfg.nEmbd;
+  const F = cfg.nInner || 4 * C;
+  const perLayer = 4 * C + (C * 3 * C + 3 * C) + (C * C + C) + (C * F + F) + (F * C + C);
+  return cfg.vocabSize * C + cfg.nPositions * C + cfg.nLayer * perLayer + 2 * C + C * cfg.numLabels;
+}
+
+export interface MemoryEstimate {
+  batch: number;
+  /** 16 bytes/param: weights, gradients, two AdamW moments (fp32) */
+  statesBytes: number;
+  activationBytes: number;
+  peakBytes: number;
+  /** which moment is the peak */
+  peakAt: 'forward' | 'optimizer';
+}
+
+export function trainingMemory(cfg: ModelConfig, act: ActivationModel, batch: number): MemoryEstimate {
+  const P = parameterCount(cfg);
+  const largest = cfg.vocabSize * cfg.nEmbd * 4;
+  const activationBytes = batch * (cfg.nLayer * act.perSamplePerLayer + act.perSampleBase);
+  const forward = 12 * P + (act.dtype === 'bf16' ? 2 * P : 0) + activationBytes;
+  const optimizer = 16 * P + 2 * largest;
+  return {
+    batch,
+    statesBytes: 16 * P,
+    activationBytes,
+    peakBytes: Math.max(forward, optimizer),
+    peakAt: forward >= optimizer ? 'forward' : 'optimizer',
+  };
+}
+
+export interface Fit {
+  fits: boolean;
+  /** the largest micro-batch (≤ the requested batch) that fits one GPU, 0 when none does */
+  microBatch: number;
+  gradAccum: number;
+  usableBytes: number;
+  peakBytes: number;
+  reason: string;
+}
+
+/**
+ * Keep the requested effective batch (per GPU share, `batchPerGpu`), using the largest micro-batch
+ * that fits and gradient accumulation for the rest.
+ */
+export function fitMicroBatch(cfg: ModelConfig, act: ActivationModel, gpuMemoryGiB: number, batchPerGpu: number): Fit {
+  const usableBytes = (gpuMemoryGiB * 2 ** 30 - CUDA_RESERVE_BYTES) * FRAGMENTATION_MARGIN;
+  const one = trainingMemory(cfg, act, 1);
+  if (one.peakBytes > usableBytes) {
+    return {
+      fits: false,
+      microBatch: 0,
+      gradAccum: 0,
+      usableBytes,
+      peakBytes: one.peakBytes,
+      reason: `needs ${(one.peakBytes / 2 ** 30).toFixed(1)} GiB at micro-batch 1 (${((16 * parameterCount(cfg)) / 2 ** 30).toFixed(1)} GiB of it weights, gradients and AdamW states), ${(usableBytes / 2 ** 30).toFixed(1)} GiB usable`,
+    };
+  }
+  let micro = 1;
+  while (micro < batchPerGpu && trainingMemory(cfg, act, micro + 1).peakBytes <= usableBytes) micro++;
+  const gradAccum = Math.ceil(batchPerGpu / micro);
+  const microBatch = Math.ceil(batchPerGpu / gradAccum); // even split, same effective batch
+  const peak = trainingMemory(cfg, act, microBatch).peakBytes;
+  return {
+    fits: true,
+    microBatch,
+    gradAccum,
+    usableBytes,
+    peakBytes: peak,
+    reason: gradAccum > 1 ? `micro-batch ${microBatch} × ${gradAccum} accumulation steps` : 'fits at the full batch',
+  };
+}

@@ -1,0 +1,115 @@
+/**
+ * performance.ts — from the step time measured here to the step time on a target GPU instance. Pure.
+ *
+ * A step is modelled as  compute + optimizer + overhead:
+ *   compute   = model FLOPs of the step / (the GPU's dense peak for the dtype × efficiency)
+ *   optimizer = AdamW's memory traffic (≈ 32 bytes per parameter: read and write weights and two
+ *               moments, read gradients) / memory bandwidth
+ *   overhead  = kernel launches of eager LibTorch, ≈ 8 µs each: ~75 per block (forward + backward)
+ *               and ~12 per parameter tensor (gradient clipping + AdamW, one tensor at a time)
+ * Efficiency (the fraction of peak the matmuls reach) has two sources, named in each row's basis:
+ *   extrapolated: measured here on a GPU (achieved FLOP/s ÷ this GPU's peak), carried to the target;
+ *   analytic: measured on a CPU, so no GPU efficiency is known: a saturation curve
+ *             E_MAX × tokens / (tokens + T_HALF) with T_HALF = 4 tokens per peak TFLOP/s — small
+ *             batches leave big GPUs idle. The constants are assumptions, stated here and in the
+ *             output, to be replaced by a measurement on that GPU (ftplan estimate --device cuda).
+ * Data-parallel over N GPUs: each GPU takes batch/N rows; gradients are all-reduced (ring:
+ * 2(N-1)/N × 4 bytes × parameters over the interconnect, not overlapped with compute).
+ */
+import type { GpuSpec } from '../pricing/catalog.js';
+
+export const E_MAX = { bf16: 0.45, fp32: 0.6 } as const;
+export const T_HALF_PER_TFLOP = 4;
+export const KERNEL_LAUNCH_MS = 0.008;
+export const KERNELS_PER_LAYER = 75;
+export const KERNELS_PER_PARAM_TENSOR = 12;
+export const OPTIMIZER_BYTES_PER_PARAM = 32;
+export const ALLREDUCE_LATENCY_MS = 0.05;
+
+export type Basis = 'measured' | 'extrapolated' | 'analytic';
+
+export interface LocalMeasurement {
+  device: string; // cpu | cuda:N
+  deviceName: string;
+  dtype: 'fp32' | 'bf16';
+  stepMs: number;
+  tokensPerStep: number;
+  flopsPerToken: number;
+  achievedFlops: number;
+  parameters: number;
+  nLayer: number;
+  evalTokensPerSec: number | null;
+  tokensPerSec: number;
+}
+
+/** The dense peak a dtype runs at on a GPU (FLOP/s). T4 has no bf16: autocast falls back to fp32 math. */
+export function peakFlops(gpu: GpuSpec, dtype: 'fp32' | 'bf16'): number {
+  const tflops = dtype === 'bf16' ? (gpu.bf16 ?? gpu.fp32) : gpu.fp32;
+  return tflops * 1e12;
+}
+
+/** Which entry of the GPU table a CUDA device name is (e.g. "NVIDIA H200" -> H200). */
+export function matchGpu(deviceName: string, gpus: Record<string, GpuSpec>): string | null {
+  const name = deviceName.toUpperCase();
+  const candidates = Object.keys(gpus).sort((a, b) => b.length - a.length);
+  for (const key of candidates) {
+    const k = key.toUpperCase();
+    if (k === 'A100-80GB' && name.includes('A100') && name.includes('80GB')) return key;
+    if (k === 'H100-PCIE' && name.includes('H100') && name.includes('PCIE')) return key;
+    if (!k.includes('-') && new RegExp(`\\b${k}\\b`).test(name)) return key;
+  }
+  return null;
+}
+
+export interface GpuStep {
+  stepMs: number;
+  computeMs: number;
+  optimizerMs: number;
+  overheadMs: number;
+  allReduceMs: number;
+  efficiency: number;
+  basis: Basis;
+  tokensPerSec: number; // whole instance
+  scalingEfficiency: number; // tokens/s of N GPUs ÷ (N × tokens/s of one GPU at the full batch)
+}
+
+function singleGpuStep(m: LocalMeasurement, gpu: GpuSpec, gpus: Record<string, GpuSpec>, tokensPerGpu: number): Omit<GpuStep, 'allReduceMs' | 'tokensPerSec' | 'scalingEfficiency'> {
+  const peak = peakFlops(gpu, m.dtype);
+  let efficiency: number;
+  let basis: Basis;
+  const local = m.device.startsWith('cuda') ? matchGpu(m.deviceName, gpus) : null;
+  if (local) {
+    const localSpec = gpus[local] as GpuSpec;
+    // measured efficiency at the measured tokens per step, scaled along the saturation curve
+    const measuredEff = Math.min(0.95, m.achievedFlops / peakFlops(localSpec, m.dtype));
+    const curve = (t: number, g: GpuSpec) => t / (t + T_HALF_PER_TFLOP * (peakFlops(g, m.dtype) / 1e12));
+    efficiency = Math.min(0.95, (measuredEff * curve(tokensPerGpu, gpu)) / curve(m.tokensPerStep, localSpec));
+    basis = gpu === localSpec && tokensPerGpu === m.tokensPerStep ? 'measured' : 'extrapolated';
+  } else {
+    efficiency = E_MAX[m.dtype] * (tokensPerGpu / (tokensPerGpu + T_HALF_PER_TFLOP * (peak / 1e12)));
+    basis = 'analytic';
+  }
+  const computeMs = ((m.flopsPerToken * tokensPerGpu) / (peak * efficiency)) * 1000;
+  const optimizerMs = ((OPTIMIZER_BYTES_PER_PARAM * m.parameters) / (gpu.memoryBandwidthGBs * 1e9)) * 1000;
+  const paramTensors = 12 * m.nLayer + 5; // per block: 2 LayerNorms, 4 linears (weight + bias); + wte, wpe, ln_f, score
+  const overheadMs = KERNEL_LAUNCH_MS * (KERNELS_PER_LAYER * m.nLayer + KERNELS_PER_PARAM_TENSOR * paramTensors);
+  if (basis === 'measured') return { stepMs: m.stepMs, computeMs, optimizerMs, overheadMs, efficiency, basis };
+  return { stepMs: computeMs + optimizerMs + overheadMs, computeMs, optimizerMs, overheadMs, efficiency, basis };
+}
+
+/**
+ * One optimizer step on an instance of `count` GPUs: each GPU runs `accum` micro-batches of
+ * `microTokens` tokens, then gradients are all-reduced and AdamW steps once.
+ * scalingEfficiency = the step without the all-reduce ÷ the step with it (1 on one GPU).
+ */
+export function instanceStep(m: LocalMeasurement, gpu: GpuSpec, count: number, microTokens: number, accum: number, gpus: Record<string, GpuSpec>): GpuStep {
+  const one = singleGpuStep(m, gpu, gpus, microTokens);
+  const allReduceMs =
+    count > 1 ? ((2 * (count - 1)) / count) * ((4 * m.parameters) / (gpu.interconnect.GBs * 1e9)) * 1000 + ALLREDUCE_LATENCY_MS * 2 * (count - 1) : 0;
+  const computeMs = accum * one.computeMs;
+  const overheadMs = accum * one.overheadMs;
+  const local = one.basis === 'measured' && accum === 1 ? one.stepMs : computeMs + overheadMs + one.optimizerMs;
+  const stepMs = local + allReduceMs;
+  const tokensPerSec = ((count * accum * microTokens) / stepMs) * 1000;
+  return { stepMs, computeMs, optimizerMs: one.optimizerMs, overheadMs, allReduceMs, efficiency: one.efficiency, basis: one.basis, tokensPerSec, scalingEfficiency: local / stepMs };
+}

@@ -1,0 +1,200 @@
+/**
+ * recommend.ts — SkyPilot's optimizer shape with a measured runtime: price rows × projected hours →
+ * a cost map (plan rows), a separate pick, and the epoch arithmetic. Pure: no I/O, no native calls.
+ */
+import type { ModelConfig } from '../model/presets.js';
+import { effectivePrice, freshness, type GpuSpec, type PriceRow } from '../pricing/catalog.js';
+import { fitMicroBatch, type ActivationModel } from './memory.js';
+import { instanceStep, type Basis, type LocalMeasurement } from './performance.js';
+
+/** Instance start, environment set-up and loading the model and data, billed like training. */
+export const SETUP_HOURS = 0.1;
+export const PILOT_FRACTION = 0.1;
+
+/** Epochs when the user gives none: fewer passes over more data (HF's default 3 from 20k rows). */
+export function epochsRule(trainRows: number): { epochs: number; rule: string } {
+  const epochs = trainRows >= 20_000 ? 3 : trainRows >= 5_000 ? 4 : trainRows >= 1_000 ? 6 : 10;
+  return { epochs, rule: 'epochs from data set size: ≥20k rows 3, ≥5k 4, ≥1k 6, fewer 10 (capped by --budget)' };
+}
+
+export interface PlanInput {
+  measurement: LocalMeasurement;
+  model: ModelConfig;
+  activation: ActivationModel;
+  rows: PriceRow[];
+  gpus: Record<string, GpuSpec>;
+  trainRows: number;
+  evalRows: number;
+  /** padded tokens of one training epoch / one eval pass, and the mean padded row length */
+  trainTokensPerEpoch: number;
+  evalTokensPerEpoch: number;
+  meanSeqLen: number;
+  batchSize: number; // effective rows per optimizer step (all GPUs)
+  epochs?: number;
+  objective: 'cost' | 'time';
+  budget?: number;
+  deadline?: number;
+  spot: boolean;
+  maxAgeDays: number;
+  now: Date;
+}
+
+export interface PlanRow {
+  cloud: string;
+  instance: string;
+  gpu: string;
+  gpus: number;
+  region: string;
+  pricePerHour: number;
+  spot: boolean;
+  hours: number;
+  costUsd: number;
+  microBatch: number;
+  gradAccum: number;
+  fits: boolean;
+  basis: Basis | 'n/a';
+  efficiency: number;
+  scalingEfficiency: number;
+  stepMs: number;
+  tokensPerSec: number;
+  peakMemoryGiB: number;
+  gpuMemoryGiB: number;
+  feasible: boolean;
+  reason: string;
+  recommended: boolean;
+  asOf: string | null;
+  priceFreshness: 'fresh' | 'stale' | 'undated';
+  source: string;
+}
+
+export interface Plan {
+  schema: 'ftplan.plan/1';
+  objective: 'cost' | 'time';
+  constraints: { budget: number | null; deadline: number | null; spot: boolean };
+  epochs: number;
+  epochsBasis: string;
+  batchSize: number;
+  stepsPerEpoch: number;
+  rows: PlanRow[];
+  recommended: PlanRow | null;
+  pilot: { fraction: number; steps: number; hours: number; costUsd: number } | null;
+  arithmetic: string[];
+  notes: string[];
+}
+
+function rowPlan(p: PlanInput, r: PriceRow, epochs: number) {
+  const gpu = p.gpus[r.gpu] as GpuSpec;
+  const perGpuBatch = Math.ceil(p.batchSize / r.gpuCount);
+  const fit = fitMicroBatch(p.model, p.activation, gpu.memoryGiB, perGpuBatch);
+  const base = { fit, gpu };
+  if (!fit.fits) return { ...base, step: null, epochHours: Infinity, hours: Infinity };
+  const step = instanceStep(p.measurement, gpu, r.gpuCount, fit.microBatch * p.meanSeqLen, fit.gradAccum, p.gpus);
+  const evalRatio = p.measurement.evalTokensPerSec ? p.measurement.evalTokensPerSec / p.measurement.tokensPerSec : 3;
+  const trainHours = p.trainTokensPerEpoch / step.tokensPerSec / 3600;
+  const evalHours = p.evalTokensPerEpoch / (step.tokensPerSec * evalRatio) / 3600;
+  const epochHours = trainHours + evalHours;
+  return { ...base, step, epochHours, hours: SETUP_HOURS + epochs * epochHours };
+}
+
+export function plan(p: PlanInput): Plan {
+  const known = p.rows.filter((r) => p.gpus[r.gpu]);
+  const notes: string[] = [];
+  const unknown = p.rows.length - known.length;
+  if (unknown) notes.push(`${unknown} price rows name GPUs pricing/gpus.json has no data for; left out`);
+  const rule = epochsRule(p.trainRows);
+  let epochs = p.epochs ?? rule.epochs;
+  let epochsBasis = p.epochs !== undefined ? '--epochs' : rule.rule;
+  const evaluated = (n: number) => known.map((r) => ({ r, price: effectivePrice(r, p.spot), ...rowPlan(p, r, n) }));
+  let rows = evaluated(epochs);
+  if (p.epochs === undefined && p.budget !== undefined) {
+    // cap the rule's epochs by what the budget buys on the cheapest fitting instance
+    const cheapest = Math.min(...rows.filter((x) => x.fit.fits).map((x) => x.epochHours * x.price));
+    const setup = Math.min(...rows.filter((x) => x.fit.fits).map((x) => SETUP_HOURS * x.price));
+    const affordable = Math.floor((p.budget - setup) / cheapest);
+    if (Number.isFinite(affordable) && affordable >= 1 && affordable < epochs) {
+      epochs = affordable;
+      epochsBasis = `${rule.rule}: ${rule.epochs} → ${affordable} to stay within the $${p.budget} budget`;
+      rows = evaluated(epochs);
+    }
+  }
+  const out: PlanRow[] = rows.map(({ r, price, fit, step, hours, gpu }) => {
+    const cost = hours * price;
+    let reason = fit.fits ? fit.reason : `does not fit: ${fit.reason}`;
+    let feasible = fit.fits;
+    if (feasible && p.budget !== undefined && cost > p.budget) {
+      feasible = false;
+      reason = `over budget: $${cost.toFixed(2)} > $${p.budget}`;
+    }
+    if (feasible && p.deadline !== undefined && hours > p.deadline) {
+      feasible = false;
+      reason = `past the deadline: ${hours.toFixed(2)} h > ${p.deadline} h`;
+    }
+    return {
+      cloud: r.cloud,
+      instance: r.instanceType,
+      gpu: r.gpu,
+      gpus: r.gpuCount,
+      region: r.region,
+      pricePerHour: price,
+      spot: p.spot && r.spotPrice !== null,
+      hours,
+      costUsd: cost,
+      microBatch: fit.microBatch,
+      gradAccum: fit.gradAccum,
+      fits: fit.fits,
+      basis: step?.basis ?? 'n/a',
+      efficiency: step?.efficiency ?? 0,
+      scalingEfficiency: step?.scalingEfficiency ?? 0,
+      stepMs: step?.stepMs ?? Infinity,
+      tokensPerSec: step?.tokensPerSec ?? 0,
+      peakMemoryGiB: fit.peakBytes / 2 ** 30,
+      gpuMemoryGiB: gpu.memoryGiB,
+      feasible,
+      reason,
+      recommended: false,
+      asOf: r.asOf,
+      priceFreshness: freshness(r, p.now, p.maxAgeDays),
+      source: r.source,
+    };
+  });
+  const key = (x: PlanRow) => (p.objective === 'cost' ? [x.costUsd, x.hours] : [x.hours, x.costUsd]);
+  out.sort((a, b) => Number(b.feasible) - Number(a.feasible) || (key(a)[0] as number) - (key(b)[0] as number) || (key(a)[1] as number) - (key(b)[1] as number) || a.cloud.localeCompare(b.cloud));
+  const pick = out.find((x) => x.feasible) ?? null;
+  if (pick) pick.recommended = true;
+  const stepsPerEpoch = Math.ceil(p.trainRows / p.batchSize);
+  const pilotSteps = Math.max(1, Math.round(stepsPerEpoch * PILOT_FRACTION));
+  const pilot = pick
+    ? (() => {
+        const epochHours = (pick.hours - SETUP_HOURS) / epochs;
+        const hours = SETUP_HOURS + PILOT_FRACTION * epochHours;
+        return { fraction: PILOT_FRACTION, steps: pilotSteps, hours, costUsd: hours * pick.pricePerHour };
+      })()
+    : null;
+  if (!pick) notes.push(out.some((x) => x.fits) ? 'no instance meets the budget/deadline: see each row\'s reason' : 'the model does not fit any GPU in the table: use fewer parameters or a bigger GPU');
+  if (out.some((x) => x.basis === 'analytic')) {
+    notes.push('basis "analytic": measured on a CPU, so GPU efficiency is an assumption (see src/planner/performance.ts); measure on a GPU (--device cuda) for "extrapolated" rows');
+  }
+  if (out.some((x) => x.priceFreshness !== 'fresh')) notes.push(`some prices are older than ${p.maxAgeDays} days or undated: import a fresh SkyPilot catalog (ftplan pricing import)`);
+  const arithmetic = [
+    `${p.trainRows.toLocaleString('en-US')} rows ÷ ${p.batchSize} per step = ${stepsPerEpoch.toLocaleString('en-US')} steps/epoch × ${epochs} epochs = ${(stepsPerEpoch * epochs).toLocaleString('en-US')} steps (${epochsBasis})`,
+    `${Math.round(p.trainTokensPerEpoch).toLocaleString('en-US')} padded tokens/epoch + ${Math.round(p.evalTokensPerEpoch).toLocaleString('en-US')} eval tokens/epoch; each row: hours = ${SETUP_HOURS} h set-up + epochs × tokens ÷ (that instance's tokens/s); cost = hours × $/h`,
+    pick
+      ? `pick: ${pick.cloud} ${pick.instance} (${pick.gpus}× ${pick.gpu}, ${pick.region}): ${pick.tokensPerSec.toFixed(0)} tokens/s (${pick.basis}) → ${pick.hours.toFixed(2)} h × $${pick.pricePerHour.toFixed(4)}/h = $${pick.costUsd.toFixed(2)}; micro-batch ${pick.microBatch} × ${pick.gradAccum} accumulation × ${pick.gpus} GPU(s)`
+      : 'pick: none',
+    pilot ? `pilot ("start small"): ${pilotSteps} steps = ${Math.round(PILOT_FRACTION * 100)}% of one epoch: ${pilot.hours.toFixed(2)} h, $${pilot.costUsd.toFixed(2)}` : '',
+  ].filter(Boolean);
+  return {
+    schema: 'ftplan.plan/1',
+    objective: p.objective,
+    constraints: { budget: p.budget ?? null, deadline: p.deadline ?? null, spot: p.spot },
+    epochs,
+    epochsBasis,
+    batchSize: p.batchSize,
+    stepsPerEpoch,
+    rows: out,
+    recommended: pick,
+    pilot,
+    arithmetic,
+    notes,
+  };
+}
