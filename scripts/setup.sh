@@ -2,8 +2,9 @@
 # setup.sh — the README's first command. On a fresh Debian/Ubuntu machine with Node >= 20.19:
 #   1. installs what is missing: a libtorch (Debian's libtorch-dev) with an optimized BLAS
 #      (libopenblas0-openmp: without it LibTorch falls back to the reference BLAS, ~30x slower),
-#      and the build tools (cmake, g++, make); Debian's python3-torch, the reference implementation
-#      the tests and benchmarks compare against; as root, or through sudo
+#      and the build tools (cmake, g++, make); for the tests and benchmarks, Debian's python3-torch
+#      (the independent reference implementation) and chromium (renders the HTML report); as root,
+#      or through sudo
 #   2. installs the npm packages from the lockfile (npm ci)
 #   3. builds the native addon (cmake-js) and the TypeScript CLI
 #   4. runs `ftplan estimate` on its defaults (skip with --no-run)
@@ -57,6 +58,8 @@ fi
 # Debian's python3-torch: the independent reference implementation that tests and benchmarks compare
 # the native core against (same libtorch); only where apt is the package manager.
 if command -v apt-get >/dev/null && ! /usr/bin/python3 -c 'import torch' >/dev/null 2>&1; then missing+=(python3-torch); fi
+# Debian's Chromium: the tests open the HTML report headless and check the chart rendered.
+if command -v apt-get >/dev/null && ! command -v chromium >/dev/null; then missing+=(chromium); fi
 if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 node scripts/find-libtorch.mjs >/dev/null
 

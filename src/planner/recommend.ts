@@ -14,7 +14,7 @@ export const PILOT_FRACTION = 0.1;
 /** Epochs when the user gives none: fewer passes over more data (HF's default 3 from 20k rows). */
 export function epochsRule(trainRows: number): { epochs: number; rule: string } {
   const epochs = trainRows >= 20_000 ? 3 : trainRows >= 5_000 ? 4 : trainRows >= 1_000 ? 6 : 10;
-  return { epochs, rule: 'epochs from data set size: ≥20k rows 3, ≥5k 4, ≥1k 6, fewer 10 (capped by --budget)' };
+  return { epochs, rule: 'epochs from data set size: ≥20k rows 3, ≥5k 4, ≥1k 6, fewer 10' };
 }
 
 export interface PlanInput {

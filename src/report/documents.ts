@@ -69,7 +69,7 @@ export function costTimeSvg(rows: PlanRow[], width = 760, height = 420): string 
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="cost against time per instance">`,
     `<rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`,
-    ...ticks(maxH).map((h) => `<line x1="${X(h)}" y1="${pad.t}" x2="${X(h)}" y2="${height - pad.b}" stroke="#e0e0e0"/><text x="${X(h)}" y="${height - pad.b + 18}" font-size="11" text-anchor="middle">${h.toFixed(1)}</text>`),
+    ...ticks(maxH).map((h) => `<line x1="${X(h)}" y1="${pad.t}" x2="${X(h)}" y2="${height - pad.b}" stroke="#e0e0e0"/><text x="${X(h)}" y="${height - pad.b + 18}" font-size="11" text-anchor="middle">${h.toFixed(maxH < 1 ? 2 : 1)}</text>`),
     ...ticks(maxC).map((c) => `<line x1="${pad.l}" y1="${Y(c)}" x2="${width - pad.r}" y2="${Y(c)}" stroke="#e0e0e0"/><text x="${pad.l - 6}" y="${Y(c) + 4}" font-size="11" text-anchor="end">$${c.toFixed(c < 10 ? 2 : 0)}</text>`),
     `<text x="${(width + pad.l) / 2}" y="${height - 10}" font-size="12" text-anchor="middle">hours</text>`,
     `<text x="16" y="${height / 2}" font-size="12" text-anchor="middle" transform="rotate(-90 16 ${height / 2})">total cost (USD)</text>`,
