@@ -13,7 +13,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { findLibtorch } from './find-libtorch.mjs';
+import { findLibtorchOrExit } from './find-libtorch.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
@@ -31,13 +31,7 @@ function run(cmd, argv, opts = {}) {
   }
 }
 
-let lt;
-try {
-  lt = findLibtorch();
-} catch (e) {
-  process.stderr.write(`${e.message}\n`);
-  process.exit(2);
-}
+const lt = findLibtorchOrExit();
 process.stderr.write(`ftplan: libtorch ${lt.version ?? '?'} (${lt.cuda ? 'CUDA' : 'CPU'}) from ${lt.source}\n`);
 
 const jobs = String(Math.max(1, Math.min(availableParallelism(), 8)));

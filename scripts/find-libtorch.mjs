@@ -174,14 +174,18 @@ export function findLibtorch(env = process.env) {
   throw new LibtorchNotFound(attempts);
 }
 
-function main(argv) {
-  let lt;
+/** For scripts: the libtorch, or the error (every attempt, every fix) on stderr and exit 2. */
+export function findLibtorchOrExit() {
   try {
-    lt = findLibtorch();
+    return findLibtorch();
   } catch (e) {
     process.stderr.write(`${e.message}\n`);
     process.exit(2);
   }
+}
+
+function main(argv) {
+  const lt = findLibtorchOrExit();
   const [flag, what] = argv;
   if (flag === '--gyp') {
     // Space-separated lists for binding.gyp's <!@(...) expansions.

@@ -54,6 +54,22 @@ describe('ftplan pricing', () => {
     expect(j.sources.map((s: { kind: string }) => s.kind)).toEqual(['shipped', 'imported']);
   });
 
+  it('--catalog takes a SkyPilot vms.csv as it is (cloud from its folder or named)', () => {
+    const lambda = join(DATA, 'pricing-sources/skypilot-format/lambda/vms.csv');
+    const j = JSON.parse(ftplan(['pricing', '--catalog', lambda, '--gpu', 'A100', '--json']).stdout);
+    expect(j.rows.length).toBeGreaterThan(0);
+    expect(j.rows.every((x: { cloud: string; source: string }) => x.cloud === 'lambda' && x.source === lambda)).toBe(true);
+    expect(j.sources).toEqual([{ file: lambda, rows: 204, kind: '--catalog' }]);
+    const copy = join(tmp(), 'vms.csv');
+    writeFileSync(copy, readFileSync(join(DATA, 'pricing-sources/skypilot-format/vast/vms.csv')));
+    const unnamed = ftplan(['pricing', '--catalog', copy]);
+    expect(unnamed.code).toBe(2);
+    expect(unnamed.stderr).toMatch(/a SkyPilot catalog, but its cloud is not known from its folder/);
+    expect(unnamed.stderr).toMatch(/--catalog gcp=/);
+    const named = JSON.parse(ftplan(['pricing', '--catalog', `vast=${copy}`, '--json']).stdout);
+    expect(named.rows.every((x: { cloud: string }) => x.cloud === 'vast')).toBe(true);
+  });
+
   const brokenTables: [string, string, RegExp][] = [
     ['a negative price', 'cloud,instanceType,gpu,gpuCount,vCPUs,memoryGiB,region,price,spotPrice,source,asOf,note\ngcp,x,A100,1,,,r,-1,,src here,2026-01-01,\n', /:2: price: Too small/],
     ['a missing price', 'cloud,instanceType,gpu,gpuCount,vCPUs,memoryGiB,region,price,spotPrice,source,asOf,note\ngcp,x,A100,1,,,r,,,src here,2026-01-01,\n', /:2: price/],

@@ -4,13 +4,14 @@
  * (pricing/gpus.json), filtering, and the age check. Fetching prices is separate (SkyPilot's
  * catalog fetchers, or scripts/build-catalog.mjs for the shipped table); this file only reads.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { z } from 'zod';
 import { FtplanError } from '../errors.js';
 import { PACKAGE_ROOT } from '../native.js';
+import { importSkypilot } from './skypilot.js';
 
 export const CLOUDS = ['aws', 'gcp', 'azure', 'lambda', 'runpod', 'vast'] as const;
 export type Cloud = (typeof CLOUDS)[number];
@@ -138,6 +139,27 @@ export function readCatalog(file: string): PriceRow[] {
   });
 }
 
+/**
+ * `--catalog` takes ftplan's own CSV, or a SkyPilot vms.csv as it is: `[cloud=]path`, the cloud
+ * named or taken from the folder (…/gcp/vms.csv), the date from the file's modification time.
+ */
+export function readAnyCatalog(spec: string): { file: string; rows: PriceRow[] } {
+  const m = /^(aws|gcp|azure|lambda|runpod|vast)=(.+)$/.exec(spec);
+  const file = m ? (m[2] as string) : spec;
+  let head = '';
+  try {
+    head = readFileSync(file, 'utf8').slice(0, 2000).split('\n')[0] ?? '';
+  } catch (e) {
+    throw new FtplanError('ERR_INPUT', `${file}: cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { fix: 'check the --catalog path' });
+  }
+  if (!/\bInstanceType\b/.test(head)) return { file, rows: readCatalog(file) };
+  const cloud = m?.[1] ?? basename(dirname(resolvePath(file))).toLowerCase();
+  if (!(CLOUDS as readonly string[]).includes(cloud)) {
+    throw new FtplanError('ERR_INPUT', `${file}: a SkyPilot catalog, but its cloud is not known from its folder ('${cloud}')`, { fix: `name it: --catalog gcp=${file} (one of ${CLOUDS.join(', ')})` });
+  }
+  return { file, rows: importSkypilot(file, cloud, { source: file, asOf: statSync(file).mtime.toISOString().slice(0, 10) }).rows };
+}
+
 export function catalogCsv(rows: PriceRow[]): string {
   const esc = (v: unknown) => {
     const s = v === null || v === undefined ? '' : String(v);
@@ -159,10 +181,10 @@ export interface CatalogSource {
 export function loadCatalog(opts: { catalogs?: string[]; env?: NodeJS.ProcessEnv } = {}): { rows: PriceRow[]; sources: CatalogSource[] } {
   if (opts.catalogs?.length) {
     const sources: CatalogSource[] = [];
-    const rows = opts.catalogs.flatMap((f) => {
-      const r = readCatalog(f);
-      sources.push({ file: f, rows: r.length, kind: '--catalog' });
-      return r;
+    const rows = opts.catalogs.flatMap((spec) => {
+      const r = readAnyCatalog(spec);
+      sources.push({ file: r.file, rows: r.rows.length, kind: '--catalog' });
+      return r.rows;
     });
     return { rows, sources };
   }

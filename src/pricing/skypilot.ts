@@ -164,6 +164,12 @@ export function importSkypilot(file: string, cloud: string, meta: { source: stri
     gpuInfoGbAsMib: 0,
     zonesFolded: 0,
   };
+  const validPrice = (price: number | null): price is number => {
+    if (price === null || Number.isNaN(price)) counts.missingPrice++;
+    else if (price <= 0) counts.negativePrice++;
+    else return true;
+    return false;
+  };
   const notPlanned = (name: string) => {
     const key = /^tpu-/i.test(name) ? 'TPU' : name;
     counts.gpuNotPlanned[key] = (counts.gpuNotPlanned[key] ?? 0) + 1;
@@ -201,14 +207,7 @@ export function importSkypilot(file: string, cloud: string, meta: { source: stri
       counts.fractionalGpu++;
       continue;
     }
-    if (price === null || Number.isNaN(price)) {
-      counts.missingPrice++;
-      continue;
-    }
-    if (price <= 0) {
-      counts.negativePrice++;
-      continue;
-    }
+    if (!validPrice(price)) continue;
     zoneRows.push({ instanceType: r.InstanceType as string, gpu, gpuCount: count, vCPUs: numOrNull(r.vCPUs), memoryGiB: numOrNull(r.MemoryGiB), region: (r.Region as string).trim(), zone, price, spot: spotRaw });
   }
   for (const r of gcpAccel) {
@@ -227,14 +226,7 @@ export function importSkypilot(file: string, cloud: string, meta: { source: stri
       continue;
     }
     const price = numOrNull(r.Price);
-    if (price === null || Number.isNaN(price)) {
-      counts.missingPrice++;
-      continue;
-    }
-    if (price <= 0) {
-      counts.negativePrice++;
-      continue;
-    }
+    if (!validPrice(price)) continue;
     const accSpot = numOrNull(r.SpotPrice);
     const spot = accSpot !== null && accSpot > 0 && host.spot !== null ? accSpot + host.spot : null;
     zoneRows.push({ instanceType: hostType, gpu, gpuCount: count, vCPUs: host.vCPUs, memoryGiB: host.memoryGiB, region: (r.Region as string).trim(), zone, price: price + host.price, spot });

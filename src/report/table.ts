@@ -61,7 +61,7 @@ export function renderPlan(r: EstimateResult, top = 12): string {
       x.recommended ? '★' : '',
       x.cloud,
       x.instance,
-      `${x.gpus}× ${x.gpu}`,
+      x.gpus > 1 && x.fits ? `${x.gpus}× ${x.gpu} (DP ${Math.round(x.scalingEfficiency * 100)}%)` : `${x.gpus}× ${x.gpu}`,
       more ? `${x.region} (+${more} more)` : x.region,
       x.pricePerHour.toFixed(3) + (x.spot ? ' spot' : ''),
       Number.isFinite(x.hours) ? x.hours.toFixed(2) : '—',
@@ -74,7 +74,7 @@ export function renderPlan(r: EstimateResult, top = 12): string {
   }
   const lines = [
     t.toString(),
-    `${rows.length} of ${grouped.length} instance types (${p.rows.length} instance × region rows in --json), by ${p.objective}${p.constraints.budget !== null ? `, budget $${p.constraints.budget}` : ''}${p.constraints.deadline !== null ? `, deadline ${p.constraints.deadline} h` : ''}${p.constraints.spot ? ', spot prices' : ''}; ★ = recommended`,
+    `DP n%: data-parallel scaling efficiency (step time without the gradient all-reduce ÷ with it)\n${rows.length} of ${grouped.length} instance types (${p.rows.length} instance × region rows in --json), by ${p.objective}${p.constraints.budget !== null ? `, budget $${p.constraints.budget}` : ''}${p.constraints.deadline !== null ? `, deadline ${p.constraints.deadline} h` : ''}${p.constraints.spot ? ', spot prices' : ''}; ★ = recommended`,
     ...p.arithmetic.map((a) => `  ${a}`),
     ...p.notes.map((n) => `note: ${n}`),
   ];
