@@ -76,7 +76,7 @@ describe('ftplan pricing', () => {
     ['an unknown cloud', 'cloud,instanceType,gpu,gpuCount,vCPUs,memoryGiB,region,price,spotPrice,source,asOf,note\nibm,x,A100,1,,,r,1,,src here,2026-01-01,\n', /:2: cloud/],
     ['duplicate rows', 'cloud,instanceType,gpu,gpuCount,vCPUs,memoryGiB,region,price,spotPrice,source,asOf,note\ngcp,x,A100,1,,,r,1,,src here,2026-01-01,\ngcp,x,A100,1,,,r,2,,src here,2026-01-01,\n', /:3: duplicate row for gcp x in r/],
     ['wrong columns', 'name,cost\nx,1\n', /is not an ftplan catalog \(missing columns: cloud/],
-    ['a SkyPilot file passed as a catalog', 'InstanceType,AcceleratorName,AcceleratorCount,Price,Region\nx,A100,1,1,r\n', /is not an ftplan catalog/],
+    ['a SkyPilot file whose cloud is unknown', 'InstanceType,AcceleratorName,AcceleratorCount,Price,Region\nx,A100,1,1,r\n', /a SkyPilot catalog, but its cloud is not known from its folder/],
     ['a bad date', 'cloud,instanceType,gpu,gpuCount,vCPUs,memoryGiB,region,price,spotPrice,source,asOf,note\ngcp,x,A100,1,,,r,1,,src here,May 2026,\n', /:2: asOf/],
   ];
   for (const [what, csv, message] of brokenTables) {
