@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -510,9 +511,14 @@ class StepWorker : public SessionWorker {
       : SessionWorker(env, std::move(s)), micro_(std::move(micro)) {}
 
  protected:
-  void RunLocked() override { r_ = s_->trainer->step(micro_); }
+  void RunLocked() override {
+    const auto t0 = std::chrono::steady_clock::now();
+    r_ = s_->trainer->step(micro_);  // ends with loss.item(): the device is synchronized
+    native_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  }
   Napi::Value Result(Napi::Env env) override {
     auto o = Napi::Object::New(env);
+    o.Set("nativeMs", Napi::Number::New(env, native_ms_));
     o.Set("loss", Napi::Number::New(env, r_.loss));
     o.Set("gradNorm", Napi::Number::New(env, r_.grad_norm));
     o.Set("samples", Napi::Number::New(env, static_cast<double>(r_.samples)));
@@ -523,6 +529,7 @@ class StepWorker : public SessionWorker {
  private:
   std::vector<Batch> micro_;
   StepResult r_;
+  double native_ms_ = 0;
 };
 
 class LogitsWorker : public SessionWorker {

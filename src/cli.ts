@@ -5,7 +5,7 @@
  */
 import yargs, { type Options } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { ESTIMATE_OPTIONS, IMPORT_OPTIONS, PRICING_OPTIONS, PROFILE_OPTIONS, type OptionSpec } from './commands/options.js';
+import { ESTIMATE_OPTIONS, EVAL_OPTIONS, IMPORT_OPTIONS, PRICING_OPTIONS, PROFILE_OPTIONS, RUN_OPTIONS, type OptionSpec } from './commands/options.js';
 import { EXIT_RUNTIME, EXIT_USAGE, FtplanError } from './errors.js';
 
 function toYargs(table: Record<string, OptionSpec>): Record<string, Options> {
@@ -76,7 +76,25 @@ export async function main(argv: string[]): Promise<number> {
         await runPricing(args as Record<string, unknown>);
       },
     )
-    .demandCommand(1, 'name a command: estimate, profile, pricing')
+    .command(
+      'run',
+      'fine-tune on the native core: evaluation, checkpoints, curves, budget guard',
+      (y) => y.options(toYargs(RUN_OPTIONS)).strictOptions(),
+      async (args) => {
+        const { runRun } = await import('./commands/run.js');
+        await runRun(args as Record<string, unknown>);
+      },
+    )
+    .command(
+      'eval',
+      'evaluate a saved checkpoint on a data set\'s eval split',
+      (y) => y.options(toYargs(EVAL_OPTIONS)).strictOptions(),
+      async (args) => {
+        const { runEval } = await import('./commands/run.js');
+        await runEval(args as Record<string, unknown>);
+      },
+    )
+    .demandCommand(1, 'name a command: estimate, profile, pricing, run, eval')
     .strict()
     .exitProcess(false)
     .fail((msg, err) => {

@@ -89,6 +89,8 @@ export interface NativeBatch {
 }
 
 export interface StepResult {
+  /** the step's time inside the native core (the rest of a call's wall time is the JS round trip) */
+  nativeMs: number;
   loss: number;
   gradNorm: number;
   samples: number;

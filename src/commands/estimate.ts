@@ -70,7 +70,7 @@ export function planSequence(args: EstimateArgs, cfg: ModelConfig, profile: Data
   return { policy, trainEpoch, evalEpoch, seqLen, probeSeqLen, basis, trainRows: train.rows, evalRows: evalSplit?.rows ?? 0 };
 }
 
-function resolveDevice(spec: string, addon: NativeAddon): string {
+export function resolveDevice(spec: string, addon: NativeAddon): string {
   const info = addon.runtimeInfo();
   if (spec === 'auto') return info.cudaAvailable ? 'cuda:0' : 'cpu';
   const want = spec === 'cuda' ? 'cuda:0' : spec;

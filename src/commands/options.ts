@@ -190,3 +190,88 @@ export const ImportArgsSchema = z
   })
   .strict();
 export type ImportArgs = z.infer<typeof ImportArgsSchema>;
+
+export const RUN_OPTIONS = {
+  model: { type: 'string', describe: 'a preset, a Hugging Face model folder, or a hub id in the local hub cache', default: 'gpt2' },
+  dataset: { type: 'string', describe: 'a jsonl/csv/tsv/parquet file, a folder with train/test files, or a hub id in the local hub cache', demandOption: true },
+  ...DATA_OPTIONS,
+  'eval-limit': { type: 'number', describe: 'evaluate on at most this many rows of the eval split (default: all)' },
+  init: { type: 'string', describe: 'pretrained (a folder\'s weights) or random (the shape only)', default: 'pretrained', choices: ['pretrained', 'random'] },
+  epochs: { type: 'number', describe: 'epochs', default: 3 },
+  'batch-size': { type: 'number', describe: 'training micro-batch size', default: 16, alias: 'b' },
+  'eval-batch-size': { type: 'number', describe: 'eval batch size', default: 64 },
+  'grad-accum': { type: 'number', describe: 'gradient accumulation steps', default: 1 },
+  lr: { type: 'number', describe: 'peak learning rate (AdamW)', default: 5e-5 },
+  'warmup-ratio': { type: 'number', describe: 'fraction of the steps spent warming the learning rate up', default: 0 },
+  'weight-decay': { type: 'number', describe: 'AdamW weight decay', default: 0 },
+  'max-grad-norm': { type: 'number', describe: 'gradient clipping (0: off)', default: 1 },
+  scheduler: { type: 'string', describe: 'learning-rate schedule', default: 'linear', choices: ['linear', 'cosine', 'constant'] },
+  seed: { type: 'number', describe: 'seed of initialisation, dropout and data order', default: 42 },
+  dtype: { type: 'string', describe: 'fp32, or bf16 autocast with fp32 master weights', default: 'fp32', choices: ['fp32', 'bf16'] },
+  device: { type: 'string', describe: 'auto | cpu | cuda | cuda:N', default: 'auto' },
+  threads: { type: 'number', describe: 'CPU threads for LibTorch (default: all cores)' },
+  'max-steps': { type: 'number', describe: 'stop after this many optimizer steps (0: no limit)', default: 0 },
+  'eval-steps': { type: 'number', describe: 'also evaluate every N steps (0: each epoch only)', default: 0 },
+  batching: { type: 'string', describe: 'how batches are padded', default: 'longest', choices: ['fixed', 'longest', 'grouped'] },
+  'output-dir': { type: 'string', describe: 'where checkpoints, metrics.jsonl, curves and the final model go', default: 'ftplan-output' },
+  'price-per-hour': { type: 'number', describe: 'USD per hour of the machine, to show and guard the spend' },
+  budget: { type: 'number', describe: 'USD: stop before the spend would pass it (needs --price-per-hour), keeping a checkpoint' },
+  json: { type: 'boolean', describe: 'print the final report as JSON', default: false },
+} as const satisfies Record<string, OptionSpec>;
+
+export const RunArgsSchema = z
+  .object({
+    model: z.string().min(1),
+    dataset: z.string({ error: '--dataset is required' }).min(1, '--dataset is required'),
+    ...dataArgs,
+    evalLimit: positiveInt('--eval-limit').optional(),
+    init: z.enum(['pretrained', 'random']),
+    epochs: positiveInt('--epochs').max(1000, '--epochs must be at most 1000'),
+    batchSize: positiveInt('--batch-size'),
+    evalBatchSize: positiveInt('--eval-batch-size'),
+    gradAccum: positiveInt('--grad-accum'),
+    lr: z.number({ error: '--lr must be a number' }).positive('--lr must be positive').finite('--lr must be finite'),
+    warmupRatio: z.number().min(0, '--warmup-ratio must be in [0, 1)').lt(1, '--warmup-ratio must be in [0, 1)'),
+    weightDecay: z.number().min(0, '--weight-decay must be >= 0').finite(),
+    maxGradNorm: z.number().min(0, '--max-grad-norm must be >= 0').finite(),
+    scheduler: z.enum(['linear', 'cosine', 'constant']),
+    seed: z.number().int('--seed must be a whole number').nonnegative('--seed must be >= 0'),
+    dtype: z.enum(['fp32', 'bf16']),
+    device: z.string().regex(/^(auto|cpu|cuda(:\d+)?)$/, '--device must be auto, cpu, cuda or cuda:N'),
+    threads: positiveInt('--threads').max(1024).optional(),
+    maxSteps: z.number().int('--max-steps must be a whole number').nonnegative('--max-steps must be >= 0'),
+    evalSteps: z.number().int('--eval-steps must be a whole number').nonnegative('--eval-steps must be >= 0'),
+    batching: z.enum(['fixed', 'longest', 'grouped']),
+    outputDir: z.string().min(1),
+    pricePerHour: z.number().positive('--price-per-hour must be positive').finite().optional(),
+    budget: z.number().positive('--budget must be positive').finite().optional(),
+    json: z.boolean(),
+  })
+  .strict()
+  .refine((a) => a.budget === undefined || a.pricePerHour !== undefined, { message: '--budget needs --price-per-hour (the spend is hours × price)', path: ['budget'] });
+export type RunArgs = z.infer<typeof RunArgsSchema>;
+
+export const EVAL_OPTIONS = {
+  model: { type: 'string', describe: 'a checkpoint folder (or any model --model takes)', demandOption: true },
+  dataset: { type: 'string', describe: 'the data set; its eval split (test, else validation) is used', demandOption: true },
+  ...DATA_OPTIONS,
+  'eval-batch-size': { type: 'number', describe: 'eval batch size', default: 64 },
+  device: { type: 'string', describe: 'auto | cpu | cuda | cuda:N', default: 'auto' },
+  dtype: { type: 'string', describe: 'fp32 or bf16', default: 'fp32', choices: ['fp32', 'bf16'] },
+  threads: { type: 'number', describe: 'CPU threads for LibTorch (default: all cores)' },
+  json: { type: 'boolean', describe: 'print JSON', default: false },
+} as const satisfies Record<string, OptionSpec>;
+
+export const EvalArgsSchema = z
+  .object({
+    model: z.string().min(1),
+    dataset: z.string().min(1),
+    ...dataArgs,
+    evalBatchSize: positiveInt('--eval-batch-size'),
+    device: z.string().regex(/^(auto|cpu|cuda(:\d+)?)$/, '--device must be auto, cpu, cuda or cuda:N'),
+    dtype: z.enum(['fp32', 'bf16']),
+    threads: positiveInt('--threads').max(1024).optional(),
+    json: z.boolean(),
+  })
+  .strict();
+export type EvalArgs = z.infer<typeof EvalArgsSchema>;

@@ -1,0 +1,291 @@
+/**
+ * run.ts — `ftplan run`: the real fine-tune on the native core (the same Session the estimate's
+ * numbers come from), with evaluation each epoch (and every --eval-steps), metrics.jsonl, a curves
+ * SVG, checkpoints in the Hugging Face layout, a progress bar with the spend, a budget guard, and a
+ * clean stop on SIGINT/SIGTERM (the current step finishes, a checkpoint is written).
+ * `ftplan eval`: a saved checkpoint's metrics on a data set's eval split.
+ *
+ * The step loop runs in TypeScript, one native call per optimizer step; each step reports the time
+ * spent inside the native core, so the JS round trip is measured (`jsOverheadMs` in the report).
+ */
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join, resolve } from 'node:path';
+import cliProgress from 'cli-progress';
+import { loadDataset, type Dataset, type SplitData } from '../data/loaders.js';
+import { tokenizerFor } from '../data/tokenizer.js';
+import { fromNative, FtplanError } from '../errors.js';
+import { saveCheckpoint } from '../model/hf.js';
+import { openModel, type OpenedModel } from '../model/open.js';
+import { loadNative, type NativeSession } from '../native.js';
+import { epochBatches, encodeExamples, toNativeBatch, type Encoded } from '../train/data.js';
+import { argmaxRows, classificationMetrics, crossEntropy, type EvalMetrics } from '../train/metrics.js';
+import { lrFactor, warmupSteps } from '../train/schedule.js';
+import { resolveDevice } from './estimate.js';
+import { EVAL_OPTIONS, EvalArgsSchema, parseArgs, RUN_OPTIONS, RunArgsSchema, type RunArgs } from './options.js';
+
+export async function evaluate(session: NativeSession, rows: readonly Encoded[], batchSize: number, padId: number, labels: readonly string[]): Promise<EvalMetrics> {
+  const K = labels.length;
+  const predicted: number[] = [];
+  const truth: number[] = [];
+  let lossSum = 0;
+  for (const idx of epochBatches(rows, batchSize, 'longest', 0, 0, false)) {
+    const batch = toNativeBatch(rows, idx, padId);
+    let logits: Float32Array;
+    try {
+      logits = await session.logits(batch);
+    } catch (e) {
+      throw fromNative(e, 'evaluating');
+    }
+    const y = Array.from(batch.labels as Int32Array);
+    lossSum += crossEntropy(logits, y, K) * y.length;
+    predicted.push(...argmaxRows(logits, K));
+    truth.push(...y);
+  }
+  return classificationMetrics(predicted, truth, labels, lossSum / truth.length);
+}
+
+function evalSplit(ds: Dataset): SplitData | undefined {
+  return ds.splits.test ?? ds.splits.validation;
+}
+
+/** A small SVG of train loss and eval loss/accuracy against steps: over- and under-fitting at a glance. */
+export function curvesSvg(train: { step: number; loss: number }[], evals: { step: number; loss: number; accuracy: number }[]): string {
+  const W = 720;
+  const H = 360;
+  const pad = 50;
+  const maxStep = Math.max(1, ...train.map((p) => p.step), ...evals.map((p) => p.step));
+  const maxLoss = Math.max(0.1, ...train.map((p) => p.loss), ...evals.map((p) => p.loss)) * 1.05;
+  const X = (s: number) => pad + (s / maxStep) * (W - 2 * pad);
+  const Y = (v: number, max: number) => H - pad - (v / max) * (H - 2 * pad);
+  const line = (pts: [number, number][], colour: string) => (pts.length ? `<polyline fill="none" stroke="${colour}" stroke-width="1.5" points="${pts.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(' ')}"/>` : '');
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}"><rect width="${W}" height="${H}" fill="#fff"/>`,
+    `<line x1="${pad}" y1="${H - pad}" x2="${W - pad}" y2="${H - pad}" stroke="#444"/><line x1="${pad}" y1="${pad}" x2="${pad}" y2="${H - pad}" stroke="#444"/>`,
+    `<text x="${W / 2}" y="${H - 12}" font-size="12" text-anchor="middle">optimizer step (max ${maxStep})</text>`,
+    `<text x="10" y="${pad - 10}" font-size="12">loss (max ${maxLoss.toFixed(2)}); accuracy 0–1 on the same axis height</text>`,
+    line(train.map((p) => [X(p.step), Y(p.loss, maxLoss)]), '#1e88e5'),
+    line(evals.map((p) => [X(p.step), Y(p.loss, maxLoss)]), '#e53935'),
+    line(evals.map((p) => [X(p.step), Y(p.accuracy, 1)]), '#43a047'),
+    `<text x="${W - 200}" y="${pad}" font-size="12" fill="#1e88e5">train loss</text><text x="${W - 200}" y="${pad + 16}" font-size="12" fill="#e53935">eval loss</text><text x="${W - 200}" y="${pad + 32}" font-size="12" fill="#43a047">eval accuracy</text>`,
+    '</svg>',
+  ].join('\n');
+}
+
+export interface RunReport {
+  schema: 'ftplan.run/1';
+  model: string;
+  dataset: string;
+  device: string;
+  outputDir: string;
+  status: 'completed' | 'max-steps' | 'budget' | 'interrupted';
+  message: string;
+  steps: number;
+  totalSteps: number;
+  epochsDone: number;
+  wallSeconds: number;
+  trainSeconds: number;
+  tokensPerSec: number;
+  meanStepMs: number;
+  jsOverheadMs: number;
+  spentUsd: number | null;
+  finishUsd: number | null;
+  finalEval: EvalMetrics | null;
+  evals: { step: number; epoch: number; metrics: EvalMetrics }[];
+  checkpoint: string | null;
+  init: OpenedModel['report'];
+}
+
+export async function runTraining(args: RunArgs, log: (s: string) => void = (s) => process.stderr.write(`${s}\n`)): Promise<RunReport> {
+  const t0 = Date.now();
+  const ds = await loadDataset(args.dataset, { textColumn: args.textColumn, labelColumn: args.labelColumn, limit: args.limit, seed: args.seed, emptyText: args.emptyText, unknownLabels: args.unknownLabels });
+  const addon = loadNative();
+  const device = resolveDevice(args.device, addon);
+  const opened = await openModel(args.model, {
+    numLabels: ds.labels.length,
+    init: args.init,
+    lr: args.lr,
+    weightDecay: args.weightDecay,
+    maxGradNorm: args.maxGradNorm,
+    dtype: args.dtype,
+    device,
+    seed: args.seed,
+    threads: args.threads ?? availableParallelism(),
+  });
+  const { session, config } = opened;
+  const tokenizer = tokenizerFor(opened.source.kind === 'folder' ? opened.source.dir : undefined);
+  const train = encodeExamples(ds.splits.train!.examples, tokenizer, config.nPositions);
+  const evalData = evalSplit(ds);
+  const evalRows = evalData ? encodeExamples(args.evalLimit ? evalData.examples.slice(0, args.evalLimit) : evalData.examples, tokenizer, config.nPositions) : [];
+  const fixedLength = args.batching === 'fixed' ? Math.max(...train.map((r) => r.ids.length)) : undefined;
+  const microPerEpoch = Math.ceil(train.length / args.batchSize);
+  const stepsPerEpoch = Math.max(1, Math.floor(microPerEpoch / args.gradAccum));
+  const planned = stepsPerEpoch * args.epochs;
+  const totalSteps = args.maxSteps ? Math.min(args.maxSteps, planned) : planned;
+  const warmup = warmupSteps(totalSteps, args.warmupRatio);
+  const out = resolve(args.outputDir);
+  mkdirSync(out, { recursive: true });
+  const metricsFile = join(out, 'metrics.jsonl');
+  writeFileSync(metricsFile, '');
+  const record = (o: object) => appendFileSync(metricsFile, `${JSON.stringify(o)}\n`);
+  log(`${opened.report.init === 'pretrained' ? `loaded ${opened.report.file} (${opened.report.loaded} tensors; initialised: ${opened.report.initialised.join(', ') || 'none'})` : `random init of ${args.model}`}; ${train.length} train / ${evalRows.length} eval rows; ${totalSteps} steps (${stepsPerEpoch}/epoch) on ${device}`);
+
+  let stop: RunReport['status'] | null = null;
+  let message = '';
+  const onSignal = (sig: string) => {
+    if (stop === 'interrupted') process.exit(130); // a second signal: leave now
+    stop = 'interrupted';
+    message = `${sig}: stopped after the current step`;
+  };
+  const sigint = () => onSignal('SIGINT');
+  const sigterm = () => onSignal('SIGTERM');
+  process.on('SIGINT', sigint);
+  process.on('SIGTERM', sigterm);
+
+  const bar = process.stderr.isTTY && !args.json ? new cliProgress.SingleBar({ format: 'step {value}/{total} | epoch {epoch} | loss {loss} | {tps} tok/s | ETA {eta_formatted} | {spent}', hideCursor: true }, cliProgress.Presets.shades_classic) : null;
+  bar?.start(totalSteps, 0, { epoch: 1, loss: '-', tps: '-', spent: '' });
+  const trainCurve: { step: number; loss: number }[] = [];
+  const evals: RunReport['evals'] = [];
+  let step = 0;
+  let trainMs = 0;
+  let nativeMs = 0;
+  let tokens = 0;
+  let epochsDone = 0;
+  let checkpoint: string | null = null;
+  const spent = () => (args.pricePerHour ? ((Date.now() - t0) / 3_600_000) * args.pricePerHour : null);
+  const saveTo = async (dir: string) => {
+    saveCheckpoint(dir, config, await session.state(), { labels: ds.labels, tokenizerFrom: opened.source.kind === 'folder' ? opened.source.dir : undefined });
+    writeFileSync(join(dir, 'trainer_state.json'), `${JSON.stringify({ global_step: step, epoch: epochsDone, total_steps: totalSteps, seed: args.seed }, null, 2)}\n`);
+    checkpoint = dir;
+  };
+  const runEval = async (epoch: number) => {
+    if (!evalRows.length) return;
+    const metrics = await evaluate(session, evalRows, args.evalBatchSize, config.padTokenId, ds.labels);
+    evals.push({ step, epoch, metrics });
+    record({ type: 'eval', step, epoch, loss: metrics.loss, accuracy: metrics.accuracy, macroF1: metrics.macroF1, perClass: metrics.perClass, confusion: metrics.confusion });
+  };
+
+  try {
+    outer: for (let epoch = 0; epoch < args.epochs; epoch++) {
+      const batches = epochBatches(train, args.batchSize, args.batching, args.seed, epoch);
+      for (let s = 0; s < stepsPerEpoch; s++) {
+        if (step >= totalSteps) {
+          stop = 'max-steps';
+          message = `--max-steps ${args.maxSteps} reached`;
+          break outer;
+        }
+        if (stop) break outer;
+        const mean = step ? trainMs / step : 0;
+        const cost = spent();
+        if (args.budget !== undefined && cost !== null && step > 0 && cost + (mean / 3_600_000) * (args.pricePerHour as number) > args.budget) {
+          stop = 'budget';
+          message = `the next step would pass the $${args.budget} budget ($${cost.toFixed(4)} spent)`;
+          break outer;
+        }
+        session.setLr(Math.max(args.lr * lrFactor(args.scheduler, step, totalSteps, warmup), 1e-12));
+        const micro = batches.slice(s * args.gradAccum, (s + 1) * args.gradAccum).map((idx) => toNativeBatch(train, idx, config.padTokenId, fixedLength));
+        const ts = Date.now();
+        let r;
+        try {
+          r = await session.step(micro);
+        } catch (e) {
+          throw fromNative(e, `training step ${step + 1}`);
+        }
+        trainMs += Date.now() - ts;
+        nativeMs += r.nativeMs;
+        tokens += r.tokens;
+        step++;
+        trainCurve.push({ step, loss: r.loss });
+        record({ type: 'train', step, epoch: epoch + 1, loss: r.loss, gradNorm: r.gradNorm, lr: args.lr * lrFactor(args.scheduler, step - 1, totalSteps, warmup), ms: Date.now() - ts });
+        const c = spent();
+        bar?.update(step, { epoch: epoch + 1, loss: r.loss.toFixed(4), tps: ((tokens / trainMs) * 1000).toFixed(0), spent: c !== null ? `$${c.toFixed(4)}` : '' });
+        if (args.evalSteps && step % args.evalSteps === 0) await runEval(epoch + 1);
+      }
+      epochsDone = epoch + 1;
+      await runEval(epochsDone);
+      await saveTo(join(out, `checkpoint-${step}`));
+    }
+  } finally {
+    bar?.stop();
+    process.off('SIGINT', sigint);
+    process.off('SIGTERM', sigterm);
+  }
+  if (stop && stop !== 'max-steps') await saveTo(join(out, `checkpoint-${step}`));
+  if (!stop || stop === 'max-steps') {
+    if (stop === 'max-steps' && (!evals.length || evals[evals.length - 1]!.step !== step)) await runEval(epochsDone + 1);
+    await saveTo(out); // the final model at the top of the output folder
+  }
+  writeFileSync(join(out, 'curves.svg'), curvesSvg(trainCurve, evals.map((e) => ({ step: e.step, loss: e.metrics.loss, accuracy: e.metrics.accuracy }))));
+  const meanStepMs = step ? trainMs / step : 0;
+  const cost = spent();
+  const finishUsd = cost !== null && step < totalSteps ? ((totalSteps - step) * meanStepMs / 3_600_000) * (args.pricePerHour as number) : null;
+  const status: RunReport['status'] = stop ?? 'completed';
+  if (status === 'budget') message += `; finishing the remaining ${totalSteps - step} steps would cost about $${finishUsd?.toFixed(4)} more`;
+  return {
+    schema: 'ftplan.run/1',
+    model: args.model,
+    dataset: args.dataset,
+    device,
+    outputDir: out,
+    status,
+    message: message || 'completed',
+    steps: step,
+    totalSteps,
+    epochsDone,
+    wallSeconds: (Date.now() - t0) / 1000,
+    trainSeconds: trainMs / 1000,
+    tokensPerSec: trainMs ? (tokens / trainMs) * 1000 : 0,
+    meanStepMs,
+    jsOverheadMs: step ? (trainMs - nativeMs) / step : 0,
+    spentUsd: cost,
+    finishUsd,
+    finalEval: evals.length ? evals[evals.length - 1]!.metrics : null,
+    evals,
+    checkpoint,
+    init: opened.report,
+  };
+}
+
+function renderMetrics(m: EvalMetrics): string {
+  const lines = [`accuracy ${(m.accuracy * 100).toFixed(2)}% · macro-F1 ${m.macroF1.toFixed(4)} · loss ${m.loss.toFixed(4)} · ${m.rows} rows`];
+  for (const c of m.perClass) lines.push(`  ${c.label.padEnd(12)} precision ${c.precision.toFixed(3)}  recall ${c.recall.toFixed(3)}  f1 ${c.f1.toFixed(3)}  support ${c.support}`);
+  lines.push(`  confusion (rows: true, columns: predicted): ${JSON.stringify(m.confusion)}`);
+  return lines.join('\n');
+}
+
+export async function runRun(raw: Record<string, unknown>, out: (s: string) => void = (s) => process.stdout.write(s)): Promise<void> {
+  const args = parseArgs(RunArgsSchema, RUN_OPTIONS, raw, 'run');
+  const r = await runTraining(args, args.json ? () => {} : undefined);
+  if (args.json) out(`${JSON.stringify(r, null, 2)}\n`);
+  else {
+    out(
+      [
+        `${r.status}: ${r.message}`,
+        `${r.steps}/${r.totalSteps} steps, ${r.epochsDone} epoch(s), ${r.wallSeconds.toFixed(1)} s wall; ${r.tokensPerSec.toFixed(1)} tokens/s; ${r.meanStepMs.toFixed(1)} ms/step (of which ${r.jsOverheadMs.toFixed(2)} ms outside the native core)`,
+        r.spentUsd !== null ? `spent ≈ $${r.spentUsd.toFixed(4)}${r.finishUsd !== null ? `; finishing ≈ $${r.finishUsd.toFixed(4)} more` : ''}` : '',
+        r.finalEval ? `eval: ${renderMetrics(r.finalEval)}` : 'eval: no eval split',
+        `checkpoint: ${r.checkpoint}; metrics: ${join(r.outputDir, 'metrics.jsonl')}; curves: ${join(r.outputDir, 'curves.svg')}`,
+      ]
+        .filter(Boolean)
+        .join('\n') + '\n',
+    );
+  }
+  if (r.status === 'interrupted') process.exitCode = 130;
+}
+
+export async function runEval(raw: Record<string, unknown>, out: (s: string) => void = (s) => process.stdout.write(s)): Promise<void> {
+  const args = parseArgs(EvalArgsSchema, EVAL_OPTIONS, raw, 'eval');
+  const ds = await loadDataset(args.dataset, { textColumn: args.textColumn, labelColumn: args.labelColumn, limit: args.limit, emptyText: args.emptyText, unknownLabels: args.unknownLabels });
+  const split = evalSplit(ds);
+  if (!split) throw new FtplanError('ERR_INPUT', `${args.dataset} has no eval split (test or validation)`, { fix: 'pass a data set with a test.* or validation.* file' });
+  const addon = loadNative();
+  const device = resolveDevice(args.device, addon);
+  const opened = await openModel(args.model, { numLabels: ds.labels.length, dtype: args.dtype, device, threads: args.threads ?? availableParallelism() });
+  if (opened.report.initialised.includes('score.weight')) {
+    throw new FtplanError('ERR_INPUT', `${args.model} has no classification head (score.weight) to evaluate`, { fix: 'evaluate a folder that ftplan run wrote (it saves the head)' });
+  }
+  const tokenizer = tokenizerFor(opened.source.kind === 'folder' ? opened.source.dir : undefined);
+  const rows = encodeExamples(split.examples, tokenizer, opened.config.nPositions);
+  const m = await evaluate(opened.session, rows, args.evalBatchSize, opened.config.padTokenId, ds.labels);
+  out(args.json ? `${JSON.stringify({ schema: 'ftplan.eval/1', model: args.model, dataset: args.dataset, split: split.name, metrics: m }, null, 2)}\n` : `${renderMetrics(m)}\n`);
+}
