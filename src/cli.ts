@@ -111,7 +111,7 @@ export async function main(argv: string[]): Promise<number> {
 
 export async function run(): Promise<void> {
   const code = await main(hideBin(process.argv));
-  process.exitCode = code;
+  if (code !== 0 || process.exitCode === undefined) process.exitCode = code; // keep a command's own (130 after SIGINT)
 }
 
 export { EXIT_USAGE };

@@ -13,9 +13,11 @@ import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { loadDataset, type Dataset, type SplitData } from '../data/loaders.js';
+import { gpt2TokenizerFiles } from '../data/gpt2-files.js';
 import { tokenizerFor } from '../data/tokenizer.js';
 import { fromNative, FtplanError } from '../errors.js';
 import { saveCheckpoint } from '../model/hf.js';
+import { parameterCount } from '../planner/memory.js';
 import { openModel, type OpenedModel } from '../model/open.js';
 import { loadNative, type NativeSession } from '../native.js';
 import { epochBatches, encodeExamples, toNativeBatch, type Encoded } from '../train/data.js';
@@ -153,10 +155,15 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
   let epochsDone = 0;
   let checkpoint: string | null = null;
   const spent = () => (args.pricePerHour ? ((Date.now() - t0) / 3_600_000) * args.pricePerHour : null);
+  if (opened.source.kind !== 'folder') gpt2TokenizerFiles(); // built once now, so a checkpoint save costs only its writing
+  let lastSaveMs: number | undefined;
+  const parameterBytes = 4 * parameterCount(config);
   const saveTo = async (dir: string) => {
+    const ts = Date.now();
     saveCheckpoint(dir, config, await session.state(), { labels: ds.labels, tokenizerFrom: opened.source.kind === 'folder' ? opened.source.dir : undefined });
     writeFileSync(join(dir, 'trainer_state.json'), `${JSON.stringify({ global_step: step, epoch: epochsDone, total_steps: totalSteps, seed: args.seed }, null, 2)}\n`);
     checkpoint = dir;
+    lastSaveMs = Date.now() - ts;
   };
   const runEval = async (epoch: number) => {
     if (!evalRows.length) return;
@@ -177,7 +184,9 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
         if (stop) break outer;
         const mean = step ? trainMs / step : 0;
         const cost = spent();
-        if (args.budget !== undefined && cost !== null && step > 0 && cost + (mean / 3_600_000) * (args.pricePerHour as number) > args.budget) {
+        // the next step, and writing the checkpoint the stop leaves behind
+        const reserveMs = mean + Math.max(lastSaveMs ?? 100 + (parameterBytes / 100e6) * 1000, 3 * mean);
+        if (args.budget !== undefined && cost !== null && step > 0 && cost + (reserveMs / 3_600_000) * (args.pricePerHour as number) > args.budget) {
           stop = 'budget';
           message = `the next step would pass the $${args.budget} budget ($${cost.toFixed(4)} spent)`;
           break outer;

@@ -1,0 +1,140 @@
+// ftplan run / ftplan eval: the real fine-tune on the native core.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadCheckpoint } from '../src/model/hf.js';
+import { classificationMetrics, crossEntropy } from '../src/train/metrics.js';
+import { lrFactor, warmupSteps } from '../src/train/schedule.js';
+import { DATA } from './data.js';
+
+const TWEETS = join(DATA, 'tweet_sentiment_extraction');
+const tmp = () => mkdtempSync(join(tmpdir(), 'ftplan-run-'));
+function ftplan(args: string[]) {
+  const r = spawnSync(process.execPath, ['bin/ftplan.js', ...args], { encoding: 'utf8', timeout: 600_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, signal: r.signal };
+}
+
+describe('metrics and schedules (hand-computed)', () => {
+  it('accuracy, per-class precision/recall, macro-F1, confusion matrix', () => {
+    // truth 0 0 1 1 2 2, predicted 0 1 1 1 2 0
+    const m = classificationMetrics([0, 1, 1, 1, 2, 0], [0, 0, 1, 1, 2, 2], ['a', 'b', 'c']);
+    expect(m.accuracy).toBeCloseTo(4 / 6, 12);
+    expect(m.confusion).toEqual([[1, 1, 0], [0, 2, 0], [1, 0, 1]]);
+    expect(m.perClass[0]).toMatchObject({ precision: 0.5, recall: 0.5, f1: 0.5, support: 2 });
+    expect(m.perClass[1]).toMatchObject({ precision: 2 / 3, recall: 1, support: 2 });
+    expect(m.perClass[1]!.f1).toBeCloseTo(0.8, 12);
+    expect(m.perClass[2]).toMatchObject({ precision: 1, recall: 0.5 });
+    expect(m.macroF1).toBeCloseTo((0.5 + 0.8 + 2 / 3) / 3, 12);
+    expect(crossEntropy(new Float32Array([0, 0, 0]), [1], 3)).toBeCloseTo(Math.log(3), 6);
+  });
+
+  it('HF schedules: linear warmup then linear decay; cosine; constant', () => {
+    expect(warmupSteps(100, 0.1)).toBe(10);
+    expect(lrFactor('linear', 0, 100, 10)).toBe(0);
+    expect(lrFactor('linear', 5, 100, 10)).toBe(0.5);
+    expect(lrFactor('linear', 10, 100, 10)).toBe(1);
+    expect(lrFactor('linear', 55, 100, 10)).toBeCloseTo(0.5, 12);
+    expect(lrFactor('linear', 100, 100, 10)).toBe(0);
+    expect(lrFactor('linear', 0, 100, 0)).toBe(1); // HF: no warmup starts at the full rate
+    expect(lrFactor('cosine', 55, 100, 10)).toBeCloseTo(0.5, 12);
+    expect(lrFactor('constant', 99, 100, 10)).toBe(1);
+  });
+});
+
+describe('ftplan run', () => {
+  it('a small preset from scratch on 5,000 tweets, 3 epochs: test accuracy (all 3,534 rows) at least 55%', () => {
+    const out = tmp();
+    const r = ftplan(['run', '--model', 'mini', '--init', 'random', '--dataset', TWEETS, '--limit', '5000', '--epochs', '3', '--lr', '1e-3', '--warmup-ratio', '0.1', '--output-dir', out, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.status).toBe('completed');
+    expect(j.steps).toBe(939);
+    expect(j.finalEval.rows).toBe(3_534);
+    expect(j.finalEval.accuracy).toBeGreaterThanOrEqual(0.55);
+    expect(j.evals).toHaveLength(3);
+    const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.filter((l) => l.type === 'train')).toHaveLength(939);
+    expect(lines.filter((l) => l.type === 'eval')).toHaveLength(3);
+    expect(readFileSync(join(out, 'curves.svg'), 'utf8')).toMatch(/<polyline/);
+  }, 600_000);
+
+  it('fine-tunes from the real tiny-gpt2, saves, and ftplan eval on the saved folder reproduces the final metrics exactly', () => {
+    const out = tmp();
+    const r = ftplan(['run', '--model', join(DATA, 'tiny-gpt2'), '--dataset', TWEETS, '--limit', '300', '--eval-limit', '200', '--epochs', '1', '--lr', '1e-3', '--output-dir', out, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const run = JSON.parse(r.stdout);
+    expect(run.init).toMatchObject({ init: 'pretrained', loaded: 28, initialised: ['score.weight'] });
+    const ck = loadCheckpoint(out, { numLabels: 3 });
+    expect(ck.missing).toEqual([]);
+    expect(existsSync(join(out, 'vocab.json'))).toBe(true);
+    const missing = ftplan(['eval', '--model', out, '--dataset', join(tmp(), 'none')]);
+    expect(missing.code).toBe(2); // a data set that is not there
+    const evalRun = ftplan(['eval', '--model', out, '--dataset', TWEETS, '--json']);
+    expect(evalRun.code, evalRun.stderr).toBe(0);
+    expect(JSON.parse(evalRun.stdout).metrics.rows).toBe(3_534);
+    const full = ftplan(['run', '--model', join(DATA, 'tiny-gpt2'), '--dataset', TWEETS, '--limit', '300', '--epochs', '1', '--lr', '1e-3', '--output-dir', tmp(), '--json']);
+    const fullRun = JSON.parse(full.stdout);
+    const again = JSON.parse(ftplan(['eval', '--model', fullRun.outputDir, '--dataset', TWEETS, '--json']).stdout);
+    expect(again.metrics).toEqual(fullRun.finalEval);
+  }, 600_000);
+
+  it('a budget that allows about half the steps stops the run about half way, with a checkpoint and a clear message', () => {
+    const base = ['run', '--model', 'tiny', '--init', 'random', '--dataset', TWEETS, '--limit', '3000', '--eval-limit', '64', '--epochs', '1', '--json'];
+    const full = JSON.parse(ftplan([...base, '--output-dir', tmp()]).stdout);
+    const price = 3600; // $1 per second, so the budget reads in seconds
+    const budget = full.wallSeconds * 0.5;
+    const r = ftplan([...base, '--output-dir', tmp(), '--price-per-hour', String(price), '--budget', budget.toFixed(3)]);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.status).toBe('budget');
+    expect(j.steps / j.totalSteps).toBeGreaterThan(0.15);
+    expect(j.steps / j.totalSteps).toBeLessThan(0.85);
+    expect(j.spentUsd).toBeLessThanOrEqual(budget);
+    expect(j.message).toMatch(/the next step would pass the \$[\d.]+ budget .*finishing the remaining \d+ steps would cost about \$[\d.]+ more/);
+    expect(loadCheckpoint(j.checkpoint, { numLabels: 3 }).missing).toEqual([]);
+  }, 600_000);
+
+  it('SIGINT: the current step finishes, a loadable checkpoint is written, exit 130', async () => {
+    const out = tmp();
+    const child = spawn(process.execPath, ['bin/ftplan.js', 'run', '--model', 'tiny', '--init', 'random', '--dataset', TWEETS, '--epochs', '1', '--eval-limit', '64', '--output-dir', out, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    // wait until training has started
+    await new Promise<void>((res) => {
+      const poll = setInterval(() => {
+        try {
+          if (readFileSync(join(out, 'metrics.jsonl'), 'utf8').split('\n').length > 20) {
+            clearInterval(poll);
+            res();
+          }
+        } catch {
+          /* not yet */
+        }
+      }, 100);
+    });
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((res) => child.on('close', res));
+    expect(code).toBe(130);
+    const j = JSON.parse(stdout);
+    expect(j.status).toBe('interrupted');
+    expect(j.message).toMatch(/^SIGINT: stopped after the current step/);
+    expect(j.steps).toBeGreaterThan(0);
+    expect(j.steps).toBeLessThan(j.totalSteps);
+    expect(loadCheckpoint(j.checkpoint, { numLabels: 3 }).missing).toEqual([]);
+  }, 300_000);
+
+  it('bad flags: a clear error, exit 2', () => {
+    for (const [flags, msg] of [
+      [['--lr', 'NaN'], /--lr/],
+      [['--epochs', '-1'], /--epochs must be at least 1/],
+      [['--budget', '5'], /--budget needs --price-per-hour/],
+      [['--batch-size', '0'], /--batch-size must be at least 1/],
+    ] as [string[], RegExp][]) {
+      const r = ftplan(['run', '--dataset', TWEETS, ...flags]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(msg);
+    }
+  });
+});
