@@ -7,7 +7,7 @@
 // no C++ exception ever reaches Node's abort path.
 //
 // Exports: runtimeInfo(), benchmark(opts), parameterCounts(model), flopsPerToken(model, seqLen),
-// class Session { init(), step(microBatches), logits(batch), setLr(lr), loadState(tensors), state() }.
+// class Session { init(), step(microBatches), logits(batch), setLr(lr), loadState(tensors), state(), saveTrainingState(path), loadTrainingState(path) }.
 #include <napi.h>
 
 #include <ATen/Parallel.h>
@@ -656,13 +656,32 @@ NamedTensors read_named_tensors(const Napi::Value& v) {
   return out;
 }
 
+class TrainingStateWorker : public SessionWorker {
+ public:
+  TrainingStateWorker(Napi::Env env, std::shared_ptr<SessionState> s, std::string path, bool save)
+      : SessionWorker(env, std::move(s)), path_(std::move(path)), save_(save) {}
+
+ protected:
+  void RunLocked() override {
+    if (save_) s_->trainer->save_training_state(path_);
+    else s_->trainer->load_training_state(path_);
+  }
+  Napi::Value Result(Napi::Env env) override { return env.Undefined(); }
+
+ private:
+  std::string path_;
+  bool save_;
+};
+
 class Session : public Napi::ObjectWrap<Session> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "Session",
                        {InstanceMethod("init", &Session::Init), InstanceMethod("step", &Session::Step),
                         InstanceMethod("logits", &Session::Logits), InstanceMethod("setLr", &Session::SetLr),
-                        InstanceMethod("loadState", &Session::LoadState), InstanceMethod("state", &Session::State)});
+                        InstanceMethod("loadState", &Session::LoadState), InstanceMethod("state", &Session::State),
+                        InstanceMethod("saveTrainingState", &Session::SaveTrainingState),
+                        InstanceMethod("loadTrainingState", &Session::LoadTrainingState)});
   }
 
   explicit Session(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Session>(info) {
@@ -723,6 +742,22 @@ class Session : public Napi::ObjectWrap<Session> {
 
   Napi::Value State(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value { return queue<StateWorker>(info.Env()); });
+  }
+
+  Napi::Value SaveTrainingState(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guarded(env, [&]() -> Napi::Value {
+      if (!info[0].IsString()) throw std::invalid_argument("saveTrainingState() takes a file path");
+      return queue<TrainingStateWorker>(env, info[0].As<Napi::String>().Utf8Value(), true);
+    });
+  }
+
+  Napi::Value LoadTrainingState(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guarded(env, [&]() -> Napi::Value {
+      if (!info[0].IsString()) throw std::invalid_argument("loadTrainingState() takes a file path");
+      return queue<TrainingStateWorker>(env, info[0].As<Napi::String>().Utf8Value(), false);
+    });
   }
 
   Napi::Value SetLr(const Napi::CallbackInfo& info) {

@@ -7,6 +7,8 @@
 
 #ifdef FTPLAN_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
+#include <ATen/cuda/CUDAGeneratorImpl.h>
+#include <mutex>
 #include <c10/cuda/CUDACachingAllocator.h>
 #endif
 
@@ -25,6 +27,16 @@ int64_t current_allocated(int index) {
   return c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(index)).allocated_bytes[0].current;
 }
 void empty_cache() { c10::cuda::CUDACachingAllocator::emptyCache(); }
+torch::Tensor rng_state(int index) {
+  auto gen = at::cuda::detail::getDefaultCUDAGenerator(static_cast<c10::DeviceIndex>(index));
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return gen.get_state();
+}
+void set_rng_state(int index, const torch::Tensor& state) {
+  auto gen = at::cuda::detail::getDefaultCUDAGenerator(static_cast<c10::DeviceIndex>(index));
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(state);
+}
 #else
 [[noreturn]] static void no_cuda() { throw std::runtime_error("this addon was built without CUDA"); }
 std::string name(int) { no_cuda(); }
@@ -33,6 +45,8 @@ void reset_peak(int) { no_cuda(); }
 int64_t peak_allocated(int) { no_cuda(); }
 int64_t current_allocated(int) { no_cuda(); }
 void empty_cache() {}
+torch::Tensor rng_state(int) { no_cuda(); }
+void set_rng_state(int, const torch::Tensor&) { no_cuda(); }
 #endif
 
 }  // namespace cuda

@@ -36,6 +36,8 @@ void reset_peak(int index);
 int64_t peak_allocated(int index);
 int64_t current_allocated(int index);
 void empty_cache();
+torch::Tensor rng_state(int index);
+void set_rng_state(int index, const torch::Tensor& state);
 }  // namespace cuda
 
 }  // namespace ftplan

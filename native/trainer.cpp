@@ -1,7 +1,10 @@
 // trainer.cpp — see trainer.h.
 #include "trainer.h"
 
+#include <mutex>
 #include <stdexcept>
+
+#include <ATen/CPUGeneratorImpl.h>
 
 #include "compat.h"
 #include "device.h"
@@ -90,6 +93,35 @@ torch::Tensor Trainer::logits(const Batch& batch) {
   }
   model_->train();
   return out.to(torch::kFloat32).to(torch::kCPU).contiguous();
+}
+
+void Trainer::save_training_state(const std::string& path) {
+  torch::serialize::OutputArchive archive;
+  optimizer_->save(archive);
+  {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    archive.write("ftplan_cpu_rng_state", gen.get_state());
+  }
+  if (device_.is_cuda()) archive.write("ftplan_cuda_rng_state", cuda::rng_state(device_.index()));
+  archive.save_to(path);
+}
+
+void Trainer::load_training_state(const std::string& path) {
+  torch::serialize::InputArchive archive;
+  archive.load_from(path);
+  optimizer_->load(archive);
+  torch::Tensor cpu_state;
+  if (!archive.try_read("ftplan_cpu_rng_state", cpu_state)) throw std::invalid_argument(path + " has no random generator state");
+  {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(cpu_state);
+  }
+  if (device_.is_cuda()) {
+    torch::Tensor cuda_state;
+    if (archive.try_read("ftplan_cuda_rng_state", cuda_state)) cuda::set_rng_state(device_.index(), cuda_state);
+  }
 }
 
 void Trainer::set_lr(double lr) {

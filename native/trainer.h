@@ -63,6 +63,12 @@ class Trainer {
   torch::Tensor logits(const Batch& batch);
 
   void set_lr(double lr);
+
+  // Everything besides the weights that a resumed run needs to continue bit for bit: AdamW's
+  // moments and step counts, and the random generators' states (dropout). One file, LibTorch's
+  // archive format; written to `path` as given (the caller makes it atomic).
+  void save_training_state(const std::string& path);
+  void load_training_state(const std::string& path);
   const c10::Device& device() const { return device_; }
   GPT2ForSequenceClassification& model() { return model_; }
   const TrainConfig& config() const { return cfg_; }

@@ -101,6 +101,9 @@ export interface NativeSession {
   init(): Promise<number>;
   loadState(state: Record<string, { shape: number[]; data: Float32Array }>): Promise<{ loaded: string[]; missing: string[]; unexpected: string[] }>;
   state(): Promise<Record<string, { shape: number[]; data: Float32Array }>>;
+  /** AdamW moments and steps + random generator states, for an exact resume */
+  saveTrainingState(path: string): Promise<void>;
+  loadTrainingState(path: string): Promise<void>;
   step(microBatches: NativeBatch[]): Promise<StepResult>;
   logits(batch: NativeBatch): Promise<Float32Array>;
   setLr(lr: number): void;

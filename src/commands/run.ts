@@ -8,7 +8,7 @@
  * The step loop runs in TypeScript, one native call per optimizer step; each step reports the time
  * spent inside the native core, so the JS round trip is measured (`jsOverheadMs` in the report).
  */
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
@@ -16,7 +16,8 @@ import { loadDataset, type Dataset, type SplitData } from '../data/loaders.js';
 import { gpt2TokenizerFiles } from '../data/gpt2-files.js';
 import { tokenizerFor } from '../data/tokenizer.js';
 import { fromNative, FtplanError } from '../errors.js';
-import { saveCheckpoint } from '../model/hf.js';
+import { resolveModel, saveCheckpoint } from '../model/hf.js';
+import { writeFileAtomic } from '../model/safetensors.js';
 import { parameterCount } from '../planner/memory.js';
 import { openModel, type OpenedModel } from '../model/open.js';
 import { loadNative, type NativeSession } from '../native.js';
@@ -25,6 +26,53 @@ import { argmaxRows, classificationMetrics, crossEntropy, type EvalMetrics } fro
 import { lrFactor, warmupSteps } from '../train/schedule.js';
 import { resolveDevice } from './estimate.js';
 import { EVAL_OPTIONS, EvalArgsSchema, parseArgs, RUN_OPTIONS, RunArgsSchema, type RunArgs } from './options.js';
+
+interface TrainerState {
+  global_step: number;
+  epochs_done: number;
+  total_steps: number;
+  seed: number;
+  batch_size: number;
+  grad_accum: number;
+  epochs: number;
+  train_rows: number;
+  lr: number;
+  scheduler: string;
+}
+
+/** A checkpoint folder, or the latest complete `checkpoint-N` in an output folder. */
+export function findCheckpoint(path: string): { dir: string; state: TrainerState } {
+  const read = (dir: string): TrainerState | null => {
+    try {
+      if (!existsSync(join(dir, 'training_state.pt'))) return null;
+      return JSON.parse(readFileSync(join(dir, 'trainer_state.json'), 'utf8')) as TrainerState;
+    } catch {
+      return null;
+    }
+  };
+  const direct = read(path);
+  if (direct) return { dir: resolve(path), state: direct };
+  const found = existsSync(path)
+    ? readdirSync(path)
+        .filter((d) => /^checkpoint-\d+$/.test(d))
+        .map((d) => ({ dir: resolve(path, d), state: read(join(path, d)) }))
+        .filter((c): c is { dir: string; state: TrainerState } => c.state !== null)
+        .sort((a, b) => b.state.global_step - a.state.global_step)
+    : [];
+  if (!found[0]) {
+    throw new FtplanError('ERR_INPUT', `--resume: no complete checkpoint in ${resolve(path)}`, { fix: 'point --resume (or --output-dir) at the folder of the run to continue; checkpoints are written each epoch and every --save-steps' });
+  }
+  return found[0];
+}
+
+function modelSourceDir(spec: string): string | null {
+  try {
+    const s = resolveModel(spec);
+    return s.kind === 'folder' ? s.dir : null;
+  } catch {
+    return null;
+  }
+}
 
 export async function evaluate(session: NativeSession, rows: readonly Encoded[], batchSize: number, padId: number, labels: readonly string[]): Promise<EvalMetrics> {
   const K = labels.length;
@@ -103,9 +151,10 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
   const ds = await loadDataset(args.dataset, { textColumn: args.textColumn, labelColumn: args.labelColumn, limit: args.limit, seed: args.seed, emptyText: args.emptyText, unknownLabels: args.unknownLabels });
   const addon = loadNative();
   const device = resolveDevice(args.device, addon);
-  const opened = await openModel(args.model, {
+  const resumeFrom = args.resume !== undefined ? findCheckpoint(args.resume || args.outputDir) : null;
+  const opened = await openModel(resumeFrom?.dir ?? args.model, {
     numLabels: ds.labels.length,
-    init: args.init,
+    init: resumeFrom ? 'pretrained' : args.init,
     lr: args.lr,
     weightDecay: args.weightDecay,
     maxGradNorm: args.maxGradNorm,
@@ -115,7 +164,9 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
     threads: args.threads ?? availableParallelism(),
   });
   const { session, config } = opened;
-  const tokenizer = tokenizerFor(opened.source.kind === 'folder' ? opened.source.dir : undefined);
+  // the tokenizer of the model the run started from (a checkpoint carries the same files)
+  const tokenizerSource = resumeFrom ? (modelSourceDir(args.model) ?? undefined) : opened.source.kind === 'folder' ? opened.source.dir : undefined;
+  const tokenizer = tokenizerFor(tokenizerSource);
   const train = encodeExamples(ds.splits.train!.examples, tokenizer, config.nPositions);
   const evalData = evalSplit(ds);
   const evalRows = evalData ? encodeExamples(args.evalLimit ? evalData.examples.slice(0, args.evalLimit) : evalData.examples, tokenizer, config.nPositions) : [];
@@ -128,7 +179,7 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
   const out = resolve(args.outputDir);
   mkdirSync(out, { recursive: true });
   const metricsFile = join(out, 'metrics.jsonl');
-  writeFileSync(metricsFile, '');
+  if (!resumeFrom) writeFileSync(metricsFile, '');
   const record = (o: object) => appendFileSync(metricsFile, `${JSON.stringify(o)}\n`);
   log(`${opened.report.init === 'pretrained' ? `loaded ${opened.report.file} (${opened.report.loaded} tensors; initialised: ${opened.report.initialised.join(', ') || 'none'})` : `random init of ${args.model}`}; ${train.length} train / ${evalRows.length} eval rows; ${totalSteps} steps (${stepsPerEpoch}/epoch) on ${device}`);
 
@@ -145,23 +196,55 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
   process.on('SIGTERM', sigterm);
 
   const bar = process.stderr.isTTY && !args.json ? new cliProgress.SingleBar({ format: 'step {value}/{total} | epoch {epoch} | loss {loss} | {tps} tok/s | ETA {eta_formatted} | {spent}', hideCursor: true }, cliProgress.Presets.shades_classic) : null;
-  bar?.start(totalSteps, 0, { epoch: 1, loss: '-', tps: '-', spent: '' });
   const trainCurve: { step: number; loss: number }[] = [];
   const evals: RunReport['evals'] = [];
   let step = 0;
+  let startEpoch = 0;
+  let startInEpoch = 0;
+  if (resumeFrom) {
+    const st = resumeFrom.state;
+    const mismatch = (['seed', 'batch_size', 'grad_accum', 'epochs', 'train_rows', 'lr', 'scheduler'] as const).filter((k) => st[k] !== { seed: args.seed, batch_size: args.batchSize, grad_accum: args.gradAccum, epochs: args.epochs, train_rows: train.length, lr: args.lr, scheduler: args.scheduler }[k]);
+    if (mismatch.length) {
+      throw new FtplanError('ERR_INPUT', `${resumeFrom.dir} was written by a run with other settings (${mismatch.map((k) => `${k} ${JSON.stringify(st[k])}`).join(', ')})`, { fix: 'resume with the flags of the run that wrote it' });
+    }
+    try {
+      await session.loadTrainingState(join(resumeFrom.dir, 'training_state.pt'));
+    } catch (e) {
+      throw fromNative(e, `loading ${join(resumeFrom.dir, 'training_state.pt')}`);
+    }
+    step = st.global_step;
+    startEpoch = Math.floor(step / stepsPerEpoch);
+    startInEpoch = step % stepsPerEpoch;
+    log(`resuming from ${resumeFrom.dir} at step ${step} (epoch ${startEpoch + 1})`);
+  }
   let trainMs = 0;
   let nativeMs = 0;
   let tokens = 0;
-  let epochsDone = 0;
+  let epochsDone = startEpoch;
   let checkpoint: string | null = null;
   const spent = () => (args.pricePerHour ? ((Date.now() - t0) / 3_600_000) * args.pricePerHour : null);
   if (opened.source.kind !== 'folder') gpt2TokenizerFiles(); // built once now, so a checkpoint save costs only its writing
   let lastSaveMs: number | undefined;
   const parameterBytes = 4 * parameterCount(config);
-  const saveTo = async (dir: string) => {
+  // A checkpoint folder is written whole under a temporary name, then renamed: a crash (even
+  // SIGKILL) mid-write leaves the earlier checkpoints as they were. The final model at the top of
+  // the output folder is written file by file, each atomically.
+  const saveTo = async (dir: string, withTrainingState: boolean) => {
     const ts = Date.now();
-    saveCheckpoint(dir, config, await session.state(), { labels: ds.labels, tokenizerFrom: opened.source.kind === 'folder' ? opened.source.dir : undefined });
-    writeFileSync(join(dir, 'trainer_state.json'), `${JSON.stringify({ global_step: step, epoch: epochsDone, total_steps: totalSteps, seed: args.seed }, null, 2)}\n`);
+    const target = withTrainingState ? `${dir}.partial-${process.pid}` : dir;
+    rmSync(target, { recursive: true, force: true });
+    saveCheckpoint(target, config, await session.state(), { labels: ds.labels, tokenizerFrom: tokenizerSource });
+    const state = { global_step: step, epochs_done: epochsDone, total_steps: totalSteps, steps_per_epoch: stepsPerEpoch, seed: args.seed, batch_size: args.batchSize, grad_accum: args.gradAccum, epochs: args.epochs, train_rows: train.length, lr: args.lr, scheduler: args.scheduler };
+    writeFileAtomic(join(target, 'trainer_state.json'), `${JSON.stringify(state, null, 2)}\n`);
+    if (withTrainingState) {
+      try {
+        await session.saveTrainingState(join(target, 'training_state.pt'));
+      } catch (e) {
+        throw fromNative(e, `writing ${join(target, 'training_state.pt')}`);
+      }
+      rmSync(dir, { recursive: true, force: true });
+      renameSync(target, dir);
+    }
     checkpoint = dir;
     lastSaveMs = Date.now() - ts;
   };
@@ -172,10 +255,11 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
     record({ type: 'eval', step, epoch, loss: metrics.loss, accuracy: metrics.accuracy, macroF1: metrics.macroF1, perClass: metrics.perClass, confusion: metrics.confusion });
   };
 
+  bar?.start(totalSteps, step, { epoch: startEpoch + 1, loss: '-', tps: '-', spent: '' });
   try {
-    outer: for (let epoch = 0; epoch < args.epochs; epoch++) {
+    outer: for (let epoch = startEpoch; epoch < args.epochs; epoch++) {
       const batches = epochBatches(train, args.batchSize, args.batching, args.seed, epoch);
-      for (let s = 0; s < stepsPerEpoch; s++) {
+      for (let s = epoch === startEpoch ? startInEpoch : 0; s < stepsPerEpoch; s++) {
         if (step >= totalSteps) {
           stop = 'max-steps';
           message = `--max-steps ${args.maxSteps} reached`;
@@ -186,7 +270,7 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
         const cost = spent();
         // the next step, and writing the checkpoint the stop leaves behind
         const reserveMs = mean + Math.max(lastSaveMs ?? 100 + (parameterBytes / 100e6) * 1000, 3 * mean);
-        if (args.budget !== undefined && cost !== null && step > 0 && cost + (reserveMs / 3_600_000) * (args.pricePerHour as number) > args.budget) {
+        if (args.budget !== undefined && cost !== null && trainMs > 0 && cost + (reserveMs / 3_600_000) * (args.pricePerHour as number) > args.budget) {
           stop = 'budget';
           message = `the next step would pass the $${args.budget} budget ($${cost.toFixed(4)} spent)`;
           break outer;
@@ -209,20 +293,21 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
         const c = spent();
         bar?.update(step, { epoch: epoch + 1, loss: r.loss.toFixed(4), tps: ((tokens / trainMs) * 1000).toFixed(0), spent: c !== null ? `$${c.toFixed(4)}` : '' });
         if (args.evalSteps && step % args.evalSteps === 0) await runEval(epoch + 1);
+        if (args.saveSteps && step % args.saveSteps === 0 && s + 1 < stepsPerEpoch) await saveTo(join(out, `checkpoint-${step}`), true);
       }
       epochsDone = epoch + 1;
       await runEval(epochsDone);
-      await saveTo(join(out, `checkpoint-${step}`));
+      await saveTo(join(out, `checkpoint-${step}`), true);
     }
   } finally {
     bar?.stop();
     process.off('SIGINT', sigint);
     process.off('SIGTERM', sigterm);
   }
-  if (stop && stop !== 'max-steps') await saveTo(join(out, `checkpoint-${step}`));
+  if (stop && stop !== 'max-steps') await saveTo(join(out, `checkpoint-${step}`), true);
   if (!stop || stop === 'max-steps') {
     if (stop === 'max-steps' && (!evals.length || evals[evals.length - 1]!.step !== step)) await runEval(epochsDone + 1);
-    await saveTo(out); // the final model at the top of the output folder
+    await saveTo(out, false); // the final model at the top of the output folder
   }
   writeFileSync(join(out, 'curves.svg'), curvesSvg(trainCurve, evals.map((e) => ({ step: e.step, loss: e.metrics.loss, accuracy: e.metrics.accuracy }))));
   const meanStepMs = step ? trainMs / step : 0;
