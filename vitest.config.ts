@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -8,5 +11,7 @@ export default defineConfig({
     fileParallelism: false,
     testTimeout: 120_000,
     hookTimeout: 600_000,
+    // imported price tables and the calibration store of the tests stay out of the user's ~/.ftplan
+    env: { FTPLAN_HOME: mkdtempSync(join(tmpdir(), 'ftplan-home-')) },
   },
 });

@@ -57,6 +57,9 @@ describe('ftplan run', () => {
     const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.filter((l) => l.type === 'train')).toHaveLength(939);
     expect(lines.filter((l) => l.type === 'eval')).toHaveLength(3);
+    for (const c of ['checkpoint-313', 'checkpoint-626', 'checkpoint-939']) expect(existsSync(join(out, c, 'training_state.pt'))).toBe(true);
+    expect(existsSync(join(out, 'model.safetensors'))).toBe(true);
+    expect(j.vsEstimate.source).toMatch(/measured before the run/);
     expect(readFileSync(join(out, 'curves.svg'), 'utf8')).toMatch(/<polyline/);
   }, 600_000);
 
@@ -161,11 +164,48 @@ describe('ftplan run', () => {
     expect(resumed.finalEval).toEqual(JSON.parse(a.stdout).finalEval);
   }, 600_000);
 
+  it('SIGKILL while checkpoints are being written leaves every complete checkpoint loadable, and --resume goes on', async () => {
+    const out = tmp();
+    const args = ['run', '--model', 'tiny', '--init', 'random', '--dataset', TWEETS, '--limit', '800', '--eval-limit', '32', '--epochs', '1', '--save-steps', '2', '--threads', '1', '--output-dir', out, '--json'];
+    const child = spawn(process.execPath, ['bin/ftplan.js', ...args], { stdio: 'ignore' });
+    const wait = 150 + Math.floor(Math.random() * 400);
+    await new Promise<void>((res) => {
+      const poll = setInterval(() => {
+        if (existsSync(join(out, 'checkpoint-2'))) {
+          clearInterval(poll);
+          setTimeout(res, wait);
+        }
+      }, 10);
+    });
+    child.kill('SIGKILL');
+    await new Promise((res) => child.on('close', res));
+    const { readdirSync } = await import('node:fs');
+    const complete = readdirSync(out).filter((d) => /^checkpoint-\d+$/.test(d));
+    expect(complete.length).toBeGreaterThan(0);
+    for (const d of complete) {
+      expect(existsSync(join(out, d, 'training_state.pt'))).toBe(true);
+      expect(loadCheckpoint(join(out, d), { numLabels: 3 }).missing).toEqual([]);
+    }
+    const resumed = ftplan([...args, '--resume']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(JSON.parse(resumed.stdout).status).toBe('completed');
+  }, 300_000);
+
+  it('--early-stopping-patience stops when eval accuracy stops improving', () => {
+    const r = ftplan(['run', '--model', 'tiny', '--init', 'random', '--dataset', TWEETS, '--limit', '400', '--eval-limit', '64', '--epochs', '1', '--lr', '1e-12', '--eval-steps', '5', '--early-stopping-patience', '1', '--output-dir', tmp(), '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.status).toBe('early-stopped');
+    expect(j.steps).toBe(10); // the second evaluation (step 10) was no better than the first (step 5)
+    expect(j.message).toMatch(/did not improve for 1 evaluation/);
+  });
+
   it('bad flags: a clear error, exit 2', () => {
     for (const [flags, msg] of [
       [['--lr', 'NaN'], /--lr/],
       [['--epochs', '-1'], /--epochs must be at least 1/],
-      [['--budget', '5'], /--budget needs --price-per-hour/],
+      [['--budget', '5'], /--budget needs --price-per-hour or --instance/],
+      [['--instance', 'no-such-instance', '--init', 'random', '--model', 'tiny'], /--instance no-such-instance: not in the price tables/],
       [['--batch-size', '0'], /--batch-size must be at least 1/],
     ] as [string[], RegExp][]) {
       const r = ftplan(['run', '--dataset', TWEETS, ...flags]);

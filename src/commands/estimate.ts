@@ -3,6 +3,7 @@
  * project the fine-tune's wall time from that measured throughput.
  */
 import { readFileSync } from 'node:fs';
+import { calibrationFile, calibrationKey, readCalibration } from '../calibration.js';
 import { availableParallelism, freemem, loadavg } from 'node:os';
 import { epochTokens, lengthsFromHistogram } from '../data/batching.js';
 import { loadProfile, type DatasetProfile } from '../data/profile.js';
@@ -37,6 +38,8 @@ export interface EstimateResult {
   libtorch: Measurement['libtorch'] & { blas: string };
   projection: Projection;
   plan: Plan;
+  /** whether the local projection was corrected by earlier runs' actuals (ftplan run) */
+  calibration: { used: true; ratio: number; runs: number; file: string } | { used: false };
   warnings: string[];
 }
 
@@ -237,6 +240,8 @@ export async function estimate(args: EstimateArgs, given?: { profile: DatasetPro
     maxAgeDays: args.maxAgeDays,
     now,
   });
+  // What earlier runs on this device and model measured against their estimates (ftplan run).
+  const cal = readCalibration(calibrationKey(m.deviceName, m.model, m.dtype));
   const projection = project({
     trainRows: seq.trainRows,
     evalRows: seq.evalRows,
@@ -245,7 +250,7 @@ export async function estimate(args: EstimateArgs, given?: { profile: DatasetPro
     gradAccum: m.gradAccum,
     trainTokensPerEpoch: seq.trainEpoch.tokens,
     evalTokensPerEpoch: seq.evalEpoch?.tokens ?? 0,
-    trainTokensPerSec: m.tokensPerSec,
+    trainTokensPerSec: m.tokensPerSec * (cal?.ratio ?? 1),
     evalTokensPerSec: m.evalTokensPerSec,
     batching: seq.policy,
   });
@@ -271,6 +276,7 @@ export async function estimate(args: EstimateArgs, given?: { profile: DatasetPro
     libtorch: { ...m.libtorch, blas: m.blas.kind },
     projection,
     plan: thePlan,
+    calibration: cal ? { used: true, ratio: cal.ratio, runs: cal.runs, file: calibrationFile() } : { used: false },
     warnings,
   };
 }

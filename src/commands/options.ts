@@ -217,6 +217,9 @@ export const RUN_OPTIONS = {
   'save-steps': { type: 'number', describe: 'also write a checkpoint every N steps (0: each epoch only)', default: 0 },
   resume: { type: 'string', describe: 'continue from the latest checkpoint in --output-dir (or the checkpoint folder named): the same final weights as an uninterrupted run' },
   'price-per-hour': { type: 'number', describe: 'USD per hour of the machine, to show and guard the spend' },
+  instance: { type: 'string', describe: 'take --price-per-hour from the price tables (cheapest row of this instance type)' },
+  estimate: { type: 'string', describe: 'an `ftplan estimate --json` file to compare the run with (default: measure a short one first)' },
+  'early-stopping-patience': { type: 'number', describe: 'stop after this many evaluations without a better eval accuracy (0: off)', default: 0 },
   budget: { type: 'number', describe: 'USD: stop before the spend would pass it (needs --price-per-hour), keeping a checkpoint' },
   json: { type: 'boolean', describe: 'print the final report as JSON', default: false },
 } as const satisfies Record<string, OptionSpec>;
@@ -248,11 +251,14 @@ export const RunArgsSchema = z
     saveSteps: z.number().int('--save-steps must be a whole number').nonnegative('--save-steps must be >= 0'),
     resume: z.string().optional(),
     pricePerHour: z.number().positive('--price-per-hour must be positive').finite().optional(),
+    instance: z.string().min(1).optional(),
+    estimate: z.string().min(1).optional(),
+    earlyStoppingPatience: z.number().int('--early-stopping-patience must be a whole number').nonnegative('--early-stopping-patience must be >= 0'),
     budget: z.number().positive('--budget must be positive').finite().optional(),
     json: z.boolean(),
   })
   .strict()
-  .refine((a) => a.budget === undefined || a.pricePerHour !== undefined, { message: '--budget needs --price-per-hour (the spend is hours × price)', path: ['budget'] });
+  .refine((a) => a.budget === undefined || a.pricePerHour !== undefined || a.instance !== undefined, { message: '--budget needs --price-per-hour or --instance (the spend is hours × price)', path: ['budget'] });
 export type RunArgs = z.infer<typeof RunArgsSchema>;
 
 export const EVAL_OPTIONS = {

@@ -20,11 +20,15 @@ import { resolveModel, saveCheckpoint } from '../model/hf.js';
 import { writeFileAtomic } from '../model/safetensors.js';
 import { parameterCount } from '../planner/memory.js';
 import { openModel, type OpenedModel } from '../model/open.js';
-import { loadNative, type NativeSession } from '../native.js';
+import { loadNative, type NativeAddon, type NativeSession } from '../native.js';
 import { epochBatches, encodeExamples, toNativeBatch, type Encoded } from '../train/data.js';
 import { argmaxRows, classificationMetrics, crossEntropy, type EvalMetrics } from '../train/metrics.js';
 import { lrFactor, warmupSteps } from '../train/schedule.js';
-import { resolveDevice } from './estimate.js';
+import { readMeasurement, resolveDevice } from './estimate.js';
+import { calibrationFile, calibrationKey, recordCalibration } from '../calibration.js';
+import { epochTokens } from '../data/batching.js';
+import { modelShape } from '../model/open.js';
+import { loadCatalog, type PriceRow } from '../pricing/catalog.js';
 import { EVAL_OPTIONS, EvalArgsSchema, parseArgs, RUN_OPTIONS, RunArgsSchema, type RunArgs } from './options.js';
 
 interface TrainerState {
@@ -128,7 +132,7 @@ export interface RunReport {
   dataset: string;
   device: string;
   outputDir: string;
-  status: 'completed' | 'max-steps' | 'budget' | 'interrupted';
+  status: 'completed' | 'max-steps' | 'budget' | 'interrupted' | 'early-stopped';
   message: string;
   steps: number;
   totalSteps: number;
@@ -144,14 +148,53 @@ export interface RunReport {
   evals: { step: number; epoch: number; metrics: EvalMetrics }[];
   checkpoint: string | null;
   init: OpenedModel['report'];
+  /** predicted (from the estimate) against actual, on this device */
+  vsEstimate: {
+    source: string;
+    predictedTokensPerSec: number;
+    actualTokensPerSec: number;
+    predictedTrainSeconds: number;
+    actualTrainSeconds: number;
+    predictedEvalSeconds: number | null;
+    actualEvalSeconds: number;
+    predictedCostUsd: number | null;
+    actualCostUsd: number | null;
+    errorPct: number;
+    calibration: { key: string; ratio: number; runs: number; file: string };
+  } | null;
+}
+
+/** The price of `--instance` from the price tables (its cheapest row). */
+export function instancePrice(instance: string): { price: number; row: PriceRow } {
+  const rows = loadCatalog().rows.filter((r) => r.instanceType === instance).sort((a, b) => a.price - b.price);
+  if (!rows[0]) throw new FtplanError('ERR_INPUT', `--instance ${instance}: not in the price tables`, { fix: 'see `ftplan pricing` for instance types, or pass --price-per-hour' });
+  return { price: rows[0].price, row: rows[0] };
+}
+
+/** Unicode sparkline of a series, resampled to `width` columns. */
+export function sparkline(values: number[], width = 60): string {
+  if (!values.length) return '';
+  const bars = '▁▂▃▄▅▆▇█';
+  const cols = Math.min(width, values.length);
+  const pts = Array.from({ length: cols }, (_, i) => {
+    const a = Math.floor((i * values.length) / cols);
+    const b = Math.max(a + 1, Math.floor(((i + 1) * values.length) / cols));
+    const slice = values.slice(a, b);
+    return slice.reduce((x, y) => x + y, 0) / slice.length;
+  });
+  const lo = Math.min(...pts);
+  const hi = Math.max(...pts);
+  return pts.map((v) => bars[hi > lo ? Math.round(((v - lo) / (hi - lo)) * 7) : 0]).join('');
 }
 
 export async function runTraining(args: RunArgs, log: (s: string) => void = (s) => process.stderr.write(`${s}\n`)): Promise<RunReport> {
   const t0 = Date.now();
+  if (args.instance && args.pricePerHour === undefined) args = { ...args, pricePerHour: instancePrice(args.instance).price };
   const ds = await loadDataset(args.dataset, { textColumn: args.textColumn, labelColumn: args.labelColumn, limit: args.limit, seed: args.seed, emptyText: args.emptyText, unknownLabels: args.unknownLabels });
   const addon = loadNative();
   const device = resolveDevice(args.device, addon);
   const resumeFrom = args.resume !== undefined ? findCheckpoint(args.resume || args.outputDir) : null;
+  const predicted = await predictThroughput(args, ds, device, addon, resumeFrom?.dir);
   const opened = await openModel(resumeFrom?.dir ?? args.model, {
     numLabels: ds.labels.length,
     init: resumeFrom ? 'pretrained' : args.init,
@@ -171,6 +214,7 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
   const evalData = evalSplit(ds);
   const evalRows = evalData ? encodeExamples(args.evalLimit ? evalData.examples.slice(0, args.evalLimit) : evalData.examples, tokenizer, config.nPositions) : [];
   const fixedLength = args.batching === 'fixed' ? Math.max(...train.map((r) => r.ids.length)) : undefined;
+  const evalPaddedTokens = epochBatches(evalRows, args.evalBatchSize, 'longest', 0, 0, false).reduce((a, b) => a + b.length * Math.max(...b.map((i) => (evalRows[i] as Encoded).ids.length)), 0);
   const microPerEpoch = Math.ceil(train.length / args.batchSize);
   const stepsPerEpoch = Math.max(1, Math.floor(microPerEpoch / args.gradAccum));
   const planned = stepsPerEpoch * args.epochs;
@@ -232,7 +276,7 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
   const saveTo = async (dir: string, withTrainingState: boolean) => {
     const ts = Date.now();
     const target = withTrainingState ? `${dir}.partial-${process.pid}` : dir;
-    rmSync(target, { recursive: true, force: true });
+    if (withTrainingState) rmSync(target, { recursive: true, force: true }); // a leftover of a crashed save
     saveCheckpoint(target, config, await session.state(), { labels: ds.labels, tokenizerFrom: tokenizerSource });
     const state = { global_step: step, epochs_done: epochsDone, total_steps: totalSteps, steps_per_epoch: stepsPerEpoch, seed: args.seed, batch_size: args.batchSize, grad_accum: args.gradAccum, epochs: args.epochs, train_rows: train.length, lr: args.lr, scheduler: args.scheduler };
     writeFileAtomic(join(target, 'trainer_state.json'), `${JSON.stringify(state, null, 2)}\n`);
@@ -248,10 +292,24 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
     checkpoint = dir;
     lastSaveMs = Date.now() - ts;
   };
+  let evalMs = 0;
+  let evalTokens = 0;
+  let bestAccuracy = -1;
+  let sinceBest = 0;
   const runEval = async (epoch: number) => {
     if (!evalRows.length) return;
+    const te = Date.now();
     const metrics = await evaluate(session, evalRows, args.evalBatchSize, config.padTokenId, ds.labels);
+    evalMs += Date.now() - te;
+    evalTokens += evalPaddedTokens;
     evals.push({ step, epoch, metrics });
+    if (metrics.accuracy > bestAccuracy) {
+      bestAccuracy = metrics.accuracy;
+      sinceBest = 0;
+    } else if (args.earlyStoppingPatience && ++sinceBest >= args.earlyStoppingPatience && !stop) {
+      stop = 'early-stopped';
+      message = `eval accuracy did not improve for ${args.earlyStoppingPatience} evaluation(s) (best ${(bestAccuracy * 100).toFixed(2)}%)`;
+    }
     record({ type: 'eval', step, epoch, loss: metrics.loss, accuracy: metrics.accuracy, macroF1: metrics.macroF1, perClass: metrics.perClass, confusion: metrics.confusion });
   };
 
@@ -304,9 +362,10 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
     process.off('SIGINT', sigint);
     process.off('SIGTERM', sigterm);
   }
-  if (stop && stop !== 'max-steps') await saveTo(join(out, `checkpoint-${step}`), true);
-  if (!stop || stop === 'max-steps') {
-    if (stop === 'max-steps' && (!evals.length || evals[evals.length - 1]!.step !== step)) await runEval(epochsDone + 1);
+  const ended = stop as RunReport['status'] | null; // set by the loop, the evaluation or a signal handler
+  if (ended === 'budget' || ended === 'interrupted') await saveTo(join(out, `checkpoint-${step}`), true);
+  else {
+    if (ended === 'max-steps' && (!evals.length || evals[evals.length - 1]!.step !== step)) await runEval(epochsDone + 1);
     await saveTo(out, false); // the final model at the top of the output folder
   }
   writeFileSync(join(out, 'curves.svg'), curvesSvg(trainCurve, evals.map((e) => ({ step: e.step, loss: e.metrics.loss, accuracy: e.metrics.accuracy }))));
@@ -314,6 +373,28 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
   const cost = spent();
   const finishUsd = cost !== null && step < totalSteps ? ((totalSteps - step) * meanStepMs / 3_600_000) * (args.pricePerHour as number) : null;
   const status: RunReport['status'] = stop ?? 'completed';
+  let vsEstimate: RunReport['vsEstimate'] = null;
+  if (step > 0 && trainMs > 0) {
+    const actualTps = (tokens / trainMs) * 1000;
+    const predTrain = tokens / predicted.tokensPerSec;
+    const predEval = predicted.evalTokensPerSec && evalTokens ? evalTokens / predicted.evalTokensPerSec : null;
+    const key = calibrationKey(predicted.deviceName, args.model, args.dtype);
+    const entry = recordCalibration(key, actualTps / predicted.tokensPerSec);
+    const price = args.pricePerHour ?? null;
+    vsEstimate = {
+      source: predicted.source,
+      predictedTokensPerSec: predicted.tokensPerSec,
+      actualTokensPerSec: actualTps,
+      predictedTrainSeconds: predTrain,
+      actualTrainSeconds: trainMs / 1000,
+      predictedEvalSeconds: predEval,
+      actualEvalSeconds: evalMs / 1000,
+      predictedCostUsd: price !== null ? ((predTrain + (predEval ?? 0)) / 3600) * price : null,
+      actualCostUsd: price !== null ? ((trainMs + evalMs) / 3_600_000) * price : null,
+      errorPct: ((predTrain - trainMs / 1000) / (trainMs / 1000)) * 100,
+      calibration: { key, ratio: entry.ratio, runs: entry.runs, file: calibrationFile() },
+    };
+  }
   if (status === 'budget') message += `; finishing the remaining ${totalSteps - step} steps would cost about $${finishUsd?.toFixed(4)} more`;
   return {
     schema: 'ftplan.run/1',
@@ -337,7 +418,46 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
     evals,
     checkpoint,
     init: opened.report,
+    vsEstimate,
   };
+}
+
+/** The throughput the run is compared with: a saved estimate, or a short measurement now. */
+async function predictThroughput(args: RunArgs, ds: Dataset, device: string, addon: NativeAddon, resumeDir?: string): Promise<{ tokensPerSec: number; evalTokensPerSec: number | null; deviceName: string; source: string }> {
+  if (args.estimate) {
+    const m = readMeasurement(args.estimate);
+    return { tokensPerSec: m.tokensPerSec, evalTokensPerSec: m.evalTokensPerSec, deviceName: m.deviceName, source: `${args.estimate} (measured ${m.measuredAt})` };
+  }
+  const { config } = modelShape(resumeDir ?? args.model, ds.labels.length);
+  const tokenizer = tokenizerFor(modelSourceDir(args.model) ?? undefined);
+  const lengths = ds.splits.train!.examples.map((e) => Math.min(config.nPositions, Math.max(1, tokenizer.encode(e.text).length)));
+  const seqLen = Math.max(1, Math.round(epochTokens(lengths, args.batchSize, args.batching).meanPaddedLength));
+  let r;
+  try {
+    r = await addon.benchmark({ model: config, batchSize: args.batchSize, gradAccum: args.gradAccum, seqLen, steps: 3, warmupSteps: 1, evalBatchSize: args.evalBatchSize, evalSteps: 1, dtype: args.dtype, device, threads: args.threads ?? availableParallelism(), seed: args.seed });
+  } catch (e) {
+    throw fromNative(e, 'measuring the short estimate before the run');
+  }
+  const stepMs = [...r.stepMs].sort((a, b) => a - b)[1] as number;
+  return {
+    tokensPerSec: (r.tokensPerStep / stepMs) * 1000,
+    evalTokensPerSec: r.evalMs[0] ? ((args.evalBatchSize * seqLen) / (r.evalMs[0] as number)) * 1000 : null,
+    deviceName: r.deviceName,
+    source: `measured before the run: ${args.batchSize} × ${seqLen} tokens, median of 3 steps`,
+  };
+}
+
+function readCurve(dir: string, type: string, field: string): number[] {
+  try {
+    return readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, number | string>)
+      .filter((o) => o.type === type)
+      .map((o) => o[field] as number);
+  } catch {
+    return [];
+  }
 }
 
 function renderMetrics(m: EvalMetrics): string {
@@ -358,6 +478,11 @@ export async function runRun(raw: Record<string, unknown>, out: (s: string) => v
         `${r.steps}/${r.totalSteps} steps, ${r.epochsDone} epoch(s), ${r.wallSeconds.toFixed(1)} s wall; ${r.tokensPerSec.toFixed(1)} tokens/s; ${r.meanStepMs.toFixed(1)} ms/step (of which ${r.jsOverheadMs.toFixed(2)} ms outside the native core)`,
         r.spentUsd !== null ? `spent ≈ $${r.spentUsd.toFixed(4)}${r.finishUsd !== null ? `; finishing ≈ $${r.finishUsd.toFixed(4)} more` : ''}` : '',
         r.finalEval ? `eval: ${renderMetrics(r.finalEval)}` : 'eval: no eval split',
+        `train loss  ${sparkline(readCurve(r.outputDir, 'train', 'loss'))}`,
+        r.evals.length > 1 ? `eval acc.   ${sparkline(r.evals.map((e) => e.metrics.accuracy), r.evals.length)}  (${r.evals.map((e) => (e.metrics.accuracy * 100).toFixed(1)).join(' → ')} %)` : '',
+        r.vsEstimate
+          ? `vs estimate (${r.vsEstimate.source}): train ${r.vsEstimate.predictedTrainSeconds.toFixed(1)} s predicted, ${r.vsEstimate.actualTrainSeconds.toFixed(1)} s actual (${r.vsEstimate.errorPct >= 0 ? '+' : ''}${r.vsEstimate.errorPct.toFixed(1)}%); ${r.vsEstimate.predictedTokensPerSec.toFixed(1)} vs ${r.vsEstimate.actualTokensPerSec.toFixed(1)} tokens/s${r.vsEstimate.predictedCostUsd !== null ? `; cost $${r.vsEstimate.predictedCostUsd.toFixed(4)} predicted, $${r.vsEstimate.actualCostUsd!.toFixed(4)} actual` : ''}; calibration ×${r.vsEstimate.calibration.ratio.toFixed(3)} (${r.vsEstimate.calibration.runs} run(s)) saved to ${r.vsEstimate.calibration.file}`
+          : '',
         `checkpoint: ${r.checkpoint}; metrics: ${join(r.outputDir, 'metrics.jsonl')}; curves: ${join(r.outputDir, 'curves.svg')}`,
       ]
         .filter(Boolean)
