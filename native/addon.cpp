@@ -32,6 +32,7 @@
 #include "gpt2.h"
 #include "memory.h"
 #include "memory_probe.h"
+#include "serial_executor.h"
 #include "trainer.h"
 
 namespace ftplan {
@@ -82,6 +83,11 @@ Napi::Value guarded(Napi::Env env, Fn&& fn) {
   }
 }
 
+SerialExecutor& compute_thread() {
+  static SerialExecutor* executor = new SerialExecutor();  // never destroyed: lives as long as the process
+  return *executor;
+}
+
 // An AsyncWorker that resolves a promise and never lets an exception escape Execute().
 class PromiseWorker : public Napi::AsyncWorker {
  public:
@@ -95,7 +101,8 @@ class PromiseWorker : public Napi::AsyncWorker {
 
   void Execute() override {
     try {
-      Run();
+      // All LibTorch work of the process runs on one thread, in call order (see serial_executor.h).
+      compute_thread().run([this] { Run(); });
     } catch (...) {
       error_ = classify(std::current_exception());
       failed_ = true;
@@ -199,8 +206,13 @@ int read_threads(const Napi::Object& o) {
 }
 
 // Intra-op threads are per calling thread under OpenMP: set them inside Execute().
+// Only when it changes: at::set_num_threads also rebuilds LibTorch's pthreadpool.
 void apply_threads(int n) {
-  if (n > 0) at::set_num_threads(n);
+  thread_local int current = 0;
+  if (n > 0 && n != current) {
+    at::set_num_threads(n);
+    current = n;
+  }
 }
 
 // A JS typed array of int32 -> an int64 CPU tensor (copied on the JS thread).
@@ -481,8 +493,8 @@ class SessionWorker : public PromiseWorker {
  protected:
   void Settled() override { s_->busy = false; }
   void Run() override {
-    apply_threads(s_->threads);
     if (!s_->trainer && !is_init()) throw std::invalid_argument("session not initialised: await session.init() first");
+    apply_threads(s_->threads);
     RunLocked();
   }
   virtual bool is_init() const { return false; }
