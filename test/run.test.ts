@@ -65,8 +65,13 @@ describe('ftplan run', () => {
 
   it('fine-tunes from the real tiny-gpt2, saves, and ftplan eval on the saved folder reproduces the final metrics exactly', () => {
     const out = tmp();
-    const r = ftplan(['run', '--model', join(DATA, 'tiny-gpt2'), '--dataset', TWEETS, '--limit', '300', '--eval-limit', '200', '--epochs', '1', '--lr', '1e-3', '--output-dir', out, '--json']);
+    const report = join(tmp(), 'run.md');
+    const r = ftplan(['run', '--model', join(DATA, 'tiny-gpt2'), '--dataset', TWEETS, '--limit', '300', '--eval-limit', '200', '--epochs', '1', '--lr', '1e-3', '--output-dir', out, '--price-per-hour', '1.5', '--report', report, '--json']);
     expect(r.code, r.stderr).toBe(0);
+    const md = readFileSync(report, 'utf8');
+    expect(md).toMatch(/^# ftplan run: /);
+    expect(md).toMatch(/\| training time \| [\d.]+ s \| [\d.]+ s \| [+-][\d.]+% \|/);
+    expect(md).toMatch(/\| cost \| \$[\d.]+ \| \$[\d.]+ \|/);
     const run = JSON.parse(r.stdout);
     expect(run.init).toMatchObject({ init: 'pretrained', loaded: 28, initialised: ['score.weight'] });
     const ck = loadCheckpoint(out, { numLabels: 3 });

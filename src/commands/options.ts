@@ -220,6 +220,7 @@ export const RUN_OPTIONS = {
   instance: { type: 'string', describe: 'take --price-per-hour from the price tables (cheapest row of this instance type)' },
   estimate: { type: 'string', describe: 'an `ftplan estimate --json` file to compare the run with (default: measure a short one first)' },
   'early-stopping-patience': { type: 'number', describe: 'stop after this many evaluations without a better eval accuracy (0: off)', default: 0 },
+  report: { type: 'string', describe: 'also write the final report as Markdown to this file (.md)' },
   budget: { type: 'number', describe: 'USD: stop before the spend would pass it (needs --price-per-hour), keeping a checkpoint' },
   json: { type: 'boolean', describe: 'print the final report as JSON', default: false },
 } as const satisfies Record<string, OptionSpec>;
@@ -254,6 +255,7 @@ export const RunArgsSchema = z
     instance: z.string().min(1).optional(),
     estimate: z.string().min(1).optional(),
     earlyStoppingPatience: z.number().int('--early-stopping-patience must be a whole number').nonnegative('--early-stopping-patience must be >= 0'),
+    report: z.string().regex(/\.md$/i, '--report must name a .md file').optional(),
     budget: z.number().positive('--budget must be positive').finite().optional(),
     json: z.boolean(),
   })

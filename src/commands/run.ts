@@ -467,9 +467,53 @@ function renderMetrics(m: EvalMetrics): string {
   return lines.join('\n');
 }
 
+/** The run's report for a budgeting review: what it cost against what was predicted. */
+export function runMarkdown(r: RunReport): string {
+  const v = r.vsEstimate;
+  const pct = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(1)}%`;
+  const m = r.finalEval;
+  return [
+    `# ftplan run: ${r.model} on ${r.dataset}`,
+    '',
+    `- Status: ${r.status} (${r.message}); ${r.steps}/${r.totalSteps} steps, ${r.epochsDone} epoch(s), on ${r.device}.`,
+    `- Wall time ${r.wallSeconds.toFixed(1)} s; training ${r.trainSeconds.toFixed(1)} s at ${r.tokensPerSec.toFixed(1)} tokens/s.`,
+    r.spentUsd !== null ? `- Spent ≈ $${r.spentUsd.toFixed(4)}${r.finishUsd !== null ? `; finishing ≈ $${r.finishUsd.toFixed(4)} more` : ''}.` : '',
+    m ? `- Eval: accuracy ${(m.accuracy * 100).toFixed(2)}%, macro-F1 ${m.macroF1.toFixed(4)}, loss ${m.loss.toFixed(4)} (${m.rows} rows).` : '- Eval: no eval split.',
+    '',
+    '## Predicted against actual',
+    '',
+    v
+      ? [
+          '| | predicted | actual | error |',
+          '|---|---|---|---|',
+          `| training time | ${v.predictedTrainSeconds.toFixed(1)} s | ${v.actualTrainSeconds.toFixed(1)} s | ${pct(v.errorPct)} |`,
+          `| tokens/s | ${v.predictedTokensPerSec.toFixed(1)} | ${v.actualTokensPerSec.toFixed(1)} | ${pct(((v.predictedTokensPerSec - v.actualTokensPerSec) / v.actualTokensPerSec) * 100)} |`,
+          v.predictedEvalSeconds !== null ? `| eval time | ${v.predictedEvalSeconds.toFixed(1)} s | ${v.actualEvalSeconds.toFixed(1)} s | ${pct(((v.predictedEvalSeconds - v.actualEvalSeconds) / Math.max(1e-9, v.actualEvalSeconds)) * 100)} |` : '',
+          v.predictedCostUsd !== null ? `| cost | $${v.predictedCostUsd.toFixed(4)} | $${v.actualCostUsd!.toFixed(4)} | ${pct(((v.predictedCostUsd - v.actualCostUsd!) / v.actualCostUsd!) * 100)} |` : '',
+          '',
+          `Prediction: ${v.source}. Calibration ×${v.calibration.ratio.toFixed(3)} over ${v.calibration.runs} run(s), stored in ${v.calibration.file} for the next estimate.`,
+        ]
+          .filter(Boolean)
+          .join('\n')
+      : 'No steps were run.',
+    '',
+    '## Evaluations',
+    '',
+    '| step | epoch | loss | accuracy | macro-F1 |',
+    '|---|---|---|---|---|',
+    ...r.evals.map((e) => `| ${e.step} | ${e.epoch} | ${e.metrics.loss.toFixed(4)} | ${(e.metrics.accuracy * 100).toFixed(2)}% | ${e.metrics.macroF1.toFixed(4)} |`),
+    '',
+    `Checkpoint: ${r.checkpoint}. Metrics: metrics.jsonl; curves: curves.svg in ${r.outputDir}.`,
+    '',
+  ]
+    .filter((l, i, a) => l !== '' || a[i - 1] !== '')
+    .join('\n');
+}
+
 export async function runRun(raw: Record<string, unknown>, out: (s: string) => void = (s) => process.stdout.write(s)): Promise<void> {
   const args = parseArgs(RunArgsSchema, RUN_OPTIONS, raw, 'run');
   const r = await runTraining(args, args.json ? () => {} : undefined);
+  if (args.report) writeFileAtomic(args.report, runMarkdown(r));
   if (args.json) out(`${JSON.stringify(r, null, 2)}\n`);
   else {
     out(
