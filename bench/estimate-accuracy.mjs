@@ -3,7 +3,7 @@
 // For each model: `ftplan estimate --json` on the run's data and batch (saved), then `ftplan run`
 // of ≥ 300 steps with `--estimate` pointing at it; the run reports predicted against actual
 // training time (predicted = the run's tokens ÷ the estimate's measured tokens/s).
-//   FTPLAN_DATA=../shared/data node bench/estimate-accuracy.mjs
+//   FTPLAN_DATA=../shared/data [BENCH_STEPS=5] node bench/estimate-accuracy.mjs   (timed steps of the estimate)
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -24,7 +24,7 @@ const ftplan = (args) => {
 const rows = [];
 for (const c of cases) {
   const data = ['--dataset', tweets, '--limit', String(c.limit)];
-  const est = ftplan(['estimate', '--model', c.model, ...data, '--steps', '5', '--json']);
+  const est = ftplan(['estimate', '--model', c.model, ...data, '--steps', process.env.BENCH_STEPS ?? '5', '--json']);
   const file = join(home, `${c.model}-estimate.json`);
   writeFileSync(file, JSON.stringify(est));
   const run = ftplan(['run', '--model', c.model, '--init', 'random', ...data, '--epochs', String(c.epochs), '--eval-limit', '256', '--lr', '1e-3', '--estimate', file, '--output-dir', join(home, c.model), '--json']);
