@@ -6,7 +6,6 @@
 #include <stdexcept>
 
 #include "device.h"
-#include "memory.h"
 
 namespace ftplan {
 
@@ -59,14 +58,14 @@ BenchResult run_benchmark(const BenchConfig& cfg) {
   r.device_name = device_name(device);
   r.device_memory_bytes = device_total_memory(device);
 
-  // Memory baseline before anything of ours exists. On CPU, a scope counts exactly the tensors this
+  // Memory baseline before anything of ours exists. On CPU the meter counts exactly the tensors this
   // thread allocates from here on (other work in the process does not disturb it).
   const bool cuda = device.is_cuda();
-  CpuMemoryScope cpu_scope;
   release_cached_memory(device);
   synchronize(device);
-  const int64_t before = cuda ? current_memory(device) : 0;
-  if (cuda) reset_peak_memory(device);
+  MemoryMeter meter(device);
+  const int64_t before = meter.current();
+  meter.reset_peak();
   r.rss_before_bytes = read_rss().rss_bytes;
   r.peak_memory_source = cuda ? "cuda-caching-allocator" : "cpu-counting-allocator";
 
@@ -98,8 +97,8 @@ BenchResult run_benchmark(const BenchConfig& cfg) {
   }
   r.rss_peak_bytes = read_rss().peak_bytes;
   // Between steps: weights + grads + AdamW moments (grads stay until the next step sets them to none).
-  r.static_memory_bytes = (cuda ? current_memory(device) : cpu_scope.current()) - before;
-  r.peak_memory_bytes = (cuda ? peak_memory(device) : cpu_scope.peak()) - before;
+  r.static_memory_bytes = meter.current() - before;
+  r.peak_memory_bytes = meter.peak() - before;
 
   for (const int64_t b : cfg.probe_batch_sizes) {
     ProbePoint pt;
@@ -107,12 +106,12 @@ BenchResult run_benchmark(const BenchConfig& cfg) {
     pt.seq_len = cfg.probe_seq_len > 0 ? cfg.probe_seq_len : cfg.seq_len;
     std::vector<Batch> probe{synthetic_batch(cfg.model, b, pt.seq_len, gen)};
     synchronize(device);
-    const int64_t held = cuda ? current_memory(device) : cpu_scope.current();
-    if (cuda) reset_peak_memory(device); else cpu_scope.reset_peak();
+    const int64_t held = meter.current();
+    meter.reset_peak();
     try {
       trainer.step(probe);
       synchronize(device);
-      const int64_t peak = cuda ? peak_memory(device) : cpu_scope.peak();
+      const int64_t peak = meter.peak();
       pt.peak_bytes = peak - before;
       pt.activation_bytes = peak - held;
     } catch (const c10::Error& e) {

@@ -6,7 +6,6 @@
 #include <fstream>
 #include <stdexcept>
 
-#include "memory.h"
 
 namespace ftplan {
 
@@ -85,19 +84,15 @@ int64_t device_total_memory(const c10::Device& device) {
   return mem_total_bytes();
 }
 
-void reset_peak_memory(const c10::Device& device) {
-  if (device.is_cuda()) return cuda::reset_peak(device.index());
-  cpu_tensor_bytes_reset_peak();
+int64_t MemoryMeter::current() const {
+  return device_.is_cuda() ? cuda::current_allocated(device_.index()) : cpu_.current();
 }
 
-int64_t peak_memory(const c10::Device& device) {
-  if (device.is_cuda()) return cuda::peak_allocated(device.index());
-  return cpu_tensor_bytes_peak();
-}
+int64_t MemoryMeter::peak() const { return device_.is_cuda() ? cuda::peak_allocated(device_.index()) : cpu_.peak(); }
 
-int64_t current_memory(const c10::Device& device) {
-  if (device.is_cuda()) return cuda::current_allocated(device.index());
-  return cpu_tensor_bytes_current();
+void MemoryMeter::reset_peak() {
+  if (device_.is_cuda()) cuda::reset_peak(device_.index());
+  else cpu_.reset_peak();
 }
 
 void release_cached_memory(const c10::Device& device) {

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <string>
 
+#include "memory.h"
+
 namespace ftplan {
 
 // "cpu", "cuda", "cuda:N". Throws std::invalid_argument (with the fix) when unavailable.
@@ -22,10 +24,20 @@ void synchronize(const c10::Device& device);
 std::string device_name(const c10::Device& device);
 int64_t device_total_memory(const c10::Device& device);  // bytes; CPU: MemTotal
 
-// Peak bytes held by tensors on the device since the last reset (CPU: the counting allocator).
-void reset_peak_memory(const c10::Device& device);
-int64_t peak_memory(const c10::Device& device);
-int64_t current_memory(const c10::Device& device);
+// Bytes held by tensors on one device during a measured region: the caching allocator's statistics
+// on CUDA; on CPU a CpuMemoryScope, i.e. what the constructing thread allocates from then on.
+class MemoryMeter {
+ public:
+  explicit MemoryMeter(const c10::Device& device) : device_(device) {}
+  int64_t current() const;
+  int64_t peak() const;  // since construction or the last reset_peak()
+  void reset_peak();
+
+ private:
+  c10::Device device_;
+  CpuMemoryScope cpu_;
+};
+
 void release_cached_memory(const c10::Device& device);
 
 // CUDA-only pieces (cuda_device.cpp); callers check cuda_compiled() first.

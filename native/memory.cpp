@@ -35,11 +35,8 @@ void raise_peak(std::atomic<int64_t>& peak, int64_t now) {
   }
 }
 
-std::atomic<int64_t> g_current{0};
-std::atomic<int64_t> g_peak{0};
 std::atomic<bool> g_installed{false};
 
-void note_alloc(int64_t n) { raise_peak(g_peak, g_current.fetch_add(n, std::memory_order_relaxed) + n); }
 
 // Each block carries its size and its scope in a 64-byte header in front of the data (64 keeps
 // LibTorch's alignment). The data pointer is also the deleter's context, as raw_allocate() (used by oneDNN,
@@ -53,7 +50,6 @@ void delete_tracked(void* data) {
   CpuMemoryScope::Counters* scope = nullptr;
   std::memcpy(&bytes, base, sizeof(bytes));
   std::memcpy(&scope, base + sizeof(bytes), sizeof(scope));
-  g_current.fetch_sub(bytes, std::memory_order_relaxed);
   if (scope != nullptr) {
     scope->current.fetch_sub(bytes, std::memory_order_relaxed);
     release(scope);
@@ -70,7 +66,6 @@ class CountingAllocator final : public c10::Allocator {
     std::memcpy(base, &bytes, sizeof(bytes));
     std::memcpy(base + sizeof(bytes), &scope, sizeof(scope));
     void* data = base + kHeader;
-    note_alloc(bytes);
     if (scope != nullptr) {
       scope->refs.fetch_add(1, std::memory_order_relaxed);
       raise_peak(scope->peak, scope->current.fetch_add(bytes, std::memory_order_relaxed) + bytes);
@@ -109,9 +104,6 @@ void install_cpu_tracking_allocator() {
 }
 
 bool cpu_tracking_installed() { return g_installed.load(); }
-int64_t cpu_tensor_bytes_current() { return g_current.load(); }
-int64_t cpu_tensor_bytes_peak() { return g_peak.load(); }
-void cpu_tensor_bytes_reset_peak() { g_peak.store(g_current.load()); }
 
 CpuMemoryScope::CpuMemoryScope() : counters_(new Counters()), previous_(t_scope) { t_scope = counters_; }
 CpuMemoryScope::~CpuMemoryScope() {

@@ -4,7 +4,8 @@
 // loads) gives the bytes held by tensors: current and peak, exact, resettable — the CPU twin of the
 // CUDA caching allocator's "allocated bytes" statistics. A CpuMemoryScope attributes to itself what
 // its thread allocates (wherever it is freed later), so a measurement is not disturbed by other
-// work in the process (another session's tensors freed by the JS garbage collector, say). It does not see BLAS/oneDNN scratch
+// work in the process (another session's tensors freed by the JS garbage collector, say); outside a
+// scope nothing is counted. It does not see BLAS/oneDNN scratch
 // buffers or the runtime itself; the process's peak resident set (VmHWM, reset through
 // /proc/self/clear_refs) is reported beside it for that.
 // CUDA: the caching allocator's allocated_bytes peak (see device.h).
@@ -16,9 +17,6 @@ namespace ftplan {
 
 void install_cpu_tracking_allocator();
 bool cpu_tracking_installed();
-int64_t cpu_tensor_bytes_current();
-int64_t cpu_tensor_bytes_peak();
-void cpu_tensor_bytes_reset_peak();
 
 // While alive, allocations made on the constructing thread are counted in this scope (and still in
 // the process totals). Frees are credited to the scope that allocated, from any thread.

@@ -5,7 +5,6 @@
 #include <stdexcept>
 
 #include "device.h"
-#include "memory.h"
 
 namespace ftplan {
 
@@ -17,8 +16,7 @@ int64_t measure(const GPT2Config& base, const TrainConfig& train, int64_t layers
   cfg.vocab_size = std::min<int64_t>(base.vocab_size, 512);  // embeddings' activations do not depend on V
   cfg.pad_token_id = cfg.vocab_size - 1;
   const c10::Device device = parse_device(train.device);
-  const bool cuda = device.is_cuda();
-  CpuMemoryScope scope;
+  MemoryMeter meter(device);
   Trainer trainer(cfg, train);
   auto gen = at::detail::createCPUGenerator(train.seed + 7);
   Batch b;
@@ -28,13 +26,13 @@ int64_t measure(const GPT2Config& base, const TrainConfig& train, int64_t layers
   trainer.forward_backward(b, 1.0);  // warm-up: lazily created buffers, autocast caches
   for (auto& p : trainer.model()->parameters()) p.mutable_grad() = torch::Tensor();
   synchronize(device);
-  const int64_t before = cuda ? current_memory(device) : scope.current();
-  if (cuda) reset_peak_memory(device); else scope.reset_peak();
+  const int64_t before = meter.current();
+  meter.reset_peak();
   // The activations a step keeps for backward are all alive at the end of forward: that is what grows
   // with the batch. (Gradients and AdamW moments are parameter-sized: counted exactly elsewhere.)
   auto loss = trainer.forward_loss_for_probe(b);
   synchronize(device);
-  const int64_t peak = cuda ? peak_memory(device) : scope.peak();
+  const int64_t peak = meter.peak();
   loss.backward();
   return peak - before;
 }

@@ -28,6 +28,8 @@ import { readMeasurement, resolveDevice } from './estimate.js';
 import { calibrationFile, calibrationKey, recordCalibration } from '../calibration.js';
 import { epochTokens } from '../data/batching.js';
 import { modelShape } from '../model/open.js';
+import type { ModelConfig } from '../model/presets.js';
+import { median } from '../measurement.js';
 import { loadCatalog, type PriceRow } from '../pricing/catalog.js';
 import { EVAL_OPTIONS, EvalArgsSchema, parseArgs, RUN_OPTIONS, RunArgsSchema, type RunArgs } from './options.js';
 
@@ -194,7 +196,13 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
   const addon = loadNative();
   const device = resolveDevice(args.device, addon);
   const resumeFrom = args.resume !== undefined ? findCheckpoint(args.resume || args.outputDir) : null;
-  const predicted = await predictThroughput(args, ds, device, addon, resumeFrom?.dir);
+  // The tokenizer of the model the run started from (a checkpoint carries the same files), and the
+  // data tokenized once, before the short measurement that needs its lengths.
+  const tokenizerSource = modelSourceDir(args.model) ?? undefined;
+  const tokenizer = tokenizerFor(tokenizerSource);
+  const shape = modelShape(resumeFrom?.dir ?? args.model, ds.labels.length).config;
+  const train = encodeExamples(ds.splits.train!.examples, tokenizer, shape.nPositions);
+  const predicted = await predictThroughput(args, shape, train, device, addon);
   const opened = await openModel(resumeFrom?.dir ?? args.model, {
     numLabels: ds.labels.length,
     init: resumeFrom ? 'pretrained' : args.init,
@@ -207,10 +215,6 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
     threads: args.threads ?? availableParallelism(),
   });
   const { session, config } = opened;
-  // the tokenizer of the model the run started from (a checkpoint carries the same files)
-  const tokenizerSource = resumeFrom ? (modelSourceDir(args.model) ?? undefined) : opened.source.kind === 'folder' ? opened.source.dir : undefined;
-  const tokenizer = tokenizerFor(tokenizerSource);
-  const train = encodeExamples(ds.splits.train!.examples, tokenizer, config.nPositions);
   const evalData = evalSplit(ds);
   const evalRows = evalData ? encodeExamples(args.evalLimit ? evalData.examples.slice(0, args.evalLimit) : evalData.examples, tokenizer, config.nPositions) : [];
   const fixedLength = args.batching === 'fixed' ? Math.max(...train.map((r) => r.ids.length)) : undefined;
@@ -423,14 +427,12 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
 }
 
 /** The throughput the run is compared with: a saved estimate, or a short measurement now. */
-async function predictThroughput(args: RunArgs, ds: Dataset, device: string, addon: NativeAddon, resumeDir?: string): Promise<{ tokensPerSec: number; evalTokensPerSec: number | null; deviceName: string; source: string }> {
+async function predictThroughput(args: RunArgs, config: ModelConfig, train: readonly Encoded[], device: string, addon: NativeAddon): Promise<{ tokensPerSec: number; evalTokensPerSec: number | null; deviceName: string; source: string }> {
   if (args.estimate) {
     const m = readMeasurement(args.estimate);
     return { tokensPerSec: m.tokensPerSec, evalTokensPerSec: m.evalTokensPerSec, deviceName: m.deviceName, source: `${args.estimate} (measured ${m.measuredAt})` };
   }
-  const { config } = modelShape(resumeDir ?? args.model, ds.labels.length);
-  const tokenizer = tokenizerFor(modelSourceDir(args.model) ?? undefined);
-  const lengths = ds.splits.train!.examples.map((e) => Math.min(config.nPositions, Math.max(1, tokenizer.encode(e.text).length)));
+  const lengths = train.map((r) => r.ids.length);
   const seqLen = Math.max(1, Math.round(epochTokens(lengths, args.batchSize, args.batching).meanPaddedLength));
   let r;
   try {
@@ -438,7 +440,7 @@ async function predictThroughput(args: RunArgs, ds: Dataset, device: string, add
   } catch (e) {
     throw fromNative(e, 'measuring the short estimate before the run');
   }
-  const stepMs = [...r.stepMs].sort((a, b) => a - b)[1] as number;
+  const stepMs = median(r.stepMs);
   return {
     tokensPerSec: (r.tokensPerStep / stepMs) * 1000,
     evalTokensPerSec: r.evalMs[0] ? ((args.evalBatchSize * seqLen) / (r.evalMs[0] as number)) * 1000 : null,

@@ -53,6 +53,22 @@ export function shuffled<T>(xs: readonly T[], random: () => number): T[] {
   return a;
 }
 
+/**
+ * The order rows are batched in under a policy: shuffled when `random` is given, then for `grouped`
+ * sorted longest-first within mega-batches of 50 batches. The estimate costs and `ftplan run`
+ * trains with this one function.
+ */
+export function policyOrder<T>(items: readonly T[], lengthOf: (t: T) => number, batchSize: number, policy: Batching, random: (() => number) | null): T[] {
+  let order = random ? shuffled(items, random) : [...items];
+  if (policy === 'grouped') {
+    const mega = batchSize * 50;
+    const grouped: T[] = [];
+    for (let i = 0; i < order.length; i += mega) grouped.push(...order.slice(i, i + mega).sort((a, b) => lengthOf(b) - lengthOf(a)));
+    order = grouped;
+  }
+  return order;
+}
+
 function paddedTokens(order: readonly number[], batchSize: number): number {
   let tokens = 0;
   for (let i = 0; i < order.length; i += batchSize) {
@@ -87,16 +103,7 @@ export function epochTokens(
     const shuffles = opts.shuffles ?? 3;
     const random = rng(opts.seed ?? 42);
     let sum = 0;
-    for (let s = 0; s < shuffles; s++) {
-      let order = shuffled(lengths, random);
-      if (policy === 'grouped') {
-        const mega = batchSize * 50;
-        const grouped: number[] = [];
-        for (let i = 0; i < order.length; i += mega) grouped.push(...order.slice(i, i + mega).sort((a, b) => b - a));
-        order = grouped;
-      }
-      sum += paddedTokens(order, batchSize);
-    }
+    for (let s = 0; s < shuffles; s++) sum += paddedTokens(policyOrder(lengths, (n) => n, batchSize, policy, random), batchSize);
     tokens = sum / shuffles;
   }
   return {

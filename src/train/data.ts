@@ -3,7 +3,7 @@
  * is one end-of-text token), a seeded order per epoch, batches padded on the right with the pad id
  * under the batching policy (fixed, longest, grouped: the same policies the estimate costs).
  */
-import { rng, shuffled, type Batching } from '../data/batching.js';
+import { policyOrder, rng, type Batching } from '../data/batching.js';
 import type { Example } from '../data/loaders.js';
 import type { TextTokenizer } from '../data/tokenizer.js';
 import type { NativeBatch } from '../native.js';
@@ -22,14 +22,8 @@ export function encodeExamples(examples: readonly Example[], tokenizer: TextToke
 
 /** Indices of one epoch's batches, in training order. Eval: pass shuffle=false. */
 export function epochBatches(rows: readonly Encoded[], batchSize: number, policy: Batching, seed: number, epoch: number, shuffle = true): number[][] {
-  let order = rows.map((_, i) => i);
-  if (shuffle) order = shuffled(order, rng(seed * 1_000_003 + epoch));
-  if (policy === 'grouped') {
-    const mega = batchSize * 50;
-    const grouped: number[] = [];
-    for (let i = 0; i < order.length; i += mega) grouped.push(...order.slice(i, i + mega).sort((a, b) => (rows[b] as Encoded).ids.length - (rows[a] as Encoded).ids.length));
-    order = grouped;
-  }
+  const indices = rows.map((_, i) => i);
+  const order = policyOrder(indices, (i) => (rows[i] as Encoded).ids.length, batchSize, policy, shuffle ? rng(seed * 1_000_003 + epoch) : null);
   const batches: number[][] = [];
   for (let i = 0; i < order.length; i += batchSize) batches.push(order.slice(i, i + batchSize));
   return batches;
