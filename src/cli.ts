@@ -11,7 +11,10 @@ import { EXIT_RUNTIME, EXIT_USAGE, FtplanError } from './errors.js';
 function toYargs(table: Record<string, OptionSpec>): Record<string, Options> {
   const out: Record<string, Options> = {};
   for (const [name, spec] of Object.entries(table)) {
-    out[name] = { type: spec.type, describe: spec.describe, default: spec.default, choices: spec.choices as string[] | undefined, alias: spec.alias, demandOption: spec.demandOption, array: spec.array };
+    const o = { type: spec.type, describe: spec.describe, default: spec.default, choices: spec.choices as string[] | undefined, alias: spec.alias, demandOption: spec.demandOption, array: spec.array };
+    // Leave unset keys out: an explicit `default: undefined` makes yargs drop a flag given without
+    // a value (`--resume` would read as not given).
+    out[name] = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Options;
   }
   return out;
 }

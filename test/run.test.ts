@@ -163,6 +163,8 @@ describe('ftplan run', () => {
     const b = ftplan([...args, '--output-dir', parts, '--resume']);
     expect(b.code, b.stderr).toBe(0);
     const resumed = JSON.parse(b.stdout);
+    expect(resumed.resumedFrom).toBe(stopped.checkpoint); // it continued, rather than starting over
+    expect(resumed.init.init).toBe('pretrained');
     expect(resumed.status).toBe('completed');
     expect(resumed.steps).toBe(total);
     expect(readFileSync(join(parts, 'model.safetensors')).equals(readFileSync(join(whole, 'model.safetensors')))).toBe(true);
@@ -193,7 +195,9 @@ describe('ftplan run', () => {
     }
     const resumed = ftplan([...args, '--resume']);
     expect(resumed.code, resumed.stderr).toBe(0);
-    expect(JSON.parse(resumed.stdout).status).toBe('completed');
+    const r2 = JSON.parse(resumed.stdout);
+    expect(r2.status).toBe('completed');
+    expect(r2.resumedFrom).toMatch(/checkpoint-\d+$/);
   }, 300_000);
 
   it('--early-stopping-patience stops when eval accuracy stops improving', () => {
@@ -211,6 +215,9 @@ describe('ftplan run', () => {
       [['--epochs', '-1'], /--epochs must be at least 1/],
       [['--budget', '5'], /--budget needs --price-per-hour or --instance/],
       [['--instance', 'no-such-instance', '--init', 'random', '--model', 'tiny'], /--instance no-such-instance: not in the price tables/],
+      [['--resume', '--output-dir', tmp(), '--model', 'tiny'], /--resume: no complete checkpoint in /],
+      [['--report', 'run.txt'], /--report must name a .md file/],
+      [['--estimate', join(tmp(), 'missing.json'), '--model', 'tiny', '--init', 'random'], /missing.json: not a readable JSON measurement/],
       [['--batch-size', '0'], /--batch-size must be at least 1/],
     ] as [string[], RegExp][]) {
       const r = ftplan(['run', '--dataset', TWEETS, ...flags]);

@@ -149,6 +149,8 @@ export interface RunReport {
   finalEval: EvalMetrics | null;
   evals: { step: number; epoch: number; metrics: EvalMetrics }[];
   checkpoint: string | null;
+  /** the checkpoint this run continued from (--resume) */
+  resumedFrom: string | null;
   init: OpenedModel['report'];
   /** predicted (from the estimate) against actual, on this device */
   vsEstimate: {
@@ -421,6 +423,7 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
     finalEval: evals.length ? evals[evals.length - 1]!.metrics : null,
     evals,
     checkpoint,
+    resumedFrom: resumeFrom?.dir ?? null,
     init: opened.report,
     vsEstimate,
   };
