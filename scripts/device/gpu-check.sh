@@ -17,6 +17,7 @@
 #
 # FTPLAN_DEVICE_DRY_RUN=1   the same phases on this CPU machine: system libtorch, /usr/bin/python3,
 #                           device cpu, model tiny, batch 2/4, seq 32, 2 steps
+# FTPLAN_DEVICE_BUILD_DIR   the cmake build folder (default build/device)
 # FTPLAN_DEVICE_SKIP_BUILD=1  reuse FTPLAN_NATIVE or build/Release/ftplan.node (CI's dry run)
 # PYTHON=...                the Python with torch (default /opt/torch/.venv/bin/python3, else python3)
 # FTPLAN_DEVICE_BUDGET_S    seconds for the whole script (default 540: the device tool allows 600)
@@ -102,7 +103,7 @@ results
 
 # ---- build ---------------------------------------------------------------------------------
 ADDON=""
-BUILD_DIR=build/device
+BUILD_DIR=${FTPLAN_DEVICE_BUILD_DIR:-build/device}  # a fresh folder on the device; an existing one builds incrementally
 if [ "${FTPLAN_DEVICE_SKIP_BUILD:-0}" = 1 ]; then
   ADDON=${FTPLAN_NATIVE:-$ROOT/build/Release/ftplan.node}
   if [ -f "$ADDON" ]; then phase build skipped "FTPLAN_DEVICE_SKIP_BUILD=1: reusing $ADDON"
@@ -126,7 +127,7 @@ else
     echo "Torch_DIR: ${TORCH_DIR:-(none: CMake default search path)}"
     GEN=(); command -v ninja >/dev/null 2>&1 && GEN=(-G Ninja)
     command -v nvcc >/dev/null 2>&1 && export CUDACXX=${CUDACXX:-$(command -v nvcc)}
-    rm -rf "$BUILD_DIR"
+
     set -x
     timeout "$(left 120)" cmake -S . -B "$BUILD_DIR" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release \
       -DCMAKE_JS_INC="$ROOT/node_modules/node-api-headers/include;$ROOT/node_modules/node-addon-api" \

@@ -107,6 +107,8 @@ for (const { B, f, p } of rows) {
 }
 
 const fmt = (x, d = 1) => (x == null || !Number.isFinite(x) ? '—' : x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }));
+// three significant digits below 1 (a CPU dry run's TFLOP/s and MFU are tiny but not zero)
+const sig = (x) => (x == null || !Number.isFinite(x) ? '—' : Math.abs(x) >= 1 ? fmt(x, 1) : x.toPrecision(3));
 const gib = (b) => (b == null ? '—' : fmt(b / 2 ** 30, 2));
 const md = [];
 md.push(`# ftplan GPU check — ${a.mode === 'dry-run' ? 'DRY RUN on CPU (not a GPU result)' : deviceName}`);
@@ -129,7 +131,7 @@ for (const r of table) {
       ? `${r.ratioToPython >= TARGET_RATIO ? 'ratio ✓' : 'ratio ✗'} ${r.mfu >= TARGET_MFU ? 'MFU ✓' : 'MFU ✗'}`
       : '';
   md.push(
-    `| ${r.impl} | ${r.batch} | ${r.seq} | ${fmt(r.medianStepMs, 2)} | ${fmt(r.tokensPerSec, 0)} | ${fmt(r.achievedTflops, 3)} | ${fmt(r.mfu * 100, 3)}% | ${r.ratioToPython ? `${fmt(r.ratioToPython, 2)}×` : ''} | ${gib(r.peakMemoryBytes)} | ${targets} |`,
+    `| ${r.impl} | ${r.batch} | ${r.seq} | ${fmt(r.medianStepMs, 2)} | ${fmt(r.tokensPerSec, 0)} | ${sig(r.achievedTflops)} | ${sig(r.mfu * 100)}% | ${r.ratioToPython ? `${fmt(r.ratioToPython, 2)}×` : ''} | ${gib(r.peakMemoryBytes)} | ${targets} |`,
   );
 }
 const estimate = readJson(join(a.work, 'estimate.json'));
@@ -141,14 +143,15 @@ md.push('| phase | status | detail |');
 md.push('|---|---|---|');
 for (const p of phases) md.push(`| ${p.name} | ${p.status} | ${String(p.detail ?? '').replaceAll('|', '\\|')} |`);
 const tap = read(join(a.work, 'tests.tap'));
-const tests = [...tap.matchAll(/^\s*(not ok|ok) \d+ - (.+?)(?: # (SKIP.*))?$/gm)].map((m) => ({ name: m[2], ok: m[1] === 'ok', skip: m[3] ?? null }));
+// the tests sit indented inside the describe() suite; the suite's own line is left out
+const tests = [...tap.matchAll(/^\s+(not ok|ok) \d+ - (.+?)(?: # (SKIP.*))?$/gm)].map((m) => ({ name: m[2], ok: m[1] === 'ok', skip: m[3] ?? null }));
 if (tests.length) {
   md.push('');
   md.push('## CUDA tests (test/cuda/cuda.test.mjs)');
   md.push('');
   for (const t of tests) md.push(`- ${t.ok ? (t.skip ? 'skipped' : 'ok') : 'FAILED'}: ${t.name}${t.skip ? ` (${t.skip})` : ''}`);
 }
-if (estTps) md.push('', `\`ftplan estimate --json\` on the device: ${fmt(estTps, 0)} tokens/s at batch ${batches[0]}.`);
+if (estTps) md.push('', `\`ftplan estimate --json\` on the device (batch ${batches[0]}, the CLI end to end): measurement.tokensPerSec ${fmt(estTps, 0)}.`);
 md.push('', 'Logs: run.log (phases), build.log (the full cmake log), tests.log (TAP), bench.log (both benchmarks), env.txt.');
 
 writeFileSync(join(a.out, 'results.md'), `${md.join('\n')}\n`);
