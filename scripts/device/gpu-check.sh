@@ -143,7 +143,9 @@ else
     ADDON=$ROOT/$BUILD_DIR/Release/ftplan.node
     phase build ok "$BUILD_DIR/Release/ftplan.node ($(grep -m1 -o 'ftplan: libtorch [a-zA-Z ]*' "$OUT/build.log"))"
   else
-    phase build FAILED "see build.log: $(grep -m1 -E 'error|Error' "$OUT/build.log" | cut -c1-200)"
+    rcline=$(grep -m1 '^build rc' "$OUT/build.log")
+    [ "$rcline" = "build rc 124" ] && rcline="build timed out (rc 124)"
+    phase build FAILED "see build.log: ${rcline:-no rc}; $(grep -m1 -E 'error|Error' "$OUT/build.log" | cut -c1-200)"
   fi
 fi
 if [ -n "$ADDON" ] && [ -n "$NODE" ]; then
