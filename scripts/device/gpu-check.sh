@@ -126,14 +126,21 @@ else
     fi
     echo "Torch_DIR: ${TORCH_DIR:-(none: CMake default search path)}"
     GEN=(); command -v ninja >/dev/null 2>&1 && GEN=(-G Ninja)
-    command -v nvcc >/dev/null 2>&1 && export CUDACXX=${CUDACXX:-$(command -v nvcc)}
+    # A CUDA libtorch's TorchConfig needs the toolkit (FindCUDAToolkit): point it at nvcc's; no .cu
+    # files are compiled, the arch list only quiets torch's detection (Hopper: 9.0).
+    CUDA_DEFS=()
+    if [ "$DRY" != 1 ] && command -v nvcc >/dev/null 2>&1; then
+      export CUDACXX=${CUDACXX:-$(command -v nvcc)} TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}
+      CUDA_ROOT=$(dirname "$(dirname "$(readlink -f "$CUDACXX")")")
+      CUDA_DEFS=(-DCUDAToolkit_ROOT="$CUDA_ROOT" -DCUDA_TOOLKIT_ROOT_DIR="$CUDA_ROOT")
+    fi
 
     set -x
     timeout "$(left 120)" cmake -S . -B "$BUILD_DIR" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release \
       -DCMAKE_JS_INC="$ROOT/node_modules/node-api-headers/include;$ROOT/node_modules/node-addon-api" \
       -DCMAKE_CXX_FLAGS=-DBUILDING_NODE_EXTENSION \
       -DCMAKE_LIBRARY_OUTPUT_DIRECTORY="$ROOT/$BUILD_DIR/Release" \
-      ${TORCH_DIR:+-DTorch_DIR="$TORCH_DIR"} \
+      ${TORCH_DIR:+-DTorch_DIR="$TORCH_DIR"} "${CUDA_DEFS[@]}" \
       && timeout "$(left 300)" cmake --build "$BUILD_DIR" -j "$(nproc)"
     echo "build rc $?"
     set +x
