@@ -118,6 +118,7 @@ md.push(`Device: ${deviceName}; libtorch ${runtime?.torchVersion ?? '?'} (CUDA c
 md.push(`Python baseline: bench/eager_gpt2.py --impl ${impl} (${impl === 'transformers' ? "transformers' GPT2ForSequenceClassification from GPT2Config, random init" : "the repo's transcription of HF's eager GPT-2 (transformers not importable)"}), torch.autocast bf16, AdamW, clip_grad_norm_, zero_grad(set_to_none).`);
 md.push(`MFU = tokens/s × FLOPs/token (6N + 12·L·C·T) ÷ ${peak.tflops} TFLOP/s dense bf16 (${peak.name}; ${peak.source}).`);
 md.push(`Targets: ftplan ≥ ${TARGET_RATIO}× the Python baseline and ≥ ${TARGET_MFU * 100}% MFU. (An 8192³ bf16 matrix product through PyTorch was seen at ~790 TFLOP/s on the lent H200s, so 45% of the datasheet's 989 is ~56% of what a GEMM reaches there.)`);
+md.push('Peak memory: ftplan, the allocator peak above what was allocated before the model (CUDA caching allocator on a GPU); Python, torch.cuda.max_memory_allocated (— on CPU).');
 md.push('');
 md.push('| impl | batch | seq | median step ms | tokens/s | TFLOP/s | MFU | ratio to Python | peak mem GiB | targets |');
 md.push('|---|---|---|---|---|---|---|---|---|---|');
