@@ -214,7 +214,9 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
   if (args.instance && args.pricePerHour === undefined) args = { ...args, pricePerHour: instancePrice(args.instance).price };
   const ds = await loadDataset(args.dataset, { textColumn: args.textColumn, labelColumn: args.labelColumn, limit: args.limit, seed: args.seed, emptyText: args.emptyText, unknownLabels: args.unknownLabels });
   const addon = loadNative();
-  const device = resolveDevice(args.device, addon);
+  let device = resolveDevice(args.device, addon);
+  // one GPU per worker: cuda:LOCAL_RANK, unless --device named one
+  if (dist && device.startsWith('cuda') && !/^cuda:\d+$/.test(args.device)) device = `cuda:${dist.localRank}`;
   const resumeFrom = args.resume !== undefined ? findCheckpoint(args.resume || args.outputDir) : null;
   // The tokenizer of the model the run started from (a checkpoint carries the same files), and the
   // data tokenized once, before the short measurement that needs its lengths.
