@@ -12,6 +12,8 @@ import { parseRunArgv } from '../src/cli.js';
 import { readSafetensors } from '../src/model/safetensors.js';
 import { loadNative } from '../src/native.js';
 import { microSeed, runFlags, workerEnv } from '../src/train/distributed.js';
+import { allReduceMs, dataParallelStepMs, fitLink } from '../src/planner/performance.js';
+import { scalingModel } from '../src/planner/scaling.js';
 import { DATA } from './data.js';
 
 const TWEETS = join(DATA, 'tweet_sentiment_extraction');
@@ -72,6 +74,31 @@ describe('helpers', () => {
     expect(args).toMatchObject({ gradAccum: 3, nproc: 2, distTimeout: 7, json: true });
     const again = await parseRunArgv(runFlags(args));
     expect(again).toEqual(args);
+  });
+
+  it('fitLink recovers the link behind synthetic ring all-reduce times; the step model adds it to compute', () => {
+    const link = { latencyMs: 0.1, GBs: 2 };
+    const points = [4096, 1 << 20, 16 << 20, 64 << 20].map((bytes) => ({ bytes, ms: allReduceMs(bytes, 2, link, 1e12) }));
+    points[0]!.ms = 2 * 0.1; // the smallest message: latency only
+    const fit = fitLink(points, 2);
+    expect(fit.latencyMs).toBeCloseTo(0.1, 12);
+    expect(fit.GBs).toBeCloseTo(2, 9);
+    // 100 MB in 25 MiB buckets on 4 ranks: 2·3/4 · 0.1 GB / 2 GB/s + 4 buckets · 6 hops · 0.1 ms
+    const s = dataParallelStepMs({ computeMs: 100, gradientBytes: 100e6, n: 4, link });
+    expect(s.allReduceMs).toBeCloseTo(1.5 * 0.05 * 1000 + 4 * 6 * 0.1, 9);
+    expect(s.stepMs).toBeCloseTo(100 + s.allReduceMs, 9);
+    expect(s.scalingEfficiency).toBeCloseTo(100 / s.stepMs, 12);
+    expect(dataParallelStepMs({ computeMs: 100, gradientBytes: 100e6, n: 1, link }).allReduceMs).toBe(0);
+  });
+
+  it('the plan names where its scaling constants come from', () => {
+    const none = scalingModel(null);
+    expect(none.summary).toMatch(/published figure \(pricing\/gpus\.json/);
+    expect(none.summary).toMatch(/assumed/);
+    expect(none.calibration).toBeNull();
+    const cal = scalingModel({ measuredAt: '2026-11-28', machine: 'm', command: 'c', gloo: { latencyMs: 0.1, bandwidthGBs: 0.8, points: [] }, run: { model: 'mini', predictedTwoProcessStepMs: 200, errorPct: -10, speedupOverOneProcess: 1.2, twoProcesses: { stepMs: 250 }, oneProcessAllCores: { stepMs: 300 } } });
+    expect(cal.calibration).toMatchObject({ glooBandwidthGBs: 0.8, measuredTwoProcessStepMs: 250, predictedTwoProcessStepMs: 200, twoProcessEfficiency: 1.2 });
+    expect(cal.summary).toMatch(/200\.0 ms predicted vs 250\.0 ms measured \(-10\.0%\)/);
   });
 
   it('the run parser refuses a node rank outside --nnodes', async () => {

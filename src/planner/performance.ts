@@ -44,23 +44,27 @@ export interface Link {
   source?: string;
 }
 
-/** Least-squares fit of ms = latency + (ring factor × bytes) / bandwidth to measured all-reduce times. */
+/**
+ * The link behind measured all-reduce times (model: ms = 2(N-1)·latency + 2(N-1)/N·bytes/bandwidth):
+ * the latency from the smallest message (all latency), the bandwidth by least squares over the
+ * messages of 1 MiB and more with that latency fixed (gradient buckets are MBs, so this is the
+ * regime the plan uses).
+ */
 export function fitLink(points: { bytes: number; ms: number }[], n: number): Link {
   const f = (2 * (n - 1)) / n;
-  const xs = points.map((p) => (f * p.bytes) / 1e9); // GB moved per rank
-  const ys = points.map((p) => p.ms);
-  const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
-  const my = ys.reduce((a, b) => a + b, 0) / ys.length;
+  const hops = 2 * (n - 1);
+  const smallest = points.reduce((a, b) => (b.bytes < a.bytes ? b : a));
+  const latencyMs = smallest.ms / hops;
+  const big = points.filter((p) => p.bytes >= 1 << 20);
   let sxy = 0;
   let sxx = 0;
-  xs.forEach((x, i) => {
-    sxy += (x - mx) * (ys[i]! - my);
-    sxx += (x - mx) ** 2;
-  });
+  for (const p of big.length ? big : points) {
+    const x = (f * p.bytes) / 1e9; // GB each rank sends
+    sxy += x * (p.ms - hops * latencyMs);
+    sxx += x * x;
+  }
   const msPerGB = sxx > 0 ? sxy / sxx : 0;
-  const intercept = my - msPerGB * mx;
-  // the intercept covers the 2(N-1) hops of one all-reduce
-  return { latencyMs: Math.max(0, intercept) / (2 * (n - 1)), GBs: msPerGB > 0 ? 1000 / msPerGB : Infinity };
+  return { latencyMs, GBs: msPerGB > 0 ? 1000 / msPerGB : Infinity };
 }
 
 /** The ring all-reduce of `bytes` split in buckets, on N ranks over `link` (ms). */
