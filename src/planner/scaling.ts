@@ -14,14 +14,14 @@ export interface ScalingCalibration {
   machine: string;
   command: string;
   gloo: { latencyMs: number; bandwidthGBs: number; points: { bytes: number; ms: number }[] };
-  run: { model: string; predictedTwoProcessStepMs: number; errorPct: number; speedupOverOneProcess: number; twoProcesses: { stepMs: number }; oneProcessAllCores: { stepMs: number } };
+  run: { model: string; predictedTwoProcessStepMs: number; errorPct: number; speedupOverOneProcess: number; twoProcesses: { stepMs: number }; oneProcessAllCores: { stepMs: number }; oneProcessHalfCoresAccum2?: { stepMs: number } };
 }
 
 export interface ScalingModel {
   model: string;
   bucketBytes: number;
   gpu: { bandwidth: string; latencyMs: number; latency: string };
-  calibration: (Pick<ScalingCalibration, 'measuredAt' | 'machine' | 'command'> & { source: string; glooLatencyMs: number; glooBandwidthGBs: number; measuredTwoProcessStepMs: number; predictedTwoProcessStepMs: number; errorPct: number; twoProcessEfficiency: number }) | null;
+  calibration: (Pick<ScalingCalibration, 'measuredAt' | 'machine' | 'command'> & { source: string; glooLatencyMs: number; glooBandwidthGBs: number; measuredTwoProcessStepMs: number; predictedTwoProcessStepMs: number; errorPct: number; twoProcessEfficiency: number; twoProcessVsOneThread: number | null }) | null;
   summary: string;
 }
 
@@ -50,13 +50,15 @@ export function scalingModel(cal: ScalingCalibration | null): ScalingModel {
         errorPct: cal.run.errorPct,
         // the same global batch: 1 process × all cores ÷ 2 processes × half the cores each
         twoProcessEfficiency: cal.run.oneProcessAllCores.stepMs / cal.run.twoProcesses.stepMs,
+        // … and ÷ 1 process × half the cores (robust to OpenMP's collapse on a busy machine)
+        twoProcessVsOneThread: cal.run.oneProcessHalfCoresAccum2 ? cal.run.oneProcessHalfCoresAccum2.stepMs / cal.run.twoProcesses.stepMs : null,
       }
     : null;
   const summary = [
     `DP model: ${model}.`,
     `GPU rows: bandwidth = the interconnect's published figure (pricing/gpus.json, NVIDIA datasheets; not measured here), latency ${ALLREDUCE_LATENCY_MS} ms per hop (assumed).`,
     calibration
-      ? `Checked on CPU over Gloo (${calibration.machine}, ${calibration.measuredAt}, ${calibration.source}): measured latency ${calibration.glooLatencyMs.toFixed(3)} ms, ${calibration.glooBandwidthGBs.toFixed(2)} GB/s; 2-process step ${calibration.predictedTwoProcessStepMs.toFixed(1)} ms predicted vs ${calibration.measuredTwoProcessStepMs.toFixed(1)} ms measured (${calibration.errorPct >= 0 ? '+' : ''}${calibration.errorPct.toFixed(1)}%); 2 processes vs 1 on the same cores: ${(calibration.twoProcessEfficiency * 100).toFixed(0)}%.`
+      ? `Checked on CPU over Gloo (${calibration.machine}, ${calibration.measuredAt}, ${calibration.source}): measured latency ${calibration.glooLatencyMs.toFixed(3)} ms, ${calibration.glooBandwidthGBs.toFixed(2)} GB/s; 2-process step ${calibration.predictedTwoProcessStepMs.toFixed(1)} ms predicted vs ${calibration.measuredTwoProcessStepMs.toFixed(1)} ms measured (${calibration.errorPct >= 0 ? '+' : ''}${calibration.errorPct.toFixed(1)}%); same global batch, 2 processes vs 1: ×${calibration.twoProcessEfficiency.toFixed(2)} against all cores in one process${calibration.twoProcessVsOneThread !== null ? `, ×${calibration.twoProcessVsOneThread.toFixed(2)} against one process on half the cores` : ''} (a shared 2-core machine: see bench/RESULTS.md).`
       : 'Not checked on this install: no pricing/scaling.json (run node bench/scaling.mjs).',
   ].join(' ');
   return { model, bucketBytes: BUCKET_BYTES, gpu: { bandwidth: 'published (pricing/gpus.json interconnect)', latencyMs: ALLREDUCE_LATENCY_MS, latency: 'assumed' }, calibration, summary };
