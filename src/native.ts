@@ -33,6 +33,11 @@ export interface BenchmarkOptions extends TrainOptions {
   gradAccum?: number;
   warmupSteps?: number;
   steps?: number;
+  /** timed steps beyond `steps`, up to maxSteps, until they add up to minTimedMs */
+  minTimedMs?: number;
+  maxSteps?: number;
+  /** padded lengths to cycle through, one per timed step (default: seqLen for every step) */
+  seqLens?: number[];
   evalBatchSize?: number;
   evalSteps?: number;
   /** memory probe: one step at each batch size at probeSeqLen, after the timed steps */
@@ -59,6 +64,7 @@ export interface ProbePoint {
 
 export interface NativeBenchmarkResult {
   stepMs: number[];
+  stepSeqLens: number[];
   losses: number[];
   evalMs: number[];
   setupMs: number;
