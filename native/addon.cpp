@@ -7,7 +7,8 @@
 // no C++ exception ever reaches Node's abort path.
 //
 // Exports: runtimeInfo(), benchmark(opts), parameterCounts(model), flopsPerToken(model, seqLen),
-// class Session { init(), step(microBatches), logits(batch), setLr(lr), loadState(tensors), state(), saveTrainingState(path), loadTrainingState(path) }.
+// class Session { init(), step(microBatches, {seeds}?), logits(batch), setLr(lr), loadState(tensors), state(), saveTrainingState(path), loadTrainingState(path),
+//                 initDistributed({rank, worldSize, masterAddr, masterPort, timeoutMs, bucketBytes}), allreduce(Float64Array), allreduceBenchmark({bytes, iters}) }.
 #include <napi.h>
 
 #include <ATen/Parallel.h>
@@ -29,6 +30,7 @@
 #include "benchmark.h"
 #include "compat.h"
 #include "device.h"
+#include "distributed.h"
 #include "gpt2.h"
 #include "memory.h"
 #include "memory_probe.h"
@@ -265,6 +267,8 @@ Napi::Value RuntimeInfo(const Napi::CallbackInfo& info) {
     o.Set("parallelInfo", Napi::String::New(env, at::get_parallel_info()));
     o.Set("buildConfig", Napi::String::New(env, at::show_config()));
     o.Set("cpuTrackingAllocator", Napi::Boolean::New(env, cpu_tracking_installed()));
+    o.Set("c10d", Napi::Boolean::New(env, c10d_compiled()));
+    o.Set("nccl", Napi::Boolean::New(env, nccl_compiled()));
     auto devices = Napi::Array::New(env);
     uint32_t i = 0;
     devices.Set(i++, Napi::String::New(env, "cpu"));
@@ -525,6 +529,7 @@ struct SessionState {
   TrainConfig train;
   int threads = 0;
   std::unique_ptr<Trainer> trainer;
+  std::shared_ptr<DistGroup> dist;
   std::atomic<bool> busy{false};
 };
 
@@ -577,13 +582,13 @@ class InitWorker : public SessionWorker {
 
 class StepWorker : public SessionWorker {
  public:
-  StepWorker(Napi::Env env, std::shared_ptr<SessionState> s, std::vector<Batch> micro)
-      : SessionWorker(env, std::move(s)), micro_(std::move(micro)) {}
+  StepWorker(Napi::Env env, std::shared_ptr<SessionState> s, std::vector<Batch> micro, std::vector<uint64_t> seeds)
+      : SessionWorker(env, std::move(s)), micro_(std::move(micro)), seeds_(std::move(seeds)) {}
 
  protected:
   void RunLocked() override {
     const auto t0 = std::chrono::steady_clock::now();
-    r_ = s_->trainer->step(micro_);  // ends with loss.item(): the device is synchronized
+    r_ = s_->trainer->step(micro_, seeds_);  // ends with loss.item(): the device is synchronized
     native_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   }
   Napi::Value Result(Napi::Env env) override {
@@ -593,11 +598,14 @@ class StepWorker : public SessionWorker {
     o.Set("gradNorm", Napi::Number::New(env, r_.grad_norm));
     o.Set("samples", Napi::Number::New(env, static_cast<double>(r_.samples)));
     o.Set("tokens", Napi::Number::New(env, static_cast<double>(r_.tokens)));
+    o.Set("buckets", Napi::Number::New(env, static_cast<double>(r_.buckets)));
+    o.Set("allreduceMs", Napi::Number::New(env, r_.allreduce_ms));
     return o;
   }
 
  private:
   std::vector<Batch> micro_;
+  std::vector<uint64_t> seeds_;
   StepResult r_;
   double native_ms_ = 0;
 };
@@ -743,6 +751,85 @@ class TrainingStateWorker : public SessionWorker {
   bool save_;
 };
 
+class InitDistributedWorker : public SessionWorker {
+ public:
+  InitDistributedWorker(Napi::Env env, std::shared_ptr<SessionState> s, DistOptions o) : SessionWorker(env, std::move(s)), o_(std::move(o)) {}
+
+ protected:
+  void RunLocked() override {
+    if (s_->dist) throw std::invalid_argument("this session already joined a process group");
+    o_.device = s_->trainer->device().str();
+    s_->dist = std::make_shared<DistGroup>(o_);
+    s_->trainer->set_distributed(s_->dist);
+  }
+  Napi::Value Result(Napi::Env env) override {
+    auto o = Napi::Object::New(env);
+    o.Set("backend", Napi::String::New(env, s_->dist->backend()));
+    o.Set("rank", Napi::Number::New(env, s_->dist->rank()));
+    o.Set("worldSize", Napi::Number::New(env, s_->dist->world_size()));
+    return o;
+  }
+
+ private:
+  DistOptions o_;
+};
+
+// Sum of a small float64 vector across the group (agreement on stopping, metrics).
+class AllreduceWorker : public SessionWorker {
+ public:
+  AllreduceWorker(Napi::Env env, std::shared_ptr<SessionState> s, std::vector<double> xs) : SessionWorker(env, std::move(s)), xs_(std::move(xs)) {}
+
+ protected:
+  void RunLocked() override {
+    if (!s_->dist) throw std::invalid_argument("allreduce(): this session has not joined a process group (initDistributed)");
+    auto t = torch::tensor(xs_, torch::kFloat64).to(s_->trainer->device()).contiguous();
+    s_->dist->allreduce_sum_(t);
+    auto host = t.to(torch::kCPU);
+    for (size_t i = 0; i < xs_.size(); ++i) xs_[i] = host[static_cast<int64_t>(i)].item<double>();
+  }
+  Napi::Value Result(Napi::Env env) override {
+    auto a = Napi::Float64Array::New(env, xs_.size());
+    for (size_t i = 0; i < xs_.size(); ++i) a[i] = xs_[i];
+    return a;
+  }
+
+ private:
+  std::vector<double> xs_;
+};
+
+// Median milliseconds of an all-reduce (sum) of `bytes` of float32, for each size; every rank calls
+// it with the same sizes. Two warm-up calls per size.
+class AllreduceBenchWorker : public SessionWorker {
+ public:
+  AllreduceBenchWorker(Napi::Env env, std::shared_ptr<SessionState> s, std::vector<int64_t> bytes, int iters)
+      : SessionWorker(env, std::move(s)), bytes_(std::move(bytes)), iters_(iters) {}
+
+ protected:
+  void RunLocked() override {
+    if (!s_->dist) throw std::invalid_argument("allreduceBenchmark(): this session has not joined a process group (initDistributed)");
+    for (auto b : bytes_) {
+      auto t = torch::ones({std::max<int64_t>(1, b / 4)}, torch::TensorOptions().dtype(torch::kFloat32).device(s_->trainer->device()));
+      std::vector<double> ms;
+      for (int i = 0; i < iters_ + 2; ++i) {
+        s_->dist->barrier();
+        const auto t0 = std::chrono::steady_clock::now();
+        s_->dist->allreduce_sum_(t);
+        synchronize(s_->trainer->device());
+        const double dt = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        if (i >= 2) ms.push_back(dt);
+      }
+      std::sort(ms.begin(), ms.end());
+      out_.push_back(ms[ms.size() / 2]);
+    }
+  }
+  Napi::Value Result(Napi::Env env) override { return number_array(env, out_); }
+
+ private:
+  std::vector<int64_t> bytes_;
+  int iters_;
+  std::vector<double> out_;
+};
+
 class Session : public Napi::ObjectWrap<Session> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -751,7 +838,9 @@ class Session : public Napi::ObjectWrap<Session> {
                         InstanceMethod("logits", &Session::Logits), InstanceMethod("setLr", &Session::SetLr),
                         InstanceMethod("loadState", &Session::LoadState), InstanceMethod("state", &Session::State),
                         InstanceMethod("saveTrainingState", &Session::SaveTrainingState),
-                        InstanceMethod("loadTrainingState", &Session::LoadTrainingState)});
+                        InstanceMethod("loadTrainingState", &Session::LoadTrainingState),
+                        InstanceMethod("initDistributed", &Session::InitDistributed), InstanceMethod("allreduce", &Session::Allreduce),
+                        InstanceMethod("allreduceBenchmark", &Session::AllreduceBenchmark)});
   }
 
   explicit Session(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Session>(info) {
@@ -796,7 +885,69 @@ class Session : public Napi::ObjectWrap<Session> {
       std::vector<Batch> micro;
       for (uint32_t i = 0; i < arr.Length(); ++i) micro.push_back(read_batch(arr.Get(i), true));
       if (micro.empty()) throw std::invalid_argument("step() needs at least one micro-batch");
-      return queue<StepWorker>(env, std::move(micro));
+      std::vector<uint64_t> seeds;
+      if (info.Length() > 1 && !info[1].IsUndefined()) {
+        auto o = get_object(info[1], "step options");
+        if (o.Has("seeds") && !o.Get("seeds").IsUndefined()) {
+          if (!o.Get("seeds").IsArray()) throw std::invalid_argument("seeds must be an array of integers");
+          auto sa = o.Get("seeds").As<Napi::Array>();
+          if (sa.Length() != micro.size()) throw std::invalid_argument("seeds must have one entry per micro-batch");
+          for (uint32_t i = 0; i < sa.Length(); ++i) {
+            auto v = sa.Get(i);
+            const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+            if (!(d >= 0 && d <= 9007199254740991.0 && d == static_cast<double>(static_cast<int64_t>(d))))
+              throw std::invalid_argument("seeds must be integers in [0, 2^53)");
+            seeds.push_back(static_cast<uint64_t>(d));
+          }
+        }
+      }
+      return queue<StepWorker>(env, std::move(micro), std::move(seeds));
+    });
+  }
+
+  Napi::Value InitDistributed(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guarded(env, [&]() -> Napi::Value {
+      auto o = get_object(info[0], "distributed options");
+      DistOptions d;
+      d.rank = static_cast<int>(get_int(o, "rank", -1));
+      d.world_size = static_cast<int>(get_int(o, "worldSize", -1));
+      d.master_addr = get_string(o, "masterAddr", d.master_addr);
+      d.master_port = static_cast<int>(get_int(o, "masterPort", d.master_port));
+      d.timeout = std::chrono::milliseconds(get_int(o, "timeoutMs", d.timeout.count()));
+      d.bucket_bytes = get_int(o, "bucketBytes", d.bucket_bytes);
+      if (d.world_size < 1 || d.rank < 0 || d.rank >= d.world_size) throw std::invalid_argument("rank must be in [0, worldSize)");
+      if (!c10d_compiled()) DistGroup{d};  // throws the explanation
+      return queue<InitDistributedWorker>(env, std::move(d));
+    });
+  }
+
+  Napi::Value Allreduce(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guarded(env, [&]() -> Napi::Value {
+      if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
+        throw std::invalid_argument("allreduce() takes a Float64Array");
+      auto a = info[0].As<Napi::Float64Array>();
+      std::vector<double> xs(a.Data(), a.Data() + a.ElementLength());
+      return queue<AllreduceWorker>(env, std::move(xs));
+    });
+  }
+
+  Napi::Value AllreduceBenchmark(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guarded(env, [&]() -> Napi::Value {
+      auto o = get_object(info[0], "benchmark options");
+      if (!o.Get("bytes").IsArray()) throw std::invalid_argument("bytes must be an array");
+      auto ba = o.Get("bytes").As<Napi::Array>();
+      std::vector<int64_t> bytes;
+      for (uint32_t i = 0; i < ba.Length(); ++i) {
+        auto v = ba.Get(i);
+        if (!v.IsNumber() || v.As<Napi::Number>().Int64Value() < 4) throw std::invalid_argument("bytes must be numbers >= 4");
+        bytes.push_back(v.As<Napi::Number>().Int64Value());
+      }
+      const int64_t iters = get_int(o, "iters", 10);
+      if (iters < 1 || iters > 1000) throw std::invalid_argument("iters must be in [1, 1000]");
+      return queue<AllreduceBenchWorker>(env, std::move(bytes), static_cast<int>(iters));
     });
   }
 

@@ -7,6 +7,16 @@
 //   - scaled_dot_product_attention is public from 2.0 (flash/efficient kernels on CUDA);
 //     1.13 only has a private math variant, so gpt2.cpp uses its manual path there. (FTPLAN_HAS_SDPA)
 //   - the Allocator interface: allocate() lost its const and copy_data() became pure virtual in 2.3.
+//   - c10d (distributed.cpp): in 1.13 ProcessGroupGloo/ProcessGroupNCCL derive from ProcessGroup and
+//     their Options from ProcessGroup::Options; from 2.0 they derive from Backend (Backend::Options,
+//     kBackendDefaultTimeout), createDevice*() gained a defaulted `lazyInit` argument (2.6+), and
+//     TCPStoreOptions gained fields with defaults (masterListenFd, useLibUV). distributed.cpp holds
+//     the concrete classes and uses only what both share: the (store, rank, size, options)
+//     constructor, Options::create(), options->timeout/devices/threads, allreduce(tensors, opts)->wait(),
+//     TCPStoreOptions{port, isServer, numWorkers, waitWorkers, timeout} — so no version branch is
+//     needed there. Read from the 2.x headers; compiled here against 1.13 only.
+//     Both versions compile the headers' bodies only under USE_C10D_GLOO / USE_C10D_NCCL, which a
+//     libtorch consumer must define itself: FTPLAN_WITH_C10D (below) does, when the headers exist.
 #pragma once
 
 #include <torch/torch.h>
@@ -28,6 +38,39 @@
 #else
 #define FTPLAN_ALLOCATOR_CONST const
 #define FTPLAN_ALLOCATOR_HAS_COPY_DATA 0
+#endif
+
+// Data-parallel (distributed.cpp): libtorch's c10d Gloo headers and the gloo headers they include
+// (Debian ships the latter in libgloo-dev, not libtorch-dev). NCCL only in a CUDA build.
+#ifndef FTPLAN_WITH_C10D
+#if defined(__has_include)
+#if __has_include(<torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>) && __has_include(<torch/csrc/distributed/c10d/TCPStore.hpp>) && \
+    __has_include(<gloo/algorithm.h>) && __has_include(<gloo/transport/device.h>)
+#define FTPLAN_WITH_C10D 1
+#else
+#define FTPLAN_WITH_C10D 0
+#endif
+#else
+#define FTPLAN_WITH_C10D 0
+#endif
+#endif
+
+#if FTPLAN_WITH_C10D && !defined(USE_C10D_GLOO)
+#define USE_C10D_GLOO
+#endif
+
+#ifndef FTPLAN_WITH_NCCL
+#if FTPLAN_WITH_C10D && defined(FTPLAN_WITH_CUDA) && defined(__has_include)
+#if __has_include(<torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>) && __has_include(<nccl.h>)
+#define FTPLAN_WITH_NCCL 1
+#endif
+#endif
+#endif
+#ifndef FTPLAN_WITH_NCCL
+#define FTPLAN_WITH_NCCL 0
+#endif
+#if FTPLAN_WITH_NCCL && !defined(USE_C10D_NCCL)
+#define USE_C10D_NCCL
 #endif
 
 namespace ftplan {

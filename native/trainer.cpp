@@ -3,6 +3,7 @@
 
 #include <ATen/Parallel.h>
 
+#include <chrono>
 #include <cmath>
 #include <type_traits>
 
@@ -56,8 +57,9 @@ torch::Tensor Trainer::forward_backward(const Batch& b, double scale) {
   return loss.detach();
 }
 
-StepResult Trainer::step(const std::vector<Batch>& micro_batches) {
+StepResult Trainer::step(const std::vector<Batch>& micro_batches, const std::vector<uint64_t>& seeds) {
   if (micro_batches.empty()) throw std::invalid_argument("a step needs at least one micro-batch");
+  if (!seeds.empty() && seeds.size() != micro_batches.size()) throw std::invalid_argument("seeds must have one entry per micro-batch");
   const auto& mcfg = model_->config();
   for (const auto& b : micro_batches) {
     check_batch(mcfg, b.input_ids, b.lengths);
@@ -67,12 +69,29 @@ StepResult Trainer::step(const std::vector<Batch>& micro_batches) {
   for (auto& p : model_->parameters()) p.mutable_grad() = torch::Tensor();  // zero_grad(set_to_none)
 
   StepResult r;
-  const double scale = 1.0 / static_cast<double>(micro_batches.size());
+  const int world = dist_ ? dist_->world_size() : 1;
+  const double scale = 1.0 / (static_cast<double>(micro_batches.size()) * world);
   torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions().device(device_));
-  for (const auto& b : micro_batches) {
+  for (size_t i = 0; i < micro_batches.size(); ++i) {
+    const auto& b = micro_batches[i];
+    if (!seeds.empty()) torch::manual_seed(seeds[i]);  // CPU and every CUDA device
     loss_sum += forward_backward(b, scale);
     r.samples += b.input_ids.size(0);
     r.tokens += b.input_ids.numel();
+  }
+  if (dist_) {
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<torch::Tensor> params = model_->parameters();
+    r.buckets = dist_->allreduce_grads_(params);
+    auto stats = torch::stack({loss_sum.to(torch::kFloat64), torch::tensor(static_cast<double>(r.samples), torch::kFloat64).to(device_),
+                               torch::tensor(static_cast<double>(r.tokens), torch::kFloat64).to(device_)})
+                     .contiguous();
+    dist_->allreduce_sum_(stats);
+    auto host = stats.to(torch::kCPU);
+    loss_sum = host[0].to(device_, torch::kFloat32);
+    r.samples = static_cast<int64_t>(host[1].item<double>());
+    r.tokens = static_cast<int64_t>(host[2].item<double>());
+    r.allreduce_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   }
   if (device_.is_cpu()) {
     // CPU: the clip coefficient goes into a fused AdamW pass (below) instead of rescaling every
@@ -95,7 +114,7 @@ StepResult Trainer::step(const std::vector<Batch>& micro_batches) {
     }
     optimizer_->step();
   }
-  r.loss = loss_sum.item<double>() * scale;  // .item() synchronizes the device
+  r.loss = loss_sum.item<double>() * scale;  // .item() synchronizes the device (scale: over the group's micro-batches)
   return r;
 }
 

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "distributed.h"
 #include "gpt2.h"
 
 namespace ftplan {
@@ -40,6 +41,8 @@ struct Batch {
 struct StepResult {
   double loss = 0;       // mean cross-entropy over the micro-batches
   double grad_norm = 0;  // total L2 norm before clipping
+  int64_t buckets = 0;   // gradient buckets all-reduced (0: one process)
+  double allreduce_ms = 0;
   int64_t samples = 0;
   int64_t tokens = 0;    // padded tokens processed (B * T summed over micro-batches)
 };
@@ -50,7 +53,20 @@ class Trainer {
   Trainer(const GPT2Config& model_cfg, const TrainConfig& cfg);
 
   // One optimizer step over micro_batches.size() accumulated micro-batches.
-  StepResult step(const std::vector<Batch>& micro_batches);
+  //
+  // seeds (optional, one per micro-batch): the CPU and CUDA generators are re-seeded with seeds[i]
+  // before micro-batch i, so its dropout masks depend on that seed only, not on what ran before —
+  // the same micro-batch gets the same masks whichever process (rank) runs it.
+  //
+  // Data-parallel (set_distributed): each rank runs its own micro-batches with each loss scaled by
+  // 1 / (micro-batches × world size), then the gradients are all-reduced (sum) before clipping and
+  // AdamW, so N ranks × A micro-batches compute exactly what one process computes with N·A
+  // micro-batches (loss scale 1/(N·A)); loss, samples and tokens in the result are the group's.
+  StepResult step(const std::vector<Batch>& micro_batches, const std::vector<uint64_t>& seeds = {});
+
+  // Join (or leave, with nullptr) a process group for the gradients.
+  void set_distributed(std::shared_ptr<DistGroup> group) { dist_ = std::move(group); }
+  DistGroup* distributed() const { return dist_.get(); }
 
   // Forward, cross-entropy and backward of one micro-batch, gradients accumulated with loss * scale.
   // Returns the (unscaled) loss as a device tensor. step() is this plus clipping and AdamW.
@@ -83,6 +99,7 @@ class Trainer {
   c10::Device device_;
   GPT2ForSequenceClassification model_{nullptr};
   std::unique_ptr<torch::optim::AdamW> optimizer_;
+  std::shared_ptr<DistGroup> dist_;
 };
 
 // Self-check of the fused CPU AdamW against torch::optim::AdamW: the largest relative difference of

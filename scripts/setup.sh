@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # setup.sh — the README's first command. On a fresh Debian/Ubuntu machine with Node >= 20.19:
-#   1. installs what is missing: a libtorch (Debian's libtorch-dev) with an optimized BLAS
+#   1. installs what is missing: a libtorch (Debian's libtorch-dev, and libgloo-dev for its c10d
+#      Gloo headers: data-parallel runs) with an optimized BLAS
 #      (libopenblas0-openmp: without it LibTorch falls back to the reference BLAS, ~30x slower),
 #      and the build tools (cmake, g++, make); for the tests and benchmarks, Debian's python3-torch
 #      (the independent reference implementation) and chromium (renders the HTML report); as root,
@@ -55,6 +56,10 @@ elif node -e 'const l=JSON.parse(process.argv[1]); process.exit(l.source.startsW
      && command -v dpkg >/dev/null && ! dpkg -s libopenblas0-openmp >/dev/null 2>&1 && ! dpkg -s libopenblas0-pthread >/dev/null 2>&1; then
   missing+=(libopenblas0-openmp)   # the BLAS trap: a system libtorch over the reference BLAS
 fi
+# Debian's libgloo-dev: the gloo headers libtorch's c10d ProcessGroupGloo.hpp includes (libtorch-dev
+# ships the c10d headers but not gloo's); without them the addon builds without data-parallel runs.
+if command -v apt-get >/dev/null && [ -f /usr/include/torch/csrc/distributed/c10d/ProcessGroupGloo.hpp ] && [ ! -f /usr/include/gloo/algorithm.h ]; then missing+=(libgloo-dev); fi
+if command -v apt-get >/dev/null && [[ " ${missing[*]} " == *" libtorch-dev "* ]]; then missing+=(libgloo-dev); fi
 # Debian's python3-torch: the independent reference implementation that tests and benchmarks compare
 # the native core against (same libtorch); only where apt is the package manager.
 if command -v apt-get >/dev/null && ! /usr/bin/python3 -c 'import torch' >/dev/null 2>&1; then missing+=(python3-torch); fi

@@ -7,6 +7,8 @@ import yargs, { type Options } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ESTIMATE_OPTIONS, EVAL_OPTIONS, IMPORT_OPTIONS, PRICING_OPTIONS, PROFILE_OPTIONS, RUN_OPTIONS, type OptionSpec } from './commands/options.js';
 import { EXIT_RUNTIME, EXIT_USAGE, FtplanError } from './errors.js';
+import { LAUNCH_OPTIONS } from './commands/launch-options.js';
+import { parseArgs, RunArgsSchema, type RunArgs } from './commands/options.js';
 
 function toYargs(table: Record<string, OptionSpec>): Record<string, Options> {
   const out: Record<string, Options> = {};
@@ -31,6 +33,20 @@ export function reportError(err: unknown, verbose: boolean, write: (s: string) =
   if (verbose && e?.stack) write(`${e.stack}\n`);
   else write('  (run with --verbose for the stack trace)\n');
   return EXIT_RUNTIME;
+}
+
+/** `ftplan run`'s own parser (yargs with the run table, then the schema): what `ftplan run <argv>` accepts, or the usage error. */
+export async function parseRunArgv(argv: string[]): Promise<RunArgs> {
+  const raw = await yargs(argv)
+    .options(toYargs(RUN_OPTIONS))
+    .strict()
+    .exitProcess(false)
+    .fail((msg, err) => {
+      throw err ?? new FtplanError('ERR_USAGE', msg);
+    })
+    .parseAsync();
+  if (raw._.length) throw new FtplanError('ERR_USAGE', `unexpected arguments: ${raw._.join(' ')}`);
+  return parseArgs(RunArgsSchema, RUN_OPTIONS, raw as Record<string, unknown>, 'run');
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -89,6 +105,15 @@ export async function main(argv: string[]): Promise<number> {
       },
     )
     .command(
+      'launch',
+      'write a SkyPilot task YAML that runs `ftplan run` data-parallel on the recommended (or named) instance',
+      (y) => y.options(toYargs(LAUNCH_OPTIONS)).strictOptions(),
+      async (args) => {
+        const { runLaunch } = await import('./commands/launch.js');
+        await runLaunch(args as Record<string, unknown>);
+      },
+    )
+    .command(
       'eval',
       'evaluate a saved checkpoint on a data set\'s eval split',
       (y) => y.options(toYargs(EVAL_OPTIONS)).strictOptions(),
@@ -97,7 +122,7 @@ export async function main(argv: string[]): Promise<number> {
         await runEval(args as Record<string, unknown>);
       },
     )
-    .demandCommand(1, 'name a command: estimate, profile, pricing, run, eval')
+    .demandCommand(1, 'name a command: estimate, profile, pricing, run, launch, eval')
     .strict()
     .exitProcess(false)
     .fail((msg, err) => {

@@ -101,6 +101,19 @@ export interface StepResult {
   gradNorm: number;
   samples: number;
   tokens: number;
+  /** gradient buckets all-reduced this step (0: one process) */
+  buckets?: number;
+  /** time of the gradient all-reduce inside nativeMs (0: one process) */
+  allreduceMs?: number;
+}
+
+export interface DistributedOptions {
+  rank: number;
+  worldSize: number;
+  masterAddr: string;
+  masterPort: number;
+  timeoutMs: number;
+  bucketBytes?: number;
 }
 
 export interface NativeSession {
@@ -110,7 +123,14 @@ export interface NativeSession {
   /** AdamW moments and steps + random generator states, for an exact resume */
   saveTrainingState(path: string): Promise<void>;
   loadTrainingState(path: string): Promise<void>;
-  step(microBatches: NativeBatch[]): Promise<StepResult>;
+  /** seeds: one per micro-batch; the generators are re-seeded before each (same dropout on any rank) */
+  step(microBatches: NativeBatch[], opts?: { seeds?: number[] }): Promise<StepResult>;
+  /** join a c10d process group (TCPStore + Gloo on CPU / NCCL on CUDA); after init() */
+  initDistributed(opts: DistributedOptions): Promise<{ backend: string; rank: number; worldSize: number }>;
+  /** element-wise sum across the group */
+  allreduce(values: Float64Array): Promise<Float64Array>;
+  /** median ms of a float32 all-reduce of each size in bytes */
+  allreduceBenchmark(opts: { bytes: number[]; iters?: number }): Promise<number[]>;
   logits(batch: NativeBatch): Promise<Float32Array>;
   setLr(lr: number): void;
 }
@@ -127,6 +147,9 @@ export interface RuntimeInfo {
   parallelInfo: string;
   buildConfig: string;
   cpuTrackingAllocator: boolean;
+  /** built with libtorch's c10d (Gloo): data-parallel runs available */
+  c10d: boolean;
+  nccl: boolean;
   devices: string[];
 }
 

@@ -11,6 +11,7 @@ import { FtplanError, fromNative, usageError } from '../errors.js';
 import { fitStepTime, median, MeasurementSchema, stepMsAt, type Measurement, type StepTimeModel } from '../measurement.js';
 import { writeFileAtomic } from '../model/safetensors.js';
 import { filterRows, loadCatalog, loadGpus } from '../pricing/catalog.js';
+import { loadScalingCalibration, scalingModel } from '../planner/scaling.js';
 import { parameterCount } from '../planner/memory.js';
 import { epochsRule, plan, type Plan } from '../planner/recommend.js';
 import { renderHtml, renderMarkdown } from '../report/documents.js';
@@ -261,6 +262,7 @@ export async function estimate(args: EstimateArgs, given?: { profile: DatasetPro
     spot: args.spot,
     maxAgeDays: args.maxAgeDays,
     now,
+    scaling: scalingModel(loadScalingCalibration()),
   });
   // What earlier runs on this device and model measured against their estimates (ftplan run).
   const cal = readCalibration(calibrationKey(m.deviceName, m.model, m.dtype));

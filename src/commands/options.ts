@@ -225,6 +225,13 @@ export const RUN_OPTIONS = {
   report: { type: 'string', describe: 'also write the final report as Markdown to this file (.md)' },
   budget: { type: 'number', describe: 'USD: stop before the spend would pass it (needs --price-per-hour), keeping a checkpoint' },
   json: { type: 'boolean', describe: 'print the final report as JSON', default: false },
+  nproc: { type: 'number', describe: 'data-parallel worker processes on this machine (one per GPU; on a CPU, each gets cores/nproc threads)', default: 1 },
+  nnodes: { type: 'number', describe: 'machines in the run (each runs `ftplan run` with the same flags and its own --node-rank)', default: 1 },
+  'node-rank': { type: 'number', describe: 'this machine\'s index in [0, --nnodes)', default: 0 },
+  'master-addr': { type: 'string', describe: 'address of node 0 (it hosts the c10d TCPStore)', default: '127.0.0.1' },
+  'master-port': { type: 'number', describe: 'port of the TCPStore on node 0', default: 29500 },
+  'dist-timeout': { type: 'number', describe: 'seconds a rank waits for the others (rendezvous and each collective) before failing', default: 300 },
+  'bucket-mb': { type: 'number', describe: 'gradient all-reduce bucket size in MB (DDP\'s default: 25)', default: 25 },
 } as const satisfies Record<string, OptionSpec>;
 
 export const RunArgsSchema = z
@@ -260,8 +267,16 @@ export const RunArgsSchema = z
     report: z.string().regex(/\.md$/i, '--report must name a .md file').optional(),
     budget: z.number().positive('--budget must be positive').finite().optional(),
     json: z.boolean(),
+    nproc: positiveInt('--nproc').max(64, '--nproc must be at most 64'),
+    nnodes: positiveInt('--nnodes').max(1024, '--nnodes must be at most 1024'),
+    nodeRank: z.number().int('--node-rank must be a whole number').nonnegative('--node-rank must be >= 0'),
+    masterAddr: z.string().min(1, '--master-addr must not be empty'),
+    masterPort: z.number().int('--master-port must be a whole number').min(1, '--master-port must be in [1, 65535]').max(65535, '--master-port must be in [1, 65535]'),
+    distTimeout: z.number({ error: '--dist-timeout must be a number' }).positive('--dist-timeout must be positive').max(86400, '--dist-timeout must be at most 86400 s'),
+    bucketMb: z.number({ error: '--bucket-mb must be a number' }).positive('--bucket-mb must be positive').max(4096, '--bucket-mb must be at most 4096'),
   })
   .strict()
+  .refine((a) => a.nodeRank < a.nnodes, { message: '--node-rank must be in [0, --nnodes)', path: ['nodeRank'] })
   .refine((a) => a.budget === undefined || a.pricePerHour !== undefined || a.instance !== undefined, { message: '--budget needs --price-per-hour or --instance (the spend is hours × price)', path: ['budget'] });
 export type RunArgs = z.infer<typeof RunArgsSchema>;
 

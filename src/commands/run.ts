@@ -31,6 +31,7 @@ import { modelShape } from '../model/open.js';
 import type { ModelConfig } from '../model/presets.js';
 import { loadCatalog, type PriceRow } from '../pricing/catalog.js';
 import { EVAL_OPTIONS, EvalArgsSchema, parseArgs, RUN_OPTIONS, RunArgsSchema, type RunArgs } from './options.js';
+import { launchWorkers, microSeed, workerEnv, workerThreads, type DistEnv } from '../train/distributed.js';
 
 interface TrainerState {
   global_step: number;
@@ -39,6 +40,8 @@ interface TrainerState {
   seed: number;
   batch_size: number;
   grad_accum: number;
+  /** ranks of the run that wrote it (absent: 1); grad_accum × world_size is what must match */
+  world_size?: number;
   epochs: number;
   train_rows: number;
   lr: number;
@@ -151,6 +154,18 @@ export interface RunReport {
   /** the checkpoint this run continued from (--resume) */
   resumedFrom: string | null;
   init: OpenedModel['report'];
+  /** data-parallel: the c10d group this run trained in (null: one process) */
+  distributed: {
+    backend: string;
+    worldSize: number;
+    nproc: number;
+    nnodes: number;
+    threadsPerRank: number;
+    bucketMb: number;
+    buckets: number;
+    meanAllreduceMs: number;
+    globalMicroBatchesPerStep: number;
+  } | null;
   /** predicted (from the estimate) against actual, on this device */
   vsEstimate: {
     source: string;
@@ -190,12 +205,17 @@ export function sparkline(values: number[], width = 60): string {
   return pts.map((v) => bars[hi > lo ? Math.round(((v - lo) / (hi - lo)) * 7) : 0]).join('');
 }
 
-export async function runTraining(args: RunArgs, log: (s: string) => void = (s) => process.stderr.write(`${s}\n`)): Promise<RunReport> {
+export async function runTraining(args: RunArgs, log: (s: string) => void = (s) => process.stderr.write(`${s}\n`), dist: DistEnv | null = null): Promise<RunReport> {
   const t0 = Date.now();
+  const world = dist?.worldSize ?? 1;
+  const rank = dist?.rank ?? 0;
+  const lead = rank === 0; // rank 0 writes checkpoints, metrics and reports; the others write nothing
   if (args.instance && args.pricePerHour === undefined) args = { ...args, pricePerHour: instancePrice(args.instance).price };
   const ds = await loadDataset(args.dataset, { textColumn: args.textColumn, labelColumn: args.labelColumn, limit: args.limit, seed: args.seed, emptyText: args.emptyText, unknownLabels: args.unknownLabels });
   const addon = loadNative();
-  const device = resolveDevice(args.device, addon);
+  let device = resolveDevice(args.device, addon);
+  // one GPU per worker: cuda:LOCAL_RANK, unless --device named one
+  if (dist && device.startsWith('cuda') && !/^cuda:\d+$/.test(args.device)) device = `cuda:${dist.localRank}`;
   const resumeFrom = args.resume !== undefined ? findCheckpoint(args.resume || args.outputDir) : null;
   // The tokenizer of the model the run started from (a checkpoint carries the same files), and the
   // data tokenized once, before the short measurement that needs its lengths.
@@ -203,7 +223,12 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
   const tokenizer = tokenizerFor(tokenizerSource);
   const shape = modelShape(resumeFrom?.dir ?? args.model, ds.labels.length).config;
   const train = encodeExamples(ds.splits.train!.examples, tokenizer, shape.nPositions);
-  const predicted = await predictThroughput(args, shape, train, device, addon);
+  if (dist && !addon.runtimeInfo().c10d) {
+    throw new FtplanError('ERR_INPUT', '--nproc/--nnodes > 1: this build of the native addon has no c10d (libtorch\'s ProcessGroupGloo and the gloo headers were missing at build time)', { fix: 'on Debian: apt-get install libgloo-dev, then npm run build:native (scripts/setup.sh does both)' });
+  }
+  // Data-parallel workers skip the short single-process measurement (it would not predict a group's
+  // step); --estimate still gives the comparison.
+  const predicted = dist && !args.estimate ? null : await predictThroughput(args, shape, train, device, addon);
   const opened = await openModel(resumeFrom?.dir ?? args.model, {
     numLabels: ds.labels.length,
     init: resumeFrom ? 'pretrained' : args.init,
@@ -213,23 +238,38 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
     dtype: args.dtype,
     device,
     seed: args.seed,
-    threads: args.threads ?? availableParallelism(),
+    threads: dist ? workerThreads(args, availableParallelism()) : (args.threads ?? availableParallelism()),
   });
   const { session, config } = opened;
+  let backend = '';
+  if (dist) {
+    try {
+      const g = await session.initDistributed({ rank: dist.rank, worldSize: dist.worldSize, masterAddr: dist.masterAddr, masterPort: dist.masterPort, timeoutMs: Math.round(args.distTimeout * 1000), bucketBytes: Math.round(args.bucketMb * 1024 * 1024) });
+      backend = g.backend;
+    } catch (e) {
+      throw fromNative(e, `joining the process group as rank ${dist.rank} of ${dist.worldSize}`);
+    }
+    if (lead) log(`c10d ${backend}: ${dist.worldSize} ranks, master ${dist.masterAddr}:${dist.masterPort}, timeout ${args.distTimeout} s`);
+  }
   const evalData = evalSplit(ds);
   const evalRows = evalData ? encodeExamples(args.evalLimit ? evalData.examples.slice(0, args.evalLimit) : evalData.examples, tokenizer, config.nPositions) : [];
   const fixedLength = args.batching === 'fixed' ? Math.max(...train.map((r) => r.ids.length)) : undefined;
   const evalPaddedTokens = epochBatches(evalRows, args.evalBatchSize, 'longest', 0, 0, false).reduce((a, b) => a + b.length * Math.max(...b.map((i) => (evalRows[i] as Encoded).ids.length)), 0);
   const microPerEpoch = Math.ceil(train.length / args.batchSize);
-  const stepsPerEpoch = Math.max(1, Math.floor(microPerEpoch / args.gradAccum));
+  // A step takes gradAccum micro-batches on each of `world` ranks: the single-process run with
+  // --grad-accum gradAccum·world uses the same micro-batches, in the same steps.
+  const globalAccum = args.gradAccum * world;
+  const stepsPerEpoch = Math.max(1, Math.floor(microPerEpoch / globalAccum));
   const planned = stepsPerEpoch * args.epochs;
   const totalSteps = args.maxSteps ? Math.min(args.maxSteps, planned) : planned;
   const warmup = warmupSteps(totalSteps, args.warmupRatio);
   const out = resolve(args.outputDir);
-  mkdirSync(out, { recursive: true });
+  if (lead) mkdirSync(out, { recursive: true });
   const metricsFile = join(out, 'metrics.jsonl');
-  if (!resumeFrom) writeFileSync(metricsFile, '');
-  const record = (o: object) => appendFileSync(metricsFile, `${JSON.stringify(o)}\n`);
+  if (!resumeFrom && lead) writeFileSync(metricsFile, '');
+  const record = (o: object) => {
+    if (lead) appendFileSync(metricsFile, `${JSON.stringify(o)}\n`);
+  };
   log(`${opened.report.init === 'pretrained' ? `loaded ${opened.report.file} (${opened.report.loaded} tensors; initialised: ${opened.report.initialised.join(', ') || 'none'})` : `random init of ${args.model}`}; ${train.length} train / ${evalRows.length} eval rows; ${totalSteps} steps (${stepsPerEpoch}/epoch) on ${device}`);
 
   let stop: RunReport['status'] | null = null;
@@ -244,7 +284,7 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
   process.on('SIGINT', sigint);
   process.on('SIGTERM', sigterm);
 
-  const bar = process.stderr.isTTY && !args.json ? new cliProgress.SingleBar({ format: 'step {value}/{total} | epoch {epoch} | loss {loss} | {tps} tok/s | ETA {eta_formatted} | {spent}', hideCursor: true }, cliProgress.Presets.shades_classic) : null;
+  const bar = process.stderr.isTTY && !args.json && !dist ? new cliProgress.SingleBar({ format: 'step {value}/{total} | epoch {epoch} | loss {loss} | {tps} tok/s | ETA {eta_formatted} | {spent}', hideCursor: true }, cliProgress.Presets.shades_classic) : null;
   const trainCurve: { step: number; loss: number }[] = [];
   const evals: RunReport['evals'] = [];
   let step = 0;
@@ -252,7 +292,10 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
   let startInEpoch = 0;
   if (resumeFrom) {
     const st = resumeFrom.state;
-    const mismatch = (['seed', 'batch_size', 'grad_accum', 'epochs', 'train_rows', 'lr', 'scheduler'] as const).filter((k) => st[k] !== { seed: args.seed, batch_size: args.batchSize, grad_accum: args.gradAccum, epochs: args.epochs, train_rows: train.length, lr: args.lr, scheduler: args.scheduler }[k]);
+    // The micro-batches per optimizer step across all ranks must match; how they split over ranks may differ.
+    const mismatch = (['seed', 'batch_size', 'grad_accum', 'epochs', 'train_rows', 'lr', 'scheduler'] as const).filter((k) =>
+      k === 'grad_accum' ? st.grad_accum * (st.world_size ?? 1) !== globalAccum : st[k] !== { seed: args.seed, batch_size: args.batchSize, epochs: args.epochs, train_rows: train.length, lr: args.lr, scheduler: args.scheduler }[k],
+    );
     if (mismatch.length) {
       throw new FtplanError('ERR_INPUT', `${resumeFrom.dir} was written by a run with other settings (${mismatch.map((k) => `${k} ${JSON.stringify(st[k])}`).join(', ')})`, { fix: 'resume with the flags of the run that wrote it' });
     }
@@ -267,6 +310,8 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
     log(`resuming from ${resumeFrom.dir} at step ${step} (epoch ${startEpoch + 1})`);
   }
   let trainMs = 0;
+  let allreduceMs = 0;
+  let buckets = 0;
   let nativeMs = 0;
   let tokens = 0;
   let epochsDone = startEpoch;
@@ -279,11 +324,12 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
   // SIGKILL) mid-write leaves the earlier checkpoints as they were. The final model at the top of
   // the output folder is written file by file, each atomically.
   const saveTo = async (dir: string, withTrainingState: boolean) => {
+    if (!lead) return;
     const ts = Date.now();
     const target = withTrainingState ? `${dir}.partial-${process.pid}` : dir;
     if (withTrainingState) rmSync(target, { recursive: true, force: true }); // a leftover of a crashed save
     saveCheckpoint(target, config, await session.state(), { labels: ds.labels, tokenizerFrom: tokenizerSource });
-    const state = { global_step: step, epochs_done: epochsDone, total_steps: totalSteps, steps_per_epoch: stepsPerEpoch, seed: args.seed, batch_size: args.batchSize, grad_accum: args.gradAccum, epochs: args.epochs, train_rows: train.length, lr: args.lr, scheduler: args.scheduler };
+    const state = { global_step: step, epochs_done: epochsDone, total_steps: totalSteps, steps_per_epoch: stepsPerEpoch, seed: args.seed, batch_size: args.batchSize, grad_accum: args.gradAccum, world_size: world, epochs: args.epochs, train_rows: train.length, lr: args.lr, scheduler: args.scheduler };
     writeFileAtomic(join(target, 'trainer_state.json'), `${JSON.stringify(state, null, 2)}\n`);
     if (withTrainingState) {
       try {
@@ -328,25 +374,45 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
           message = `--max-steps ${args.maxSteps} reached`;
           break outer;
         }
-        if (stop) break outer;
         const mean = step ? trainMs / step : 0;
         const cost = spent();
         // the next step, and writing the checkpoint the stop leaves behind
         const reserveMs = mean + Math.max(lastSaveMs ?? 100 + (parameterBytes / 100e6) * 1000, 3 * mean);
-        if (args.budget !== undefined && cost !== null && trainMs > 0 && cost + (reserveMs / 3_600_000) * (args.pricePerHour as number) > args.budget) {
+        let overBudget = lead && args.budget !== undefined && cost !== null && trainMs > 0 && cost + (reserveMs / 3_600_000) * (args.pricePerHour as number) > args.budget;
+        if (dist) {
+          // Every rank stops at the same step: a signal seen by any rank, or rank 0's budget guard.
+          let agreed: Float64Array;
+          try {
+            agreed = await session.allreduce(Float64Array.from([stop === 'interrupted' ? 1 : 0, overBudget ? 1 : 0]));
+          } catch (e) {
+            throw fromNative(e, `agreeing on step ${step + 1} with the other ranks`);
+          }
+          if (agreed[0]! > 0 && !stop) {
+            stop = 'interrupted';
+            message = 'a signal reached another rank: stopped after the current step';
+          }
+          overBudget = agreed[1]! > 0;
+        }
+        if (stop) break outer;
+        if (overBudget) {
           stop = 'budget';
-          message = `the next step would pass the $${args.budget} budget ($${cost.toFixed(4)} spent)`;
+          message = `the next step would pass the $${args.budget} budget${cost !== null ? ` ($${cost.toFixed(4)} spent)` : ''}`;
           break outer;
         }
         session.setLr(Math.max(args.lr * lrFactor(args.scheduler, step, totalSteps, warmup), 1e-12));
-        const micro = batches.slice(s * args.gradAccum, (s + 1) * args.gradAccum).map((idx) => toNativeBatch(train, idx, config.padTokenId, fixedLength));
+        // This rank's share of the step's micro-batches, and their dropout seeds by global index.
+        const first = s * globalAccum + rank * args.gradAccum;
+        const micro = batches.slice(first, first + args.gradAccum).map((idx) => toNativeBatch(train, idx, config.padTokenId, fixedLength));
+        const seeds = micro.map((_, j) => microSeed(args.seed, step, rank * args.gradAccum + j));
         const ts = Date.now();
         let r;
         try {
-          r = await session.step(micro);
+          r = await session.step(micro, { seeds });
         } catch (e) {
-          throw fromNative(e, `training step ${step + 1}`);
+          throw fromNative(e, `training step ${step + 1}${dist ? ` (rank ${rank} of ${world})` : ''}`);
         }
+        allreduceMs += r.allreduceMs ?? 0;
+        buckets = r.buckets ?? 0;
         trainMs += Date.now() - ts;
         nativeMs += r.nativeMs;
         tokens += r.tokens;
@@ -373,13 +439,13 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
     if (ended === 'max-steps' && (!evals.length || evals[evals.length - 1]!.step !== step)) await runEval(epochsDone + 1);
     await saveTo(out, false); // the final model at the top of the output folder
   }
-  writeFileSync(join(out, 'curves.svg'), curvesSvg(trainCurve, evals.map((e) => ({ step: e.step, loss: e.metrics.loss, accuracy: e.metrics.accuracy }))));
+  if (lead) writeFileSync(join(out, 'curves.svg'), curvesSvg(trainCurve, evals.map((e) => ({ step: e.step, loss: e.metrics.loss, accuracy: e.metrics.accuracy }))));
   const meanStepMs = step ? trainMs / step : 0;
   const cost = spent();
   const finishUsd = cost !== null && step < totalSteps ? ((totalSteps - step) * meanStepMs / 3_600_000) * (args.pricePerHour as number) : null;
   const status: RunReport['status'] = stop ?? 'completed';
   let vsEstimate: RunReport['vsEstimate'] = null;
-  if (step > 0 && trainMs > 0) {
+  if (step > 0 && trainMs > 0 && predicted && lead) {
     const actualTps = (tokens / trainMs) * 1000;
     const predTrain = tokens / predicted.tokensPerSec;
     const predEval = predicted.evalTokensPerSec && evalTokens ? evalTokens / predicted.evalTokensPerSec : null;
@@ -424,6 +490,9 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
     checkpoint,
     resumedFrom: resumeFrom?.dir ?? null,
     init: opened.report,
+    distributed: dist
+      ? { backend, worldSize: world, nproc: args.nproc, nnodes: args.nnodes, threadsPerRank: workerThreads(args), bucketMb: args.bucketMb, buckets, meanAllreduceMs: step ? allreduceMs / step : 0, globalMicroBatchesPerStep: globalAccum }
+      : null,
     vsEstimate,
   };
 }
@@ -518,7 +587,18 @@ export function runMarkdown(r: RunReport): string {
 
 export async function runRun(raw: Record<string, unknown>, out: (s: string) => void = (s) => process.stdout.write(s)): Promise<void> {
   const args = parseArgs(RunArgsSchema, RUN_OPTIONS, raw, 'run');
-  const r = await runTraining(args, args.json ? () => {} : undefined);
+  const dist = workerEnv();
+  if (!dist && args.nproc * args.nnodes > 1) {
+    // the launcher: this node's workers do the run
+    const res = await launchWorkers(args);
+    process.exitCode = res.code;
+    return;
+  }
+  if (dist && dist.worldSize !== args.nproc * args.nnodes) {
+    throw new FtplanError('ERR_INPUT', `WORLD_SIZE ${dist.worldSize} does not match --nproc ${args.nproc} × --nnodes ${args.nnodes}`, { fix: 'start workers through `ftplan run --nproc N`' });
+  }
+  const r = await runTraining(args, args.json ? () => {} : undefined, dist && dist.worldSize > 1 ? dist : null);
+  if (dist && dist.rank !== 0) return; // rank 0 reports
   if (args.report) writeFileAtomic(args.report, runMarkdown(r));
   if (args.json) out(`${JSON.stringify(r, null, 2)}\n`);
   else {

@@ -13,8 +13,15 @@
  *             E_MAX × tokens / (tokens + T_HALF) with T_HALF = 4 tokens per peak TFLOP/s — small
  *             batches leave big GPUs idle. The constants are assumptions, stated here and in the
  *             output, to be replaced by a measurement on that GPU (ftplan estimate --device cuda).
- * Data-parallel over N GPUs: each GPU takes batch/N rows; gradients are all-reduced (ring:
- * 2(N-1)/N × 4 bytes × parameters over the interconnect, not overlapped with compute).
+ * Data-parallel over N GPUs (what `ftplan run --nproc N` does): each GPU takes batch/N rows; after
+ * the backward pass the fp32 gradients are all-reduced in 25 MB buckets, not overlapped with
+ * compute. Ring all-reduce per bucket of b bytes: 2(N-1)/N × b / bandwidth + 2(N-1) × latency
+ * (dataParallelStepMs). Where the two constants come from is part of every plan (ScalingModel):
+ *   bandwidth — GPUs: the interconnect's published figure (pricing/gpus.json, NVIDIA datasheets):
+ *               an upper bound, never measured here; CPU (Gloo): measured here (pricing/scaling.json,
+ *               bench/scaling.mjs), where the same model predicted the measured 2-process step;
+ *   latency   — GPUs: an assumption (ALLREDUCE_LATENCY_MS per ring hop, NCCL's order of magnitude
+ *               on NVLink); CPU: the Gloo fit.
  */
 import type { GpuSpec } from '../pricing/catalog.js';
 
@@ -27,6 +34,51 @@ export const OPTIMIZER_BYTES_PER_PARAM = 32;
 export const ALLREDUCE_LATENCY_MS = 0.05;
 
 export type Basis = 'measured' | 'extrapolated' | 'analytic';
+
+export const BUCKET_BYTES = 25 * 1024 * 1024; // ftplan run's --bucket-mb default (DDP's)
+
+/** A link for the all-reduce model: per-hop latency and bandwidth, and where each came from. */
+export interface Link {
+  latencyMs: number;
+  GBs: number;
+  source?: string;
+}
+
+/**
+ * The link behind measured all-reduce times (model: ms = 2(N-1)·latency + 2(N-1)/N·bytes/bandwidth):
+ * the latency from the smallest message (all latency), the bandwidth by least squares over the
+ * messages of 1 MiB and more with that latency fixed (gradient buckets are MBs, so this is the
+ * regime the plan uses).
+ */
+export function fitLink(points: { bytes: number; ms: number }[], n: number): Link {
+  const f = (2 * (n - 1)) / n;
+  const hops = 2 * (n - 1);
+  const smallest = points.reduce((a, b) => (b.bytes < a.bytes ? b : a));
+  const latencyMs = smallest.ms / hops;
+  const big = points.filter((p) => p.bytes >= 1 << 20);
+  let sxy = 0;
+  let sxx = 0;
+  for (const p of big.length ? big : points) {
+    const x = (f * p.bytes) / 1e9; // GB each rank sends
+    sxy += x * (p.ms - hops * latencyMs);
+    sxx += x * x;
+  }
+  const msPerGB = sxx > 0 ? sxy / sxx : 0;
+  return { latencyMs, GBs: msPerGB > 0 ? 1000 / msPerGB : Infinity };
+}
+
+/** The ring all-reduce of `bytes` split in buckets, on N ranks over `link` (ms). */
+export function allReduceMs(bytes: number, n: number, link: Link, bucketBytes = BUCKET_BYTES): number {
+  if (n <= 1) return 0;
+  const buckets = Math.max(1, Math.ceil(bytes / bucketBytes));
+  return ((2 * (n - 1)) / n) * (bytes / (link.GBs * 1e9)) * 1000 + buckets * 2 * (n - 1) * link.latencyMs;
+}
+
+/** One data-parallel step: each rank's compute (forward, backward, AdamW), then the gradient all-reduce. */
+export function dataParallelStepMs(o: { computeMs: number; gradientBytes: number; bucketBytes?: number; n: number; link: Link }): { stepMs: number; allReduceMs: number; scalingEfficiency: number } {
+  const ar = allReduceMs(o.gradientBytes, o.n, o.link, o.bucketBytes);
+  return { stepMs: o.computeMs + ar, allReduceMs: ar, scalingEfficiency: o.computeMs / (o.computeMs + ar) };
+}
 
 export interface LocalMeasurement {
   device: string; // cpu | cuda:N
@@ -104,12 +156,11 @@ function singleGpuStep(m: LocalMeasurement, gpu: GpuSpec, gpus: Record<string, G
  */
 export function instanceStep(m: LocalMeasurement, gpu: GpuSpec, count: number, microTokens: number, accum: number, gpus: Record<string, GpuSpec>): GpuStep {
   const one = singleGpuStep(m, gpu, gpus, microTokens);
-  const allReduceMs =
-    count > 1 ? ((2 * (count - 1)) / count) * ((4 * m.parameters) / (gpu.interconnect.GBs * 1e9)) * 1000 + ALLREDUCE_LATENCY_MS * 2 * (count - 1) : 0;
+  const ar = allReduceMs(4 * m.parameters, count, { latencyMs: ALLREDUCE_LATENCY_MS, GBs: gpu.interconnect.GBs });
   const computeMs = accum * one.computeMs;
   const overheadMs = accum * one.overheadMs;
   const local = one.basis === 'measured' && accum === 1 ? one.stepMs : computeMs + overheadMs + one.optimizerMs;
-  const stepMs = local + allReduceMs;
+  const stepMs = local + ar;
   const tokensPerSec = ((count * accum * microTokens) / stepMs) * 1000;
-  return { stepMs, computeMs, optimizerMs: one.optimizerMs, overheadMs, allReduceMs, efficiency: one.efficiency, basis: one.basis, tokensPerSec, scalingEfficiency: local / stepMs };
+  return { stepMs, computeMs, optimizerMs: one.optimizerMs, overheadMs, allReduceMs: ar, efficiency: one.efficiency, basis: one.basis, tokensPerSec, scalingEfficiency: local / stepMs };
 }

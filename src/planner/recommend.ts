@@ -3,6 +3,7 @@
  * a cost map (plan rows), a separate pick, and the epoch arithmetic. Pure: no I/O, no native calls.
  */
 import type { ModelConfig } from '../model/presets.js';
+import { scalingModel, type ScalingModel } from './scaling.js';
 import { effectivePrice, freshness, type GpuSpec, type PriceRow } from '../pricing/catalog.js';
 import { fitMicroBatch, type ActivationModel } from './memory.js';
 import { instanceStep, type Basis, type LocalMeasurement } from './performance.js';
@@ -37,6 +38,8 @@ export interface PlanInput {
   spot: boolean;
   maxAgeDays: number;
   now: Date;
+  /** the data-parallel model's constants and their sources (scaling.ts) */
+  scaling?: ScalingModel;
 }
 
 export interface PlanRow {
@@ -55,6 +58,10 @@ export interface PlanRow {
   basis: Basis | 'n/a';
   efficiency: number;
   scalingEfficiency: number;
+  /** the gradient all-reduce inside stepMs (0 on one GPU) */
+  allReduceMs: number;
+  /** the link the all-reduce runs over, and that its bandwidth is the published figure */
+  interconnect: string;
   stepMs: number;
   tokensPerSec: number;
   peakMemoryGiB: number;
@@ -80,6 +87,8 @@ export interface Plan {
   pilot: { fraction: number; steps: number; hours: number; costUsd: number } | null;
   arithmetic: string[];
   notes: string[];
+  /** how multi-GPU rows are scaled, and what is measured vs published vs assumed */
+  scaling: ScalingModel;
 }
 
 function rowPlan(p: PlanInput, r: PriceRow, epochs: number) {
@@ -97,6 +106,7 @@ function rowPlan(p: PlanInput, r: PriceRow, epochs: number) {
 }
 
 export function plan(p: PlanInput): Plan {
+  const scaling = p.scaling ?? scalingModel(null);
   const known = p.rows.filter((r) => p.gpus[r.gpu]);
   const notes: string[] = [];
   const unknown = p.rows.length - known.length;
@@ -145,6 +155,8 @@ export function plan(p: PlanInput): Plan {
       basis: step?.basis ?? 'n/a',
       efficiency: step?.efficiency ?? 0,
       scalingEfficiency: step?.scalingEfficiency ?? 0,
+      allReduceMs: step?.allReduceMs ?? 0,
+      interconnect: r.gpuCount > 1 ? `${gpu.interconnect.kind}, ${gpu.interconnect.GBs} GB/s (published)` : 'none (1 GPU)',
       stepMs: step?.stepMs ?? Infinity,
       tokensPerSec: step?.tokensPerSec ?? 0,
       peakMemoryGiB: fit.peakBytes / 2 ** 30,
@@ -181,6 +193,10 @@ export function plan(p: PlanInput): Plan {
     pick
       ? `pick: ${pick.cloud} ${pick.instance} (${pick.gpus}× ${pick.gpu}, ${pick.region}): ${pick.tokensPerSec.toFixed(0)} tokens/s (${pick.basis}) → ${pick.hours.toFixed(2)} h × $${pick.pricePerHour.toFixed(4)}/h = $${pick.costUsd.toFixed(2)}; micro-batch ${pick.microBatch} × ${pick.gradAccum} accumulation × ${pick.gpus} GPU(s)`
       : 'pick: none',
+    pick && pick.gpus > 1
+      ? `data-parallel: ${pick.gpus} GPUs over ${pick.interconnect}: all-reduce ${pick.allReduceMs.toFixed(1)} ms of a ${pick.stepMs.toFixed(1)} ms step → scaling efficiency ${(pick.scalingEfficiency * 100).toFixed(0)}% (assumed by the model below)`
+      : '',
+    scaling.summary,
     pilot ? `pilot ("start small"): ${pilotSteps} steps = ${Math.round(PILOT_FRACTION * 100)}% of one epoch: ${pilot.hours.toFixed(2)} h, $${pilot.costUsd.toFixed(2)}` : '',
   ].filter(Boolean);
   return {
@@ -196,5 +212,6 @@ export function plan(p: PlanInput): Plan {
     pilot,
     arithmetic,
     notes,
+    scaling,
   };
 }

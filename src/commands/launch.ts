@@ -1,0 +1,151 @@
+/**
+ * launch.ts — `ftplan launch --emit skypilot`: a SkyPilot task YAML that runs `ftplan run`
+ * data-parallel on the recommended instance (or the one named): resources, num_nodes, a setup that
+ * installs Node 20, a libtorch (the PyTorch wheel's, for CUDA) and this ftplan checkout (SkyPilot
+ * syncs `workdir` to every node), and a run line that starts ftplan's launcher on every node with
+ * SkyPilot's node rank, node count, GPUs per node and the first node's IP as master.
+ *
+ * The YAML is validated against the vendored SkyPilot task schema (schemas/skypilot-task.schema.json)
+ * before it is written; `sky launch task.yaml` takes it from there.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { Ajv } from 'ajv';
+import { stringify } from 'yaml';
+import { z } from 'zod';
+import { FtplanError } from '../errors.js';
+import { writeFileAtomic } from '../model/safetensors.js';
+import { PACKAGE_ROOT } from '../native.js';
+import { runFlags } from '../train/distributed.js';
+import { parseArgs, RUN_OPTIONS, RunArgsSchema, type RunArgs } from './options.js';
+import { LAUNCH_OPTIONS } from './launch-options.js';
+
+export { LAUNCH_OPTIONS };
+
+const LaunchOnly = z
+  .object({
+    emit: z.literal('skypilot', { error: '--emit must be skypilot' }),
+    plan: z.string().min(1).optional(),
+    gpu: z.string().regex(/^[A-Za-z0-9-]+$/, '--gpu must be an accelerator name such as H100').optional(),
+    gpus: z.number().int('--gpus must be a whole number').positive('--gpus must be positive').max(16, '--gpus must be at most 16'),
+    cloud: z.string().regex(/^[a-z]+$/, '--cloud must be a lower-case cloud name').optional(),
+    region: z.string().min(1).optional(),
+    spot: z.boolean(),
+    diskSize: z.number().int('--disk-size must be a whole number').positive('--disk-size must be positive'),
+    name: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9-_.]*$/, '--name: letters, digits, - _ .'),
+    torchVersion: z.string().regex(/^\d+\.\d+(\.\d+)?$/, '--torch-version must look like 2.5.1'),
+    output: z.string().min(1).optional(),
+  })
+  .strict();
+
+export const MASTER_PORT = 29500;
+/** The SkyPilot-provided values the run line takes (https://docs.skypilot.co/en/latest/running-jobs/environment-variables.html). */
+export const SKYPILOT_DIST_FLAGS = ['--nproc', '$SKYPILOT_NUM_GPUS_PER_NODE', '--nnodes', '$SKYPILOT_NUM_NODES', '--node-rank', '$SKYPILOT_NODE_RANK', '--master-addr', '"$(echo "$SKYPILOT_NODE_IPS" | head -n1)"', '--master-port', String(MASTER_PORT)];
+
+interface Target {
+  cloud?: string;
+  region?: string;
+  instanceType?: string;
+  accelerator: string;
+  gpusPerNode: number;
+  source: string;
+}
+
+function targetFromPlan(file: string): Target {
+  let j: { plan?: { recommended?: { cloud: string; region: string; instance: string; gpu: string; gpus: number; scalingEfficiency?: number } | null } };
+  try {
+    j = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new FtplanError('ERR_INPUT', `--plan ${file}: not readable JSON (${(e as Error).message})`, { fix: 'pass a file written by `ftplan estimate --json > plan.json`' });
+  }
+  const r = j.plan?.recommended;
+  if (!r) throw new FtplanError('ERR_INPUT', `--plan ${file}: the estimate recommends no instance`, { fix: 'relax its constraints (--budget, --deadline, --gpus) and estimate again, or name --gpu/--gpus' });
+  return { cloud: r.cloud, region: r.region, instanceType: r.instance, accelerator: r.gpu, gpusPerNode: r.gpus, source: `${file}: recommended ${r.cloud} ${r.instance} (${r.gpus}× ${r.gpu}, ${r.region})` };
+}
+
+/** SkyPilot's accelerator names (its catalogs say A100-80GB, H100; ftplan's table matches). */
+function skyAccelerator(gpu: string): string {
+  return gpu === 'H100-PCIe' ? 'H100' : gpu;
+}
+
+const shellQuote = (s: string) => (/^[A-Za-z0-9_./:=@%+-]+$/.test(s) || s.startsWith('$') || s.startsWith('"$(') ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+export interface SkyTask {
+  yaml: string;
+  task: Record<string, unknown>;
+  runArgv: string[];
+  source: string;
+}
+
+/** The task, as an object and as YAML; throws when it does not validate against the vendored schema. */
+export function skypilotTask(run: RunArgs, launch: z.infer<typeof LaunchOnly>): SkyTask {
+  const target: Target = launch.plan
+    ? targetFromPlan(launch.plan)
+    : (() => {
+        if (!launch.gpu) throw new FtplanError('ERR_USAGE', 'ftplan launch needs --plan (an estimate\'s recommendation) or --gpu', { fix: 'ftplan estimate --gpus 8 --json > plan.json; ftplan launch --emit skypilot --plan plan.json --dataset …' });
+        return { cloud: launch.cloud, region: launch.region, accelerator: launch.gpu, gpusPerNode: launch.gpus, source: `--gpu ${launch.gpu} --gpus ${launch.gpus}` };
+      })();
+  if (launch.cloud) target.cloud = launch.cloud;
+  if (launch.region) target.region = launch.region;
+  // Local data and model folders travel as file mounts; the run reads them at fixed paths.
+  const fileMounts: Record<string, string> = {};
+  const mount = (p: string, at: string) => {
+    if (!existsSync(p)) return p; // a preset name or a hub id: as it is
+    const remote = `/ftplan/${at}/${basename(resolve(p))}`;
+    fileMounts[remote] = resolve(p);
+    return remote;
+  };
+  const remoteRun: RunArgs = { ...run, dataset: mount(run.dataset, 'data'), model: mount(run.model, 'model'), };
+  const flags = runFlags(remoteRun, ['nproc', 'nnodes', 'node-rank', 'master-addr', 'master-port', 'instance']);
+  const runArgv = ['node', 'bin/ftplan.js', 'run', ...flags, ...SKYPILOT_DIST_FLAGS];
+  const resources: Record<string, unknown> = { accelerators: `${skyAccelerator(target.accelerator)}:${target.gpusPerNode}`, disk_size: launch.diskSize };
+  if (target.cloud) resources.cloud = target.cloud;
+  if (target.region) resources.region = target.region;
+  if (target.instanceType) resources.instance_type = target.instanceType;
+  if (launch.spot) resources.use_spot = true;
+  const task: Record<string, unknown> = {
+    name: launch.name,
+    workdir: PACKAGE_ROOT,
+    num_nodes: run.nnodes,
+    resources,
+    envs: { LIBTORCH_USE_PYTORCH: '1', FTPLAN_TORCH_VERSION: launch.torchVersion },
+    ...(Object.keys(fileMounts).length ? { file_mounts: fileMounts } : {}),
+    setup: [
+      'set -euo pipefail',
+      '# Node.js >= 20.19 (NodeSource), unless the image has it',
+      'if ! node -e \'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)\' 2>/dev/null; then',
+      '  curl -fsSL https://deb.nodesource.com/setup_20.x | sudo -E bash - && sudo apt-get install -y nodejs',
+      'fi',
+      '# libtorch: the PyTorch wheel\'s (CUDA, NCCL); scripts/setup.sh builds ftplan against it (LIBTORCH_USE_PYTORCH=1)',
+      'python3 -m pip install --quiet "torch==${FTPLAN_TORCH_VERSION}"',
+      'bash scripts/setup.sh --no-run',
+    ].join('\n'),
+    run: ['set -euo pipefail', `# ${target.source}`, runArgv.map(shellQuote).join(' ')].join('\n'),
+  };
+  const errors = validateSkypilotTask(task);
+  if (errors.length) throw new FtplanError('ERR_NATIVE', `the SkyPilot task does not validate against schemas/skypilot-task.schema.json: ${errors.join('; ')}`, { exitCode: 1 });
+  return { yaml: stringify(task, { lineWidth: 0 }), task, runArgv, source: target.source };
+}
+
+let validator: ReturnType<Ajv['compile']> | undefined;
+/** Problems of a task object against the vendored SkyPilot task schema ([] when valid). */
+export function validateSkypilotTask(task: unknown): string[] {
+  if (!validator) {
+    const schema = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'schemas/skypilot-task.schema.json'), 'utf8'));
+    validator = new Ajv({ allErrors: true, strict: false }).compile(schema);
+  }
+  return validator(task) ? [] : (validator.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`);
+}
+
+export async function runLaunch(raw: Record<string, unknown>, out: (s: string) => void = (s) => process.stdout.write(s)): Promise<void> {
+  const runRaw = Object.fromEntries(Object.keys(RUN_OPTIONS).map((k) => [k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()), raw[k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())]]));
+  const run = parseArgs(RunArgsSchema, RUN_OPTIONS, runRaw, 'launch');
+  const launchTable = Object.fromEntries(Object.entries(LAUNCH_OPTIONS).filter(([k]) => !(k in RUN_OPTIONS)));
+  const launch = parseArgs(LaunchOnly, launchTable, raw, 'launch');
+  const t = skypilotTask(run, launch);
+  const header = `# SkyPilot task written by ftplan launch (${t.source}).\n# Start it with: sky launch -c ftplan ${launch.output ?? 'task.yaml'}\n`;
+  if (launch.output) {
+    writeFileAtomic(launch.output, header + t.yaml);
+    process.stderr.write(`wrote ${launch.output}: ${(t.task.resources as { accelerators: string }).accelerators} × ${run.nnodes} node(s); sky launch -c ftplan ${launch.output}\n`);
+  } else out(header + t.yaml);
+}
