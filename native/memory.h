@@ -17,6 +17,11 @@ namespace ftplan {
 
 void install_cpu_tracking_allocator();
 bool cpu_tracking_installed();
+// Fail CPU tensor allocations past this many bytes held (0: no limit), with LibTorch's own
+// out-of-memory error. Set from FTPLAN_CPU_MEMORY_LIMIT when the addon loads.
+void set_cpu_memory_limit(int64_t bytes);
+int64_t cpu_memory_limit();
+int64_t cpu_allocated_bytes();  // bytes held by all CPU tensors now
 
 // While alive, allocations made on the constructing thread are counted in this scope (and still in
 // the process totals). Frees are credited to the scope that allocated, from any thread.

@@ -58,6 +58,9 @@ export interface LoadOptions {
 
 type Row = Record<string, unknown>;
 
+/** Class ids above this are not a classification head but a mistake (an id, a score, a timestamp). */
+const MAX_CLASS_ID = 100_000;
+
 const FORMATS = ['.jsonl', '.json', '.csv', '.tsv', '.parquet'];
 const SPLIT_RE = /^(train|training|test|testing|validation|valid|val|dev)(?:[-_.].*)?\.(jsonl|json|csv|tsv|parquet)$/i;
 
@@ -127,11 +130,23 @@ function readDelimited(file: string, text: string, delimiter: string): Row[] {
 
 async function readParquet(file: string, bytes: Buffer): Promise<Row[]> {
   const ab = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  // hyparquet decodes columns concurrently; on a corrupt file one column's failure can reject a
+  // promise nobody awaits any more, which would end the process (an unhandled rejection). Such
+  // rejections, while this file is read, are this file's errors: caught here and reported as such.
+  const late: unknown[] = [];
+  const onLate = (reason: unknown) => late.push(reason);
+  process.on('unhandledRejection', onLate);
   try {
     parquetMetadata(ab);
-    return (await parquetReadObjects({ file: ab, compressors })) as Row[];
+    const rows = (await parquetReadObjects({ file: ab, compressors })) as Row[];
+    await new Promise((r) => setImmediate(r)); // let stray rejections of this read surface now
+    if (late.length) throw late[0];
+    return rows;
   } catch (e) {
-    throw inputError(file, `not a readable parquet file (${(e as Error).message})`, 'the file may be truncated or not parquet: download it again');
+    throw inputError(file, `not a readable parquet file (${(e as Error)?.message ?? String(e)})`, 'the file may be truncated or not parquet: download it again');
+  } finally {
+    await new Promise((r) => setImmediate(r));
+    process.off('unhandledRejection', onLate);
   }
 }
 
@@ -306,6 +321,9 @@ export async function loadDataset(spec: string, opts: LoadOptions = {}): Promise
     const ids = [...new Set(trainLabels.map((v) => Number(labelKey(v))))].sort((a, b) => a - b);
     const max = ids[ids.length - 1] as number;
     if (ids.length < 2) throw inputError(firstFile, `column '${labelColumn}' has only one class (${max})`, 'a classifier needs at least two classes in the training split');
+    if (max >= MAX_CLASS_ID) {
+      throw inputError(firstFile, `column '${labelColumn}' has class id ${max}: class ids must run 0, 1, …, K-1 (this would be a head of ${max + 1} classes)`, 'number the classes from 0 without gaps, or use class names');
+    }
     // names from a companion column (label_text), when the rows carry one
     const nameColumn = columns.find((c) => c !== labelColumn && /^(label_text|label_name|labels_text)$/i.test(c));
     labels = Array.from({ length: max + 1 }, (_, i) => String(i));
