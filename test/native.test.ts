@@ -2,7 +2,7 @@
 // missing addon fails this file (loadNative throws), it is never skipped.
 import { describe, expect, it } from 'vitest';
 import { modelConfig } from '../src/model/presets.js';
-import { loadNative } from '../src/native.js';
+import { loadNative, loadRawNative } from '../src/native.js';
 import { makeBatch, randomRows, tinyModel } from './helpers.js';
 
 const addon = loadNative();
@@ -185,6 +185,8 @@ describe('benchmark', () => {
 });
 
 describe('bad input is a clean JS error with a code, never a crash', () => {
+  // The C++ side's own checks, behind the TS ones (test/reliability.test.ts covers those).
+  const addon = loadRawNative();
   const expectCode = async (p: Promise<unknown> | (() => unknown), code: string, message: RegExp) => {
     if (typeof p === 'function') {
       let err: unknown;
