@@ -2,7 +2,7 @@
 // with its code (2: bad input or usage, 1: runtime failure), names the input and the fix, is not
 // killed by a signal, and prints no stack trace unless --verbose.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -36,8 +36,12 @@ const outcomes = new Map<string, Outcome>();
 
 async function runCase(c: CorpusCase, extra: string[] = []): Promise<Outcome> {
   const dir = mkdtempSync(join(tmpdir(), 'ftplan-corpus-'));
-  c.setup?.(dir);
-  return ftplan([...c.args(dir), ...extra], c.env);
+  try {
+    c.setup?.(dir);
+    return await ftplan([...c.args(dir), ...extra], c.env);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 beforeAll(async () => {

@@ -2,10 +2,10 @@
 // (safetensors bytes and header, config.json) and of small data files (jsonl, json, csv, tsv,
 // parquet) through ftplan's parsers. Each case loads or throws an FtplanError: never another
 // exception, never a rejection left unhandled.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 // @ts-expect-error: plain ESM JavaScript shared with bench/fuzz.mjs, no type declarations
 import { fuzz, mutateSafetensors, rng, targets } from '../bench/fuzz-lib.mjs';
 // @ts-expect-error: as above
@@ -22,6 +22,8 @@ const dir = mkdtempSync(join(tmpdir(), 'ftplan-fuzz-'));
 const CASES: Record<string, number> = { safetensors: 400, config: 300, 'data-jsonl': 200, 'data-json': 150, 'data-csv': 200, 'data-tsv': 150, 'data-parquet': 150 };
 
 describe('fuzzing the parsers (quick run)', () => {
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
   it('the mutations are deterministic and change the input', () => {
     const a = mutateSafetensors(files.weights, rng(3));
     const b = mutateSafetensors(files.weights, rng(3));
