@@ -342,6 +342,10 @@ class BenchmarkWorker : public PromiseWorker {
     const auto& r = result_;
     auto o = Napi::Object::New(env);
     o.Set("stepMs", number_array(env, r.step_ms));
+    {
+      std::vector<double> lens(r.step_seq_lens.begin(), r.step_seq_lens.end());
+      o.Set("stepSeqLens", number_array(env, lens));
+    }
     o.Set("losses", number_array(env, r.losses));
     o.Set("evalMs", number_array(env, r.eval_ms));
     o.Set("setupMs", Napi::Number::New(env, r.setup_ms));
@@ -394,6 +398,19 @@ Napi::Value Benchmark(const Napi::CallbackInfo& info) {
     c.grad_accum = get_int(o, "gradAccum", c.grad_accum);
     c.warmup_steps = get_int(o, "warmupSteps", c.warmup_steps);
     c.steps = get_int(o, "steps", c.steps);
+    c.max_steps = get_int(o, "maxSteps", 0);
+    if (o.Has("minTimedMs") && !o.Get("minTimedMs").IsUndefined()) {
+      if (!o.Get("minTimedMs").IsNumber()) throw std::invalid_argument("minTimedMs must be a number");
+      c.min_timed_ms = o.Get("minTimedMs").As<Napi::Number>().DoubleValue();
+    }
+    if (o.Has("seqLens") && !o.Get("seqLens").IsUndefined()) {
+      if (!o.Get("seqLens").IsArray()) throw std::invalid_argument("seqLens must be an array");
+      auto a = o.Get("seqLens").As<Napi::Array>();
+      for (uint32_t i = 0; i < a.Length(); ++i) {
+        if (!a.Get(i).IsNumber()) throw std::invalid_argument("seqLens must hold numbers");
+        c.seq_lens.push_back(a.Get(i).As<Napi::Number>().Int64Value());
+      }
+    }
     c.eval_batch_size = get_int(o, "evalBatchSize", c.eval_batch_size);
     c.eval_steps = get_int(o, "evalSteps", c.eval_steps);
     c.probe_seq_len = get_int(o, "probeSeqLen", 0);

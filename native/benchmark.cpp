@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <stdexcept>
 
 #include "device.h"
@@ -61,6 +62,10 @@ BenchResult run_benchmark(const BenchConfig& cfg) {
   if (cfg.steps < 1) throw std::invalid_argument("steps must be at least 1");
   if (cfg.warmup_steps < 0) throw std::invalid_argument("warmup_steps must be >= 0");
   if (cfg.eval_batch_size < 0 || cfg.eval_steps < 0) throw std::invalid_argument("eval batch size and steps must be >= 0");
+  for (const int64_t t : cfg.seq_lens)
+    if (t < 1 || t > cfg.model.n_positions)
+      throw std::invalid_argument("seq_lens must be in [1, n_positions=" + std::to_string(cfg.model.n_positions) + "]");
+  if (cfg.max_steps < 0 || cfg.min_timed_ms < 0) throw std::invalid_argument("max_steps and min_timed_ms must be >= 0");
   for (const int64_t b : cfg.probe_batch_sizes)
     if (b < 1) throw std::invalid_argument("probe batch sizes must be at least 1");
   if (cfg.probe_seq_len < 0 || cfg.probe_seq_len > cfg.model.n_positions)
@@ -93,20 +98,35 @@ BenchResult run_benchmark(const BenchConfig& cfg) {
   r.flops_per_token = training_flops_per_token(cfg.model, cfg.seq_len);
 
   torch::Generator gen = at::detail::createCPUGenerator(cfg.train.seed + 1);
-  std::vector<Batch> micro;
-  for (int64_t i = 0; i < cfg.grad_accum; ++i) micro.push_back(synthetic_batch(cfg.model, cfg.batch_size, cfg.seq_len, gen));
+  // One set of micro-batches per distinct length, built before any clock starts.
+  const std::vector<int64_t> lens = cfg.seq_lens.empty() ? std::vector<int64_t>{cfg.seq_len} : cfg.seq_lens;
+  std::map<int64_t, std::vector<Batch>> by_len;
+  for (const int64_t t : lens) {
+    if (by_len.count(t)) continue;
+    auto& micro = by_len[t];
+    for (int64_t i = 0; i < cfg.grad_accum; ++i) micro.push_back(synthetic_batch(cfg.model, cfg.batch_size, t, gen));
+  }
   r.samples_per_step = cfg.batch_size * cfg.grad_accum;
   r.tokens_per_step = r.samples_per_step * cfg.seq_len;
 
-  for (int64_t i = 0; i < cfg.warmup_steps; ++i) r.losses.push_back(trainer.step(micro).loss);
+  // Warm-up at the longest length: the largest buffers are allocated before timing.
+  const int64_t longest = *std::max_element(lens.begin(), lens.end());
+  for (int64_t i = 0; i < cfg.warmup_steps; ++i) r.losses.push_back(trainer.step(by_len[longest]).loss);
   synchronize(device);
   reset_rss_peak();
-  for (int64_t i = 0; i < cfg.steps; ++i) {
+  const int64_t max_steps = std::max(cfg.steps, cfg.max_steps);
+  double timed = 0;
+  for (int64_t i = 0; i < max_steps; ++i) {
+    if (i >= cfg.steps && timed >= cfg.min_timed_ms) break;
+    const int64_t t = lens[static_cast<size_t>(i) % lens.size()];
     synchronize(device);
     auto ts = Clock::now();
-    auto res = trainer.step(micro);  // loss.item() inside syncs, the explicit sync makes it certain
+    auto res = trainer.step(by_len[t]);  // loss.item() inside syncs, the explicit sync makes it certain
     synchronize(device);
-    r.step_ms.push_back(ms_since(ts));
+    const double ms = ms_since(ts);
+    timed += ms;
+    r.step_ms.push_back(ms);
+    r.step_seq_lens.push_back(t);
     r.losses.push_back(res.loss);
   }
   r.rss_peak_bytes = read_rss().peak_bytes;
@@ -114,6 +134,10 @@ BenchResult run_benchmark(const BenchConfig& cfg) {
   r.static_memory_bytes = meter.current() - before;
   r.peak_memory_bytes = meter.peak() - before;
 
+  for (const int64_t t : cfg.seq_lens)
+    if (t < 1 || t > cfg.model.n_positions)
+      throw std::invalid_argument("seq_lens must be in [1, n_positions=" + std::to_string(cfg.model.n_positions) + "]");
+  if (cfg.max_steps < 0 || cfg.min_timed_ms < 0) throw std::invalid_argument("max_steps and min_timed_ms must be >= 0");
   for (const int64_t b : cfg.probe_batch_sizes) {
     ProbePoint pt;
     pt.batch_size = b;

@@ -19,10 +19,17 @@ struct BenchConfig {
   GPT2Config model;
   TrainConfig train;
   int64_t batch_size = 16;      // per micro-batch
-  int64_t seq_len = 128;        // padded length of every row
+  int64_t seq_len = 128;        // padded length of every row (when seq_lens is empty)
+  // The data's padded batch lengths, a sample: timed step i uses seq_lens[i % size] (a run's batches
+  // change length every step; timing a sample of them measures what the run will see).
+  std::vector<int64_t> seq_lens;
   int64_t grad_accum = 1;       // micro-batches per optimizer step
   int64_t warmup_steps = 1;
-  int64_t steps = 5;            // timed steps
+  int64_t steps = 5;            // timed steps (at least)
+  // More timed steps, up to max_steps, until the timed steps add up to min_timed_ms: fast models
+  // get enough steps for a stable mean on a noisy machine, slow ones stay at `steps`.
+  double min_timed_ms = 0;
+  int64_t max_steps = 0;        // 0: steps
   int64_t eval_batch_size = 0;  // 0: no eval timing
   int64_t eval_steps = 2;
   // Memory probe: after the timed steps, one step at each of these batch sizes at probe_seq_len
@@ -46,6 +53,7 @@ struct ProbePoint {
 
 struct BenchResult {
   std::vector<double> step_ms;    // timed optimizer steps
+  std::vector<int64_t> step_seq_lens;  // the padded length of each timed step
   std::vector<double> losses;     // every step, warm-up included
   std::vector<double> eval_ms;    // timed forward-only eval batches
   double setup_ms = 0;            // model build + init + move to device
@@ -53,7 +61,7 @@ struct BenchResult {
   int64_t transformer_parameters = 0;
   int64_t matmul_parameters = 0;  // N in 6N: the weights that take part in matmuls per token
   double flops_per_token = 0;     // 6N + 12 L C T (training: forward + backward)
-  int64_t tokens_per_step = 0;
+  int64_t tokens_per_step = 0;      // at seq_len (the mean of seq_lens when given)
   int64_t samples_per_step = 0;
   int64_t peak_memory_bytes = 0;     // tensors: peak during the run minus what was held before
   int64_t static_memory_bytes = 0;   // tensors held between steps: weights, grads, AdamW moments

@@ -21,11 +21,16 @@ export interface Measurement {
   threads: number;
   warmupSteps: number;
   steps: number;
-  /** median of the timed optimizer steps, ms */
+  /** the mean step over the data's padded lengths, ms: the fitted step-time model at seqLen (the
+   * median of the timed steps when every step had one length) */
   stepMs: number;
   stepMsMin: number;
   stepMsMax: number;
   stepMsAll: number[];
+  /** the padded length of each timed step (a sample of the data's batch lengths) */
+  stepSeqLens?: number[];
+  /** step ms ≈ interceptMs + msPerPosition · padded length, fitted (Theil–Sen) to the timed steps */
+  stepModel?: StepTimeModel;
   tokensPerStep: number;
   tokensPerSec: number;
   samplesPerSec: number;
@@ -53,6 +58,37 @@ export interface Measurement {
   blas: { kind: string; path: string | null; slow: boolean };
   host: { cpus: number; loadBefore: number; loadAfter: number };
   measuredAt: string;
+}
+
+export interface StepTimeModel {
+  interceptMs: number;
+  msPerPosition: number;
+  /** 'theil-sen' over steps of several lengths, or 'median' when all steps had one length */
+  fit: 'theil-sen' | 'median';
+}
+
+/**
+ * Step time as an affine function of the padded length, fitted with the Theil–Sen estimator (the
+ * median of pairwise slopes, then the median intercept): a step slowed by another process on a
+ * shared machine moves it far less than it moves a mean. One length: the median step.
+ */
+export function fitStepTime(lens: readonly number[], ms: readonly number[]): StepTimeModel {
+  if (lens.length !== ms.length || ms.length === 0) throw new RangeError('fitStepTime: one length per timed step');
+  const slopes: number[] = [];
+  for (let i = 0; i < lens.length; i++)
+    for (let j = i + 1; j < lens.length; j++) {
+      const dl = (lens[j] as number) - (lens[i] as number);
+      if (dl !== 0) slopes.push(((ms[j] as number) - (ms[i] as number)) / dl);
+    }
+  if (!slopes.length) return { interceptMs: median(ms), msPerPosition: 0, fit: 'median' };
+  // Longer batches never cost less: a negative slope is noise, and the mean is then the best guess.
+  const b = Math.max(0, median(slopes));
+  const a = median(ms.map((m, i) => m - b * (lens[i] as number)));
+  return { interceptMs: a, msPerPosition: b, fit: 'theil-sen' };
+}
+
+export function stepMsAt(model: StepTimeModel, seqLen: number): number {
+  return model.interceptMs + model.msPerPosition * seqLen;
 }
 
 export function median(xs: readonly number[]): number {

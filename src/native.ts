@@ -33,6 +33,11 @@ export interface BenchmarkOptions extends TrainOptions {
   gradAccum?: number;
   warmupSteps?: number;
   steps?: number;
+  /** timed steps beyond `steps`, up to maxSteps, until they add up to minTimedMs */
+  minTimedMs?: number;
+  maxSteps?: number;
+  /** padded lengths to cycle through, one per timed step (default: seqLen for every step) */
+  seqLens?: number[];
   evalBatchSize?: number;
   evalSteps?: number;
   /** memory probe: one step at each batch size at probeSeqLen, after the timed steps */
@@ -61,6 +66,7 @@ export interface ProbePoint {
 
 export interface NativeBenchmarkResult {
   stepMs: number[];
+  stepSeqLens: number[];
   losses: number[];
   evalMs: number[];
   setupMs: number;
@@ -355,6 +361,12 @@ export function checkedAddon(raw: NativeAddon): NativeAddon {
         optInt(r, 'evalBatchSize', 0);
         optInt(r, 'evalSteps', 0);
         optInt(r, 'probeSeqLen', 0, cfg.nPositions);
+        optInt(r, 'maxSteps', 0);
+        optNum(r, 'minTimedMs', 0);
+        if (o.seqLens !== undefined) {
+          if (!Array.isArray(o.seqLens)) bad('seqLens must be an array');
+          for (const T of o.seqLens) seqLen(T, cfg, 'seqLens[]');
+        }
         if (o.probeBatchSizes !== undefined) {
           if (!Array.isArray(o.probeBatchSizes)) bad('probeBatchSizes must be an array');
           for (const b of o.probeBatchSizes) int(b, 'probeBatchSizes[]', 1);

@@ -26,8 +26,14 @@ describe('ftplan estimate', () => {
     expect(j.seqLen).toBeLessThan(60);
     const m = j.measurement;
     expect(m.stepMs).toBeGreaterThan(0);
-    expect(m.stepMsAll).toHaveLength(5);
-    expect(m.tokensPerSec).toBeCloseTo((16 * j.seqLen * 1000) / m.stepMs, 6);
+    // at least 5 timed steps over a sample of the data's padded batch lengths, not one length
+    expect(m.stepMsAll.length).toBeGreaterThanOrEqual(5);
+    expect(m.stepSeqLens).toHaveLength(m.stepMsAll.length);
+    expect(Math.min(...m.stepSeqLens)).toBeLessThan(Math.max(...m.stepSeqLens));
+    expect(Math.abs(j.seqLen - m.tokensPerStep / 16)).toBeLessThanOrEqual(0.5); // the mean padded length, unrounded
+    expect(m.stepModel.fit).toBe('theil-sen');
+    expect(m.stepMs).toBeCloseTo(m.stepModel.interceptMs + (m.stepModel.msPerPosition * m.tokensPerStep) / 16, 6);
+    expect(m.tokensPerSec).toBeCloseTo((m.tokensPerStep * 1000) / m.stepMs, 6);
     expect(m.peakMemoryBytes).toBeGreaterThan(124_000_000 * 16); // weights + grads + 2 AdamW moments, fp32
     expect(m.flopsPerToken).toBe(6 * 84_936_960 + 12 * 12 * 768 * j.seqLen);
     expect(m.achievedFlops).toBeCloseTo(m.flopsPerToken * m.tokensPerSec, 0);
@@ -44,7 +50,7 @@ describe('ftplan estimate', () => {
   }, 300_000);
 
   it('prints a table with the arithmetic shown', () => {
-    const r = ftplan(['estimate', '--model', 'tiny', '--steps', '2', '--seq-len', '32', '--eval-batch-size', '0']);
+    const r = ftplan(['estimate', '--model', 'tiny', '--steps', '2', '--min-time', '0', '--seq-len', '32', '--eval-batch-size', '0']);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('measured here');
     expect(r.stdout).toContain('projected here');
@@ -56,7 +62,7 @@ describe('ftplan estimate', () => {
 
   it('plans for a data set and a Hugging Face model folder given on the command line', () => {
     const data = process.env.FTPLAN_DATA ?? '../shared/data';
-    const r = ftplan(['estimate', '--model', `${data}/tiny-gpt2`, '--dataset', `${data}/tweet_sentiment_extraction`, '--limit', '2000', '--steps', '2', '--json']);
+    const r = ftplan(['estimate', '--model', `${data}/tiny-gpt2`, '--dataset', `${data}/tweet_sentiment_extraction`, '--limit', '2000', '--steps', '2', '--min-time', '0', '--json']);
     expect(r.code).toBe(0);
     const j = JSON.parse(r.stdout);
     expect(j.dataset.trainRows).toBe(2_000);

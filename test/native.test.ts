@@ -176,6 +176,19 @@ describe('benchmark', () => {
     expect(Math.abs(together.peakMemoryBytes - alone.peakMemoryBytes)).toBeLessThan(alone.peakMemoryBytes * 0.01);
   });
 
+  it('cycles through the given padded lengths, one per timed step, and times more steps until min time', async () => {
+    const cfg = tinyModel();
+    const r = await addon.benchmark({ model: cfg, batchSize: 4, seqLen: 12, seqLens: [8, 16, 12], steps: 4, warmupSteps: 1, threads: 1 });
+    expect(r.stepSeqLens).toEqual([8, 16, 12, 8]);
+    const more = await addon.benchmark({ model: cfg, batchSize: 4, seqLen: 12, seqLens: [8, 16], steps: 2, minTimedMs: 150, maxSteps: 40, warmupSteps: 0, threads: 1 });
+    const total = more.stepMs.reduce((a, b) => a + b, 0);
+    expect(more.stepMs.length).toBeGreaterThan(2);
+    // stopped as soon as the timed steps reached 150 ms, or at maxSteps
+    expect(total >= 150 || more.stepMs.length === 40).toBe(true);
+    expect(total - (more.stepMs.at(-1) as number) < 150).toBe(true);
+    await expect(addon.benchmark({ model: cfg, batchSize: 4, seqLen: 12, seqLens: [8, 65], steps: 1, threads: 1 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringMatching(/seq_lens/) });
+  });
+
   it('peak memory grows with the batch (activations)', async () => {
     const cfg = tinyModel();
     const small = await addon.benchmark({ model: cfg, batchSize: 2, seqLen: 64, steps: 1, warmupSteps: 0, threads: 1 });

@@ -108,7 +108,7 @@ let estimate: {
 
 describe('the plan in ftplan estimate', () => {
   beforeAll(() => {
-    const r = ftplan(['estimate', '--steps', '2', '--json']);
+    const r = ftplan(['estimate', '--steps', '2', '--min-time', '0', '--json']);
     expect(r.code, r.stderr).toBe(0);
     estimate = JSON.parse(r.stdout);
     measurementFile = join(tmp(), 'estimate.json');

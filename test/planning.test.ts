@@ -1,6 +1,7 @@
 // Epoch arithmetic and batching, checked against hand-computed cases.
 import { describe, expect, it } from 'vitest';
-import { epochTokens, lengthsFromHistogram } from '../src/data/batching.js';
+import { batchLengthSample, epochTokens, lengthsFromHistogram } from '../src/data/batching.js';
+import { fitStepTime, stepMsAt } from '../src/measurement.js';
 import { loadProfile } from '../src/data/profile.js';
 import { project } from '../src/planner/projection.js';
 
@@ -95,5 +96,36 @@ describe('projection', () => {
     const base = { trainRows: 10, evalRows: 0, epochs: 1, batchSize: 1, gradAccum: 1, trainTokensPerEpoch: 10, evalTokensPerEpoch: 0, trainTokensPerSec: 1, evalTokensPerSec: null, batching: 'fixed' };
     expect(() => project({ ...base, batchSize: 0 })).toThrow(/batchSize/);
     expect(() => project({ ...base, trainTokensPerSec: 0 })).toThrow(/trainTokensPerSec must be positive/);
+  });
+});
+
+describe('timing a sample of batch lengths', () => {
+  it('batchLengthSample: k lengths spread over the epoch\'s padded batch lengths, seeded', () => {
+    const lengths = lengthsFromHistogram(loadProfile().splits.train!.tokens.histogram);
+    const a = batchLengthSample(lengths, 16, 'longest', 7, { seed: 3 });
+    expect(a).toHaveLength(7);
+    expect(batchLengthSample(lengths, 16, 'longest', 7, { seed: 3 })).toEqual(a);
+    // strata: sorted, the sample climbs from short to long batches
+    const sorted = [...a].sort((x, y) => x - y);
+    expect(sorted[0]).toBeLessThan(sorted[6] as number);
+    const mean = epochTokens(lengths, 16, 'longest', { seed: 3 }).meanPaddedLength;
+    expect(sorted[0]).toBeLessThan(mean);
+    expect(sorted[6]).toBeGreaterThan(mean);
+    expect(Math.max(...a)).toBeLessThanOrEqual(Math.max(...lengths));
+    expect(batchLengthSample(lengths, 16, 'fixed', 3, { fixedLength: 40 })).toEqual([40, 40, 40]);
+  });
+
+  it('fitStepTime: a line through (length, ms) that one slowed step does not move; one length is the median', () => {
+    const lens = [10, 20, 30, 40, 50, 10, 20, 30];
+    const ms = lens.map((t) => 5 + 0.5 * t);
+    ms[3] = 500; // another process took the CPU during this step
+    const m = fitStepTime(lens, ms);
+    expect(m.fit).toBe('theil-sen');
+    expect(m.msPerPosition).toBeCloseTo(0.5, 10);
+    expect(m.interceptMs).toBeCloseTo(5, 10);
+    expect(stepMsAt(m, 36)).toBeCloseTo(23, 10);
+    expect(fitStepTime([32, 32, 32], [10, 30, 11])).toEqual({ interceptMs: 11, msPerPosition: 0, fit: 'median' });
+    // longer never costs less: a falling fit is noise, clamped to flat
+    expect(fitStepTime([10, 20], [30, 10]).msPerPosition).toBe(0);
   });
 });

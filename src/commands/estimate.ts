@@ -5,10 +5,10 @@
 import { readFileSync } from 'node:fs';
 import { calibrationFile, calibrationKey, readCalibration } from '../calibration.js';
 import { availableParallelism, freemem, loadavg } from 'node:os';
-import { epochTokens, lengthsFromHistogram } from '../data/batching.js';
+import { batchLengthSample, epochTokens, lengthsFromHistogram } from '../data/batching.js';
 import { loadProfile, type DatasetProfile } from '../data/profile.js';
 import { FtplanError, fromNative, usageError } from '../errors.js';
-import { median, MeasurementSchema, type Measurement } from '../measurement.js';
+import { fitStepTime, median, MeasurementSchema, stepMsAt, type Measurement, type StepTimeModel } from '../measurement.js';
 import { writeFileAtomic } from '../model/safetensors.js';
 import { filterRows, loadCatalog, loadGpus } from '../pricing/catalog.js';
 import { availableHostMemory, hostMemoryNeed } from '../planner/memory.js';
@@ -64,13 +64,15 @@ export function planSequence(args: EstimateArgs, cfg: ModelConfig, profile: Data
       ? epochTokens(evalLengths, args.evalBatchSize, policy === 'fixed' ? 'fixed' : 'longest', { fixedLength: args.seqLen, seed: args.seed })
       : null;
   const seqLen = args.seqLen ?? Math.min(cfg.nPositions, Math.max(1, Math.round(trainEpoch.meanPaddedLength)));
+  // The timed steps cycle through a sample of the epoch's real padded batch lengths.
+  const sampleLens = batchLengthSample(trainLengths, args.batchSize, policy, Math.max(1, args.steps), { fixedLength: args.seqLen, seed: args.seed });
   const basis =
     args.seqLen !== undefined
       ? `--seq-len, every row padded to ${args.seqLen}`
-      : `mean padded length per batch of ${args.batchSize} under batching=${policy}, from the data set's token lengths`;
+      : `timed on a sample of the data's padded batch lengths under batching=${policy} (${Math.min(...sampleLens)}–${Math.max(...sampleLens)}); ${seqLen} is the mean per batch of ${args.batchSize}`;
   // OOM comes late in a run, on the longest batch: memory is probed at the longest row.
   const probeSeqLen = Math.min(maxLen, Math.max(train.tokens.max, evalSplit?.tokens.max ?? 0));
-  return { policy, trainEpoch, evalEpoch, seqLen, probeSeqLen, basis, trainRows: train.rows, evalRows: evalSplit?.rows ?? 0 };
+  return { policy, trainEpoch, evalEpoch, seqLen, meanLen: args.seqLen ?? trainEpoch.meanPaddedLength, sampleLens, probeSeqLen, basis, trainRows: train.rows, evalRows: evalSplit?.rows ?? 0 };
 }
 
 /** Whether --device auto would pick a GPU (asks the addon only when it loads). */
@@ -98,7 +100,7 @@ export function resolveDevice(spec: string, addon: NativeAddon): string {
 export async function measure(
   args: EstimateArgs,
   cfg: ModelConfig,
-  seq: { seqLen: number; probeSeqLen: number },
+  seq: { seqLen: number; meanLen: number; sampleLens: number[]; probeSeqLen: number },
   addon: NativeAddon = loadNative(),
 ): Promise<Measurement> {
   const device = resolveDevice(args.device, addon);
@@ -111,9 +113,12 @@ export async function measure(
       model: cfg,
       batchSize: args.batchSize,
       seqLen: seq.seqLen,
+      seqLens: seq.sampleLens,
       gradAccum: args.gradAccum,
       warmupSteps: args.warmupSteps,
       steps: args.steps,
+      minTimedMs: args.minTime * 1000,
+      maxSteps: MAX_TIMED_STEPS,
       evalBatchSize: args.evalBatchSize,
       evalSteps: args.evalBatchSize > 0 ? 2 : 0,
       dtype: args.dtype,
@@ -122,7 +127,7 @@ export async function measure(
       seed: args.seed,
     });
   } catch (e) {
-    if ((e as { code?: string }).code === 'ERR_OUT_OF_MEMORY') throw await outOfMemory(args, cfg, seq.seqLen, device, threads, addon, e);
+    if ((e as { code?: string }).code === 'ERR_OUT_OF_MEMORY') throw await outOfMemory(args, cfg, Math.max(seq.seqLen, ...seq.sampleLens), device, threads, addon, e);
     throw fromNative(e, `measuring ${args.model} on ${device}`);
   }
   // Activation memory per row at the data set's longest row, for the memory fit on each GPU.
@@ -133,8 +138,8 @@ export async function measure(
     throw fromNative(e, `probing activation memory of ${args.model} on ${device}`);
   }
   const loadAfter = loadavg()[0] ?? 0;
-  const stepMs = median(r.stepMs);
-  const tokensPerSec = (r.tokensPerStep / stepMs) * 1000;
+  const timing = stepTiming(r, seq.meanLen);
+  const { stepMs, tokensPerSec } = timing;
   const evalStepMs = r.evalMs.length ? median(r.evalMs) : null;
   const record = libtorchRecord();
   return {
@@ -150,12 +155,14 @@ export async function measure(
     seqLen: seq.seqLen,
     threads: r.threads,
     warmupSteps: args.warmupSteps,
-    steps: args.steps,
+    steps: r.stepMs.length,
     stepMs,
     stepMsMin: Math.min(...r.stepMs),
     stepMsMax: Math.max(...r.stepMs),
     stepMsAll: r.stepMs,
-    tokensPerStep: r.tokensPerStep,
+    stepSeqLens: r.stepSeqLens,
+    stepModel: timing.model,
+    tokensPerStep: timing.tokensPerStep,
     tokensPerSec,
     samplesPerSec: (r.samplesPerStep / stepMs) * 1000,
     evalBatchSize: args.evalBatchSize,
@@ -221,6 +228,21 @@ async function outOfMemory(args: EstimateArgs, cfg: ModelConfig, seqLen: number,
   });
 }
 
+/** Fast models get more timed steps (--min-time), up to this many. */
+export const MAX_TIMED_STEPS = 200;
+
+/**
+ * The mean step of an epoch from timed steps of several padded lengths: a Theil–Sen line through
+ * (length, ms), read at the epoch's mean padded length. Step time is affine in the length to within
+ * the attention's T² share, so the line at the mean length is the mean step.
+ */
+export function stepTiming(r: { stepMs: number[]; stepSeqLens: number[]; samplesPerStep: number }, meanLen: number): { stepMs: number; tokensPerStep: number; tokensPerSec: number; model: StepTimeModel } {
+  const model = fitStepTime(r.stepSeqLens, r.stepMs);
+  const stepMs = stepMsAt(model, meanLen);
+  const tokensPerStep = r.samplesPerStep * meanLen;
+  return { stepMs, tokensPerStep, tokensPerSec: (tokensPerStep / stepMs) * 1000, model };
+}
+
 /** The data set's profile: computed from --dataset, else the shipped one of the reference data set. */
 export async function datasetProfile(args: EstimateArgs): Promise<{ profile: DatasetProfile; source: string }> {
   if (!args.dataset) return { profile: loadProfile(), source: 'shipped token-length profile' };
@@ -260,8 +282,8 @@ export async function estimate(args: EstimateArgs, given?: { profile: DatasetPro
     // Throughput depends on the shape, not on weight values: a folder's config.json is enough.
     cfg = modelShape(args.model, profile.labels.length).config;
     seq = planSequence(args, cfg, profile);
-    if (args.device === 'cpu' || (args.device === 'auto' && !cudaVisible())) guardHostMemory(args.model, 'cpu', cfg, args.batchSize, Math.max(seq.seqLen, seq.probeSeqLen), args.dtype);
-    progress?.(`measuring ${args.model} (${args.dtype}, batch ${args.batchSize} × ${seq.seqLen} tokens): ${args.warmupSteps} warm-up + ${args.steps} timed steps…`);
+    if (args.device === 'cpu' || (args.device === 'auto' && !cudaVisible())) guardHostMemory(args.model, 'cpu', cfg, args.batchSize, Math.max(seq.seqLen, ...seq.sampleLens, seq.probeSeqLen), args.dtype);
+    progress?.(`measuring ${args.model} (${args.dtype}, batch ${args.batchSize} × ${seq.sampleLens.length > 1 && args.seqLen === undefined ? `${Math.min(...seq.sampleLens)}–${Math.max(...seq.sampleLens)}` : seq.seqLen} tokens): ${args.warmupSteps} warm-up + at least ${args.steps} timed steps…`);
     m = await measure(args, cfg, seq);
   }
   const epochs = args.epochs ?? epochsRule(seq.trainRows).epochs;

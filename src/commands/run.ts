@@ -24,12 +24,11 @@ import { loadNative, type NativeAddon, type NativeSession } from '../native.js';
 import { epochBatches, encodeExamples, toNativeBatch, type Encoded } from '../train/data.js';
 import { argmaxRows, classificationMetrics, crossEntropy, type EvalMetrics } from '../train/metrics.js';
 import { lrFactor, warmupSteps } from '../train/schedule.js';
-import { guardHostMemory, readMeasurement, resolveDevice } from './estimate.js';
+import { guardHostMemory, readMeasurement, resolveDevice, stepTiming } from './estimate.js';
 import { calibrationFile, calibrationKey, recordCalibration } from '../calibration.js';
-import { epochTokens } from '../data/batching.js';
+import { batchLengthSample, epochTokens } from '../data/batching.js';
 import { modelShape } from '../model/open.js';
 import type { ModelConfig } from '../model/presets.js';
-import { median } from '../measurement.js';
 import { loadCatalog, type PriceRow } from '../pricing/catalog.js';
 import { EVAL_OPTIONS, EvalArgsSchema, parseArgs, RUN_OPTIONS, RunArgsSchema, type RunArgs } from './options.js';
 
@@ -481,19 +480,21 @@ async function predictThroughput(args: RunArgs, config: ModelConfig, train: read
     return { tokensPerSec: m.tokensPerSec, evalTokensPerSec: m.evalTokensPerSec, deviceName: m.deviceName, source: `${args.estimate} (measured ${m.measuredAt})` };
   }
   const lengths = train.map((r) => r.ids.length);
-  const seqLen = Math.max(1, Math.round(epochTokens(lengths, args.batchSize, args.batching).meanPaddedLength));
+  const meanLen = epochTokens(lengths, args.batchSize, args.batching, { seed: args.seed }).meanPaddedLength;
+  const seqLen = Math.max(1, Math.round(meanLen));
+  const seqLens = batchLengthSample(lengths, args.batchSize, args.batching, 4, { seed: args.seed });
   let r;
   try {
-    r = await addon.benchmark({ model: config, batchSize: args.batchSize, gradAccum: args.gradAccum, seqLen, steps: 3, warmupSteps: 1, evalBatchSize: args.evalBatchSize, evalSteps: 1, dtype: args.dtype, device, threads: args.threads ?? availableParallelism(), seed: args.seed });
+    r = await addon.benchmark({ model: config, batchSize: args.batchSize, gradAccum: args.gradAccum, seqLen, seqLens, steps: 4, minTimedMs: 1500, maxSteps: 100, warmupSteps: 1, evalBatchSize: args.evalBatchSize, evalSteps: 1, dtype: args.dtype, device, threads: args.threads ?? availableParallelism(), seed: args.seed });
   } catch (e) {
     throw fromNative(e, 'measuring the short estimate before the run');
   }
-  const stepMs = median(r.stepMs);
+  const timing = stepTiming(r, meanLen);
   return {
-    tokensPerSec: (r.tokensPerStep / stepMs) * 1000,
+    tokensPerSec: timing.tokensPerSec,
     evalTokensPerSec: r.evalMs[0] ? ((args.evalBatchSize * seqLen) / (r.evalMs[0] as number)) * 1000 : null,
     deviceName: r.deviceName,
-    source: `measured before the run: ${args.batchSize} × ${seqLen} tokens, median of 3 steps`,
+    source: `measured before the run: ${r.stepMs.length} steps of ${args.batchSize} rows at the data's padded lengths ${Math.min(...seqLens)}–${Math.max(...seqLens)}`,
   };
 }
 

@@ -116,3 +116,28 @@ export function epochTokens(
     efficiency: realTokens / tokens,
   };
 }
+
+/**
+ * A sample of k padded batch lengths that stands for one epoch under a policy: the epoch's batches
+ * (one seeded order) sorted by padded length, one from the middle of each of k equal strata, then
+ * shuffled. Timing these measures the lengths a run really trains on, short and long, instead of
+ * one mean length.
+ */
+export function batchLengthSample(
+  lengths: readonly number[],
+  batchSize: number,
+  policy: Batching,
+  k: number,
+  opts: { fixedLength?: number; seed?: number } = {},
+): number[] {
+  if (lengths.length === 0) throw new RangeError('no rows');
+  if (!Number.isInteger(k) || k < 1) throw new RangeError('k must be a positive integer');
+  if (policy === 'fixed') return Array.from({ length: k }, () => opts.fixedLength ?? Math.max(...lengths));
+  const random = rng(opts.seed ?? 42);
+  const order = policyOrder(lengths, (n) => n, batchSize, policy, random);
+  const padded: number[] = [];
+  for (let i = 0; i < order.length; i += batchSize) padded.push(Math.max(...order.slice(i, i + batchSize)));
+  padded.sort((a, b) => a - b);
+  const sample = Array.from({ length: k }, (_, i) => padded[Math.min(padded.length - 1, Math.floor(((i + 0.5) * padded.length) / k))] as number);
+  return shuffled(sample, random);
+}
