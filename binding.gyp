@@ -20,7 +20,7 @@
       ],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
-      "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O2", "-Wno-unused-parameter"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O2", "-Wno-unused-parameter", "-fno-math-errno"],
       "libraries": [
         "-L<!(node scripts/find-libtorch.mjs --gyp libdir)",
         "<!@(node scripts/find-libtorch.mjs --gyp libs)",

@@ -243,7 +243,7 @@ def main():
         step()
     ms = [step()[0] for _ in range(args.steps)]
     med = sorted(ms)[len(ms) // 2]
-    print(json.dumps({"impl": args.impl, "model": args.model, "batch": args.batch, "seq": args.seq, "dtype": args.dtype, "device": str(dev), "torch": torch.__version__, "stepMs": ms, "medianMs": med, "tokensPerSec": args.batch * args.seq / med * 1000}))
+    print(json.dumps({"impl": args.impl, "model": args.model, "batch": args.batch, "seq": args.seq, "dtype": args.dtype, "device": str(dev), "torch": torch.__version__, "stepMs": ms, "medianMs": med, "tokensPerSec": args.batch * args.seq / med * 1000, "peakMemoryBytes": torch.cuda.max_memory_allocated(dev) if cuda else None}))
 
 
 if __name__ == "__main__":

@@ -327,6 +327,47 @@ Napi::Value ParameterCounts(const Napi::CallbackInfo& info) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// fusedAdamwCheck(steps, weightDecay, gradScale) — the fused CPU AdamW against LibTorch's, for tests.
+Napi::Value FusedAdamwCheck(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber())
+      throw std::invalid_argument("fusedAdamwCheck(steps, weightDecay, gradScale) takes three numbers");
+    const int steps = info[0].As<Napi::Number>().Int32Value();
+    const double wd = info[1].As<Napi::Number>().DoubleValue();
+    const float gscale = info[2].As<Napi::Number>().FloatValue();
+    if (steps < 1 || steps > 1000) throw std::invalid_argument("steps must be in [1, 1000]");
+    double out = 0;
+    compute_thread().run([&] { out = fused_adamw_check(steps, wd, gscale); });
+    return Napi::Number::New(env, out);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// cpuAllocator({cache?}) — the CPU block cache's state; {cache: false} turns it off (and empties it).
+Napi::Value CpuAllocator(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    if (info.Length() > 0 && !info[0].IsUndefined()) {
+      auto o = get_object(info[0], "cpuAllocator options");
+      if (o.Has("cache") && !o.Get("cache").IsUndefined()) {
+        if (!o.Get("cache").IsBoolean()) throw std::invalid_argument("cache must be a boolean");
+        set_cpu_cache_enabled(o.Get("cache").As<Napi::Boolean>().Value());
+      }
+      if (o.Has("release") && o.Get("release").ToBoolean().Value()) release_cpu_cache();
+    }
+    const auto st = cpu_cache_stats();
+    auto r = Napi::Object::New(env);
+    r.Set("cache", Napi::Boolean::New(env, st.enabled));
+    r.Set("cachedBytes", Napi::Number::New(env, static_cast<double>(st.cached_bytes)));
+    r.Set("capBytes", Napi::Number::New(env, static_cast<double>(st.cap_bytes)));
+    r.Set("hits", Napi::Number::New(env, static_cast<double>(st.hits)));
+    r.Set("misses", Napi::Number::New(env, static_cast<double>(st.misses)));
+    return r;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
 // benchmark(opts)
 class BenchmarkWorker : public PromiseWorker {
  public:
@@ -879,6 +920,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("flopsPerToken", Napi::Function::New(env, FlopsPerToken));
   exports.Set("parameterCounts", Napi::Function::New(env, ParameterCounts));
   exports.Set("benchmark", Napi::Function::New(env, Benchmark));
+  exports.Set("cpuAllocator", Napi::Function::New(env, CpuAllocator));
+  exports.Set("fusedAdamwCheck", Napi::Function::New(env, FusedAdamwCheck));
   exports.Set("probeActivations", Napi::Function::New(env, ProbeActivations));
   exports.Set("Session", Session::Define(env));
   exports.Set("setCpuMemoryLimit", Napi::Function::New(env, SetCpuMemoryLimit));

@@ -1,5 +1,6 @@
 // device.cpp — see device.h.
 #include "device.h"
+#include "memory.h"
 
 #include <torch/cuda.h>
 
@@ -97,6 +98,7 @@ void MemoryMeter::reset_peak() {
 
 void release_cached_memory(const c10::Device& device) {
   if (device.is_cuda()) cuda::empty_cache();
+  else release_cpu_cache();
 }
 
 }  // namespace ftplan

@@ -23,6 +23,19 @@ void set_cpu_memory_limit(int64_t bytes);
 int64_t cpu_memory_limit();
 int64_t cpu_allocated_bytes();  // bytes held by all CPU tensors now
 
+// The CPU allocator keeps freed blocks of 1 MiB and more for reuse (see memory.cpp): training steps
+// repeat their shapes, and reusing warm blocks avoids mmap/munmap and page faults every step.
+struct CpuCacheStats {
+  bool enabled = false;
+  int64_t cached_bytes = 0;  // held for reuse, not in any tensor
+  int64_t cap_bytes = 0;
+  int64_t hits = 0;          // large allocations served from the cache
+  int64_t misses = 0;        // large allocations that went to malloc
+};
+CpuCacheStats cpu_cache_stats();
+void set_cpu_cache_enabled(bool on);  // off: empties the cache
+int64_t release_cpu_cache();          // frees every cached block; returns the bytes given back
+
 // While alive, allocations made on the constructing thread are counted in this scope (and still in
 // the process totals). Frees are credited to the scope that allocated, from any thread.
 class CpuMemoryScope {

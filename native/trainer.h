@@ -75,12 +75,19 @@ class Trainer {
 
  private:
   torch::Tensor forward_loss(const Batch& b);
+  double total_grad_norm();
+  // CPU: AdamW (with the clip coefficient folded in) in one fused pass per parameter.
+  void fused_adamw_step(float gscale);
 
   TrainConfig cfg_;
   c10::Device device_;
   GPT2ForSequenceClassification model_{nullptr};
   std::unique_ptr<torch::optim::AdamW> optimizer_;
 };
+
+// Self-check of the fused CPU AdamW against torch::optim::AdamW: the largest relative difference of
+// the parameters after `steps` steps (weight decay wd, gradients scaled by gscale as clipping would).
+double fused_adamw_check(int steps, double wd, float gscale);
 
 // Throws std::invalid_argument when labels are out of [0, num_labels) or shapes disagree.
 void check_labels(const GPT2Config& cfg, const Batch& b);

@@ -137,6 +137,10 @@ export interface NativeAddon {
   flopsPerToken(model: ModelConfig, seqLen: number): { flopsPerToken: number; matmulParameters: number };
   parameterCounts(model: ModelConfig): Promise<{ total: number; transformer: number; head: number }>;
   benchmark(opts: BenchmarkOptions): Promise<NativeBenchmarkResult>;
+  /** the CPU allocator's block cache (large blocks kept for reuse across steps); {cache: false} turns it off */
+  /** largest relative parameter difference between the fused CPU AdamW and LibTorch's after `steps` steps */
+  fusedAdamwCheck(steps: number, weightDecay: number, gradScale: number): number;
+  cpuAllocator(opts?: { cache?: boolean; release?: boolean }): { cache: boolean; cachedBytes: number; capBytes: number; hits: number; misses: number };
   probeActivations(opts: TrainOptions & { model: ModelConfig; seqLen: number }): Promise<ActivationProbe>;
   Session: new (opts: TrainOptions & { model: ModelConfig }) => NativeSession;
   /** fail CPU tensor allocations past this many bytes held (0: no limit); FTPLAN_CPU_MEMORY_LIMIT sets it at load */

@@ -141,6 +141,37 @@ describe('bf16 autocast', () => {
   });
 });
 
+describe('CPU fast paths', () => {
+  it('the fused AdamW (clip coefficient folded in) matches LibTorch\'s AdamW to float rounding', () => {
+    for (const [wd, scale] of [[0, 1], [0.01, 1], [0.1, 0.25]] as const) {
+      const diff = addon.fusedAdamwCheck(20, wd, scale);
+      expect(diff).toBeLessThan(1e-5);
+      expect(Number.isFinite(diff)).toBe(true);
+    }
+    expect(() => addon.fusedAdamwCheck(0, 0, 1)).toThrow(/steps/);
+  });
+
+  it('the CPU block cache serves repeated steps from freed blocks, and can be turned off and on', async () => {
+    const cfg = tinyModel({ nEmbd: 256, nHead: 4, vocabSize: 4096, padTokenId: 4095 });
+    const s = new addon.Session({ model: cfg, threads: 1, seed: 3 });
+    await s.init();
+    const batch = makeBatch(randomRows(16, 64, 64, 4000, 5), 64, cfg.padTokenId, Array(16).fill(1));
+    expect(addon.cpuAllocator({ cache: true }).cache).toBe(true);
+    await s.step([batch]);
+    const before = addon.cpuAllocator();
+    await s.step([batch]);
+    const after = addon.cpuAllocator();
+    expect(after.hits - before.hits).toBeGreaterThan(0); // the second step reused the first one's blocks
+    expect(after.cachedBytes).toBeLessThanOrEqual(after.capBytes);
+    const off = addon.cpuAllocator({ cache: false });
+    expect(off).toMatchObject({ cache: false, cachedBytes: 0 });
+    const r = await s.step([batch]);
+    expect(Number.isFinite(r.loss)).toBe(true);
+    expect(addon.cpuAllocator().hits).toBe(off.hits); // off: nothing served from the cache
+    expect(addon.cpuAllocator({ cache: true }).cache).toBe(true);
+  });
+});
+
 describe('benchmark', () => {
   it('times steps and measures memory: peak covers weights + grads + AdamW moments', async () => {
     const cfg = tinyModel();
