@@ -382,6 +382,18 @@ export function checkedAddon(raw: NativeAddon): NativeAddon {
         train(o, 'probe options');
         seqLen(o.seqLen, model(o.model), 'seqLen');
       }, () => raw.probeActivations(o)),
+    fusedAdamwCheck: (steps, weightDecay, gradScale) =>
+      call('fusedAdamwCheck', () => {
+        int(steps, 'steps', 1, 1_000_000);
+        optNum({ weightDecay, gradScale }, 'weightDecay', 0);
+        optNum({ weightDecay, gradScale }, 'gradScale', 0);
+      }, () => raw.fusedAdamwCheck(steps, weightDecay, gradScale)),
+    cpuAllocator: (opts) =>
+      call('cpuAllocator', () => {
+        if (opts === undefined) return;
+        if (!isObj(opts)) bad('cpuAllocator() takes {cache?: boolean, release?: boolean}');
+        for (const k of ['cache', 'release'] as const) if (opts[k] !== undefined && typeof opts[k] !== 'boolean') bad(`${k} must be a boolean`);
+      }, () => raw.cpuAllocator(opts)),
     Session: CheckedSession,
     setCpuMemoryLimit: (bytes) => call('setCpuMemoryLimit', () => int(bytes, 'bytes', 0, 9e15), () => raw.setCpuMemoryLimit(bytes)),
     cpuMemory: () => call('cpuMemory', () => {}, () => raw.cpuMemory()),
