@@ -7,6 +7,7 @@
 // no C++ exception ever reaches Node's abort path.
 //
 // Exports: runtimeInfo(), benchmark(opts), parameterCounts(model), flopsPerToken(model, seqLen),
+// setCpuMemoryLimit(bytes), cpuMemory(), _raise(kind, async) (tests),
 // class Session { init(), step(microBatches, {seeds}?), logits(batch), setLr(lr), loadState(tensors), state(), saveTrainingState(path), loadTrainingState(path),
 //                 initDistributed({rank, worldSize, masterAddr, masterPort, timeoutMs, bucketBytes}), allreduce(Float64Array), allreduceBenchmark({bytes, iters}) }.
 #include <napi.h>
@@ -458,6 +459,10 @@ Napi::Value Benchmark(const Napi::CallbackInfo& info) {
     c.eval_batch_size = get_int(o, "evalBatchSize", c.eval_batch_size);
     c.eval_steps = get_int(o, "evalSteps", c.eval_steps);
     c.probe_seq_len = get_int(o, "probeSeqLen", 0);
+    if (o.Has("probeStopAtFit") && !o.Get("probeStopAtFit").IsUndefined()) {
+      if (!o.Get("probeStopAtFit").IsBoolean()) throw std::invalid_argument("probeStopAtFit must be a boolean");
+      c.probe_stop_at_fit = o.Get("probeStopAtFit").As<Napi::Boolean>().Value();
+    }
     if (o.Has("probeBatchSizes") && !o.Get("probeBatchSizes").IsUndefined()) {
       if (!o.Get("probeBatchSizes").IsArray()) throw std::invalid_argument("probeBatchSizes must be an array");
       auto a = o.Get("probeBatchSizes").As<Napi::Array>();
@@ -996,6 +1001,70 @@ class Session : public Napi::ObjectWrap<Session> {
   std::shared_ptr<SessionState> state_;
 };
 
+// ---------------------------------------------------------------------------------------------
+// setCpuMemoryLimit(bytes): fail CPU allocations past `bytes` held (0: no limit); cpuMemory().
+Napi::Value SetCpuMemoryLimit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    if (!info[0].IsNumber()) throw std::invalid_argument("setCpuMemoryLimit() takes a number of bytes");
+    const double d = info[0].As<Napi::Number>().DoubleValue();
+    if (!(d >= 0) || d > 9.0e15) throw std::invalid_argument("setCpuMemoryLimit(): bytes must be in [0, 9e15]");
+    set_cpu_memory_limit(static_cast<int64_t>(d));
+    return env.Undefined();
+  });
+}
+
+Napi::Value CpuMemory(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    auto o = Napi::Object::New(env);
+    o.Set("limitBytes", Napi::Number::New(env, static_cast<double>(cpu_memory_limit())));
+    o.Set("allocatedBytes", Napi::Number::New(env, static_cast<double>(cpu_allocated_bytes())));
+    return o;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// _raise(kind, async): throws one kind of C++ exception, on the JS thread (sync) or on the compute
+// thread (a rejected promise) — so a test drives every branch of classify() and both paths.
+void raise_kind(const std::string& kind) {
+  if (kind == "bad_alloc") throw std::bad_alloc();
+  if (kind == "c10") TORCH_CHECK(false, "a c10::Error raised for the test");
+  if (kind == "c10_oom") TORCH_CHECK(false, "DefaultCPUAllocator: can't allocate memory: you tried to allocate 1 bytes");
+  if (kind == "invalid_argument") throw std::invalid_argument("an invalid argument raised for the test");
+  if (kind == "runtime_error") throw std::runtime_error("a runtime_error raised for the test");
+  if (kind == "unknown") throw 42;
+  throw std::invalid_argument("_raise(): unknown kind '" + kind + "'");
+}
+
+class RaiseWorker : public PromiseWorker {
+ public:
+  RaiseWorker(Napi::Env env, std::string kind) : PromiseWorker(env), kind_(std::move(kind)) {}
+
+ protected:
+  void Run() override { raise_kind(kind_); }
+  Napi::Value Result(Napi::Env env) override { return env.Undefined(); }
+
+ private:
+  std::string kind_;
+};
+
+Napi::Value Raise(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    if (!info[0].IsString()) throw std::invalid_argument("_raise() takes a kind");
+    const std::string kind = info[0].As<Napi::String>().Utf8Value();
+    if (!info[1].ToBoolean().Value()) {
+      raise_kind(kind);
+      return env.Undefined();
+    }
+    auto* w = new RaiseWorker(env, kind);
+    auto p = w->promise();
+    w->Queue();
+    return p;
+  });
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   install_cpu_tracking_allocator();
   exports.Set("runtimeInfo", Napi::Function::New(env, RuntimeInfo));
@@ -1006,6 +1075,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fusedAdamwCheck", Napi::Function::New(env, FusedAdamwCheck));
   exports.Set("probeActivations", Napi::Function::New(env, ProbeActivations));
   exports.Set("Session", Session::Define(env));
+  exports.Set("setCpuMemoryLimit", Napi::Function::New(env, SetCpuMemoryLimit));
+  exports.Set("cpuMemory", Napi::Function::New(env, CpuMemory));
+  exports.Set("_raise", Napi::Function::New(env, Raise));
   return exports;
 }
 

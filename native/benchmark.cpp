@@ -21,6 +21,20 @@ double training_flops_per_token(const GPT2Config& cfg, int64_t seq_len) {
          12.0 * static_cast<double>(cfg.n_layer) * static_cast<double>(cfg.n_embd) * static_cast<double>(seq_len);
 }
 
+bool is_out_of_memory(const std::exception_ptr& ep) {
+  try {
+    std::rethrow_exception(ep);
+  } catch (const std::bad_alloc&) {
+    return true;
+  } catch (const c10::Error& e) {
+    const std::string msg = e.what_without_backtrace();
+    return msg.find("out of memory") != std::string::npos || msg.find("Out of memory") != std::string::npos ||
+           msg.find("can't allocate memory") != std::string::npos;
+  } catch (...) {
+    return false;
+  }
+}
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -132,20 +146,28 @@ BenchResult run_benchmark(const BenchConfig& cfg) {
     synchronize(device);
     const int64_t held = meter.current();
     meter.reset_peak();
+    bool oom = false;
     try {
       trainer.step(probe);
       synchronize(device);
       const int64_t peak = meter.peak();
       pt.peak_bytes = peak - before;
       pt.activation_bytes = peak - held;
-    } catch (const c10::Error& e) {
-      // Out of memory at this size: report it, free the cache, and keep going (smaller sizes first).
-      const std::string msg = e.what_without_backtrace();
-      if (msg.find("out of memory") == std::string::npos && msg.find("can't allocate memory") == std::string::npos) throw;
+    } catch (...) {
+      // Out of memory at this size: record it, let go of what the failed step held (its batch, the
+      // gradients), free the allocator's cache, and step down to the next size.
+      if (!is_out_of_memory(std::current_exception())) throw;
+      oom = true;
+    }
+    if (oom) {
       pt.out_of_memory = true;
+      probe.clear();
+      for (auto& p : trainer.model()->parameters()) p.mutable_grad() = torch::Tensor();
+      synchronize(device);
       release_cached_memory(device);
     }
     r.probe.push_back(pt);
+    if (cfg.probe_stop_at_fit && !pt.out_of_memory) break;
   }
 
   if (cfg.eval_batch_size > 0 && cfg.eval_steps > 0) {

@@ -36,7 +36,12 @@ struct BenchConfig {
   // (the data set's longest row: out-of-memory comes late in a run, on the longest batch).
   std::vector<int64_t> probe_batch_sizes;
   int64_t probe_seq_len = 0;
+  // Step down: stop at the first probe size that fits (list them largest first to find the largest
+  // batch that fits). Out of memory at a size is recorded, the cache freed, and the next size tried.
+  bool probe_stop_at_fit = false;
 };
+// Whether an exception is an out-of-memory failure (CUDA caching allocator, CPU allocator, new).
+bool is_out_of_memory(const std::exception_ptr& ep);
 
 struct ProbePoint {
   int64_t batch_size = 0;

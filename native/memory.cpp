@@ -6,6 +6,7 @@
 #include <c10/core/impl/alloc_cpu.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <mutex>
@@ -41,6 +42,11 @@ void raise_peak(std::atomic<int64_t>& peak, int64_t now) {
 }
 
 std::atomic<bool> g_installed{false};
+// Bytes held by every tensor this allocator gave out, and the limit (0: none) past which it fails the
+// way LibTorch's own CPU allocator does when malloc fails: FTPLAN_CPU_MEMORY_LIMIT, or
+// setCpuMemoryLimit() — how the out-of-memory paths are tested on a machine with memory to spare.
+std::atomic<int64_t> g_total{0};
+std::atomic<int64_t> g_limit{0};
 
 
 // Each block carries its size and its scope in a 64-byte header in front of the data (64 keeps
@@ -74,14 +80,14 @@ struct BlockCache {
   std::map<size_t, std::vector<void*>> free;  // size class -> blocks (base pointers)
   int64_t cached = 0;
   int64_t cap = kCacheCapDefault;
-  std::atomic<bool> enabled{true};
+  std::atomic<bool> enabled{false};  // off by default: it saved page faults but no measurable step time here (bench/RESULTS.md)
   std::atomic<int64_t> hits{0}, misses{0};
 
   BlockCache() {
     // A quarter of physical memory, at most kCacheCapDefault.
     const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     if (pages > 0 && page > 0) cap = std::min<int64_t>(cap, static_cast<int64_t>(pages) * page / 4);
-    if (const char* e = std::getenv("FTPLAN_CPU_CACHE")) enabled = std::string(e) != "0";
+    if (const char* e = std::getenv("FTPLAN_CPU_CACHE")) enabled = std::string(e) == "1";
     if (const char* c = std::getenv("FTPLAN_CPU_CACHE_MAX_BYTES")) cap = std::max<int64_t>(0, std::atoll(c));
   }
   // Best fit: the smallest cached class that holds cls, at most twice its size (a batch a little
@@ -135,6 +141,7 @@ void delete_tracked(void* data) {
   std::memcpy(&bytes, base, sizeof(bytes));
   std::memcpy(&scope, base + sizeof(bytes), sizeof(scope));
   std::memcpy(&cls, base + 2 * sizeof(bytes), sizeof(cls));
+  g_total.fetch_sub(bytes, std::memory_order_relaxed);
   if (scope != nullptr) {
     scope->current.fetch_sub(bytes, std::memory_order_relaxed);
     release(scope);
@@ -165,9 +172,23 @@ char* allocate_block(size_t n, size_t* cls_out) {
 class CountingAllocator final : public c10::Allocator {
  public:
   c10::DataPtr allocate(size_t n) FTPLAN_ALLOCATOR_CONST override {
-    size_t cls = 0;
-    char* base = allocate_block(n, &cls);  // throws c10::Error when out of memory
     const int64_t bytes = static_cast<int64_t>(n);
+    const int64_t limit = g_limit.load(std::memory_order_relaxed);
+    const int64_t held = g_total.fetch_add(bytes, std::memory_order_relaxed);
+    if (limit > 0 && held + bytes > limit) {
+      g_total.fetch_sub(bytes, std::memory_order_relaxed);
+      // The message of c10::alloc_cpu's own failure, so every caller treats both alike.
+      TORCH_CHECK(false, "DefaultCPUAllocator: can't allocate memory: you tried to allocate ", bytes, " bytes (", held,
+                  " held; the CPU memory limit is ", limit, " bytes: FTPLAN_CPU_MEMORY_LIMIT)");
+    }
+    size_t cls = 0;
+    char* base = nullptr;
+    try {
+      base = allocate_block(n, &cls);  // throws c10::Error when out of memory
+    } catch (...) {
+      g_total.fetch_sub(bytes, std::memory_order_relaxed);
+      throw;
+    }
     CpuMemoryScope::Counters* scope = t_scope;
     std::memcpy(base, &bytes, sizeof(bytes));
     std::memcpy(base + sizeof(bytes), &scope, sizeof(scope));
@@ -206,11 +227,19 @@ void install_cpu_tracking_allocator() {
     static CountingAllocator alloc;
     // Priority above the default (0) so later registrations at default priority do not replace it.
     c10::SetCPUAllocator(&alloc, /*priority=*/10);
+    if (const char* env = std::getenv("FTPLAN_CPU_MEMORY_LIMIT")) {
+      char* end = nullptr;
+      const long long v = std::strtoll(env, &end, 10);
+      if (end != env && *end == '\0' && v > 0) g_limit = v;
+    }
     g_installed = true;
   });
 }
 
 bool cpu_tracking_installed() { return g_installed.load(); }
+void set_cpu_memory_limit(int64_t bytes) { g_limit = bytes > 0 ? bytes : 0; }
+int64_t cpu_memory_limit() { return g_limit.load(); }
+int64_t cpu_allocated_bytes() { return g_total.load(); }
 
 CpuCacheStats cpu_cache_stats() {
   BlockCache& c = cache();

@@ -17,6 +17,11 @@ namespace ftplan {
 
 void install_cpu_tracking_allocator();
 bool cpu_tracking_installed();
+// Fail CPU tensor allocations past this many bytes held (0: no limit), with LibTorch's own
+// out-of-memory error. Set from FTPLAN_CPU_MEMORY_LIMIT when the addon loads.
+void set_cpu_memory_limit(int64_t bytes);
+int64_t cpu_memory_limit();
+int64_t cpu_allocated_bytes();  // bytes held by all CPU tensors now
 
 // The CPU allocator keeps freed blocks of 1 MiB and more for reuse (see memory.cpp): training steps
 // repeat their shapes, and reusing warm blocks avoids mmap/munmap and page faults every step.

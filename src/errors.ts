@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'ERR_TORCH'
   | 'ERR_NATIVE'
   | 'ERR_BUSY'
+  | 'ERR_IO'
   | 'ERR_INPUT';
 
 export class FtplanError extends Error {
@@ -35,18 +36,35 @@ export function usageError(message: string, fix?: string): FtplanError {
   return new FtplanError('ERR_USAGE', message, { fix });
 }
 
-const NATIVE_CODES = new Set(['ERR_INVALID_ARGUMENT', 'ERR_OUT_OF_MEMORY', 'ERR_TORCH', 'ERR_NATIVE', 'ERR_BUSY']);
+/**
+ * A native call's failure as a typed error: the addon's code (ERR_INVALID_ARGUMENT, ERR_OUT_OF_MEMORY,
+ * ERR_TORCH, ERR_NATIVE, ERR_BUSY) and the function that failed. Raised by the checked addon
+ * (src/native.ts): arguments rejected in TS before the call, or an error the C++ side reported.
+ */
+export class NativeCallError extends FtplanError {
+  readonly fn: string;
+  constructor(code: ErrorCode, fn: string, message: string, opts: { cause?: unknown; exitCode?: number } = {}) {
+    super(code, message, { ...opts, fix: fixFor(code) });
+    this.name = 'NativeCallError';
+    this.fn = fn;
+  }
+}
+
+function fixFor(code: ErrorCode): string | undefined {
+  return code === 'ERR_OUT_OF_MEMORY'
+    ? 'lower --batch-size or --seq-len, use --dtype bf16, or pick a smaller --model'
+    : code === 'ERR_INVALID_ARGUMENT'
+      ? 'check the flags named in the message'
+      : undefined;
+}
+
+export const NATIVE_CODES = new Set(['ERR_INVALID_ARGUMENT', 'ERR_OUT_OF_MEMORY', 'ERR_TORCH', 'ERR_NATIVE', 'ERR_BUSY']);
 
 /** A rejected native promise or thrown native error -> FtplanError with the same code. */
 export function fromNative(err: unknown, context: string): FtplanError {
+  if (err instanceof NativeCallError) return new FtplanError(err.code, `${context}: ${err.message}`, { fix: err.fix, cause: err, exitCode: err.exitCode });
   if (err instanceof FtplanError) return err;
   const e = err as { code?: string; message?: string };
   const code = (e && typeof e.code === 'string' && NATIVE_CODES.has(e.code) ? e.code : 'ERR_NATIVE') as ErrorCode;
-  const fix =
-    code === 'ERR_OUT_OF_MEMORY'
-      ? 'lower --batch-size or --seq-len, use --dtype bf16, or pick a smaller --model'
-      : code === 'ERR_INVALID_ARGUMENT'
-        ? 'check the flags named in the message'
-        : undefined;
-  return new FtplanError(code, `${context}: ${e?.message ?? String(err)}`, { fix, cause: err });
+  return new FtplanError(code, `${context}: ${e?.message ?? String(err)}`, { fix: fixFor(code), cause: err });
 }

@@ -12,7 +12,7 @@ import { fitStepTime, median, MeasurementSchema, stepMsAt, type Measurement, typ
 import { writeFileAtomic } from '../model/safetensors.js';
 import { filterRows, loadCatalog, loadGpus } from '../pricing/catalog.js';
 import { loadScalingCalibration, scalingModel } from '../planner/scaling.js';
-import { parameterCount } from '../planner/memory.js';
+import { availableHostMemory, hostMemoryNeed, parameterCount } from '../planner/memory.js';
 import { epochsRule, plan, type Plan } from '../planner/recommend.js';
 import { renderHtml, renderMarkdown } from '../report/documents.js';
 import { modelShape } from '../model/open.js';
@@ -76,6 +76,15 @@ export function planSequence(args: EstimateArgs, cfg: ModelConfig, profile: Data
   return { policy, trainEpoch, evalEpoch, seqLen, meanLen: args.seqLen ?? trainEpoch.meanPaddedLength, sampleLens, probeSeqLen, basis, trainRows: train.rows, evalRows: evalSplit?.rows ?? 0 };
 }
 
+/** Whether --device auto would pick a GPU (asks the addon only when it loads). */
+function cudaVisible(): boolean {
+  try {
+    return loadNative().runtimeInfo().cudaAvailable;
+  } catch {
+    return false;
+  }
+}
+
 export function resolveDevice(spec: string, addon: NativeAddon): string {
   const info = addon.runtimeInfo();
   if (spec === 'auto') return info.cudaAvailable ? 'cuda:0' : 'cpu';
@@ -119,6 +128,7 @@ export async function measure(
       seed: args.seed,
     });
   } catch (e) {
+    if ((e as { code?: string }).code === 'ERR_OUT_OF_MEMORY') throw await outOfMemory(args, cfg, Math.max(seq.seqLen, ...seq.sampleLens), device, threads, addon, e);
     throw fromNative(e, `measuring ${args.model} on ${device}`);
   }
   // Activation memory per row at the data set's longest row, for the memory fit on each GPU.
@@ -183,6 +193,42 @@ export async function measure(
   };
 }
 
+/** Batch sizes to try after an out-of-memory at `batch`, largest first: halving down to 1. */
+export function stepDownSizes(batch: number): number[] {
+  const out: number[] = [];
+  for (let b = Math.floor(batch / 2); b >= 1; b = Math.floor(b / 2)) out.push(b);
+  return out;
+}
+
+/**
+ * The measurement ran out of memory at --batch-size: find the largest batch that fits with the
+ * native probe (one step at batch 1, then halving sizes, largest first; each out-of-memory frees
+ * the cache and steps down) and report it with the flags to use.
+ */
+async function outOfMemory(args: EstimateArgs, cfg: ModelConfig, seqLen: number, device: string, threads: number, addon: NativeAddon, cause: unknown): Promise<FtplanError> {
+  const sizes = stepDownSizes(args.batchSize).filter((b) => b > 1);
+  let fits = 0;
+  const failed = [args.batchSize];
+  try {
+    const r = await addon.benchmark({ model: cfg, batchSize: 1, seqLen, gradAccum: 1, warmupSteps: 0, steps: 1, evalBatchSize: 0, evalSteps: 0, dtype: args.dtype, device, threads, seed: args.seed, probeBatchSizes: sizes, probeSeqLen: seqLen, probeStopAtFit: true });
+    fits = r.probe.find((p) => !p.outOfMemory)?.batchSize ?? 1;
+    failed.push(...r.probe.filter((p) => p.outOfMemory).map((p) => p.batchSize));
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'ERR_OUT_OF_MEMORY') throw fromNative(e, `probing the largest batch of ${args.model} that fits on ${device}`);
+    failed.push(1);
+  }
+  const at = `${args.model} (${args.dtype}, ${seqLen} tokens per row) ran out of memory on ${device} at batch ${failed.join(', ')}`;
+  if (!fits) {
+    return new FtplanError('ERR_OUT_OF_MEMORY', `${at}: not even batch 1 fits`, { fix: 'pick a smaller --model or --seq-len, use --dtype bf16, or measure on a machine with more memory', exitCode: 1, cause });
+  }
+  const accum = Math.ceil((args.batchSize * args.gradAccum) / fits);
+  return new FtplanError('ERR_OUT_OF_MEMORY', `${at}; the largest batch that fits is ${fits}`, {
+    fix: `use --batch-size ${fits} --grad-accum ${accum} (the same effective batch of ${args.batchSize * args.gradAccum}${fits * accum !== args.batchSize * args.gradAccum ? `, rounded up to ${fits * accum}` : ''})`,
+    exitCode: 1,
+    cause,
+  });
+}
+
 /** Fast models get more timed steps (--min-time), up to this many. */
 export const MAX_TIMED_STEPS = 200;
 
@@ -237,7 +283,7 @@ export async function estimate(args: EstimateArgs, given?: { profile: DatasetPro
     // Throughput depends on the shape, not on weight values: a folder's config.json is enough.
     cfg = modelShape(args.model, profile.labels.length).config;
     seq = planSequence(args, cfg, profile);
-    guardHostMemory(args, cfg);
+    if (args.device === 'cpu' || (args.device === 'auto' && !cudaVisible())) guardHostMemory(args.model, 'cpu', cfg, args.batchSize, Math.max(seq.seqLen, ...seq.sampleLens, seq.probeSeqLen), args.dtype);
     progress?.(`measuring ${args.model} (${args.dtype}, batch ${args.batchSize} × ${seq.sampleLens.length > 1 && args.seqLen === undefined ? `${Math.min(...seq.sampleLens)}–${Math.max(...seq.sampleLens)}` : seq.seqLen} tokens): ${args.warmupSteps} warm-up + at least ${args.steps} timed steps…`);
     m = await measure(args, cfg, seq);
   }
@@ -305,17 +351,24 @@ export async function estimate(args: EstimateArgs, given?: { profile: DatasetPro
   };
 }
 
-/** On CPU, refuse before allocating when training would not fit this machine's memory. */
-function guardHostMemory(args: EstimateArgs, cfg: ModelConfig): void {
-  if (args.device !== 'cpu' && args.device !== 'auto') return;
-  const states = 16 * parameterCount(cfg);
-  const available = freemem();
-  if (states > available * 0.9) {
-    throw new FtplanError('ERR_OUT_OF_MEMORY', `${args.model} needs ${(states / 2 ** 30).toFixed(1)} GiB for weights, gradients and AdamW states alone; this machine has ${(available / 2 ** 30).toFixed(1)} GiB available`, {
-      fix: 'measure on a GPU machine (--device cuda), measure a smaller size of the same family, or re-plan from a saved measurement (--measurement)',
+/**
+ * On CPU, refuse before allocating when training would not fit this machine's memory: weights,
+ * gradients and AdamW states (16 B/param) plus one micro-batch's activations (estimated from the
+ * shape), against the memory available now. FTPLAN_TEST_AVAILABLE_MEMORY fakes the latter in tests.
+ */
+export function guardHostMemory(name: string, device: string, cfg: ModelConfig, batch: number, seqLen: number, dtype: 'fp32' | 'bf16'): void {
+  if (device !== 'cpu') return;
+  const need = hostMemoryNeed(cfg, batch, seqLen, dtype, availableHostMemory(freemem));
+  if (need.fits) return;
+  const gib = (b: number) => (b / 2 ** 30).toFixed(1);
+  throw new FtplanError(
+    'ERR_OUT_OF_MEMORY',
+    `${name} at batch ${batch} × ${seqLen} tokens needs ${gib(need.totalBytes)} GiB (${gib(need.statesBytes)} GiB weights, gradients and AdamW states + ${gib(need.activationBytes)} GiB activations); this machine has ${gib(need.availableBytes)} GiB available`,
+    {
+      fix: 'lower --batch-size (raise --grad-accum to keep the effective batch) or --seq-len, pick a smaller --model, free memory, or measure on a GPU (--device cuda)',
       exitCode: 1,
-    });
-  }
+    },
+  );
 }
 
 export async function runEstimate(raw: Record<string, unknown>, out: (s: string) => void = (s) => process.stdout.write(s)): Promise<void> {

@@ -140,6 +140,10 @@ export function parseArgs<S extends z.ZodType>(schema: S, table: Record<string, 
   const parsed = schema.safeParse(picked);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
+    const key = String(issue?.path[0] ?? '');
+    if (issue && issue.path.length === 1 && Array.isArray(picked[key]) && !table[key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)]?.array) {
+      throw usageError(`--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} is given more than once (${(picked[key] as unknown[]).join(', ')})`, 'give it once');
+    }
     const flag = `--${String(issue?.path[0] ?? '').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
     const message = issue?.message.startsWith('--') ? issue.message : `${flag}: ${issue?.message ?? 'invalid'}`;
     throw usageError(message, `see \`ftplan ${command} --help\``);

@@ -7,7 +7,7 @@ import { mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Table from 'cli-table3';
 import { FtplanError } from '../errors.js';
-import { catalogCsv, effectivePrice, filterRows, freshness, loadCatalog, userCatalogDir, type PriceRow } from '../pricing/catalog.js';
+import { catalogCsv, effectivePrice, filterRows, freshness, loadCatalog, loadGpus, userCatalogDir, type PriceRow } from '../pricing/catalog.js';
 import { writeFileAtomic } from '../model/safetensors.js';
 import { importSkypilot } from '../pricing/skypilot.js';
 import { IMPORT_OPTIONS, ImportArgsSchema, parseArgs, PRICING_OPTIONS, PricingArgsSchema } from './options.js';
@@ -28,9 +28,12 @@ function render(result: ReturnType<typeof listPricing>): string {
     t.push([r.cloud, r.instanceType, `${r.gpuCount}× ${r.gpu}`, r.region, r.pricePerHour.toFixed(4), r.spotPrice === null ? '—' : r.spotPrice.toFixed(4), r.asOf ? `${r.asOf}${r.freshness === 'stale' ? ' (stale)' : ''}` : 'undated', r.source]);
   }
   const stale = rows.filter((r) => r.freshness !== 'fresh').length;
+  const known = new Set(Object.keys(loadGpus()));
+  const unknown = [...new Set(rows.filter((r) => !known.has(r.gpu)).map((r) => r.gpu))];
   return [
     t.toString(),
     `${shown.length} of ${rows.length} matching rows, cheapest first; from ${sources.map((s) => `${s.file} (${s.kind}, ${s.rows} rows)`).join(', ')}`,
+    unknown.length ? `warning: pricing/gpus.json has no data for ${unknown.join(', ')}: plans leave those rows out (known: ${[...known].join(', ')})` : '',
     stale ? `warning: ${stale} of these prices are older than ${args.maxAgeDays} days or undated: re-import a fresh SkyPilot catalog (ftplan pricing import)` : '',
   ]
     .filter(Boolean)

@@ -10,7 +10,7 @@
  */
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { loadDataset, type Dataset, type SplitData } from '../data/loaders.js';
 import { gpt2TokenizerFiles } from '../data/gpt2-files.js';
@@ -24,7 +24,7 @@ import { loadNative, type NativeAddon, type NativeSession } from '../native.js';
 import { epochBatches, encodeExamples, toNativeBatch, type Encoded } from '../train/data.js';
 import { argmaxRows, classificationMetrics, crossEntropy, type EvalMetrics } from '../train/metrics.js';
 import { lrFactor, warmupSteps } from '../train/schedule.js';
-import { readMeasurement, resolveDevice, stepTiming } from './estimate.js';
+import { guardHostMemory, readMeasurement, resolveDevice, stepTiming } from './estimate.js';
 import { calibrationFile, calibrationKey, recordCalibration } from '../calibration.js';
 import { batchLengthSample, epochTokens } from '../data/batching.js';
 import { modelShape } from '../model/open.js';
@@ -46,6 +46,38 @@ interface TrainerState {
   train_rows: number;
   lr: number;
   scheduler: string;
+}
+
+/** A failed write during a run: which file, the system's reason, the checkpoint still intact, what to do. */
+function checkpointWriteError(e: unknown, what: string, previous: string | null): FtplanError {
+  const err = e as NodeJS.ErrnoException & { fn?: string };
+  const reasons: Record<string, string> = { ENOSPC: 'no space left on the device', EFBIG: 'file too large (a file-size limit: ulimit -f)', EDQUOT: 'disk quota exceeded', EACCES: 'permission denied', EROFS: 'read-only file system', ENOENT: 'the folder is gone' };
+  const why = err?.code && reasons[err.code] ? `${err.code}: ${reasons[err.code]}` : (err?.message ?? String(e)).split('\n')[0];
+  const file = err?.path ? `${err.path}: ` : '';
+  const kept = previous ? `the previous checkpoint ${previous} is intact` : 'no earlier checkpoint of this run exists';
+  return new FtplanError('ERR_IO', `writing ${what} failed (${file}${why}); the run stopped, ${kept}`, {
+    fix: `free disk space or point --output-dir at a disk with room${previous ? `, then continue with \`ftplan run … --resume ${previous}\` (the same flags; the output folder may be copied elsewhere first)` : ', then run again'}`,
+    exitCode: 1,
+    cause: e,
+  });
+}
+
+/** --output-dir must be a folder this process can write, found out before anything is measured. */
+export function checkOutputDir(dir: string): void {
+  const abs = resolve(dir);
+  try {
+    // Level by level: Node's recursive mkdir loops forever on some paths (under /proc, say).
+    const missing: string[] = [];
+    for (let p = abs; !existsSync(p); p = dirname(p)) missing.unshift(p);
+    for (const p of missing) mkdirSync(p);
+    const probe = join(abs, `.ftplan-write-test-${process.pid}`);
+    writeFileSync(probe, '');
+    rmSync(probe);
+  } catch (e) {
+    throw new FtplanError('ERR_INPUT', `--output-dir ${dir}: is not a writable folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, {
+      fix: 'pick a folder you can write to, with room for the checkpoints',
+    });
+  }
 }
 
 /** A checkpoint folder, or the latest complete `checkpoint-N` in an output folder. */
@@ -210,6 +242,7 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
   const world = dist?.worldSize ?? 1;
   const rank = dist?.rank ?? 0;
   const lead = rank === 0; // rank 0 writes checkpoints, metrics and reports; the others write nothing
+  if (lead) checkOutputDir(args.outputDir);
   if (args.instance && args.pricePerHour === undefined) args = { ...args, pricePerHour: instancePrice(args.instance).price };
   const ds = await loadDataset(args.dataset, { textColumn: args.textColumn, labelColumn: args.labelColumn, limit: args.limit, seed: args.seed, emptyText: args.emptyText, unknownLabels: args.unknownLabels });
   const addon = loadNative();
@@ -226,6 +259,8 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
   if (dist && !addon.runtimeInfo().c10d) {
     throw new FtplanError('ERR_INPUT', '--nproc/--nnodes > 1: this build of the native addon has no c10d (libtorch\'s ProcessGroupGloo and the gloo headers were missing at build time)', { fix: 'on Debian: apt-get install libgloo-dev, then npm run build:native (scripts/setup.sh does both)' });
   }
+  // Refuse before allocating when the plan cannot fit this machine's memory (CPU).
+  guardHostMemory(args.model, device, shape, args.batchSize, Math.min(shape.nPositions, train.reduce((m, r) => Math.max(m, r.ids.length), 1)), args.dtype);
   // Data-parallel workers skip the short single-process measurement (it would not predict a group's
   // step); --estimate still gives the comparison.
   const predicted = dist && !args.estimate ? null : await predictThroughput(args, shape, train, device, addon);
@@ -268,7 +303,12 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
   const metricsFile = join(out, 'metrics.jsonl');
   if (!resumeFrom && lead) writeFileSync(metricsFile, '');
   const record = (o: object) => {
-    if (lead) appendFileSync(metricsFile, `${JSON.stringify(o)}\n`);
+    if (!lead) return;
+    try {
+      appendFileSync(metricsFile, `${JSON.stringify(o)}\n`);
+    } catch (e) {
+      throw checkpointWriteError(e, metricsFile, checkpoint);
+    }
   };
   log(`${opened.report.init === 'pretrained' ? `loaded ${opened.report.file} (${opened.report.loaded} tensors; initialised: ${opened.report.initialised.join(', ') || 'none'})` : `random init of ${args.model}`}; ${train.length} train / ${evalRows.length} eval rows; ${totalSteps} steps (${stepsPerEpoch}/epoch) on ${device}`);
 
@@ -315,7 +355,7 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
   let nativeMs = 0;
   let tokens = 0;
   let epochsDone = startEpoch;
-  let checkpoint: string | null = null;
+  let checkpoint: string | null = resumeFrom?.dir ?? null; // the latest complete checkpoint
   const spent = () => (args.pricePerHour ? ((Date.now() - t0) / 3_600_000) * args.pricePerHour : null);
   if (opened.source.kind !== 'folder') gpt2TokenizerFiles(); // built once now, so a checkpoint save costs only its writing
   let lastSaveMs: number | undefined;
@@ -327,18 +367,22 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
     if (!lead) return;
     const ts = Date.now();
     const target = withTrainingState ? `${dir}.partial-${process.pid}` : dir;
-    if (withTrainingState) rmSync(target, { recursive: true, force: true }); // a leftover of a crashed save
-    saveCheckpoint(target, config, await session.state(), { labels: ds.labels, tokenizerFrom: tokenizerSource });
-    const state = { global_step: step, epochs_done: epochsDone, total_steps: totalSteps, steps_per_epoch: stepsPerEpoch, seed: args.seed, batch_size: args.batchSize, grad_accum: args.gradAccum, world_size: world, epochs: args.epochs, train_rows: train.length, lr: args.lr, scheduler: args.scheduler };
-    writeFileAtomic(join(target, 'trainer_state.json'), `${JSON.stringify(state, null, 2)}\n`);
-    if (withTrainingState) {
-      try {
-        await session.saveTrainingState(join(target, 'training_state.pt'));
-      } catch (e) {
-        throw fromNative(e, `writing ${join(target, 'training_state.pt')}`);
+    try {
+      if (withTrainingState) rmSync(target, { recursive: true, force: true }); // a leftover of a crashed save
+      saveCheckpoint(target, config, await session.state(), { labels: ds.labels, tokenizerFrom: tokenizerSource });
+      const state = { global_step: step, epochs_done: epochsDone, total_steps: totalSteps, steps_per_epoch: stepsPerEpoch, seed: args.seed, batch_size: args.batchSize, grad_accum: args.gradAccum, world_size: world, epochs: args.epochs, train_rows: train.length, lr: args.lr, scheduler: args.scheduler };
+      writeFileAtomic(join(target, 'trainer_state.json'), `${JSON.stringify(state, null, 2)}\n`);
+      if (withTrainingState) {
+        const file = join(target, 'training_state.pt');
+        await session.saveTrainingState(file).catch((e: unknown) => Promise.reject(Object.assign(e as object, { path: file })));
+        rmSync(dir, { recursive: true, force: true });
+        renameSync(target, dir);
       }
-      rmSync(dir, { recursive: true, force: true });
-      renameSync(target, dir);
+    } catch (e) {
+      // Disk full, a file-size limit, a folder gone: the half-written folder goes, the checkpoints
+      // written before stay as they were, and the run stops saying which file failed and why.
+      if (withTrainingState) rmSync(target, { recursive: true, force: true });
+      throw checkpointWriteError(e, dir, checkpoint);
     }
     checkpoint = dir;
     lastSaveMs = Date.now() - ts;

@@ -5,12 +5,14 @@
  * to ids in a stable (sorted), recorded order; empty texts, missing and unknown labels follow a
  * policy and are counted, never a crash.
  */
+import { checkParquetStructure } from './parquet-guard.js';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, extname, join, resolve } from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
-import { parquetMetadata, parquetReadObjects } from 'hyparquet';
-import { compressors } from 'hyparquet-compressors';
+import { parquetMetadata } from 'hyparquet';
+import { spawn } from 'node:child_process';
+import { deserialize } from 'node:v8';
 import { FtplanError } from '../errors.js';
 import { rng } from './batching.js';
 
@@ -57,6 +59,9 @@ export interface LoadOptions {
 }
 
 type Row = Record<string, unknown>;
+
+/** Class ids above this are not a classification head but a mistake (an id, a score, a timestamp). */
+const MAX_CLASS_ID = 100_000;
 
 const FORMATS = ['.jsonl', '.json', '.csv', '.tsv', '.parquet'];
 const SPLIT_RE = /^(train|training|test|testing|validation|valid|val|dev)(?:[-_.].*)?\.(jsonl|json|csv|tsv|parquet)$/i;
@@ -125,13 +130,60 @@ function readDelimited(file: string, text: string, delimiter: string): Row[] {
   }
 }
 
+/**
+ * The decoding runs in a child process: hyparquet trusts counts inside a file's pages (a corrupt RLE
+ * run of 160 million values grows a JS array past V8's limit, found by the fuzzer), and such a
+ * failure is a fatal V8 error that no try/catch sees — it would abort ftplan. In a child it is only
+ * that child's exit, reported as the file's error. The rows come back through the V8 serializer
+ * (BigInt, Date and byte arrays intact). About 0.1 s per file.
+ */
+const PARQUET_CHILD = `
+const [hyparquet, compressorsUrl, file] = process.argv.slice(1);
+const fail = (e) => { process.stderr.write(String(e && e.message || e).split('\\n')[0]); process.exit(3); };
+process.on('unhandledRejection', fail);
+(async () => {
+  const { parquetMetadata, parquetReadObjects } = await import(hyparquet);
+  const { compressors } = await import(compressorsUrl);
+  const b = (await import('node:fs')).readFileSync(file);
+  const ab = b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength);
+  parquetMetadata(ab);
+  const rows = await parquetReadObjects({ file: ab, compressors });
+  await new Promise((r) => setImmediate(r));
+  process.stdout.write((await import('node:v8')).serialize(rows));
+})().catch(fail);
+`;
+
+function decodeInChild(file: string): Promise<Row[]> {
+  return new Promise((res, rej) => {
+    const child = spawn(process.execPath, ['-e', PARQUET_CHILD, import.meta.resolve('hyparquet'), import.meta.resolve('hyparquet-compressors'), file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', rej);
+    child.on('close', (code, signal) => {
+      if (code === 0) {
+        try {
+          res(deserialize(Buffer.concat(out)) as Row[]);
+        } catch (e) {
+          rej(e);
+        }
+        return;
+      }
+      const fatal = (/Fatal JavaScript[^\n]*/.exec(err) ?? /Fatal[^\n]*/.exec(err))?.[0];
+      rej(new Error(code === 3 ? err.trim() : `the decoder aborted (${signal ?? `exit ${code}`}${fatal ? `: ${fatal.trim()}` : ''})`));
+    });
+  });
+}
+
 async function readParquet(file: string, bytes: Buffer): Promise<Row[]> {
   const ab = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   try {
+    checkParquetStructure(ab); // footer and page headers, before anything is decoded
     parquetMetadata(ab);
-    return (await parquetReadObjects({ file: ab, compressors })) as Row[];
+    return await decodeInChild(file);
   } catch (e) {
-    throw inputError(file, `not a readable parquet file (${(e as Error).message})`, 'the file may be truncated or not parquet: download it again');
+    throw inputError(file, `not a readable parquet file (${(e as Error)?.message ?? String(e)})`, 'the file may be truncated or not parquet: download it again');
   }
 }
 
@@ -306,6 +358,9 @@ export async function loadDataset(spec: string, opts: LoadOptions = {}): Promise
     const ids = [...new Set(trainLabels.map((v) => Number(labelKey(v))))].sort((a, b) => a - b);
     const max = ids[ids.length - 1] as number;
     if (ids.length < 2) throw inputError(firstFile, `column '${labelColumn}' has only one class (${max})`, 'a classifier needs at least two classes in the training split');
+    if (max >= MAX_CLASS_ID) {
+      throw inputError(firstFile, `column '${labelColumn}' has class id ${max}: class ids must run 0, 1, …, K-1 (this would be a head of ${max + 1} classes)`, 'number the classes from 0 without gaps, or use class names');
+    }
     // names from a companion column (label_text), when the rows carry one
     const nameColumn = columns.find((c) => c !== labelColumn && /^(label_text|label_name|labels_text)$/i.test(c));
     labels = Array.from({ length: max + 1 }, (_, i) => String(i));

@@ -8,13 +8,15 @@ import { z } from 'zod';
 /** HF GPT2Config fields (camelCase) that the native core takes. */
 export const ModelConfigSchema = z
   .object({
-    vocabSize: z.number().int().positive(),
-    nPositions: z.number().int().positive(),
-    nEmbd: z.number().int().positive(),
-    nLayer: z.number().int().positive(),
-    nHead: z.number().int().positive(),
-    nInner: z.number().int().nonnegative(), // 0: 4 * nEmbd
-    numLabels: z.number().int().min(2),
+    // Upper bounds far above any GPT-2 (a config that passes them is still a few GiB at most per
+    // tensor): a corrupt config.json is refused here instead of sizing maps and buffers from it.
+    vocabSize: z.number().int().positive().max(10_000_000),
+    nPositions: z.number().int().positive().max(1 << 20),
+    nEmbd: z.number().int().positive().max(1 << 16),
+    nLayer: z.number().int().positive().max(1024),
+    nHead: z.number().int().positive().max(1024),
+    nInner: z.number().int().nonnegative().max(1 << 20), // 0: 4 * nEmbd
+    numLabels: z.number().int().min(2).max(100_000),
     padTokenId: z.number().int().nonnegative(),
     layerNormEpsilon: z.number().positive(),
     embdPdrop: z.number().min(0).lt(1),

@@ -98,3 +98,40 @@ export function fitMicroBatch(cfg: ModelConfig, act: ActivationModel, gpuMemoryG
     reason: gradAccum > 1 ? `micro-batch ${microBatch} × ${gradAccum} accumulation steps` : 'fits at the full batch',
   };
 }
+
+/**
+ * Activation bytes one row keeps for backward, from the shape alone (no probe, nothing allocated):
+ * per layer about T·C·34 + 5·H·T² two-byte values (Korthikanti et al. 2022, "Reducing Activation
+ * Recomputation"), doubled for fp32; plus the embeddings' and the head's few T·C. An estimate for
+ * refusing a plan before allocating; the measured probe replaces it once a measurement exists.
+ */
+export function analyticActivationBytesPerRow(cfg: ModelConfig, seqLen: number, dtype: 'fp32' | 'bf16'): number {
+  const T = seqLen;
+  const C = cfg.nEmbd;
+  const perLayer = (34 * T * C + 5 * cfg.nHead * T * T) * 2;
+  const scale = dtype === 'fp32' ? 2 : 1;
+  return scale * (cfg.nLayer * perLayer) + 4 * 4 * T * C;
+}
+
+/** Available host memory: MemAvailable; FTPLAN_TEST_AVAILABLE_MEMORY (bytes) overrides it, for tests only. */
+export function availableHostMemory(freemem: () => number): number {
+  const fake = process.env.FTPLAN_TEST_AVAILABLE_MEMORY;
+  if (fake !== undefined && fake !== '' && Number.isFinite(Number(fake))) return Number(fake);
+  return freemem();
+}
+
+export interface HostMemoryNeed {
+  statesBytes: number;
+  activationBytes: number;
+  totalBytes: number;
+  availableBytes: number;
+  fits: boolean;
+}
+
+/** Weights + gradients + AdamW moments (16 B/param) + the activations of one micro-batch, against what is available (90%). */
+export function hostMemoryNeed(cfg: ModelConfig, batch: number, seqLen: number, dtype: 'fp32' | 'bf16', available: number): HostMemoryNeed {
+  const statesBytes = 16 * parameterCount(cfg) + (dtype === 'bf16' ? 2 * parameterCount(cfg) : 0);
+  const activationBytes = batch * analyticActivationBytesPerRow(cfg, seqLen, dtype);
+  const totalBytes = statesBytes + activationBytes;
+  return { statesBytes, activationBytes, totalBytes, availableBytes: available, fits: totalBytes <= available * 0.9 };
+}
