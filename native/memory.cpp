@@ -63,7 +63,8 @@ constexpr size_t kHeader = 64;
 // Size classes are 8 per power of two (at most 12.5% slack), taken best-fit up to 2x (batches of
 // varying length reuse each other's blocks); the cache holds at most a quarter of physical memory
 // and 8 GiB (FTPLAN_CPU_CACHE_MAX_BYTES), is emptied by release_cpu_cache() and before an
-// allocation is reported as out of memory, and is off with FTPLAN_CPU_CACHE=0. Tensor byte counts
+// allocation is reported as out of memory. OFF by default (FTPLAN_CPU_CACHE=1 turns it on): side by side it cut
+// page faults ~45% but did not change the step time on this machine (bench/RESULTS.md). Tensor byte counts
 // (scopes, peaks) are the bytes requested, not the class: the cache does not change what is measured.
 constexpr size_t kCacheMin = size_t{1} << 20;
 constexpr int64_t kCacheCapDefault = int64_t{8} << 30;
