@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { median } from '../dist/measurement.js';
 
 const DATA = resolve(process.env.FTPLAN_DATA ?? '../shared/data');
 const tweets = join(DATA, 'tweet_sentiment_extraction');
@@ -35,10 +36,9 @@ for (let rep = 1; rep <= repeats; rep++) for (const c of cases) {
   rows.push({ ...c, rep, steps: run.steps, est, v, load: Math.max(load, loadavg()[0]) });
   process.stderr.write(`${c.model}: ${run.steps} steps, predicted ${v.predictedTrainSeconds.toFixed(1)} s, actual ${v.actualTrainSeconds.toFixed(1)} s (${v.errorPct.toFixed(1)}%)\n`);
 }
-const med = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const summary = cases.map((c) => {
   const errs = rows.filter((r) => r.model === c.model).map((r) => Math.abs(r.v.errorPct));
-  return `| ${c.model} | ${errs.length} | ${med(errs).toFixed(1)}% | ${Math.max(...errs).toFixed(1)}% | ${med(errs) <= 10 ? 'met' : 'NOT met'} |`;
+  return `| ${c.model} | ${errs.length} | ${median(errs).toFixed(1)}% | ${Math.max(...errs).toFixed(1)}% | ${median(errs) <= 10 ? 'met' : 'NOT met'} |`;
 });
 process.stdout.write(
   [

@@ -15,6 +15,7 @@ import { availableParallelism, cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { detectBlas, loadNative } from '../dist/native.js';
 import { modelConfig } from '../dist/model/presets.js';
+import { median } from '../dist/measurement.js';
 
 const PY = process.env.BENCH_PYTHON ?? '/usr/bin/python3';
 const PAIRS = Number(process.env.BENCH_PAIRS ?? 5);
@@ -27,11 +28,6 @@ const configs = (process.env.BENCH_CONFIGS ?? '8:fp32,16:fp32,8:bf16,16:bf16').s
 });
 const addon = loadNative();
 const cfg = modelConfig(MODEL);
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 const log = (s) => process.stderr.write(`${s}\n`);
 
 function eagerWorker(batch, dtype) {

@@ -104,14 +104,7 @@ StepResult Trainer::step(const std::vector<Batch>& micro_batches, const std::vec
     }
     fused_adamw_step(gscale);
   } else {
-    if (cfg_.max_grad_norm > 0) {
-      r.grad_norm = torch::nn::utils::clip_grad_norm_(model_->parameters(), cfg_.max_grad_norm);
-    } else {
-      double sq = 0;
-      for (const auto& p : model_->parameters())
-        if (p.grad().defined()) sq += p.grad().pow(2).sum().item<double>();
-      r.grad_norm = std::sqrt(sq);
-    }
+    r.grad_norm = cfg_.max_grad_norm > 0 ? torch::nn::utils::clip_grad_norm_(model_->parameters(), cfg_.max_grad_norm) : total_grad_norm();
     optimizer_->step();
   }
   r.loss = loss_sum.item<double>() * scale;  // .item() synchronizes the device (scale: over the group's micro-batches)
