@@ -213,6 +213,8 @@ export const CASES: CorpusCase[] = [
   { name: 'estimate --batch-size 1.5', category: 'flags', args: estimate('--batch-size', '1.5'), exitCode: 2, message: ['--batch-size must be a whole number'] },
   { name: 'estimate --batch-size abc', category: 'flags', args: estimate('--batch-size', 'abc'), exitCode: 2, message: ['--batch-size must be a number'] },
   { name: 'estimate --steps 0', category: 'flags', args: estimate('--steps', '0'), exitCode: 2, message: ['--steps must be at least 1'] },
+  { name: 'estimate --min-time -1', category: 'flags', args: estimate('--min-time', '-1'), exitCode: 2, message: ['--min-time must be >= 0'] },
+  { name: 'estimate --min-time abc', category: 'flags', args: estimate('--min-time', 'abc'), exitCode: 2, message: ['--min-time must be a number'] },
   { name: 'estimate --threads 0', category: 'flags', args: estimate('--threads', '0'), exitCode: 2, message: ['--threads must be at least 1'] },
   { name: 'estimate --budget -3', category: 'flags', args: estimate('--budget', '-3'), exitCode: 2, message: ['--budget must be positive'] },
   { name: 'estimate --report plan.pdf', category: 'flags', args: estimate('--report', 'plan.pdf'), exitCode: 2, message: ['--report must name a .md or .html file'] },
