@@ -93,8 +93,10 @@ describe('ftplan run', () => {
     const full = JSON.parse(ftplan([...base, '--output-dir', tmp()]).stdout);
     const price = 3600; // $1 per second, so the budget reads in seconds
     // What the run costs before its first step (loading, tokenizing, the short measurement) plus half
-    // of its training time: a budget for about half of the steps.
-    const budget = full.wallSeconds - full.trainSeconds * 0.5;
+    // of the rest: a budget for about half of the steps.
+    expect(full.startupSeconds).toBeGreaterThan(0);
+    expect(full.startupSeconds).toBeLessThan(full.wallSeconds);
+    const budget = full.startupSeconds + (full.wallSeconds - full.startupSeconds) * 0.5;
     const r = ftplan([...base, '--output-dir', tmp(), '--price-per-hour', String(price), '--budget', budget.toFixed(3)]);
     expect(r.code).toBe(0);
     const j = JSON.parse(r.stdout);

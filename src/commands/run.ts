@@ -174,6 +174,8 @@ export interface RunReport {
   totalSteps: number;
   epochsDone: number;
   wallSeconds: number;
+  /** wall time before the first training step: loading, tokenizing, the short measurement, the model */
+  startupSeconds: number;
   trainSeconds: number;
   tokensPerSec: number;
   meanStepMs: number;
@@ -408,6 +410,7 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
     record({ type: 'eval', step, epoch, loss: metrics.loss, accuracy: metrics.accuracy, macroF1: metrics.macroF1, perClass: metrics.perClass, confusion: metrics.confusion });
   };
 
+  const startupMs = Date.now() - t0;
   bar?.start(totalSteps, step, { epoch: startEpoch + 1, loss: '-', tps: '-', spent: '' });
   try {
     outer: for (let epoch = startEpoch; epoch < args.epochs; epoch++) {
@@ -523,6 +526,7 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
     totalSteps,
     epochsDone,
     wallSeconds: (Date.now() - t0) / 1000,
+    startupSeconds: startupMs / 1000,
     trainSeconds: trainMs / 1000,
     tokensPerSec: trainMs ? (tokens / trainMs) * 1000 : 0,
     meanStepMs,
