@@ -6,7 +6,8 @@
 // each pair so drift of the machine hits both sides alike; the ratio is the median of the per-pair
 // ratios. The sgemm (and bf16 gemm) ceiling is measured in the same run through the same libtorch;
 // the 1-minute load is read around every config and a config is flagged when the host was busy.
-// Then the levers: the native step with the CPU block cache on and off, interleaved the same way.
+// Then the levers: the native step with ftplan's CPU dropout kernel against torch's, and with the CPU
+// block cache on and off, interleaved the same way.
 //   node bench/native-vs-eager.mjs            (after `npm run build`; ~10 min on 2 idle cores)
 //   BENCH_PAIRS=7 BENCH_CONFIGS=8:fp32,16:bf16 node bench/native-vs-eager.mjs
 import { spawn } from 'node:child_process';
@@ -101,25 +102,31 @@ for (const c of configs) {
   rows.push({ ...c, nMs, eMs, nTps: (tokens / nMs) * 1000, eTps: (tokens / eMs) * 1000, ratio, ratios: nat.map((n, i) => eag[i] / n), achieved, sgemm, bgemm, loadBefore, loadAfter, busy: Math.max(loadBefore, loadAfter) > threads + 1, torch: info.torch });
 }
 
-// The lever that changed the most here: the CPU allocator's block cache, on against off.
+// Levers, each on against off in the same session, the order alternating per pair: the CPU dropout
+// kernel (native/dropout.h) against torch's dropout, and the CPU allocator's block cache.
 const levers = [];
 if (process.env.BENCH_LEVERS !== '0') {
   const c = configs[0];
   const session = new addon.Session({ model: cfg, threads, seed: 42, dtype: c.dtype, lr: 5e-5, weightDecay: 0 });
   await session.init();
   const batch = batchOf(c.batch);
-  const on = [];
-  const off = [];
-  for (let i = 0; i < PAIRS; i++) {
-    addon.cpuAllocator({ cache: true });
-    await nativeStep(session, batch); // refills the cache
-    on.push((await nativeStep(session, batch)).ms);
-    addon.cpuAllocator({ cache: false });
-    off.push((await nativeStep(session, batch)).ms);
-    log(`cache on ${on.at(-1).toFixed(0)} ms, off ${off.at(-1).toFixed(0)} ms`);
-  }
-  addon.cpuAllocator({ cache: true });
-  levers.push({ name: `CPU block cache (B${c.batch} ${c.dtype})`, on: median(on), off: median(off), ratio: median(off.map((o, i) => o / on[i])) });
+  const lever = async (name, set, refill) => {
+    const on = [];
+    const off = [];
+    for (let i = 0; i < PAIRS; i++) {
+      for (const state of i % 2 ? [false, true] : [true, false]) {
+        set(state);
+        if (refill) await nativeStep(session, batch); // e.g. refills the cache after a switch
+        (state ? on : off).push((await nativeStep(session, batch)).ms);
+      }
+      log(`${name}: on ${on.at(-1).toFixed(0)} ms, off ${off.at(-1).toFixed(0)} ms`);
+    }
+    set(true);
+    levers.push({ name: `${name} (B${c.batch} ${c.dtype})`, on: median(on), off: median(off), ratio: median(off.map((o, i) => o / on[i])) });
+  };
+  await lever('ftplan CPU dropout kernel vs torch dropout', (on) => addon.cpuDropout(on), false);
+  await lever('CPU block cache', (on) => addon.cpuAllocator({ cache: on }), true);
+  addon.cpuAllocator({ cache: false }); // the shipped default
 }
 
 const blas = detectBlas();

@@ -32,6 +32,7 @@
 #include "compat.h"
 #include "device.h"
 #include "distributed.h"
+#include "dropout.h"
 #include "gpt2.h"
 #include "memory.h"
 #include "memory_probe.h"
@@ -344,6 +345,43 @@ Napi::Value FusedAdamwCheck(const Napi::CallbackInfo& info) {
     double out = 0;
     compute_thread().run([&] { out = fused_adamw_check(steps, wd, gscale); });
     return Napi::Number::New(env, out);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// dropoutCheck(n, p) — one forward + backward through the CPU dropout kernel, for tests.
+Napi::Value DropoutCheckFn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber())
+      throw std::invalid_argument("dropoutCheck(n, p) takes two numbers");
+    const int64_t n = info[0].As<Napi::Number>().Int64Value();
+    const double p = info[1].As<Napi::Number>().DoubleValue();
+    if (n < 1 || n > (int64_t{1} << 26)) throw std::invalid_argument("n must be in [1, 2^26]");
+    if (!(p > 0.0 && p < 1.0)) throw std::invalid_argument("p must be in (0, 1)");
+    DropoutCheck c{};
+    compute_thread().run([&] { c = dropout_check(n, p); });
+    auto r = Napi::Object::New(env);
+    r.Set("keptFraction", Napi::Number::New(env, c.kept_fraction));
+    r.Set("maxForwardError", Napi::Number::New(env, c.max_forward_error));
+    r.Set("maxBackwardError", Napi::Number::New(env, c.max_backward_error));
+    r.Set("sameWithSameSeed", Napi::Boolean::New(env, c.same_with_same_seed));
+    r.Set("differsWithOtherSeed", Napi::Boolean::New(env, c.differs_with_other_seed));
+    r.Set("sameAcrossThreads", Napi::Boolean::New(env, c.same_across_threads));
+    r.Set("bf16MatchesFp32Mask", Napi::Boolean::New(env, c.bf16_matches_fp32_mask));
+    return r;
+  });
+}
+
+// cpuDropout(enabled?) — whether CPU tensors use ftplan's dropout kernel (true) or torch's; sets it when given.
+Napi::Value CpuDropout(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    if (info.Length() > 0 && !info[0].IsUndefined()) {
+      if (!info[0].IsBoolean()) throw std::invalid_argument("cpuDropout(enabled) takes a boolean");
+      set_cpu_dropout_enabled(info[0].As<Napi::Boolean>().Value());
+    }
+    return Napi::Boolean::New(env, cpu_dropout_enabled());
   });
 }
 
@@ -1073,6 +1111,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("benchmark", Napi::Function::New(env, Benchmark));
   exports.Set("cpuAllocator", Napi::Function::New(env, CpuAllocator));
   exports.Set("fusedAdamwCheck", Napi::Function::New(env, FusedAdamwCheck));
+  exports.Set("dropoutCheck", Napi::Function::New(env, DropoutCheckFn));
+  exports.Set("cpuDropout", Napi::Function::New(env, CpuDropout));
   exports.Set("probeActivations", Napi::Function::New(env, ProbeActivations));
   exports.Set("Session", Session::Define(env));
   exports.Set("setCpuMemoryLimit", Napi::Function::New(env, SetCpuMemoryLimit));

@@ -6,10 +6,10 @@
 #include <stdexcept>
 
 #include "compat.h"
+#include "dropout.h"
 
 namespace ftplan {
 
-namespace F = torch::nn::functional;
 
 AttentionImpl::AttentionImpl(const GPT2Config& cfg)
     : n_head_(cfg.n_head), n_embd_(cfg.n_embd), attn_pdrop_(cfg.attn_pdrop), resid_pdrop_(cfg.resid_pdrop) {
@@ -36,12 +36,12 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   // lengths >= 1 and right padding: every query sees key 0, so no row is all -inf.
   att = att.masked_fill(mask.logical_not(), -std::numeric_limits<double>::infinity());
   att = torch::softmax(att, -1);
-  if (p > 0.0) att = F::dropout(att, F::DropoutFuncOptions().p(p).training(true));
+  att = ftplan::dropout(att, p, p > 0.0);
   y = torch::matmul(att, v);                               // [B,H,T,D]
 #endif
   y = y.transpose(1, 2).reshape({B, T, C});                // [B,T,C]
   y = c_proj(y);
-  if (is_training() && resid_pdrop_ > 0.0) y = F::dropout(y, F::DropoutFuncOptions().p(resid_pdrop_).training(true));
+  y = ftplan::dropout(y, resid_pdrop_, is_training());
   return y;
 }
 
@@ -52,7 +52,7 @@ MLPImpl::MLPImpl(const GPT2Config& cfg) : resid_pdrop_(cfg.resid_pdrop) {
 
 torch::Tensor MLPImpl::forward(const torch::Tensor& x) {
   auto y = c_proj(torch::gelu(c_fc(x), "tanh"));  // HF activation "gelu_new"
-  if (is_training() && resid_pdrop_ > 0.0) y = F::dropout(y, F::DropoutFuncOptions().p(resid_pdrop_).training(true));
+  y = ftplan::dropout(y, resid_pdrop_, is_training());
   return y;
 }
 
@@ -81,7 +81,7 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& input_ids, const tor
   const auto B = input_ids.size(0), T = input_ids.size(1);
   auto pos = torch::arange(T, input_ids.options());                 // [T]
   auto x = wte(input_ids) + wpe(pos);                               // [B,T,C]
-  if (is_training() && cfg_.embd_pdrop > 0.0) x = F::dropout(x, F::DropoutFuncOptions().p(cfg_.embd_pdrop).training(true));
+  x = ftplan::dropout(x, cfg_.embd_pdrop, is_training());
   torch::Tensor mask;  // [B,1,T,T] causal AND key-is-real; only the manual attention path reads it
 #if !FTPLAN_HAS_SDPA
   auto causal = torch::ones({T, T}, input_ids.options().dtype(torch::kBool)).tril();          // [T,T]

@@ -163,6 +163,13 @@ export interface NativeAddon {
   /** the CPU allocator's block cache (large blocks kept for reuse across steps); {cache: false} turns it off */
   /** largest relative parameter difference between the fused CPU AdamW and LibTorch's after `steps` steps */
   fusedAdamwCheck(steps: number, weightDecay: number, gradScale: number): number;
+  /** one forward + backward of the CPU dropout kernel on n elements (native/dropout.h) */
+  dropoutCheck(n: number, p: number): {
+    keptFraction: number; maxForwardError: number; maxBackwardError: number;
+    sameWithSameSeed: boolean; differsWithOtherSeed: boolean; sameAcrossThreads: boolean; bf16MatchesFp32Mask: boolean;
+  };
+  /** whether CPU tensors use ftplan's dropout kernel (true, the default) or torch's; sets it when given */
+  cpuDropout(enabled?: boolean): boolean;
   cpuAllocator(opts?: { cache?: boolean; release?: boolean }): { cache: boolean; cachedBytes: number; capBytes: number; hits: number; misses: number };
   probeActivations(opts: TrainOptions & { model: ModelConfig; seqLen: number }): Promise<ActivationProbe>;
   Session: new (opts: TrainOptions & { model: ModelConfig }) => NativeSession;
@@ -441,6 +448,15 @@ export function checkedAddon(raw: NativeAddon): NativeAddon {
         optNum({ weightDecay, gradScale }, 'weightDecay', 0);
         optNum({ weightDecay, gradScale }, 'gradScale', 0);
       }, () => raw.fusedAdamwCheck(steps, weightDecay, gradScale)),
+    dropoutCheck: (n, p) =>
+      call('dropoutCheck', () => {
+        int(n, 'n', 1, 2 ** 26);
+        if (typeof p !== 'number' || !(p > 0 && p < 1)) bad('p must be a number in (0, 1)');
+      }, () => raw.dropoutCheck(n, p)),
+    cpuDropout: (enabled) =>
+      call('cpuDropout', () => {
+        if (enabled !== undefined && typeof enabled !== 'boolean') bad('cpuDropout(enabled) takes a boolean');
+      }, () => raw.cpuDropout(enabled)),
     cpuAllocator: (opts) =>
       call('cpuAllocator', () => {
         if (opts === undefined) return;

@@ -151,6 +151,43 @@ describe('CPU fast paths', () => {
     expect(() => addon.fusedAdamwCheck(0, 0, 1)).toThrow(/steps/);
   });
 
+  it('the CPU dropout kernel keeps 1-p of the elements scaled by 1/(1-p), and backward regenerates the same mask', () => {
+    for (const p of [0.1, 0.5]) {
+      const n = 200_001; // odd: the last element takes the low half of its pair's hash
+      const c = addon.dropoutCheck(n, p);
+      const sd = Math.sqrt((p * (1 - p)) / n);
+      expect(Math.abs(c.keptFraction - (1 - p))).toBeLessThan(5 * sd);
+      expect(c.maxForwardError).toBeLessThan(1e-12);
+      expect(c.maxBackwardError).toBeLessThan(1e-12);
+      expect(c.sameWithSameSeed).toBe(true); // torch::manual_seed governs it, as it governs torch's dropout
+      expect(c.differsWithOtherSeed).toBe(true);
+      expect(c.sameAcrossThreads).toBe(true);
+      expect(c.bf16MatchesFp32Mask).toBe(true);
+    }
+    expect(() => addon.dropoutCheck(10, 1)).toThrow(/p must/);
+  });
+
+  it('training with the dropout kernel stores no masks: lower peak memory than torch\'s dropout, same seed reproduces', async () => {
+    const cfg = tinyModel({ nEmbd: 128, nHead: 4, vocabSize: 512, padTokenId: 511 });
+    const run = async (ours: boolean) => {
+      addon.cpuDropout(ours);
+      try {
+        return await addon.benchmark({ model: cfg, batchSize: 8, seqLen: 64, steps: 2, warmupSteps: 1, threads: 1, seed: 5 });
+      } finally {
+        addon.cpuDropout(true);
+      }
+    };
+    const ours = await run(true);
+    const again = await run(true);
+    const torchs = await run(false);
+    expect(again.losses).toEqual(ours.losses);
+    expect(ours.losses.every(Number.isFinite) && torchs.losses.every(Number.isFinite)).toBe(true);
+    expect(torchs.losses).not.toEqual(ours.losses); // a different random stream, the same distribution
+    expect(ours.peakMemoryBytes).toBeLessThan(torchs.peakMemoryBytes);
+    expect(addon.cpuDropout()).toBe(true);
+    expect(() => addon.cpuDropout('no' as unknown as boolean)).toThrow(/boolean/);
+  });
+
   it('the CPU block cache serves repeated steps from freed blocks, and can be turned off and on', async () => {
     const cfg = tinyModel({ nEmbd: 256, nHead: 4, vocabSize: 4096, padTokenId: 4095 });
     const s = new addon.Session({ model: cfg, threads: 1, seed: 3 });

@@ -1,0 +1,41 @@
+// dropout.h — dropout for CPU tensors without a stored mask.
+//
+// LibTorch's CPU dropout draws a Bernoulli mask with a scalar mt19937 loop (Debian's build has no
+// MKL), stores it as a full tensor of the input's dtype for backward, and multiplies. GPT-2 small
+// at 8 × 128 calls it 37 times a step over 38.5 M elements: ~260 ms of a ~4 s step in the profile
+// (`aten::bernoulli_`), and 154 MB of saved masks.
+//
+// Here element i of a call is kept iff one 32-bit half of splitmix64(seed + (⌊i/2⌋+1)·γ) is below
+// (1-p)·2³²: a counter-based stream (splitmix64's own output sequence), so the mask is a pure
+// function of (seed, i) — the same for any thread count, parallel over elements, and regenerated
+// in backward instead of stored. The seed is drawn from the default CPU generator, so
+// torch::manual_seed (the trainer's per-micro-batch seeds, checkpoints' RNG state) governs it
+// exactly as it governs torch's dropout. Kept values are x·1/(1-p), dropped are x·0 (a NaN stays
+// NaN, as in torch). Other devices (CUDA's fused kernel) and dtypes use torch's dropout.
+#pragma once
+
+#include <torch/torch.h>
+
+namespace ftplan {
+
+// Training-mode dropout with probability p of zeroing each element; identity when !training or p == 0.
+torch::Tensor dropout(const torch::Tensor& x, double p, bool training);
+
+// Whether CPU tensors use the kernel above (default) or torch's dropout (FTPLAN_TORCH_DROPOUT=1 at
+// load, or set_cpu_dropout_enabled(false), for side-by-side benchmarks).
+bool cpu_dropout_enabled();
+void set_cpu_dropout_enabled(bool on);
+
+// For tests: statistics of one forward + backward through the kernel on n elements.
+struct DropoutCheck {
+  double kept_fraction;        // fraction of elements kept
+  double max_forward_error;    // max |y - x·scale·keep| (0 when exact)
+  double max_backward_error;   // max |dx - dy·(y/x)|: backward regenerates the forward's mask
+  bool same_with_same_seed;    // torch::manual_seed(s) twice → identical outputs
+  bool differs_with_other_seed;
+  bool same_across_threads;    // 1 thread against 2+ threads
+  bool bf16_matches_fp32_mask; // same seed, bf16 input: the same elements kept
+};
+DropoutCheck dropout_check(int64_t n, double p);
+
+}  // namespace ftplan
