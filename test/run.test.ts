@@ -1,6 +1,6 @@
 // ftplan run / ftplan eval: the real fine-tune on the native core.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -11,8 +11,9 @@ import { DATA } from './data.js';
 
 const TWEETS = join(DATA, 'tweet_sentiment_extraction');
 const tmp = () => mkdtempSync(join(tmpdir(), 'ftplan-run-'));
-function ftplan(args: string[]) {
-  const r = spawnSync(process.execPath, ['bin/ftplan.js', ...args], { encoding: 'utf8', timeout: 600_000 });
+const HOME = tmp(); // the calibration store of these runs: never the user's ~/.ftplan
+function ftplan(args: string[], home = HOME) {
+  const r = spawnSync(process.execPath, ['bin/ftplan.js', ...args], { encoding: 'utf8', timeout: 600_000, env: { ...process.env, FTPLAN_HOME: home } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, signal: r.signal };
 }
 
@@ -110,7 +111,7 @@ describe('ftplan run', () => {
 
   it('SIGINT: the current step finishes, a loadable checkpoint is written, exit 130', async () => {
     const out = tmp();
-    const child = spawn(process.execPath, ['bin/ftplan.js', 'run', '--model', 'tiny', '--init', 'random', '--dataset', TWEETS, '--epochs', '1', '--eval-limit', '64', '--output-dir', out, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['bin/ftplan.js', 'run', '--model', 'tiny', '--init', 'random', '--dataset', TWEETS, '--epochs', '1', '--eval-limit', '64', '--output-dir', out, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FTPLAN_HOME: HOME } });
     let stdout = '';
     child.stdout.on('data', (d) => (stdout += d));
     // wait until training has started
@@ -145,7 +146,7 @@ describe('ftplan run', () => {
     const total = JSON.parse(a.stdout).totalSteps as number;
     const cut = 5 + Math.floor(Math.random() * (total - 10)); // somewhere inside the run, maybe mid-epoch
     const parts = tmp();
-    const child = spawn(process.execPath, ['bin/ftplan.js', ...args, '--output-dir', parts], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['bin/ftplan.js', ...args, '--output-dir', parts], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FTPLAN_HOME: HOME } });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     await new Promise<void>((res) => {
@@ -178,7 +179,7 @@ describe('ftplan run', () => {
   it('SIGKILL while checkpoints are being written leaves every complete checkpoint loadable, and --resume goes on', async () => {
     const out = tmp();
     const args = ['run', '--model', 'tiny', '--init', 'random', '--dataset', TWEETS, '--limit', '800', '--eval-limit', '32', '--epochs', '1', '--save-steps', '2', '--threads', '1', '--output-dir', out, '--json'];
-    const child = spawn(process.execPath, ['bin/ftplan.js', ...args], { stdio: 'ignore' });
+    const child = spawn(process.execPath, ['bin/ftplan.js', ...args], { stdio: 'ignore', env: { ...process.env, FTPLAN_HOME: HOME } });
     const wait = 150 + Math.floor(Math.random() * 400);
     await new Promise<void>((res) => {
       const poll = setInterval(() => {
@@ -212,6 +213,44 @@ describe('ftplan run', () => {
     expect(j.steps).toBe(10); // the second evaluation (step 10) was no better than the first (step 5)
     expect(j.message).toMatch(/did not improve for 1 evaluation/);
   });
+
+  it('calibration: a run stores actual ÷ measured; the next estimate applies it and says so; the next run is compared with what that estimate told', () => {
+    const home = tmp();
+    const data = ['--dataset', TWEETS, '--limit', '400', '--batch-size', '16'];
+    const estimateTo = (file: string) => {
+      const e = ftplan(['estimate', '--model', 'tiny', ...data, '--steps', '3', '--min-time', '0.3', '--json'], home);
+      expect(e.code, e.stderr).toBe(0);
+      writeFileSync(file, e.stdout);
+      return JSON.parse(e.stdout);
+    };
+    const runWith = (file: string) => {
+      const r = ftplan(['run', '--model', 'tiny', '--init', 'random', ...data, '--epochs', '1', '--eval-limit', '64', '--estimate', file, '--output-dir', tmp(), '--json'], home);
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout).vsEstimate;
+    };
+    const first = estimateTo(join(home, 'e1.json'));
+    expect(first.calibration).toEqual({ used: false });
+    const v1 = runWith(join(home, 'e1.json'));
+    expect(v1.calibrationApplied).toBeNull();
+    expect(v1.predictedTokensPerSec).toBeCloseTo(first.measurement.tokensPerSec, 6);
+    expect(v1.calibration.runs).toBe(1);
+    expect(v1.calibration.ratio).toBeCloseTo(v1.actualTokensPerSec / first.measurement.tokensPerSec, 9);
+    const store = JSON.parse(readFileSync(join(home, 'calibration.json'), 'utf8'));
+    expect(Object.values(store)).toHaveLength(1);
+
+    const second = estimateTo(join(home, 'e2.json'));
+    expect(second.calibration).toMatchObject({ used: true, runs: 1 });
+    expect(second.calibration.ratio).toBeCloseTo(v1.calibration.ratio, 9);
+    const text = ftplan(['estimate', '--model', 'tiny', ...data, '--steps', '3', '--min-time', '0.3'], home);
+    expect(text.stdout).toMatch(/calibrated by 1 earlier run\(s\) of ftplan run/);
+    const v2 = runWith(join(home, 'e2.json'));
+    expect(v2.calibrationApplied).toMatchObject({ runs: 1 });
+    expect(v2.predictedTokensPerSec).toBeCloseTo(second.measurement.tokensPerSec * second.calibration.ratio, 6);
+    expect(v2.measuredTokensPerSec).toBeCloseTo(second.measurement.tokensPerSec, 6);
+    // the store is fed against the bare measurement, so calibrations do not compound
+    expect(v2.calibration.runs).toBe(2);
+    expect(v2.calibration.ratio).toBeCloseTo((v1.calibration.ratio + v2.actualTokensPerSec / second.measurement.tokensPerSec) / 2, 9);
+  }, 600_000);
 
   it('bad flags: a clear error, exit 2', () => {
     for (const [flags, msg] of [

@@ -268,6 +268,17 @@ export function readMeasurement(file: string): Measurement {
   return parsed.data as unknown as Measurement;
 }
 
+/** The calibration a saved `estimate --json` applied to its projection (null: none, or a bare measurement). */
+export function readEstimateCalibration(file: string): { ratio: number; runs: number } | null {
+  try {
+    const c = (JSON.parse(readFileSync(file, 'utf8')) as { calibration?: { used?: unknown; ratio?: unknown; runs?: unknown } }).calibration;
+    if (!c || c.used !== true || typeof c.ratio !== 'number' || !Number.isFinite(c.ratio) || c.ratio <= 0) return null;
+    return { ratio: c.ratio, runs: typeof c.runs === 'number' ? c.runs : 1 };
+  } catch {
+    return null; // readMeasurement has already reported an unreadable file
+  }
+}
+
 export async function estimate(args: EstimateArgs, given?: { profile: DatasetProfile; source: string }, progress?: (line: string) => void, now = new Date()): Promise<EstimateResult> {
   const { profile, source } = given ?? (await datasetProfile(args));
   let m: Measurement;

@@ -19,13 +19,14 @@ import { fromNative, FtplanError } from '../errors.js';
 import { resolveModel, saveCheckpoint } from '../model/hf.js';
 import { writeFileAtomic } from '../model/safetensors.js';
 import { parameterCount } from '../planner/memory.js';
+import { runStepsPerEpoch } from '../planner/projection.js';
 import { openModel, type OpenedModel } from '../model/open.js';
 import { loadNative, type NativeAddon, type NativeSession } from '../native.js';
 import { epochBatches, encodeExamples, toNativeBatch, type Encoded } from '../train/data.js';
 import { argmaxRows, classificationMetrics, crossEntropy, type EvalMetrics } from '../train/metrics.js';
 import { lrFactor, warmupSteps } from '../train/schedule.js';
-import { guardHostMemory, readMeasurement, resolveDevice, stepTiming } from './estimate.js';
-import { calibrationFile, calibrationKey, recordCalibration } from '../calibration.js';
+import { guardHostMemory, readEstimateCalibration, readMeasurement, resolveDevice, stepTiming } from './estimate.js';
+import { calibrationFile, calibrationKey, readCalibration, recordCalibration } from '../calibration.js';
 import { batchLengthSample, epochTokens } from '../data/batching.js';
 import { modelShape } from '../model/open.js';
 import type { ModelConfig } from '../model/presets.js';
@@ -212,6 +213,12 @@ export interface RunReport {
     predictedCostUsd: number | null;
     actualCostUsd: number | null;
     errorPct: number;
+    /** the estimate's bare measurement, before the calibration from earlier runs */
+    measuredTokensPerSec: number;
+    uncalibratedErrorPct: number;
+    /** the calibration the prediction carried (null: none stored yet) */
+    calibrationApplied: { ratio: number; runs: number } | null;
+    /** the store after this run */
     calibration: { key: string; ratio: number; runs: number; file: string };
   } | null;
 }
@@ -292,11 +299,10 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
   const evalRows = evalData ? encodeExamples(args.evalLimit ? evalData.examples.slice(0, args.evalLimit) : evalData.examples, tokenizer, config.nPositions) : [];
   const fixedLength = args.batching === 'fixed' ? Math.max(...train.map((r) => r.ids.length)) : undefined;
   const evalPaddedTokens = epochBatches(evalRows, args.evalBatchSize, 'longest', 0, 0, false).reduce((a, b) => a + b.length * Math.max(...b.map((i) => (evalRows[i] as Encoded).ids.length)), 0);
-  const microPerEpoch = Math.ceil(train.length / args.batchSize);
   // A step takes gradAccum micro-batches on each of `world` ranks: the single-process run with
   // --grad-accum gradAccum·world uses the same micro-batches, in the same steps.
   const globalAccum = args.gradAccum * world;
-  const stepsPerEpoch = Math.max(1, Math.floor(microPerEpoch / globalAccum));
+  const stepsPerEpoch = runStepsPerEpoch(train.length, args.batchSize, args.gradAccum, world);
   const planned = stepsPerEpoch * args.epochs;
   const totalSteps = args.maxSteps ? Math.min(args.maxSteps, planned) : planned;
   const warmup = warmupSteps(totalSteps, args.warmupRatio);
@@ -497,7 +503,7 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
     const predTrain = tokens / predicted.tokensPerSec;
     const predEval = predicted.evalTokensPerSec && evalTokens ? evalTokens / predicted.evalTokensPerSec : null;
     const key = calibrationKey(predicted.deviceName, args.model, args.dtype);
-    const entry = recordCalibration(key, actualTps / predicted.tokensPerSec);
+    const entry = recordCalibration(key, actualTps / predicted.measuredTokensPerSec);
     const price = args.pricePerHour ?? null;
     vsEstimate = {
       source: predicted.source,
@@ -510,6 +516,9 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
       predictedCostUsd: price !== null ? ((predTrain + (predEval ?? 0)) / 3600) * price : null,
       actualCostUsd: price !== null ? ((trainMs + evalMs) / 3_600_000) * price : null,
       errorPct: ((predTrain - trainMs / 1000) / (trainMs / 1000)) * 100,
+      measuredTokensPerSec: predicted.measuredTokensPerSec,
+      uncalibratedErrorPct: ((tokens / predicted.measuredTokensPerSec - trainMs / 1000) / (trainMs / 1000)) * 100,
+      calibrationApplied: predicted.calibration,
       calibration: { key, ratio: entry.ratio, runs: entry.runs, file: calibrationFile() },
     };
   }
@@ -546,10 +555,25 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
 }
 
 /** The throughput the run is compared with: a saved estimate, or a short measurement now. */
-async function predictThroughput(args: RunArgs, config: ModelConfig, train: readonly Encoded[], device: string, addon: NativeAddon): Promise<{ tokensPerSec: number; evalTokensPerSec: number | null; deviceName: string; source: string }> {
+/**
+ * What the run is compared with. tokensPerSec is what the user was told: the measured throughput
+ * times the calibration the estimate applied (earlier runs' actual ÷ measured on this device and
+ * model); measuredTokensPerSec is the bare measurement, which the calibration store is fed against.
+ */
+interface Predicted {
+  tokensPerSec: number;
+  measuredTokensPerSec: number;
+  calibration: { ratio: number; runs: number } | null;
+  evalTokensPerSec: number | null;
+  deviceName: string;
+  source: string;
+}
+
+async function predictThroughput(args: RunArgs, config: ModelConfig, train: readonly Encoded[], device: string, addon: NativeAddon): Promise<Predicted> {
   if (args.estimate) {
     const m = readMeasurement(args.estimate);
-    return { tokensPerSec: m.tokensPerSec, evalTokensPerSec: m.evalTokensPerSec, deviceName: m.deviceName, source: `${args.estimate} (measured ${m.measuredAt})` };
+    const cal = readEstimateCalibration(args.estimate);
+    return { tokensPerSec: m.tokensPerSec * (cal?.ratio ?? 1), measuredTokensPerSec: m.tokensPerSec, calibration: cal, evalTokensPerSec: m.evalTokensPerSec, deviceName: m.deviceName, source: `${args.estimate} (measured ${m.measuredAt})` };
   }
   const lengths = train.map((r) => r.ids.length);
   const meanLen = epochTokens(lengths, args.batchSize, args.batching, { seed: args.seed }).meanPaddedLength;
@@ -562,8 +586,12 @@ async function predictThroughput(args: RunArgs, config: ModelConfig, train: read
     throw fromNative(e, 'measuring the short estimate before the run');
   }
   const timing = stepTiming(r, meanLen);
+  const stored = readCalibration(calibrationKey(r.deviceName, args.model, args.dtype));
+  const cal = stored ? { ratio: stored.ratio, runs: stored.runs } : null;
   return {
-    tokensPerSec: timing.tokensPerSec,
+    tokensPerSec: timing.tokensPerSec * (cal?.ratio ?? 1),
+    measuredTokensPerSec: timing.tokensPerSec,
+    calibration: cal,
     evalTokensPerSec: r.evalMs[0] ? ((args.evalBatchSize * seqLen) / (r.evalMs[0] as number)) * 1000 : null,
     deviceName: r.deviceName,
     source: `measured before the run: ${r.stepMs.length} steps of ${args.batchSize} rows at the data's padded lengths ${Math.min(...seqLens)}–${Math.max(...seqLens)}`,
@@ -614,7 +642,7 @@ export function runMarkdown(r: RunReport): string {
           v.predictedEvalSeconds !== null ? `| eval time | ${v.predictedEvalSeconds.toFixed(1)} s | ${v.actualEvalSeconds.toFixed(1)} s | ${pct(((v.predictedEvalSeconds - v.actualEvalSeconds) / Math.max(1e-9, v.actualEvalSeconds)) * 100)} |` : '',
           v.predictedCostUsd !== null ? `| cost | $${v.predictedCostUsd.toFixed(4)} | $${v.actualCostUsd!.toFixed(4)} | ${pct(((v.predictedCostUsd - v.actualCostUsd!) / v.actualCostUsd!) * 100)} |` : '',
           '',
-          `Prediction: ${v.source}. Calibration ×${v.calibration.ratio.toFixed(3)} over ${v.calibration.runs} run(s), stored in ${v.calibration.file} for the next estimate.`,
+          `Prediction: ${v.source}${v.calibrationApplied ? `, calibrated ×${v.calibrationApplied.ratio.toFixed(3)} from ${v.calibrationApplied.runs} earlier run(s) (the bare measurement, ${v.measuredTokensPerSec.toFixed(1)} tokens/s, would have been ${pct(v.uncalibratedErrorPct)} off)` : ' (no calibration from earlier runs applied)'}. Calibration now ×${v.calibration.ratio.toFixed(3)} over ${v.calibration.runs} run(s), stored in ${v.calibration.file} for the next estimate.`,
         ]
           .filter(Boolean)
           .join('\n')
@@ -659,7 +687,7 @@ export async function runRun(raw: Record<string, unknown>, out: (s: string) => v
         `train loss  ${sparkline(readCurve(r.outputDir, 'train', 'loss'))}`,
         r.evals.length > 1 ? `eval acc.   ${sparkline(r.evals.map((e) => e.metrics.accuracy), r.evals.length)}  (${r.evals.map((e) => (e.metrics.accuracy * 100).toFixed(1)).join(' → ')} %)` : '',
         r.vsEstimate
-          ? `vs estimate (${r.vsEstimate.source}): train ${r.vsEstimate.predictedTrainSeconds.toFixed(1)} s predicted, ${r.vsEstimate.actualTrainSeconds.toFixed(1)} s actual (${r.vsEstimate.errorPct >= 0 ? '+' : ''}${r.vsEstimate.errorPct.toFixed(1)}%); ${r.vsEstimate.predictedTokensPerSec.toFixed(1)} vs ${r.vsEstimate.actualTokensPerSec.toFixed(1)} tokens/s${r.vsEstimate.predictedCostUsd !== null ? `; cost $${r.vsEstimate.predictedCostUsd.toFixed(4)} predicted, $${r.vsEstimate.actualCostUsd!.toFixed(4)} actual` : ''}; calibration ×${r.vsEstimate.calibration.ratio.toFixed(3)} (${r.vsEstimate.calibration.runs} run(s)) saved to ${r.vsEstimate.calibration.file}`
+          ? `vs estimate (${r.vsEstimate.source}): train ${r.vsEstimate.predictedTrainSeconds.toFixed(1)} s predicted, ${r.vsEstimate.actualTrainSeconds.toFixed(1)} s actual (${r.vsEstimate.errorPct >= 0 ? '+' : ''}${r.vsEstimate.errorPct.toFixed(1)}%${r.vsEstimate.calibrationApplied ? `, calibrated ×${r.vsEstimate.calibrationApplied.ratio.toFixed(3)}; uncalibrated ${r.vsEstimate.uncalibratedErrorPct >= 0 ? '+' : ''}${r.vsEstimate.uncalibratedErrorPct.toFixed(1)}%` : ''}); ${r.vsEstimate.predictedTokensPerSec.toFixed(1)} vs ${r.vsEstimate.actualTokensPerSec.toFixed(1)} tokens/s${r.vsEstimate.predictedCostUsd !== null ? `; cost $${r.vsEstimate.predictedCostUsd.toFixed(4)} predicted, $${r.vsEstimate.actualCostUsd!.toFixed(4)} actual` : ''}; calibration ×${r.vsEstimate.calibration.ratio.toFixed(3)} (${r.vsEstimate.calibration.runs} run(s)) saved to ${r.vsEstimate.calibration.file}`
           : '',
         `checkpoint: ${r.checkpoint}; metrics: ${join(r.outputDir, 'metrics.jsonl')}; curves: ${join(r.outputDir, 'curves.svg')}`,
       ]

@@ -7,6 +7,7 @@ import { scalingModel, type ScalingModel } from './scaling.js';
 import { effectivePrice, freshness, type GpuSpec, type PriceRow } from '../pricing/catalog.js';
 import { fitMicroBatch, type ActivationModel } from './memory.js';
 import { instanceStep, type Basis, type LocalMeasurement } from './performance.js';
+import { runStepsPerEpoch } from './projection.js';
 
 /** Instance start, environment set-up and loading the model and data, billed like training. */
 export const SETUP_HOURS = 0.1;
@@ -173,7 +174,9 @@ export function plan(p: PlanInput): Plan {
   out.sort((a, b) => Number(b.feasible) - Number(a.feasible) || (key(a)[0] as number) - (key(b)[0] as number) || (key(a)[1] as number) - (key(b)[1] as number) || a.cloud.localeCompare(b.cloud));
   const pick = out.find((x) => x.feasible) ?? null;
   if (pick) pick.recommended = true;
-  const stepsPerEpoch = Math.ceil(p.trainRows / p.batchSize);
+  // The steps the pick's own run takes (its micro-batch, accumulation and GPUs); without a pick,
+  // one step per batch of rows.
+  const stepsPerEpoch = pick ? runStepsPerEpoch(p.trainRows, pick.microBatch, pick.gradAccum, pick.gpus) : runStepsPerEpoch(p.trainRows, p.batchSize);
   const pilotSteps = Math.max(1, Math.round(stepsPerEpoch * PILOT_FRACTION));
   const pilot = pick
     ? (() => {
@@ -188,7 +191,7 @@ export function plan(p: PlanInput): Plan {
   }
   if (out.some((x) => x.priceFreshness !== 'fresh')) notes.push(`some prices are older than ${p.maxAgeDays} days or undated: import a fresh SkyPilot catalog (ftplan pricing import)`);
   const arithmetic = [
-    `${p.trainRows.toLocaleString('en-US')} rows ÷ ${p.batchSize} per step = ${stepsPerEpoch.toLocaleString('en-US')} steps/epoch × ${epochs} epochs = ${(stepsPerEpoch * epochs).toLocaleString('en-US')} steps (${epochsBasis})`,
+    `${p.trainRows.toLocaleString('en-US')} rows ÷ ${pick && pick.gradAccum * pick.gpus > 1 ? `(micro-batch ${pick.microBatch} × ${pick.gradAccum} accumulation × ${pick.gpus} GPU(s))` : p.batchSize} per step = ${stepsPerEpoch.toLocaleString('en-US')} steps/epoch × ${epochs} epochs = ${(stepsPerEpoch * epochs).toLocaleString('en-US')} steps (${epochsBasis})`,
     `${Math.round(p.trainTokensPerEpoch).toLocaleString('en-US')} padded tokens/epoch + ${Math.round(p.evalTokensPerEpoch).toLocaleString('en-US')} eval tokens/epoch; each row: hours = ${SETUP_HOURS} h set-up + epochs × tokens ÷ (that instance's tokens/s); cost = hours × $/h`,
     pick
       ? `pick: ${pick.cloud} ${pick.instance} (${pick.gpus}× ${pick.gpu}, ${pick.region}): ${pick.tokensPerSec.toFixed(0)} tokens/s (${pick.basis}) → ${pick.hours.toFixed(2)} h × $${pick.pricePerHour.toFixed(4)}/h = $${pick.costUsd.toFixed(2)}; micro-batch ${pick.microBatch} × ${pick.gradAccum} accumulation × ${pick.gpus} GPU(s)`
