@@ -21,8 +21,9 @@ const home = mkdtempSync(join(tmpdir(), 'ftplan-bench-')); // no calibration fro
 const only = process.env.BENCH_MODELS?.split(',');
 const minTimes = (process.env.BENCH_MIN_TIMES ?? '10,30').split(',').map(Number);
 const cases = [
-  { model: 'tiny', limit: 6400, epochs: 2 }, // 800 steps
-  { model: 'mini', limit: 4800, epochs: 2 }, // 600 steps
+  // runs of about a minute each: this VM's speed swings by ±20% over 5–20 s windows (RESULTS.md)
+  { model: 'tiny', limit: 16000, epochs: 4 }, // 4,000 steps
+  { model: 'mini', limit: 9600, epochs: 2 }, // 1,200 steps
 ].filter((c) => !only || only.includes(c.model));
 const ftplan = (args) => {
   const r = spawnSync(process.execPath, ['bin/ftplan.js', ...args], { encoding: 'utf8', env: { ...process.env, FTPLAN_HOME: home }, maxBuffer: 1 << 28 });

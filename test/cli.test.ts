@@ -60,6 +60,17 @@ describe('ftplan estimate', () => {
     expect(r.stdout).toMatch(/padded tokens\/epoch \(batching fixed, 32\.0 tokens\/row\)/);
   });
 
+  it('--min-time keeps timing a fast model past 200 steps (the old cap) until its steps add up to it', () => {
+    const r = ftplan(['estimate', '--model', 'tiny', '--steps', '2', '--min-time', '4', '--seq-len', '8', '--batch-size', '2', '--eval-batch-size', '0', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const m = JSON.parse(r.stdout).measurement;
+    const timedMs = m.stepMsAll.reduce((a: number, b: number) => a + b, 0);
+    expect(m.steps).toBe(m.stepMsAll.length);
+    expect(m.steps).toBeGreaterThan(200); // a 2 × 8 tiny step takes a few ms here
+    expect(timedMs).toBeGreaterThanOrEqual(4000);
+    expect(timedMs - m.stepMsAll[m.stepMsAll.length - 1]).toBeLessThan(4000); // stopped at the first step past it
+  });
+
   it('plans for a data set and a Hugging Face model folder given on the command line', () => {
     const data = process.env.FTPLAN_DATA ?? '../shared/data';
     const r = ftplan(['estimate', '--model', `${data}/tiny-gpt2`, '--dataset', `${data}/tweet_sentiment_extraction`, '--limit', '2000', '--steps', '2', '--min-time', '0', '--json']);

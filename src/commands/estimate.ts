@@ -229,8 +229,12 @@ async function outOfMemory(args: EstimateArgs, cfg: ModelConfig, seqLen: number,
   });
 }
 
-/** Fast models get more timed steps (--min-time), up to this many. */
-export const MAX_TIMED_STEPS = 200;
+/**
+ * Fast models get more timed steps until they add up to --min-time, up to this many (a bound on the
+ * JSON's per-step arrays: at 2 ms a step, 10 s). A cap of 200 used to stop `tiny` after ~2.6 s of
+ * steps, too short to average this VM's speed swings (bench/RESULTS.md, issue 5).
+ */
+export const MAX_TIMED_STEPS = 5000;
 
 /**
  * The mean step of an epoch from timed steps of several padded lengths: a Theil–Sen line through

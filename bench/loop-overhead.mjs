@@ -1,0 +1,29 @@
+#!/usr/bin/env node
+// bench/loop-overhead.mjs — does the run's JS loop slow the native step? Alternating blocks of 400
+// `tiny` Session steps (16 × 36, 2 threads): "pure" steps one fixed batch back to back; "runlike"
+// does what `ftplan run` does between steps (a fresh batch, a JSONL line appended, setLr, garbage
+// for the collector). Prints each block's mean awaited step time. `node bench/loop-overhead.mjs`
+import { loadNative } from '../dist/native.js';
+import { modelConfig } from '../dist/model/presets.js';
+import { appendFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+const a = loadNative();
+const cfg = modelConfig('tiny');
+const B = 16, T = 36, N = 400;
+const s = new a.Session({ model: cfg, threads: 2, seed: 1 }); await s.init();
+let r = 7; const rnd = () => ((r = (Math.imul(r, 1664525) + 1013904223) >>> 0) / 4294967296);
+const mk = () => ({ batchSize: B, seqLen: T, inputIds: Int32Array.from({ length: B * T }, () => Math.floor(rnd() * 50000)), lengths: new Int32Array(B).fill(T), labels: Int32Array.from({ length: B }, () => Math.floor(rnd() * 3)) });
+const fixed = mk();
+const mean = (x) => x.reduce((p, c) => p + c, 0) / x.length;
+for (let i = 0; i < 5; i++) await s.step([fixed]);
+for (let rep = 0; rep < 4; rep++) {
+  for (const mode of rep % 2 ? ['runlike', 'pure'] : ['pure', 'runlike']) {
+    const w = [];
+    for (let i = 0; i < N; i++) {
+      let b = fixed;
+      if (mode === 'runlike') { b = mk(); const junk = Array.from({ length: 2000 }, (_, k) => ({ k, v: String(k) })); appendFileSync(`${tmpdir()}/ftplan-loop-overhead.jsonl`, JSON.stringify({ step: i, loss: junk.length }) + '\n'); s.setLr(1e-4); }
+      const ts = performance.now(); await s.step([b]); w.push(performance.now() - ts);
+    }
+    console.log(rep, mode, mean(w).toFixed(2));
+  }
+}
