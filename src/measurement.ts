@@ -29,7 +29,7 @@ export interface Measurement {
   stepMsAll: number[];
   /** the padded length of each timed step (a sample of the data's batch lengths) */
   stepSeqLens?: number[];
-  /** step ms ≈ interceptMs + msPerPosition · padded length, fitted (Theil–Sen) to the timed steps */
+  /** step ms ≈ interceptMs + msPerPosition · padded length: Theil–Sen slope, level through the mean step (fitStepTime) */
   stepModel?: StepTimeModel;
   tokensPerStep: number;
   tokensPerSec: number;
@@ -63,28 +63,53 @@ export interface Measurement {
 export interface StepTimeModel {
   interceptMs: number;
   msPerPosition: number;
-  /** 'theil-sen' over steps of several lengths, or 'median' when all steps had one length */
-  fit: 'theil-sen' | 'median';
+  /** 'theil-sen' over steps of several lengths, or 'mean' when all steps had one length */
+  fit: 'theil-sen' | 'mean';
 }
 
+/** A step longer than this many times its length's median is capped there (a stall, not a step). */
+export const STEP_OUTLIER_CAP = 2;
+
 /**
- * Step time as an affine function of the padded length, fitted with the Theil–Sen estimator (the
- * median of pairwise slopes, then the median intercept): a step slowed by another process on a
- * shared machine moves it far less than it moves a mean. One length: the median step.
+ * Step time as an affine function of the padded length, for predicting the *sum* of a run's steps.
+ * Slope: Theil–Sen (the median of pairwise slopes) through each length's mean step, clamped at 0
+ * (longer never costs less). Level: the line passes through the mean of all timed steps, each capped
+ * at STEP_OUTLIER_CAP × its length's median — the mean, not the median, because step times are
+ * right-skewed (on this VM the mean `tiny` step is 5–7% above the median: a median-level line
+ * under-predicted every run by that much, bench/RESULTS.md), and capped so that one stall (another
+ * process taking the CPU for a whole step) does not count as a step's cost.
+ * One length: the capped mean step. Linear in the number of steps (5,000 timed steps are common).
  */
 export function fitStepTime(lens: readonly number[], ms: readonly number[]): StepTimeModel {
   if (lens.length !== ms.length || ms.length === 0) throw new RangeError('fitStepTime: one length per timed step');
+  const groups = new Map<number, number[]>();
+  lens.forEach((T, i) => {
+    const g = groups.get(T) ?? [];
+    g.push(ms[i] as number);
+    groups.set(T, g);
+  });
+  const points: { T: number; mean: number }[] = [];
+  let sum = 0;
+  let sumT = 0;
+  for (const [T, g] of groups) {
+    const cap = STEP_OUTLIER_CAP * median(g);
+    const capped = g.map((m) => Math.min(m, cap));
+    const total = capped.reduce((a, b) => a + b, 0);
+    points.push({ T, mean: total / g.length });
+    sum += total;
+    sumT += T * g.length;
+  }
+  const meanMs = sum / ms.length;
+  if (points.length < 2) return { interceptMs: meanMs, msPerPosition: 0, fit: 'mean' };
   const slopes: number[] = [];
-  for (let i = 0; i < lens.length; i++)
-    for (let j = i + 1; j < lens.length; j++) {
-      const dl = (lens[j] as number) - (lens[i] as number);
-      if (dl !== 0) slopes.push(((ms[j] as number) - (ms[i] as number)) / dl);
+  for (let i = 0; i < points.length; i++)
+    for (let j = i + 1; j < points.length; j++) {
+      const a = points[i] as { T: number; mean: number };
+      const b = points[j] as { T: number; mean: number };
+      slopes.push((b.mean - a.mean) / (b.T - a.T));
     }
-  if (!slopes.length) return { interceptMs: median(ms), msPerPosition: 0, fit: 'median' };
-  // Longer batches never cost less: a negative slope is noise, and the mean is then the best guess.
-  const b = Math.max(0, median(slopes));
-  const a = median(ms.map((m, i) => m - b * (lens[i] as number)));
-  return { interceptMs: a, msPerPosition: b, fit: 'theil-sen' };
+  const slope = Math.max(0, median(slopes));
+  return { interceptMs: meanMs - slope * (sumT / ms.length), msPerPosition: slope, fit: 'theil-sen' };
 }
 
 export function stepMsAt(model: StepTimeModel, seqLen: number): number {

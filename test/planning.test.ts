@@ -123,17 +123,34 @@ describe('timing a sample of batch lengths', () => {
     expect(batchLengthSample(lengths, 16, 'fixed', 3, { fixedLength: 40 })).toEqual([40, 40, 40]);
   });
 
-  it('fitStepTime: a line through (length, ms) that one slowed step does not move; one length is the median', () => {
-    const lens = [10, 20, 30, 40, 50, 10, 20, 30];
+  it('fitStepTime: Theil–Sen slope through each length\'s mean, level through the mean step; a stall is capped at 2× its length\'s median', () => {
+    const lens = [10, 20, 30, 40, 50, 10, 20, 30, 40, 50, 10, 20, 30, 40, 50];
     const ms = lens.map((t) => 5 + 0.5 * t);
-    ms[3] = 500; // another process took the CPU during this step
-    const m = fitStepTime(lens, ms);
-    expect(m.fit).toBe('theil-sen');
-    expect(m.msPerPosition).toBeCloseTo(0.5, 10);
-    expect(m.interceptMs).toBeCloseTo(5, 10);
-    expect(stepMsAt(m, 36)).toBeCloseTo(23, 10);
-    expect(fitStepTime([32, 32, 32], [10, 30, 11])).toEqual({ interceptMs: 11, msPerPosition: 0, fit: 'median' });
+    const exact = fitStepTime(lens, ms);
+    expect(exact.fit).toBe('theil-sen');
+    expect(exact.msPerPosition).toBeCloseTo(0.5, 10);
+    expect(exact.interceptMs).toBeCloseTo(5, 10);
+    expect(stepMsAt(exact, 36)).toBeCloseTo(23, 10);
+    // right skew: one step at length 10 took 1.5× (under the cap). The sum of the steps grows by 5 ms,
+    // so the mean step, which is what a run adds up, grows by 5/15; the slope stays 0.5.
+    const skewed = [...ms];
+    skewed[0] = 15;
+    const s = fitStepTime(lens, skewed);
+    expect(s.msPerPosition).toBeCloseTo(0.5, 10);
+    expect(stepMsAt(s, 30)).toBeCloseTo(20 + 5 / 15, 10); // 30 = the mean timed length
+    // a stall: another process took the CPU for a whole step at length 40 (500 ms instead of 25);
+    // it counts as 2 × 25 = 50 ms, not 500
+    const stalled = [...ms];
+    stalled[3] = 500;
+    const st = fitStepTime(lens, stalled);
+    expect(st.msPerPosition).toBeCloseTo(0.5, 10);
+    expect(stepMsAt(st, 36)).toBeCloseTo(23 + 25 / 15, 10);
+    // one length: the (capped) mean step
+    expect(fitStepTime([32, 32, 32], [10, 30, 11])).toEqual({ interceptMs: (10 + 22 + 11) / 3, msPerPosition: 0, fit: 'mean' });
     // longer never costs less: a falling fit is noise, clamped to flat
     expect(fitStepTime([10, 20], [30, 10]).msPerPosition).toBe(0);
+    // linear in the steps: 5,000 timed steps fit at once
+    const many = Array.from({ length: 5000 }, (_, i) => 30 + (i % 5) * 3);
+    expect(fitStepTime(many, many.map((t) => 2 + 0.25 * t)).msPerPosition).toBeCloseTo(0.25, 10);
   });
 });

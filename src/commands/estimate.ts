@@ -237,9 +237,10 @@ async function outOfMemory(args: EstimateArgs, cfg: ModelConfig, seqLen: number,
 export const MAX_TIMED_STEPS = 5000;
 
 /**
- * The mean step of an epoch from timed steps of several padded lengths: a Theil–Sen line through
- * (length, ms), read at the epoch's mean padded length. Step time is affine in the length to within
- * the attention's T² share, so the line at the mean length is the mean step.
+ * The mean step of an epoch from timed steps of several padded lengths: fitStepTime's line (Theil–Sen
+ * slope, level through the mean step), read at the epoch's mean padded length. Step time is affine
+ * in the length to within the attention's T² share, so the line at the mean length is the mean step,
+ * and the mean step times the steps is the run's training time.
  */
 export function stepTiming(r: { stepMs: number[]; stepSeqLens: number[]; samplesPerStep: number }, meanLen: number): { stepMs: number; tokensPerStep: number; tokensPerSec: number; model: StepTimeModel } {
   const model = fitStepTime(r.stepSeqLens, r.stepMs);

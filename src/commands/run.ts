@@ -471,7 +471,7 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
         tokens += r.tokens;
         step++;
         trainCurve.push({ step, loss: r.loss });
-        record({ type: 'train', step, epoch: epoch + 1, loss: r.loss, gradNorm: r.gradNorm, lr: args.lr * lrFactor(args.scheduler, step - 1, totalSteps, warmup), ms: Date.now() - ts });
+        record({ type: 'train', step, epoch: epoch + 1, loss: r.loss, gradNorm: r.gradNorm, lr: args.lr * lrFactor(args.scheduler, step - 1, totalSteps, warmup), ms: Date.now() - ts, tokens: r.tokens });
         const c = spent();
         bar?.update(step, { epoch: epoch + 1, loss: r.loss.toFixed(4), tps: ((tokens / trainMs) * 1000).toFixed(0), spent: c !== null ? `$${c.toFixed(4)}` : '' });
         if (args.evalSteps && step % args.evalSteps === 0) await runEval(epoch + 1);

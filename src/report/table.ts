@@ -90,7 +90,7 @@ export function renderEstimate(r: EstimateResult, top = 12): string {
     ['dtype · threads', `${r.dtype} · ${m.threads} thread(s)`],
     ['libtorch · BLAS', `${m.libtorch.version}${m.libtorch.cuda ? ' (CUDA)' : ' (CPU)'} · ${m.blas.kind}${m.blas.slow ? ' (SLOW: reference BLAS)' : ''}`],
     ['batch × sequence', `${r.batchSize} × ${r.seqLen} tokens${r.gradAccum > 1 ? ` × ${r.gradAccum} accumulated` : ''} (${r.seqLenBasis})`],
-    ['step time', `${num(m.stepMs, 1)} ms per step at the mean length (${m.stepModel?.fit === 'theil-sen' ? `fitted ${num(m.stepModel.interceptMs, 1)} + ${num(m.stepModel.msPerPosition, 2)} ms × length over ` : 'median of '}${m.steps} timed steps, min ${num(m.stepMsMin, 1)}, max ${num(m.stepMsMax, 1)}, after ${m.warmupSteps} warm-up)`],
+    ['step time', `${num(m.stepMs, 1)} ms per step at the mean length (${m.stepModel?.fit === 'theil-sen' ? `fitted ${num(m.stepModel.interceptMs, 1)} + ${num(m.stepModel.msPerPosition, 2)} ms × length over ` : 'mean of '}${m.steps} timed steps, min ${num(m.stepMsMin, 1)}, max ${num(m.stepMsMax, 1)}, after ${m.warmupSteps} warm-up)`],
     ['throughput', `${num(m.tokensPerSec, 1)} tokens/s · ${num(m.samplesPerSec, 2)} samples/s`],
     ['eval (forward only)', m.evalStepMs === null ? 'not measured' : `${num(m.evalStepMs, 1)} ms per batch of ${m.evalBatchSize} · ${num(m.evalTokensPerSec ?? 0, 1)} tokens/s`],
     [
