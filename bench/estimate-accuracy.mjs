@@ -70,7 +70,7 @@ process.stdout.write(
   [
     `### Estimate against the real run — ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
     '',
-    `Machine: ${cpus().length} × ${cpus()[0]?.model}; command: \`FTPLAN_DATA=../shared/data node bench/estimate-accuracy.mjs\` (${repeats} pairs per model, BENCH_MIN_TIMES=${minTimes.join(',')}). Each run: random init, batch 16, batching longest, fp32, ${cases.map((c) => `${c.model} \`--limit ${c.limit} --epochs ${c.epochs}\``).join(', ')} of the tweet data. Each estimate timed at least 5 steps and \`--min-time\` seconds of steps over a sample of the data's padded batch lengths (Theil–Sen line through step ms against length, read at the mean length). Error = (predicted − actual) ÷ actual training time.`,
+    `Machine: ${cpus().length} × ${cpus()[0]?.model}; command: \`FTPLAN_DATA=../shared/data node bench/estimate-accuracy.mjs\` (${repeats} pairs per model, BENCH_MIN_TIMES=${minTimes.join(',')}). Each run: random init, batch 16, batching longest, fp32, ${cases.map((c) => `${c.model} \`--limit ${c.limit} --epochs ${c.epochs}\``).join(', ')} of the tweet data. Each estimate timed at least 5 steps and \`--min-time\` seconds of steps over a sample of the data's padded batch lengths (Theil–Sen slope of step ms against length, level through the mean timed step, read at the mean length). Error = (predicted − actual) ÷ actual training time.`,
     '',
     '| model | prediction | pairs | median / worst abs error | target ≤ 10% (median) |',
     '|---|---|---|---|---|',

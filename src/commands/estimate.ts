@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { calibrationFile, calibrationKey, readCalibration } from '../calibration.js';
 import { availableParallelism, freemem, loadavg } from 'node:os';
-import { batchLengthSample, epochTokens, lengthsFromHistogram } from '../data/batching.js';
+import { batchLengthSample, epochTokens, lengthsFromHistogram, type Batching } from '../data/batching.js';
 import { loadProfile, type DatasetProfile } from '../data/profile.js';
 import { FtplanError, fromNative, usageError } from '../errors.js';
 import { fitStepTime, median, MeasurementSchema, stepMsAt, type Measurement, type StepTimeModel } from '../measurement.js';
@@ -65,8 +65,11 @@ export function planSequence(args: EstimateArgs, cfg: ModelConfig, profile: Data
       ? epochTokens(evalLengths, args.evalBatchSize, policy === 'fixed' ? 'fixed' : 'longest', { fixedLength: args.seqLen, seed: args.seed })
       : null;
   const seqLen = args.seqLen ?? Math.min(cfg.nPositions, Math.max(1, Math.round(trainEpoch.meanPaddedLength)));
-  // The timed steps cycle through a sample of the epoch's real padded batch lengths.
-  const sampleLens = batchLengthSample(trainLengths, args.batchSize, policy, Math.max(1, args.steps), { fixedLength: args.seqLen, seed: args.seed });
+  // The timed steps cycle through a sample of the epoch's real padded batch lengths: first one length
+  // per --steps stratum, then (for the steps --min-time adds) 64 more quantiles in shuffled order, so
+  // that a long measurement sees as many distinct shapes as the run does — cycling a handful of
+  // shapes measured ~10% faster per token than a run's ever-changing ones (bench/RESULTS.md, issue 5).
+  const sampleLens = lengthSchedule(trainLengths, args.batchSize, policy, Math.max(1, args.steps), { fixedLength: args.seqLen, seed: args.seed });
   const basis =
     args.seqLen !== undefined
       ? `--seq-len, every row padded to ${args.seqLen}`
@@ -227,6 +230,14 @@ async function outOfMemory(args: EstimateArgs, cfg: ModelConfig, seqLen: number,
     exitCode: 1,
     cause,
   });
+}
+
+/** Lengths per timed step: one per stratum for the first `k` steps, then SHAPES_SAMPLE more quantiles, shuffled. */
+export const SHAPES_SAMPLE = 64;
+export function lengthSchedule(lengths: readonly number[], batchSize: number, policy: Batching, k: number, opts: { fixedLength?: number; seed?: number } = {}): number[] {
+  const first = batchLengthSample(lengths, batchSize, policy, k, opts);
+  if (policy === 'fixed') return first;
+  return [...first, ...batchLengthSample(lengths, batchSize, policy, SHAPES_SAMPLE, { ...opts, seed: (opts.seed ?? 42) + 1 })];
 }
 
 /**

@@ -25,9 +25,9 @@ import { loadNative, type NativeAddon, type NativeSession } from '../native.js';
 import { epochBatches, encodeExamples, toNativeBatch, type Encoded } from '../train/data.js';
 import { argmaxRows, classificationMetrics, crossEntropy, type EvalMetrics } from '../train/metrics.js';
 import { lrFactor, warmupSteps } from '../train/schedule.js';
-import { guardHostMemory, readEstimateCalibration, readMeasurement, resolveDevice, stepTiming } from './estimate.js';
+import { guardHostMemory, lengthSchedule, readEstimateCalibration, readMeasurement, resolveDevice, stepTiming } from './estimate.js';
 import { calibrationFile, calibrationKey, readCalibration, recordCalibration } from '../calibration.js';
-import { batchLengthSample, epochTokens } from '../data/batching.js';
+import { epochTokens } from '../data/batching.js';
 import { modelShape } from '../model/open.js';
 import type { ModelConfig } from '../model/presets.js';
 import { loadCatalog, type PriceRow } from '../pricing/catalog.js';
@@ -578,7 +578,7 @@ async function predictThroughput(args: RunArgs, config: ModelConfig, train: read
   const lengths = train.map((r) => r.ids.length);
   const meanLen = epochTokens(lengths, args.batchSize, args.batching, { seed: args.seed }).meanPaddedLength;
   const seqLen = Math.max(1, Math.round(meanLen));
-  const seqLens = batchLengthSample(lengths, args.batchSize, args.batching, 4, { seed: args.seed });
+  const seqLens = lengthSchedule(lengths, args.batchSize, args.batching, 4, { seed: args.seed });
   let r;
   try {
     r = await addon.benchmark({ model: config, batchSize: args.batchSize, gradAccum: args.gradAccum, seqLen, seqLens, steps: 4, minTimedMs: 1500, maxSteps: 100, warmupSteps: 1, evalBatchSize: args.evalBatchSize, evalSteps: 1, dtype: args.dtype, device, threads: args.threads ?? availableParallelism(), seed: args.seed });
