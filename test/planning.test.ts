@@ -4,6 +4,7 @@ import { batchLengthSample, epochTokens, lengthsFromHistogram } from '../src/dat
 import { fitStepTime, stepMsAt } from '../src/measurement.js';
 import { loadProfile } from '../src/data/profile.js';
 import { project, runStepsPerEpoch } from '../src/planner/projection.js';
+import { lengthSchedule, SHAPES_SAMPLE } from '../src/commands/estimate.js';
 
 describe('batching', () => {
   const lengths = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
@@ -121,6 +122,17 @@ describe('timing a sample of batch lengths', () => {
     expect(sorted[6]).toBeGreaterThan(mean);
     expect(Math.max(...a)).toBeLessThanOrEqual(Math.max(...lengths));
     expect(batchLengthSample(lengths, 16, 'fixed', 3, { fixedLength: 40 })).toEqual([40, 40, 40]);
+  });
+
+  it('lengthSchedule: the --steps strata first, then 64 more quantiles of the padded batch lengths, so long timing sees many shapes', () => {
+    const lengths = Array.from({ length: 2000 }, (_, i) => 5 + ((i * 7919) % 60));
+    const s = lengthSchedule(lengths, 16, 'longest', 5, { seed: 3 });
+    expect(s).toHaveLength(5 + SHAPES_SAMPLE);
+    expect(s.slice(0, 5)).toEqual(batchLengthSample(lengths, 16, 'longest', 5, { seed: 3 }));
+    expect(new Set(s).size).toBeGreaterThan(5); // more distinct shapes than the strata alone
+    const padded = new Set([3, 4].flatMap((seed) => batchLengthSample(lengths, 16, 'longest', 1000, { seed })));
+    for (const t of s) expect(padded.has(t)).toBe(true); // every one a real padded batch length
+    expect(lengthSchedule(lengths, 16, 'fixed', 5, { fixedLength: 64 })).toEqual([64, 64, 64, 64, 64]);
   });
 
   it('fitStepTime: Theil–Sen slope through each length\'s mean, level through the mean step; a stall is capped at 2× its length\'s median', () => {
