@@ -10,6 +10,7 @@
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { loadNative } from '../dist/native.js';
 import { modelConfig } from '../dist/model/presets.js';
+import { mean } from '../dist/measurement.js';
 
 const addon = loadNative();
 const MODEL = process.env.BENCH_MODEL ?? 'tiny';
@@ -33,7 +34,6 @@ const mem = () => timed(() => {
   for (let i = 0; i < buf.length; i += 8) s += buf[i];
   return s;
 });
-const mean = (x) => x.reduce((a, b) => a + b, 0) / x.length;
 const cv = (x) => Math.sqrt(mean(x.map((v) => (v - mean(x)) ** 2))) / mean(x);
 const corr = (x, y) => {
   const mx = mean(x), my = mean(y);

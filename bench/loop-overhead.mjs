@@ -5,6 +5,7 @@
 // for the collector). Prints each block's mean awaited step time. `node bench/loop-overhead.mjs`
 import { loadNative } from '../dist/native.js';
 import { modelConfig } from '../dist/model/presets.js';
+import { mean } from '../dist/measurement.js';
 import { appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 const a = loadNative();
@@ -14,7 +15,6 @@ const s = new a.Session({ model: cfg, threads: 2, seed: 1 }); await s.init();
 let r = 7; const rnd = () => ((r = (Math.imul(r, 1664525) + 1013904223) >>> 0) / 4294967296);
 const mk = () => ({ batchSize: B, seqLen: T, inputIds: Int32Array.from({ length: B * T }, () => Math.floor(rnd() * 50000)), lengths: new Int32Array(B).fill(T), labels: Int32Array.from({ length: B }, () => Math.floor(rnd() * 3)) });
 const fixed = mk();
-const mean = (x) => x.reduce((p, c) => p + c, 0) / x.length;
 for (let i = 0; i < 5; i++) await s.step([fixed]);
 for (let rep = 0; rep < 4; rep++) {
   for (const mode of rep % 2 ? ['runlike', 'pure'] : ['pure', 'runlike']) {

@@ -6,7 +6,7 @@
 // This is how the median-level bias of the old step-time fit was found: at every length the
 // estimate's own mean step sat 5–7% above its fitted (median) line, and the run's steps with it.
 import { readFileSync } from 'node:fs';
-import { fitStepTime, stepMsAt } from '../dist/measurement.js';
+import { fitStepTime, mean, stepMsAt } from '../dist/measurement.js';
 
 const [estFile, runDir, batch = '16'] = process.argv.slice(2);
 if (!estFile || !runDir) {
@@ -17,7 +17,6 @@ const B = Number(batch);
 const m = JSON.parse(readFileSync(estFile, 'utf8')).measurement;
 const fit = fitStepTime(m.stepSeqLens, m.stepMsAll);
 const steps = readFileSync(`${runDir}/metrics.jsonl`, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((o) => o.type === 'train' && o.tokens);
-const mean = (x) => x.reduce((a, b) => a + b, 0) / x.length;
 const rows = steps.map((s) => ({ T: s.tokens / B, ms: s.ms, pred: stepMsAt(fit, s.tokens / B) }));
 const est = new Map();
 m.stepSeqLens.forEach((T, i) => est.set(T, [...(est.get(T) ?? []), m.stepMsAll[i]]));

@@ -13,7 +13,6 @@ const s = new a.Session({ model: cfg, threads: 2, seed: 1 }); await s.init();
 let r = 7; const rnd = () => ((r = (Math.imul(r, 1664525) + 1013904223) >>> 0) / 4294967296);
 const mk = (T) => ({ batchSize: B, seqLen: T, inputIds: Int32Array.from({ length: B * T }, () => Math.floor(rnd() * 50000)), lengths: Int32Array.from({ length: B }, () => 1 + Math.floor(rnd() * T)).map((x, i) => (i === 0 ? T : x)), labels: Int32Array.from({ length: B }, () => Math.floor(rnd() * 3)) });
 const few = [31, 34, 36, 38, 43].map(mk);
-const mean = (x) => x.reduce((p, c) => p + c, 0) / x.length;
 const varied = () => { const T = 25 + Math.floor(rnd() * 22); return mk(T); }; // 25..46, mean 35.5
 for (let i = 0; i < 5; i++) await s.step([few[i]]);
 const res = { few: [], varied: [] };

@@ -116,6 +116,11 @@ export function stepMsAt(model: StepTimeModel, seqLen: number): number {
   return model.interceptMs + model.msPerPosition * seqLen;
 }
 
+export function mean(xs: readonly number[]): number {
+  if (xs.length === 0) return NaN;
+  return xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
 export function median(xs: readonly number[]): number {
   if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);
