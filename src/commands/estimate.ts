@@ -269,6 +269,14 @@ export async function datasetProfile(args: EstimateArgs): Promise<{ profile: Dat
 
 /** A saved `estimate --json` (or its `measurement`), for re-planning without LibTorch. */
 export function readMeasurement(file: string): Measurement {
+  return readEstimate(file).measurement;
+}
+
+/**
+ * A saved `estimate --json`: its measurement, and the calibration it applied to its projection
+ * (null: none, or the file is a bare measurement). One read of the file.
+ */
+export function readEstimate(file: string): { measurement: Measurement; calibration: { ratio: number; runs: number } | null } {
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));
@@ -281,18 +289,12 @@ export function readMeasurement(file: string): Measurement {
     const i = parsed.error.issues[0];
     throw new FtplanError('ERR_INPUT', `${file}: not an ftplan measurement (${i?.path.join('.')}: ${i?.message})`, { fix: 'pass a file written by `ftplan estimate --json > m.json`' });
   }
-  return parsed.data as unknown as Measurement;
-}
-
-/** The calibration a saved `estimate --json` applied to its projection (null: none, or a bare measurement). */
-export function readEstimateCalibration(file: string): { ratio: number; runs: number } | null {
-  try {
-    const c = (JSON.parse(readFileSync(file, 'utf8')) as { calibration?: { used?: unknown; ratio?: unknown; runs?: unknown } }).calibration;
-    if (!c || c.used !== true || typeof c.ratio !== 'number' || !Number.isFinite(c.ratio) || c.ratio <= 0) return null;
-    return { ratio: c.ratio, runs: typeof c.runs === 'number' ? c.runs : 1 };
-  } catch {
-    return null; // readMeasurement has already reported an unreadable file
-  }
+  const c = (raw as { calibration?: { used?: unknown; ratio?: unknown; runs?: unknown } }).calibration;
+  const calibration =
+    c && c.used === true && typeof c.ratio === 'number' && Number.isFinite(c.ratio) && c.ratio > 0
+      ? { ratio: c.ratio, runs: typeof c.runs === 'number' ? c.runs : 1 }
+      : null;
+  return { measurement: parsed.data as unknown as Measurement, calibration };
 }
 
 export async function estimate(args: EstimateArgs, given?: { profile: DatasetProfile; source: string }, progress?: (line: string) => void, now = new Date()): Promise<EstimateResult> {

@@ -25,7 +25,7 @@ import { loadNative, type NativeAddon, type NativeSession } from '../native.js';
 import { epochBatches, encodeExamples, toNativeBatch, type Encoded } from '../train/data.js';
 import { argmaxRows, classificationMetrics, crossEntropy, type EvalMetrics } from '../train/metrics.js';
 import { lrFactor, warmupSteps } from '../train/schedule.js';
-import { guardHostMemory, lengthSchedule, readEstimateCalibration, readMeasurement, resolveDevice, stepTiming } from './estimate.js';
+import { guardHostMemory, lengthSchedule, readEstimate, resolveDevice, stepTiming } from './estimate.js';
 import { calibrationFile, calibrationKey, readCalibration, recordCalibration } from '../calibration.js';
 import { epochTokens } from '../data/batching.js';
 import { modelShape } from '../model/open.js';
@@ -554,9 +554,8 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
   };
 }
 
-/** The throughput the run is compared with: a saved estimate, or a short measurement now. */
 /**
- * What the run is compared with. tokensPerSec is what the user was told: the measured throughput
+ * What the run is compared with: a saved estimate, or a short measurement now. tokensPerSec is what the user was told: the measured throughput
  * times the calibration the estimate applied (earlier runs' actual ÷ measured on this device and
  * model); measuredTokensPerSec is the bare measurement, which the calibration store is fed against.
  */
@@ -571,8 +570,7 @@ interface Predicted {
 
 async function predictThroughput(args: RunArgs, config: ModelConfig, train: readonly Encoded[], device: string, addon: NativeAddon): Promise<Predicted> {
   if (args.estimate) {
-    const m = readMeasurement(args.estimate);
-    const cal = readEstimateCalibration(args.estimate);
+    const { measurement: m, calibration: cal } = readEstimate(args.estimate);
     return { tokensPerSec: m.tokensPerSec * (cal?.ratio ?? 1), measuredTokensPerSec: m.tokensPerSec, calibration: cal, evalTokensPerSec: m.evalTokensPerSec, deviceName: m.deviceName, source: `${args.estimate} (measured ${m.measuredAt})` };
   }
   const lengths = train.map((r) => r.ids.length);
@@ -618,10 +616,12 @@ function renderMetrics(m: EvalMetrics): string {
   return lines.join('\n');
 }
 
+/** A signed percentage: +4.2%, -3.0%. */
+const pct = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(1)}%`;
+
 /** The run's report for a budgeting review: what it cost against what was predicted. */
 export function runMarkdown(r: RunReport): string {
   const v = r.vsEstimate;
-  const pct = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(1)}%`;
   const m = r.finalEval;
   return [
     `# ftplan run: ${r.model} on ${r.dataset}`,
@@ -687,7 +687,7 @@ export async function runRun(raw: Record<string, unknown>, out: (s: string) => v
         `train loss  ${sparkline(readCurve(r.outputDir, 'train', 'loss'))}`,
         r.evals.length > 1 ? `eval acc.   ${sparkline(r.evals.map((e) => e.metrics.accuracy), r.evals.length)}  (${r.evals.map((e) => (e.metrics.accuracy * 100).toFixed(1)).join(' → ')} %)` : '',
         r.vsEstimate
-          ? `vs estimate (${r.vsEstimate.source}): train ${r.vsEstimate.predictedTrainSeconds.toFixed(1)} s predicted, ${r.vsEstimate.actualTrainSeconds.toFixed(1)} s actual (${r.vsEstimate.errorPct >= 0 ? '+' : ''}${r.vsEstimate.errorPct.toFixed(1)}%${r.vsEstimate.calibrationApplied ? `, calibrated ×${r.vsEstimate.calibrationApplied.ratio.toFixed(3)}; uncalibrated ${r.vsEstimate.uncalibratedErrorPct >= 0 ? '+' : ''}${r.vsEstimate.uncalibratedErrorPct.toFixed(1)}%` : ''}); ${r.vsEstimate.predictedTokensPerSec.toFixed(1)} vs ${r.vsEstimate.actualTokensPerSec.toFixed(1)} tokens/s${r.vsEstimate.predictedCostUsd !== null ? `; cost $${r.vsEstimate.predictedCostUsd.toFixed(4)} predicted, $${r.vsEstimate.actualCostUsd!.toFixed(4)} actual` : ''}; calibration ×${r.vsEstimate.calibration.ratio.toFixed(3)} (${r.vsEstimate.calibration.runs} run(s)) saved to ${r.vsEstimate.calibration.file}`
+          ? `vs estimate (${r.vsEstimate.source}): train ${r.vsEstimate.predictedTrainSeconds.toFixed(1)} s predicted, ${r.vsEstimate.actualTrainSeconds.toFixed(1)} s actual (${pct(r.vsEstimate.errorPct)}${r.vsEstimate.calibrationApplied ? `, calibrated ×${r.vsEstimate.calibrationApplied.ratio.toFixed(3)}; uncalibrated ${pct(r.vsEstimate.uncalibratedErrorPct)}` : ''}); ${r.vsEstimate.predictedTokensPerSec.toFixed(1)} vs ${r.vsEstimate.actualTokensPerSec.toFixed(1)} tokens/s${r.vsEstimate.predictedCostUsd !== null ? `; cost $${r.vsEstimate.predictedCostUsd.toFixed(4)} predicted, $${r.vsEstimate.actualCostUsd!.toFixed(4)} actual` : ''}; calibration ×${r.vsEstimate.calibration.ratio.toFixed(3)} (${r.vsEstimate.calibration.runs} run(s)) saved to ${r.vsEstimate.calibration.file}`
           : '',
         `checkpoint: ${r.checkpoint}; metrics: ${join(r.outputDir, 'metrics.jsonl')}; curves: ${join(r.outputDir, 'curves.svg')}`,
       ]
