@@ -11,9 +11,9 @@ import { DATA } from './data.js';
 
 const TWEETS = join(DATA, 'tweet_sentiment_extraction');
 const tmp = () => mkdtempSync(join(tmpdir(), 'ftplan-run-'));
-const HOME = tmp(); // the calibration store of these runs: never the user's ~/.ftplan
-function ftplan(args: string[], home = HOME) {
-  const r = spawnSync(process.execPath, ['bin/ftplan.js', ...args], { encoding: 'utf8', timeout: 600_000, env: { ...process.env, FTPLAN_HOME: home } });
+// FTPLAN_HOME is a temporary folder for every test (vitest.config.ts); `home` gives a test its own.
+function ftplan(args: string[], home?: string) {
+  const r = spawnSync(process.execPath, ['bin/ftplan.js', ...args], { encoding: 'utf8', timeout: 600_000, env: home ? { ...process.env, FTPLAN_HOME: home } : process.env });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, signal: r.signal };
 }
 
@@ -111,7 +111,7 @@ describe('ftplan run', () => {
 
   it('SIGINT: the current step finishes, a loadable checkpoint is written, exit 130', async () => {
     const out = tmp();
-    const child = spawn(process.execPath, ['bin/ftplan.js', 'run', '--model', 'tiny', '--init', 'random', '--dataset', TWEETS, '--epochs', '1', '--eval-limit', '64', '--output-dir', out, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FTPLAN_HOME: HOME } });
+    const child = spawn(process.execPath, ['bin/ftplan.js', 'run', '--model', 'tiny', '--init', 'random', '--dataset', TWEETS, '--epochs', '1', '--eval-limit', '64', '--output-dir', out, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     child.stdout.on('data', (d) => (stdout += d));
     // wait until training has started
@@ -146,7 +146,7 @@ describe('ftplan run', () => {
     const total = JSON.parse(a.stdout).totalSteps as number;
     const cut = 5 + Math.floor(Math.random() * (total - 10)); // somewhere inside the run, maybe mid-epoch
     const parts = tmp();
-    const child = spawn(process.execPath, ['bin/ftplan.js', ...args, '--output-dir', parts], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FTPLAN_HOME: HOME } });
+    const child = spawn(process.execPath, ['bin/ftplan.js', ...args, '--output-dir', parts], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     await new Promise<void>((res) => {
@@ -179,7 +179,7 @@ describe('ftplan run', () => {
   it('SIGKILL while checkpoints are being written leaves every complete checkpoint loadable, and --resume goes on', async () => {
     const out = tmp();
     const args = ['run', '--model', 'tiny', '--init', 'random', '--dataset', TWEETS, '--limit', '800', '--eval-limit', '32', '--epochs', '1', '--save-steps', '2', '--threads', '1', '--output-dir', out, '--json'];
-    const child = spawn(process.execPath, ['bin/ftplan.js', ...args], { stdio: 'ignore', env: { ...process.env, FTPLAN_HOME: HOME } });
+    const child = spawn(process.execPath, ['bin/ftplan.js', ...args], { stdio: 'ignore' });
     const wait = 150 + Math.floor(Math.random() * 400);
     await new Promise<void>((res) => {
       const poll = setInterval(() => {
