@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { calibrationFile, calibrationSpreadPct, readCalibration, recordCalibration } from '../src/calibration.js';
 import { loadCheckpoint } from '../src/model/hf.js';
 import { classificationMetrics, crossEntropy } from '../src/train/metrics.js';
 import { lrFactor, warmupSteps } from '../src/train/schedule.js';
@@ -29,6 +30,32 @@ describe('metrics and schedules (hand-computed)', () => {
     expect(m.perClass[2]).toMatchObject({ precision: 1, recall: 0.5 });
     expect(m.macroF1).toBeCloseTo((0.5 + 0.8 + 2 / 3) / 3, 12);
     expect(crossEntropy(new Float32Array([0, 0, 0]), [1], 3)).toBeCloseTo(Math.log(3), 6);
+  });
+
+  it('calibration store: geometric mean of the runs, applied shrunk toward 1, spread, older stores upgraded, damage survived', () => {
+    const env = { FTPLAN_HOME: tmp() };
+    expect(readCalibration('k', env)).toBeNull();
+    const one = recordCalibration('k', 0.81, env);
+    expect(one).toMatchObject({ runs: 1, min: 0.81, max: 0.81 });
+    expect(one.observedRatio).toBeCloseTo(0.81, 12);
+    expect(one.ratio).toBeCloseTo(0.9, 12); // sqrt: one run's ratio is half machine noise
+    expect(calibrationSpreadPct(one)).toBeNull();
+    const two = recordCalibration('k', 1.0, env);
+    expect(two.observedRatio).toBeCloseTo(0.9, 12);
+    expect(two.ratio).toBeCloseTo(Math.exp((2 / 3) * Math.log(0.9)), 12);
+    expect(two).toMatchObject({ runs: 2, min: 0.81, max: 1 });
+    expect(calibrationSpreadPct(two)).toBeCloseTo((Math.abs(Math.log(0.81)) / Math.SQRT2) * 100, 9);
+    expect(readCalibration('k', env)).toEqual(two);
+    expect(() => recordCalibration('k', Number.NaN, env)).toThrow(/positive number/);
+    // a store written before the shrinkage ({ratio, runs}: an arithmetic mean) is read as that mean
+    writeFileSync(calibrationFile(env), JSON.stringify({ k: { ratio: 1.21, runs: 3, updatedAt: 'x' } }));
+    const old = readCalibration('k', env)!;
+    expect(old.observedRatio).toBeCloseTo(1.21, 12);
+    expect(old.ratio).toBeCloseTo(Math.exp(0.75 * Math.log(1.21)), 12);
+    expect(recordCalibration('k', 1.21, env).runs).toBe(4);
+    writeFileSync(calibrationFile(env), '{not json');
+    expect(readCalibration('k', env)).toBeNull();
+    expect(recordCalibration('k', 1.1, env).runs).toBe(1);
   });
 
   it('HF schedules: linear warmup then linear decay; cosine; constant', () => {
@@ -234,7 +261,9 @@ describe('ftplan run', () => {
     expect(v1.calibrationApplied).toBeNull();
     expect(v1.predictedTokensPerSec).toBeCloseTo(first.measurement.tokensPerSec, 6);
     expect(v1.calibration.runs).toBe(1);
-    expect(v1.calibration.ratio).toBeCloseTo(v1.actualTokensPerSec / first.measurement.tokensPerSec, 9);
+    const r1 = v1.actualTokensPerSec / first.measurement.tokensPerSec;
+    expect(v1.calibration.observedRatio).toBeCloseTo(r1, 9);
+    expect(v1.calibration.ratio).toBeCloseTo(Math.sqrt(r1), 9); // one run: shrunk halfway (in log) toward 1
     const store = JSON.parse(readFileSync(join(home, 'calibration.json'), 'utf8'));
     expect(Object.values(store)).toHaveLength(1);
 
@@ -249,7 +278,9 @@ describe('ftplan run', () => {
     expect(v2.measuredTokensPerSec).toBeCloseTo(second.measurement.tokensPerSec, 6);
     // the store is fed against the bare measurement, so calibrations do not compound
     expect(v2.calibration.runs).toBe(2);
-    expect(v2.calibration.ratio).toBeCloseTo((v1.calibration.ratio + v2.actualTokensPerSec / second.measurement.tokensPerSec) / 2, 9);
+    const r2 = v2.actualTokensPerSec / second.measurement.tokensPerSec;
+    expect(v2.calibration.observedRatio).toBeCloseTo(Math.sqrt(r1 * r2), 9);
+    expect(v2.calibration.ratio).toBeCloseTo(Math.pow(r1 * r2, 1 / 3), 9); // exp(2/3 · mean log)
   }, 600_000);
 
   it('bad flags: a clear error, exit 2', () => {

@@ -3,7 +3,7 @@
  * project the fine-tune's wall time from that measured throughput.
  */
 import { readFileSync } from 'node:fs';
-import { calibrationFile, calibrationKey, readCalibration } from '../calibration.js';
+import { calibrationFile, calibrationKey, calibrationSpreadPct, readCalibration } from '../calibration.js';
 import { availableParallelism, freemem, loadavg } from 'node:os';
 import { batchLengthSample, epochTokens, lengthsFromHistogram, type Batching } from '../data/batching.js';
 import { loadProfile, type DatasetProfile } from '../data/profile.js';
@@ -40,7 +40,8 @@ export interface EstimateResult {
   projection: Projection;
   plan: Plan;
   /** whether the local projection was corrected by earlier runs' actuals (ftplan run) */
-  calibration: { used: true; ratio: number; runs: number; file: string } | { used: false };
+  /** ratio: the factor applied to the measured throughput (the runs' observed ratio shrunk toward 1, calibration.ts) */
+  calibration: { used: true; ratio: number; runs: number; observedRatio: number; min: number; max: number; spreadPct: number | null; file: string } | { used: false };
   warnings: string[];
 }
 
@@ -375,7 +376,7 @@ export async function estimate(args: EstimateArgs, given?: { profile: DatasetPro
     libtorch: { ...m.libtorch, blas: m.blas.kind },
     projection,
     plan: thePlan,
-    calibration: cal ? { used: true, ratio: cal.ratio, runs: cal.runs, file: calibrationFile() } : { used: false },
+    calibration: cal ? { used: true, ratio: cal.ratio, runs: cal.runs, observedRatio: cal.observedRatio, min: cal.min, max: cal.max, spreadPct: calibrationSpreadPct(cal), file: calibrationFile() } : { used: false },
     warnings,
   };
 }

@@ -219,7 +219,8 @@ export interface RunReport {
     /** the calibration the prediction carried (null: none stored yet) */
     calibrationApplied: { ratio: number; runs: number } | null;
     /** the store after this run */
-    calibration: { key: string; ratio: number; runs: number; file: string };
+    /** the store after this run: ratio is what the next estimate applies (shrunk toward 1), observedRatio the runs' geometric mean */
+    calibration: { key: string; ratio: number; observedRatio: number; runs: number; file: string };
   } | null;
 }
 
@@ -519,7 +520,7 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
       measuredTokensPerSec: predicted.measuredTokensPerSec,
       uncalibratedErrorPct: ((tokens / predicted.measuredTokensPerSec - trainMs / 1000) / (trainMs / 1000)) * 100,
       calibrationApplied: predicted.calibration,
-      calibration: { key, ratio: entry.ratio, runs: entry.runs, file: calibrationFile() },
+      calibration: { key, ratio: entry.ratio, observedRatio: entry.observedRatio, runs: entry.runs, file: calibrationFile() },
     };
   }
   if (status === 'budget') message += `; finishing the remaining ${totalSteps - step} steps would cost about $${finishUsd?.toFixed(4)} more`;
@@ -642,7 +643,7 @@ export function runMarkdown(r: RunReport): string {
           v.predictedEvalSeconds !== null ? `| eval time | ${v.predictedEvalSeconds.toFixed(1)} s | ${v.actualEvalSeconds.toFixed(1)} s | ${pct(((v.predictedEvalSeconds - v.actualEvalSeconds) / Math.max(1e-9, v.actualEvalSeconds)) * 100)} |` : '',
           v.predictedCostUsd !== null ? `| cost | $${v.predictedCostUsd.toFixed(4)} | $${v.actualCostUsd!.toFixed(4)} | ${pct(((v.predictedCostUsd - v.actualCostUsd!) / v.actualCostUsd!) * 100)} |` : '',
           '',
-          `Prediction: ${v.source}${v.calibrationApplied ? `, calibrated ×${v.calibrationApplied.ratio.toFixed(3)} from ${v.calibrationApplied.runs} earlier run(s) (the bare measurement, ${v.measuredTokensPerSec.toFixed(1)} tokens/s, would have been ${pct(v.uncalibratedErrorPct)} off)` : ' (no calibration from earlier runs applied)'}. Calibration now ×${v.calibration.ratio.toFixed(3)} over ${v.calibration.runs} run(s), stored in ${v.calibration.file} for the next estimate.`,
+          `Prediction: ${v.source}${v.calibrationApplied ? `, calibrated ×${v.calibrationApplied.ratio.toFixed(3)} from ${v.calibrationApplied.runs} earlier run(s) (the bare measurement, ${v.measuredTokensPerSec.toFixed(1)} tokens/s, would have been ${pct(v.uncalibratedErrorPct)} off)` : ' (no calibration from earlier runs applied)'}. Calibration now ×${v.calibration.ratio.toFixed(3)} (the runs measured ×${v.calibration.observedRatio.toFixed(3)} over ${v.calibration.runs} run(s), shrunk toward 1), stored in ${v.calibration.file} for the next estimate.`,
         ]
           .filter(Boolean)
           .join('\n')

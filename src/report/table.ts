@@ -108,7 +108,7 @@ export function renderEstimate(r: EstimateResult, top = 12): string {
     ['steps', `${num(p.stepsPerEpoch)} steps/epoch × ${p.epochs} epochs = ${num(p.totalSteps)} steps of ${p.samplesPerStep} samples`],
     ['train time', `${num(p.trainHours, 2)} h`],
     ['eval time', p.evalIncluded ? `${num(p.evalHours, 2)} h` : 'not included'],
-    ['total on this device', `${num(p.hours, 2)} h${r.calibration.used ? ` (throughput × ${r.calibration.ratio.toFixed(3)}: calibrated by ${r.calibration.runs} earlier run(s) of ftplan run)` : ''}`],
+    ['total on this device', `${num(p.hours, 2)} h${r.calibration.used ? ` (throughput × ${r.calibration.ratio.toFixed(3)}: calibrated by ${r.calibration.runs} earlier run(s) of ftplan run, which ran at ×${r.calibration.observedRatio.toFixed(3)} of their estimates${r.calibration.runs > 1 ? ` (×${r.calibration.min.toFixed(2)}–×${r.calibration.max.toFixed(2)})` : ''}, shrunk toward 1 as one run's ratio is mostly machine noise)` : ''}`],
   );
   const lines = [measured.toString(), proj.toString(), ...p.arithmetic.map((a) => `  ${a}`), '', renderPlan(r, top)];
   for (const w of r.warnings) lines.push(`warning: ${w}`);
