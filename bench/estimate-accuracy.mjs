@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // bench/estimate-accuracy.mjs — how close `ftplan estimate` comes to the real run on the same device.
 // Per pair and model: `ftplan estimate --json` on the run's data and batch, once per measuring time
-// in BENCH_MIN_TIMES (`--min-time`, seconds of timed steps; default "10,30": the default and a longer
-// one), then one `ftplan run` of ≥ 300 steps with `--estimate` pointing at the first. Each estimate's
+// in BENCH_MIN_TIMES (`--min-time`, seconds of timed steps; default "20", the CLI's default; e.g.
+// "20,40" adds a longer one), then one `ftplan run` of ≥ 300 steps with `--estimate` pointing at the first. Each estimate's
 // predicted training time (the run's tokens ÷ its measured tokens/s) is compared with the run's
 // actual. All pairs share one FTPLAN_HOME, as a user's machine would: from the second pair on the
 // estimate applies the calibration stored by the earlier runs, and the run compares itself with that
@@ -19,7 +19,7 @@ const DATA = resolve(process.env.FTPLAN_DATA ?? '../shared/data');
 const tweets = join(DATA, 'tweet_sentiment_extraction');
 const home = mkdtempSync(join(tmpdir(), 'ftplan-bench-')); // no calibration from before this bench
 const only = process.env.BENCH_MODELS?.split(',');
-const minTimes = (process.env.BENCH_MIN_TIMES ?? '10,30').split(',').map(Number);
+const minTimes = (process.env.BENCH_MIN_TIMES ?? '20').split(',').map(Number);
 const cases = [
   // runs of about a minute each: this VM's speed swings by ±20% over 5–20 s windows (RESULTS.md)
   { model: 'tiny', limit: 16000, epochs: 4 }, // 4,000 steps
@@ -30,7 +30,7 @@ const ftplan = (args) => {
   if (r.status !== 0) throw new Error(r.stderr);
   return JSON.parse(r.stdout);
 };
-const repeats = Number(process.env.BENCH_REPEATS ?? 4);
+const repeats = Number(process.env.BENCH_REPEATS ?? 6);
 const started = new Date();
 const rows = [];
 const pct = (x) => `${x >= 0 ? '+' : ''}${x.toFixed(1)}%`;

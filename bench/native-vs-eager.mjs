@@ -6,8 +6,9 @@
 // each pair so drift of the machine hits both sides alike; the ratio is the median of the per-pair
 // ratios. The sgemm (and bf16 gemm) ceiling is measured in the same run through the same libtorch;
 // the 1-minute load is read around every config and a config is flagged when the host was busy.
-// Then the levers: the native step with ftplan's CPU dropout kernel against torch's, and with the CPU
-// block cache on and off, interleaved the same way.
+// Then the levers: the native step with the fused causal softmax + dropout against torch's ops, with
+// ftplan's CPU dropout kernel against torch's, and with the CPU block cache on and off, interleaved
+// the same way (on the first config).
 //   node bench/native-vs-eager.mjs            (after `npm run build`; ~10 min on 2 idle cores)
 //   BENCH_PAIRS=7 BENCH_CONFIGS=8:fp32,16:bf16 node bench/native-vs-eager.mjs
 import { spawn } from 'node:child_process';
@@ -102,8 +103,9 @@ for (const c of configs) {
   rows.push({ ...c, nMs, eMs, nTps: (tokens / nMs) * 1000, eTps: (tokens / eMs) * 1000, ratio, ratios: nat.map((n, i) => eag[i] / n), achieved, sgemm, bgemm, loadBefore, loadAfter, busy: Math.max(loadBefore, loadAfter) > threads + 1, torch: info.torch });
 }
 
-// Levers, each on against off in the same session, the order alternating per pair: the CPU dropout
-// kernel (native/dropout.h) against torch's dropout, and the CPU allocator's block cache.
+// Levers, each on against off in the same session, the order alternating per pair: the fused
+// attention softmax (native/attention.h), the CPU dropout kernel (native/dropout.h) against torch's
+// dropout, and the CPU allocator's block cache.
 const levers = [];
 if (process.env.BENCH_LEVERS !== '0') {
   const c = configs[0];
@@ -124,6 +126,7 @@ if (process.env.BENCH_LEVERS !== '0') {
     set(true);
     levers.push({ name: `${name} (B${c.batch} ${c.dtype})`, on: median(on), off: median(off), ratio: median(off.map((o, i) => o / on[i])) });
   };
+  await lever('fused causal softmax + dropout vs torch ops (native/attention.h)', (on) => addon.fusedAttention(on), false);
   await lever('ftplan CPU dropout kernel vs torch dropout', (on) => addon.cpuDropout(on), false);
   await lever('CPU block cache', (on) => addon.cpuAllocator({ cache: on }), true);
   addon.cpuAllocator({ cache: false }); // the shipped default

@@ -32,6 +32,7 @@
 #include "compat.h"
 #include "device.h"
 #include "distributed.h"
+#include "attention.h"
 #include "dropout.h"
 #include "gpt2.h"
 #include "memory.h"
@@ -382,6 +383,42 @@ Napi::Value CpuDropout(const Napi::CallbackInfo& info) {
       set_cpu_dropout_enabled(info[0].As<Napi::Boolean>().Value());
     }
     return Napi::Boolean::New(env, cpu_dropout_enabled());
+  });
+}
+
+// fusedAttentionCheck(n, t, p) — the fused causal softmax + dropout against torch's ops, for tests.
+Napi::Value FusedAttentionCheckFn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber())
+      throw std::invalid_argument("fusedAttentionCheck(n, t, p) takes three numbers");
+    const int64_t n = info[0].As<Napi::Number>().Int64Value();
+    const int64_t t = info[1].As<Napi::Number>().Int64Value();
+    const double p = info[2].As<Napi::Number>().DoubleValue();
+    if (n < 1 || n > 4096 || t < 1 || t > 1024) throw std::invalid_argument("n must be in [1, 4096] and t in [1, 1024]");
+    if (!(p > 0.0 && p < 1.0)) throw std::invalid_argument("p must be in (0, 1)");
+    FusedAttentionCheck c{};
+    compute_thread().run([&] { c = fused_attention_check(n, t, p); });
+    auto r = Napi::Object::New(env);
+    r.Set("maxForwardError", Napi::Number::New(env, c.max_forward_error));
+    r.Set("maxBackwardError", Napi::Number::New(env, c.max_backward_error));
+    r.Set("maxDropoutForwardError", Napi::Number::New(env, c.max_dropout_forward_error));
+    r.Set("maxDropoutBackwardError", Napi::Number::New(env, c.max_dropout_backward_error));
+    r.Set("upperTriangleZero", Napi::Boolean::New(env, c.upper_triangle_zero));
+    r.Set("maxBf16Error", Napi::Number::New(env, c.max_bf16_error));
+    return r;
+  });
+}
+
+// fusedAttention(enabled?) — whether the manual CPU attention path uses the fused op; sets it when given.
+Napi::Value FusedAttention(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    if (info.Length() > 0 && !info[0].IsUndefined()) {
+      if (!info[0].IsBoolean()) throw std::invalid_argument("fusedAttention(enabled) takes a boolean");
+      set_fused_attention_enabled(info[0].As<Napi::Boolean>().Value());
+    }
+    return Napi::Boolean::New(env, fused_attention_enabled());
   });
 }
 
@@ -1113,6 +1150,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fusedAdamwCheck", Napi::Function::New(env, FusedAdamwCheck));
   exports.Set("dropoutCheck", Napi::Function::New(env, DropoutCheckFn));
   exports.Set("cpuDropout", Napi::Function::New(env, CpuDropout));
+  exports.Set("fusedAttentionCheck", Napi::Function::New(env, FusedAttentionCheckFn));
+  exports.Set("fusedAttention", Napi::Function::New(env, FusedAttention));
   exports.Set("probeActivations", Napi::Function::New(env, ProbeActivations));
   exports.Set("Session", Session::Define(env));
   exports.Set("setCpuMemoryLimit", Napi::Function::New(env, SetCpuMemoryLimit));

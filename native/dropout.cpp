@@ -16,13 +16,8 @@ namespace ftplan {
 
 namespace {
 
-constexpr uint64_t kGamma = 0x9E3779B97F4A7C15ULL;
-
-inline uint64_t mix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
+using dropout_detail::kGamma;
+using dropout_detail::mix64;
 
 std::atomic<bool>& enabled_flag() {
   static std::atomic<bool> on{[] {
@@ -32,11 +27,6 @@ std::atomic<bool>& enabled_flag() {
   return on;
 }
 
-uint64_t draw_seed() {
-  auto gen = at::detail::getDefaultCPUGenerator();
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  return gen.get<at::CPUGeneratorImpl>()->random64();
-}
 
 // out[i] = in[i] · (keep(seed, i) ? scale : 0), over the logical (row-major) element order.
 torch::Tensor apply_mask(const torch::Tensor& input, double p, uint64_t seed) {
@@ -45,7 +35,7 @@ torch::Tensor apply_mask(const torch::Tensor& input, double p, uint64_t seed) {
   const int64_t n = in.numel();
   const int64_t pairs = (n + 1) / 2;
   const double q = 1.0 - p;
-  const uint64_t threshold = static_cast<uint64_t>(std::llround(q * 4294967296.0));  // keep iff u32 < threshold
+  const uint64_t threshold = dropout_detail::keep_threshold(p);
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, in.scalar_type(), "ftplan_dropout", [&] {
     using acc_t = std::conditional_t<std::is_same<scalar_t, double>::value, double, float>;
     const acc_t scale = static_cast<acc_t>(1.0 / q);
@@ -92,6 +82,14 @@ bool kernel_applies(const torch::Tensor& x) {
 
 }  // namespace
 
+uint64_t draw_dropout_seed() {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return gen.get<at::CPUGeneratorImpl>()->random64();
+}
+
+uint64_t dropout_detail::keep_threshold(double p) { return static_cast<uint64_t>(std::llround((1.0 - p) * 4294967296.0)); }
+
 bool cpu_dropout_enabled() { return enabled_flag().load(); }
 void set_cpu_dropout_enabled(bool on) { enabled_flag().store(on); }
 
@@ -99,7 +97,7 @@ torch::Tensor dropout(const torch::Tensor& x, double p, bool training) {
   if (!training || p <= 0.0) return x;
   if (p >= 1.0 || !cpu_dropout_enabled() || !kernel_applies(x) || x.numel() == 0)
     return torch::dropout(x, p, /*train=*/true);
-  return DropoutFunction::apply(x, p, static_cast<int64_t>(draw_seed()));
+  return DropoutFunction::apply(x, p, static_cast<int64_t>(draw_dropout_seed()));
 }
 
 DropoutCheck dropout_check(int64_t n, double p) {

@@ -26,6 +26,25 @@ torch::Tensor dropout(const torch::Tensor& x, double p, bool training);
 bool cpu_dropout_enabled();
 void set_cpu_dropout_enabled(bool on);
 
+// The kernel's mask, for kernels that fuse dropout into their own loop (attention.cpp): a seed
+// drawn from the default CPU generator, and whether flat element i is kept under it.
+uint64_t draw_dropout_seed();
+namespace dropout_detail {
+constexpr uint64_t kGamma = 0x9E3779B97F4A7C15ULL;
+inline uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+// the hash of element pair ⌊i/2⌋; element i is kept iff its half (low for even i) < threshold
+inline uint64_t pair_hash(uint64_t seed, uint64_t i) { return mix64(seed + ((i >> 1) + 1) * kGamma); }
+inline bool kept(uint64_t hash, uint64_t i, uint64_t threshold) {
+  return ((i & 1) ? (hash >> 32) : (hash & 0xFFFFFFFFULL)) < threshold;
+}
+// keep iff a uniform u32 < (1-p)·2³²
+uint64_t keep_threshold(double p);
+}  // namespace dropout_detail
+
 // For tests: statistics of one forward + backward through the kernel on n elements.
 struct DropoutCheck {
   double kept_fraction;        // fraction of elements kept

@@ -5,6 +5,7 @@
 #include <limits>
 #include <stdexcept>
 
+#include "attention.h"
 #include "compat.h"
 #include "dropout.h"
 
@@ -32,12 +33,20 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   // memory-efficient kernels stay eligible on CUDA.
   y = at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, p, /*is_causal=*/true);
 #else
-  auto att = torch::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(D)));  // [B,H,T,T]
-  // lengths >= 1 and right padding: every query sees key 0, so no row is all -inf.
-  att = att.masked_fill(mask.logical_not(), -std::numeric_limits<double>::infinity());
-  att = torch::softmax(att, -1);
-  att = ftplan::dropout(att, p, p > 0.0);
-  y = torch::matmul(att, v);                               // [B,H,T,D]
+  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+  if (x.device().is_cpu() && fused_attention_enabled()) {
+    // scale, causal mask, softmax and dropout in one pass each way (attention.h); causal only, as above
+    auto scores = torch::matmul(q, k.transpose(-2, -1));  // [B,H,T,T]
+    auto att = causal_softmax_dropout(scores.view({B * H, T, T}), scale, p, p > 0.0).view({B, H, T, T});
+    y = torch::matmul(att, v);                               // [B,H,T,D]
+  } else {
+    auto att = torch::matmul(q, k.transpose(-2, -1)) * scale;  // [B,H,T,T]
+    // lengths >= 1 and right padding: every query sees key 0, so no row is all -inf.
+    att = att.masked_fill(mask.logical_not(), -std::numeric_limits<double>::infinity());
+    att = torch::softmax(att, -1);
+    att = ftplan::dropout(att, p, p > 0.0);
+    y = torch::matmul(att, v);                               // [B,H,T,D]
+  }
 #endif
   y = y.transpose(1, 2).reshape({B, T, C});                // [B,T,C]
   y = c_proj(y);
@@ -84,9 +93,11 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& input_ids, const tor
   x = ftplan::dropout(x, cfg_.embd_pdrop, is_training());
   torch::Tensor mask;  // [B,1,T,T] causal AND key-is-real; only the manual attention path reads it
 #if !FTPLAN_HAS_SDPA
+  if (!input_ids.device().is_cpu() || !fused_attention_enabled()) {
   auto causal = torch::ones({T, T}, input_ids.options().dtype(torch::kBool)).tril();          // [T,T]
   auto key_real = pos.unsqueeze(0) < lengths.unsqueeze(1);                                    // [B,T]
   mask = causal.unsqueeze(0).unsqueeze(0).logical_and(key_real.view({B, 1, 1, T}));           // [B,1,T,T]
+  }
 #else
   (void)lengths;
   (void)B;

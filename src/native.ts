@@ -170,6 +170,13 @@ export interface NativeAddon {
   };
   /** whether CPU tensors use ftplan's dropout kernel (true, the default) or torch's; sets it when given */
   cpuDropout(enabled?: boolean): boolean;
+  /** the fused causal softmax + dropout (native/attention.h) against torch's ops on random [n, t, t] scores */
+  fusedAttentionCheck(n: number, t: number, p: number): {
+    maxForwardError: number; maxBackwardError: number; maxDropoutForwardError: number; maxDropoutBackwardError: number;
+    upperTriangleZero: boolean; maxBf16Error: number;
+  };
+  /** whether the CPU attention (LibTorch without SDPA) uses the fused op (true, the default); sets it when given */
+  fusedAttention(enabled?: boolean): boolean;
   cpuAllocator(opts?: { cache?: boolean; release?: boolean }): { cache: boolean; cachedBytes: number; capBytes: number; hits: number; misses: number };
   probeActivations(opts: TrainOptions & { model: ModelConfig; seqLen: number }): Promise<ActivationProbe>;
   Session: new (opts: TrainOptions & { model: ModelConfig }) => NativeSession;
@@ -457,6 +464,16 @@ export function checkedAddon(raw: NativeAddon): NativeAddon {
       call('cpuDropout', () => {
         if (enabled !== undefined && typeof enabled !== 'boolean') bad('cpuDropout(enabled) takes a boolean');
       }, () => raw.cpuDropout(enabled)),
+    fusedAttentionCheck: (n, t, p) =>
+      call('fusedAttentionCheck', () => {
+        int(n, 'n', 1, 4096);
+        int(t, 't', 1, 1024);
+        if (typeof p !== 'number' || !(p > 0 && p < 1)) bad('p must be a number in (0, 1)');
+      }, () => raw.fusedAttentionCheck(n, t, p)),
+    fusedAttention: (enabled) =>
+      call('fusedAttention', () => {
+        if (enabled !== undefined && typeof enabled !== 'boolean') bad('fusedAttention(enabled) takes a boolean');
+      }, () => raw.fusedAttention(enabled)),
     cpuAllocator: (opts) =>
       call('cpuAllocator', () => {
         if (opts === undefined) return;

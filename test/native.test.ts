@@ -167,6 +167,42 @@ describe('CPU fast paths', () => {
     expect(() => addon.dropoutCheck(10, 1)).toThrow(/p must/);
   });
 
+  it('the fused causal softmax + dropout matches scale, mask, softmax and ftplan dropout composed from torch ops', () => {
+    const c = addon.fusedAttentionCheck(6, 37, 0.1); // T odd: dropout pairs straddle rows
+    expect(c.maxForwardError).toBeLessThan(1e-6);
+    expect(c.maxBackwardError).toBeLessThan(1e-5);
+    expect(c.maxDropoutForwardError).toBeLessThan(2e-6); // the same elements kept, scaled by 1/(1-p)
+    expect(c.maxDropoutBackwardError).toBeLessThan(2e-5);
+    expect(c.upperTriangleZero).toBe(true);
+    expect(c.maxBf16Error).toBeLessThan(1e-2); // bf16 output rounding only
+    expect(c.maxBf16Error).toBeGreaterThanOrEqual(0);
+    expect(() => addon.fusedAttentionCheck(6, 37, 1)).toThrow(/p must/);
+  });
+
+  it('training with the fused attention matches the torch-op attention (padded rows, dropout on, same seed)', async () => {
+    const cfg = tinyModel({ nEmbd: 64, nHead: 4, vocabSize: 512, padTokenId: 511 });
+    const batch = makeBatch(randomRows(8, 5, 31, 500, 21), 31, cfg.padTokenId, [0, 1, 2, 0, 1, 2, 1, 0]);
+    const train = async (fused: boolean) => {
+      addon.fusedAttention(fused);
+      try {
+        const s = new addon.Session({ model: cfg, lr: 1e-3, seed: 9, threads: 2 });
+        await s.init();
+        const losses = [];
+        for (let i = 0; i < 4; i++) losses.push((await s.step([batch], { seeds: [100 + i] })).loss);
+        return { losses, logits: await s.logits(batch) };
+      } finally {
+        addon.fusedAttention(true);
+      }
+    };
+    const fused = await train(true);
+    const plain = await train(false);
+    for (let i = 0; i < 4; i++) expect(fused.losses[i]).toBeCloseTo(plain.losses[i]!, 4);
+    expect(Math.max(...fused.logits.map((v, i) => Math.abs(v - plain.logits[i]!)))).toBeLessThan(1e-3);
+    expect(fused.losses[3]).not.toBe(fused.losses[0]); // it trained
+    expect(addon.fusedAttention()).toBe(true);
+    expect(() => addon.fusedAttention(1 as unknown as boolean)).toThrow(/boolean/);
+  });
+
   it('training with the dropout kernel stores no masks: lower peak memory than torch\'s dropout, same seed reproduces', async () => {
     const cfg = tinyModel({ nEmbd: 128, nHead: 4, vocabSize: 512, padTokenId: 511 });
     const run = async (ours: boolean) => {

@@ -42,7 +42,7 @@ export const ESTIMATE_OPTIONS = {
   dtype: { type: 'string', describe: 'fp32, or bf16 autocast with fp32 master weights', default: 'fp32', choices: ['fp32', 'bf16'] },
   threads: { type: 'number', describe: 'CPU threads for LibTorch (default: all cores)' },
   steps: { type: 'number', describe: 'timed training steps (at least)', default: 5 },
-  'min-time': { type: 'number', describe: 'seconds: keep timing steps (up to 5,000) until they add up to this; fast models on a noisy machine need it (0: exactly --steps)', default: 10 },
+  'min-time': { type: 'number', describe: 'seconds: keep timing steps (up to 5,000) until they add up to this; fast models on a noisy machine need it (0: exactly --steps)', default: 20 },
   'warmup-steps': { type: 'number', describe: 'untimed warm-up steps', default: 1 },
   seed: { type: 'number', describe: 'random seed', default: 42 },
   json: { type: 'boolean', describe: 'print JSON instead of a table', default: false },
