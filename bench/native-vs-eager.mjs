@@ -130,6 +130,15 @@ if (process.env.BENCH_LEVERS !== '0') {
   await lever('ftplan CPU dropout kernel vs torch dropout', (on) => addon.cpuDropout(on), false);
   await lever('CPU block cache', (on) => addon.cpuAllocator({ cache: on }), true);
   addon.cpuAllocator({ cache: false }); // the shipped default
+  // The fused attention op alone, forward + backward on one layer's scores (B·H × T × T, attention
+  // dropout 0.1), 30 interleaved pairs: a step's saving is 12 layers of it, too small to resolve
+  // in whole-step pairs on this VM.
+  if (!addon.runtimeInfo().hasSdpa) {
+    for (const B of [...new Set(configs.map((x) => x.batch))]) {
+      const t = addon.fusedAttentionTiming(B * cfg.nHead, T, cfg.attnPdrop, 30);
+      levers.push({ name: `fused attention op alone, one layer's [${B * cfg.nHead}, ${T}, ${T}] scores, forward + backward (× ${cfg.nLayer} layers a step)`, on: t.fusedMs, off: t.composedMs, ratio: t.composedMs / t.fusedMs });
+    }
+  }
 }
 
 const blas = detectBlas();

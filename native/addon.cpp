@@ -410,6 +410,27 @@ Napi::Value FusedAttentionCheckFn(const Napi::CallbackInfo& info) {
   });
 }
 
+// fusedAttentionTiming(n, t, p, reps) — median ms of forward + backward, fused against composed ops.
+Napi::Value FusedAttentionTimingFn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber() || !info[3].IsNumber())
+      throw std::invalid_argument("fusedAttentionTiming(n, t, p, reps) takes four numbers");
+    const int64_t n = info[0].As<Napi::Number>().Int64Value();
+    const int64_t t = info[1].As<Napi::Number>().Int64Value();
+    const double p = info[2].As<Napi::Number>().DoubleValue();
+    const int64_t reps = info[3].As<Napi::Number>().Int64Value();
+    if (n < 1 || n > 4096 || t < 1 || t > 1024 || reps < 1 || reps > 10000) throw std::invalid_argument("n in [1, 4096], t in [1, 1024], reps in [1, 10000]");
+    if (!(p >= 0.0 && p < 1.0)) throw std::invalid_argument("p must be in [0, 1)");
+    FusedAttentionTiming r{};
+    compute_thread().run([&] { r = fused_attention_timing(n, t, p, reps); });
+    auto o = Napi::Object::New(env);
+    o.Set("fusedMs", Napi::Number::New(env, r.fused_ms));
+    o.Set("composedMs", Napi::Number::New(env, r.composed_ms));
+    return o;
+  });
+}
+
 // fusedAttention(enabled?) — whether the manual CPU attention path uses the fused op; sets it when given.
 Napi::Value FusedAttention(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -1152,6 +1173,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cpuDropout", Napi::Function::New(env, CpuDropout));
   exports.Set("fusedAttentionCheck", Napi::Function::New(env, FusedAttentionCheckFn));
   exports.Set("fusedAttention", Napi::Function::New(env, FusedAttention));
+  exports.Set("fusedAttentionTiming", Napi::Function::New(env, FusedAttentionTimingFn));
   exports.Set("probeActivations", Napi::Function::New(env, ProbeActivations));
   exports.Set("Session", Session::Define(env));
   exports.Set("setCpuMemoryLimit", Napi::Function::New(env, SetCpuMemoryLimit));

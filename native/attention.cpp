@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -279,6 +280,42 @@ FusedAttentionCheck fused_attention_check(int64_t n, int64_t t, double p) {
   }
   set_cpu_dropout_enabled(dropout_was);
   return c;
+}
+
+FusedAttentionTiming fused_attention_timing(int64_t n, int64_t t, double p, int64_t reps) {
+  auto base = torch::randn({n, t, t});
+  auto dy = torch::randn({n, t, t});
+  auto causal = torch::ones({t, t}, torch::kBool).tril().logical_not();
+  const double scale = 1.0 / 8.0;
+  auto once = [&](bool fused) {
+    auto s = base.clone().requires_grad_(true);
+    const auto t0 = std::chrono::steady_clock::now();
+    torch::Tensor y;
+    if (fused) {
+      y = causal_softmax_dropout(s, scale, p, true);
+    } else {
+      y = ftplan::dropout(torch::softmax((s * scale).masked_fill(causal, -std::numeric_limits<double>::infinity()), -1), p, p > 0.0);
+    }
+    y.backward(dy);
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  };
+  once(true);
+  once(false);
+  std::vector<double> f, c;
+  for (int64_t i = 0; i < reps; ++i) {
+    if (i % 2) {
+      c.push_back(once(false));
+      f.push_back(once(true));
+    } else {
+      f.push_back(once(true));
+      c.push_back(once(false));
+    }
+  }
+  auto med = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0.0 : v[v.size() / 2];
+  };
+  return {med(f), med(c)};
 }
 
 }  // namespace ftplan

@@ -39,4 +39,12 @@ struct FusedAttentionCheck {
 };
 FusedAttentionCheck fused_attention_check(int64_t n, int64_t t, double p);
 
+// For benchmarks: forward + backward of the op on [n, t, t] scores, fused against composed from
+// torch ops, interleaved over `reps` pairs; median ms of each.
+struct FusedAttentionTiming {
+  double fused_ms;
+  double composed_ms;
+};
+FusedAttentionTiming fused_attention_timing(int64_t n, int64_t t, double p, int64_t reps);
+
 }  // namespace ftplan

@@ -175,6 +175,8 @@ export interface NativeAddon {
     maxForwardError: number; maxBackwardError: number; maxDropoutForwardError: number; maxDropoutBackwardError: number;
     upperTriangleZero: boolean; maxBf16Error: number;
   };
+  /** median ms of forward + backward of the fused op and of the composed torch ops on [n, t, t] scores, interleaved */
+  fusedAttentionTiming(n: number, t: number, p: number, reps: number): { fusedMs: number; composedMs: number };
   /** whether the CPU attention (LibTorch without SDPA) uses the fused op (true, the default); sets it when given */
   fusedAttention(enabled?: boolean): boolean;
   cpuAllocator(opts?: { cache?: boolean; release?: boolean }): { cache: boolean; cachedBytes: number; capBytes: number; hits: number; misses: number };
@@ -470,6 +472,13 @@ export function checkedAddon(raw: NativeAddon): NativeAddon {
         int(t, 't', 1, 1024);
         if (typeof p !== 'number' || !(p > 0 && p < 1)) bad('p must be a number in (0, 1)');
       }, () => raw.fusedAttentionCheck(n, t, p)),
+    fusedAttentionTiming: (n, t, p, reps) =>
+      call('fusedAttentionTiming', () => {
+        int(n, 'n', 1, 4096);
+        int(t, 't', 1, 1024);
+        int(reps, 'reps', 1, 10000);
+        if (typeof p !== 'number' || !(p >= 0 && p < 1)) bad('p must be a number in [0, 1)');
+      }, () => raw.fusedAttentionTiming(n, t, p, reps)),
     fusedAttention: (enabled) =>
       call('fusedAttention', () => {
         if (enabled !== undefined && typeof enabled !== 'boolean') bad('fusedAttention(enabled) takes a boolean');

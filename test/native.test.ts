@@ -2,6 +2,7 @@
 // missing addon fails this file (loadNative throws), it is never skipped.
 import { describe, expect, it } from 'vitest';
 import { modelConfig } from '../src/model/presets.js';
+import { timeRunSteps } from '../src/commands/estimate.js';
 import { loadNative, loadRawNative } from '../src/native.js';
 import { makeBatch, randomRows, tinyModel } from './helpers.js';
 
@@ -177,6 +178,10 @@ describe('CPU fast paths', () => {
     expect(c.maxBf16Error).toBeLessThan(1e-2); // bf16 output rounding only
     expect(c.maxBf16Error).toBeGreaterThanOrEqual(0);
     expect(() => addon.fusedAttentionCheck(6, 37, 1)).toThrow(/p must/);
+    const t = addon.fusedAttentionTiming(4, 16, 0.1, 3); // the benchmark's op timing runs and reports both sides
+    expect(t.fusedMs).toBeGreaterThan(0);
+    expect(t.composedMs).toBeGreaterThan(0);
+    expect(() => addon.fusedAttentionTiming(4, 16, 0.1, 0)).toThrow(/reps/);
   });
 
   it('training with the fused attention matches the torch-op attention (padded rows, dropout on, same seed)', async () => {
@@ -277,6 +282,21 @@ describe('benchmark', () => {
     await Promise.all(noise);
     expect(together.staticMemoryBytes).toBe(alone.staticMemoryBytes);
     expect(Math.abs(together.peakMemoryBytes - alone.peakMemoryBytes)).toBeLessThan(alone.peakMemoryBytes * 0.01);
+  });
+
+  it('timeRunSteps (the estimate\'s timing) steps a Session from JS as the run does: the lengths in turn, until min time', async () => {
+    const cfg = tinyModel();
+    const o = { model: cfg, batchSize: 4, gradAccum: 2, dtype: 'fp32' as const, device: 'cpu', threads: 1, seed: 3, warmupSteps: 1, steps: 4, minMs: 0, lens: [8, 16, 12] };
+    const r = await timeRunSteps(addon, o);
+    expect(r.stepSeqLens).toEqual([8, 16, 12, 8]);
+    expect(r.stepMs).toHaveLength(4);
+    expect(r.losses).toHaveLength(5); // the warm-up step's loss first
+    expect(r.losses.every(Number.isFinite) && r.stepMs.every((ms) => ms > 0)).toBe(true);
+    expect(await timeRunSteps(addon, o)).toMatchObject({ losses: r.losses }); // seeded: the same batches and dropout
+    const more = await timeRunSteps(addon, { ...o, gradAccum: 1, steps: 2, minMs: 150, warmupSteps: 0 });
+    const total = more.stepMs.reduce((a, b) => a + b, 0);
+    expect(total).toBeGreaterThanOrEqual(150);
+    expect(total - (more.stepMs.at(-1) as number)).toBeLessThan(150); // stopped at the first step past it
   });
 
   it('cycles through the given padded lengths, one per timed step, and times more steps until min time', async () => {

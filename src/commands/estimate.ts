@@ -17,7 +17,9 @@ import { epochsRule, plan, type Plan } from '../planner/recommend.js';
 import { renderHtml, renderMarkdown } from '../report/documents.js';
 import { modelShape } from '../model/open.js';
 import type { ModelConfig } from '../model/presets.js';
-import { detectBlas, libtorchRecord, loadNative, type NativeAddon } from '../native.js';
+import { detectBlas, libtorchRecord, loadNative, type NativeAddon, type NativeBatch } from '../native.js';
+import { microSeed } from '../train/distributed.js';
+import { performance } from 'node:perf_hooks';
 import { project, type Projection } from '../planner/projection.js';
 import { renderEstimate } from '../report/table.js';
 import { ESTIMATE_OPTIONS, EstimateArgsSchema, parseArgs, type EstimateArgs } from './options.js';
@@ -120,10 +122,9 @@ export async function measure(
       seqLen: seq.seqLen,
       seqLens: seq.sampleLens,
       gradAccum: args.gradAccum,
-      warmupSteps: args.warmupSteps,
-      steps: args.steps,
-      minTimedMs: args.minTime * 1000,
-      maxSteps: MAX_TIMED_STEPS,
+      warmupSteps: Math.max(1, args.warmupSteps), // at the longest length: the peak memory
+      steps: 1,
+      minTimedMs: 0,
       evalBatchSize: args.evalBatchSize,
       evalSteps: args.evalBatchSize > 0 ? 2 : 0,
       dtype: args.dtype,
@@ -142,8 +143,15 @@ export async function measure(
   } catch (e) {
     throw fromNative(e, `probing activation memory of ${args.model} on ${device}`);
   }
+  // Step time: the run's own path, one awaited step at a time (timeRunSteps).
+  let steps;
+  try {
+    steps = await timeRunSteps(addon, { model: cfg, batchSize: args.batchSize, gradAccum: args.gradAccum, dtype: args.dtype, device, threads, seed: args.seed, warmupSteps: args.warmupSteps, steps: args.steps, minMs: args.minTime * 1000, lens: seq.sampleLens });
+  } catch (e) {
+    throw fromNative(e, `timing training steps of ${args.model} on ${device}`);
+  }
   const loadAfter = loadavg()[0] ?? 0;
-  const timing = stepTiming(r, seq.meanLen);
+  const timing = stepTiming({ ...steps, samplesPerStep: r.samplesPerStep }, seq.meanLen);
   const { stepMs, tokensPerSec } = timing;
   const evalStepMs = r.evalMs.length ? median(r.evalMs) : null;
   const record = libtorchRecord();
@@ -160,12 +168,12 @@ export async function measure(
     seqLen: seq.seqLen,
     threads: r.threads,
     warmupSteps: args.warmupSteps,
-    steps: r.stepMs.length,
+    steps: steps.stepMs.length,
     stepMs,
-    stepMsMin: Math.min(...r.stepMs),
-    stepMsMax: Math.max(...r.stepMs),
-    stepMsAll: r.stepMs,
-    stepSeqLens: r.stepSeqLens,
+    stepMsMin: Math.min(...steps.stepMs),
+    stepMsMax: Math.max(...steps.stepMs),
+    stepMsAll: steps.stepMs,
+    stepSeqLens: steps.stepSeqLens,
     stepModel: timing.model,
     tokensPerStep: timing.tokensPerStep,
     tokensPerSec,
@@ -181,7 +189,7 @@ export async function measure(
     matmulParameters: r.matmulParameters,
     flopsPerToken: r.flopsPerToken,
     achievedFlops: r.flopsPerToken * tokensPerSec,
-    losses: r.losses,
+    losses: steps.losses,
     setupMs: r.setupMs,
     activation: {
       seqLen: probe.seqLen,
@@ -249,6 +257,54 @@ export function lengthSchedule(lengths: readonly number[], batchSize: number, po
 export const MAX_TIMED_STEPS = 5000;
 
 /**
+ * Times training steps the way `ftplan run` takes them: one awaited Session.step per optimizer step
+ * from JS, with a fresh batch, setLr and per-micro-batch seeds before each, at the sampled padded
+ * lengths (`lens`, cycled) — at least `steps` steps and `minMs` of them, at most MAX_TIMED_STEPS —
+ * after `warmupSteps` at the longest length. Side by side in one process, the native benchmark's
+ * own loop (no JS between steps) ran `tiny` steps 5–7% faster (~1 ms a step on this VM) than the
+ * same steps driven from JS (`node bench/loop-overhead.mjs`), so the estimate times the run's path.
+ * Batches are synthetic (uniform token ids, every row full), as throughput does not depend on them.
+ */
+export async function timeRunSteps(
+  addon: NativeAddon,
+  o: { model: ModelConfig; batchSize: number; gradAccum: number; dtype: EstimateArgs['dtype']; device: string; threads: number; seed: number; warmupSteps: number; steps: number; minMs: number; lens: readonly number[] },
+): Promise<{ stepMs: number[]; stepSeqLens: number[]; losses: number[] }> {
+  const session = new addon.Session({ model: o.model, threads: o.threads, seed: o.seed, dtype: o.dtype, device: o.device });
+  await session.init();
+  let state = (o.seed ^ 0x5bd1e995) >>> 0;
+  const rnd = () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 4294967296;
+  const micro = (T: number): NativeBatch[] =>
+    Array.from({ length: o.gradAccum }, () => ({
+      batchSize: o.batchSize,
+      seqLen: T,
+      inputIds: Int32Array.from({ length: o.batchSize * T }, () => Math.floor(rnd() * o.model.vocabSize)),
+      lengths: new Int32Array(o.batchSize).fill(T),
+      labels: Int32Array.from({ length: o.batchSize }, () => Math.floor(rnd() * o.model.numLabels)),
+    }));
+  const seeds = (step: number) => Array.from({ length: o.gradAccum }, (_, j) => microSeed(o.seed, step, j));
+  const longest = Math.max(...o.lens);
+  const losses: number[] = [];
+  for (let i = 0; i < o.warmupSteps; i++) losses.push((await session.step(micro(longest), { seeds: seeds(i) })).loss);
+  const stepMs: number[] = [];
+  const stepSeqLens: number[] = [];
+  let timed = 0;
+  for (let i = 0; i < Math.max(o.steps, MAX_TIMED_STEPS); i++) {
+    if (i >= o.steps && timed >= o.minMs) break;
+    const T = o.lens[i % o.lens.length] as number;
+    const batch = micro(T);
+    session.setLr(5e-5);
+    const t0 = performance.now();
+    const r = await session.step(batch, { seeds: seeds(o.warmupSteps + i) });
+    const ms = performance.now() - t0;
+    timed += ms;
+    stepMs.push(ms);
+    stepSeqLens.push(T);
+    losses.push(r.loss);
+  }
+  return { stepMs, stepSeqLens, losses };
+}
+
+/**
  * The mean step of an epoch from timed steps of several padded lengths: fitStepTime's line (Theil–Sen
  * slope, level through the mean step), read at the epoch's mean padded length. Step time is affine
  * in the length to within the attention's T² share, so the line at the mean length is the mean step,
@@ -314,7 +370,7 @@ export async function estimate(args: EstimateArgs, given?: { profile: DatasetPro
     cfg = modelShape(args.model, profile.labels.length).config;
     seq = planSequence(args, cfg, profile);
     if (args.device === 'cpu' || (args.device === 'auto' && !cudaVisible())) guardHostMemory(args.model, 'cpu', cfg, args.batchSize, Math.max(seq.seqLen, ...seq.sampleLens, seq.probeSeqLen), args.dtype);
-    progress?.(`measuring ${args.model} (${args.dtype}, batch ${args.batchSize} × ${seq.sampleLens.length > 1 && args.seqLen === undefined ? `${Math.min(...seq.sampleLens)}–${Math.max(...seq.sampleLens)}` : seq.seqLen} tokens): ${args.warmupSteps} warm-up + at least ${args.steps} timed steps…`);
+    progress?.(`measuring ${args.model} (${args.dtype}, batch ${args.batchSize} × ${seq.sampleLens.length > 1 && args.seqLen === undefined ? `${Math.min(...seq.sampleLens)}–${Math.max(...seq.sampleLens)}` : seq.seqLen} tokens): ${args.warmupSteps} warm-up + at least ${args.steps} timed steps and ${args.minTime} s of them, taken one at a time as \`ftplan run\` takes them…`);
     m = await measure(args, cfg, seq);
   }
   const epochs = args.epochs ?? epochsRule(seq.trainRows).epochs;

@@ -25,7 +25,7 @@ import { loadNative, type NativeAddon, type NativeSession } from '../native.js';
 import { epochBatches, encodeExamples, toNativeBatch, type Encoded } from '../train/data.js';
 import { argmaxRows, classificationMetrics, crossEntropy, type EvalMetrics } from '../train/metrics.js';
 import { lrFactor, warmupSteps } from '../train/schedule.js';
-import { guardHostMemory, lengthSchedule, readEstimate, resolveDevice, stepTiming } from './estimate.js';
+import { guardHostMemory, lengthSchedule, readEstimate, resolveDevice, stepTiming, timeRunSteps } from './estimate.js';
 import { calibrationFile, calibrationKey, readCalibration, recordCalibration } from '../calibration.js';
 import { epochTokens } from '../data/batching.js';
 import { modelShape } from '../model/open.js';
@@ -578,13 +578,17 @@ async function predictThroughput(args: RunArgs, config: ModelConfig, train: read
   const meanLen = epochTokens(lengths, args.batchSize, args.batching, { seed: args.seed }).meanPaddedLength;
   const seqLen = Math.max(1, Math.round(meanLen));
   const seqLens = lengthSchedule(lengths, args.batchSize, args.batching, 4, { seed: args.seed });
+  const threads = args.threads ?? availableParallelism();
   let r;
+  let steps;
   try {
-    r = await addon.benchmark({ model: config, batchSize: args.batchSize, gradAccum: args.gradAccum, seqLen, seqLens, steps: 4, minTimedMs: 1500, maxSteps: 100, warmupSteps: 1, evalBatchSize: args.evalBatchSize, evalSteps: 1, dtype: args.dtype, device, threads: args.threads ?? availableParallelism(), seed: args.seed });
+    // eval step time and the device from the native benchmark; train step time the run's way (timeRunSteps)
+    r = await addon.benchmark({ model: config, batchSize: args.batchSize, gradAccum: args.gradAccum, seqLen, seqLens, steps: 1, minTimedMs: 0, warmupSteps: 0, evalBatchSize: args.evalBatchSize, evalSteps: 1, dtype: args.dtype, device, threads, seed: args.seed });
+    steps = await timeRunSteps(addon, { model: config, batchSize: args.batchSize, gradAccum: args.gradAccum, dtype: args.dtype, device, threads, seed: args.seed, warmupSteps: 1, steps: 4, minMs: 1500, lens: seqLens });
   } catch (e) {
     throw fromNative(e, 'measuring the short estimate before the run');
   }
-  const timing = stepTiming(r, meanLen);
+  const timing = stepTiming({ ...steps, samplesPerStep: r.samplesPerStep }, meanLen);
   const stored = readCalibration(calibrationKey(r.deviceName, args.model, args.dtype));
   const cal = stored ? { ratio: stored.ratio, runs: stored.runs } : null;
   return {
@@ -593,7 +597,7 @@ async function predictThroughput(args: RunArgs, config: ModelConfig, train: read
     calibration: cal,
     evalTokensPerSec: r.evalMs[0] ? ((args.evalBatchSize * seqLen) / (r.evalMs[0] as number)) * 1000 : null,
     deviceName: r.deviceName,
-    source: `measured before the run: ${r.stepMs.length} steps of ${args.batchSize} rows at the data's padded lengths ${Math.min(...seqLens)}–${Math.max(...seqLens)}`,
+    source: `measured before the run: ${steps.stepMs.length} steps of ${args.batchSize} rows at the data's padded lengths ${Math.min(...seqLens)}–${Math.max(...seqLens)}`,
   };
 }
 
