@@ -212,11 +212,21 @@ int read_threads(const Napi::Object& o) {
 
 // Intra-op threads are per calling thread under OpenMP: set them inside Execute().
 // Only when it changes: at::set_num_threads also rebuilds LibTorch's pthreadpool.
+// Also flushes denormals on this thread and its intra-op threads (device.h) whenever the thread
+// count or the setting changed.
 void apply_threads(int n) {
   thread_local int current = 0;
+  thread_local int flushed = -1;  // the flush setting last applied (-1: never)
+  bool changed = false;
   if (n > 0 && n != current) {
     at::set_num_threads(n);
     current = n;
+    changed = true;
+  }
+  const int want = flush_denormal_enabled() ? 1 : 0;
+  if (changed || want != flushed) {
+    apply_flush_denormal();
+    flushed = want;
   }
 }
 
@@ -406,6 +416,29 @@ Napi::Value FusedAttentionCheckFn(const Napi::CallbackInfo& info) {
     r.Set("maxDropoutBackwardError", Napi::Number::New(env, c.max_dropout_backward_error));
     r.Set("upperTriangleZero", Napi::Boolean::New(env, c.upper_triangle_zero));
     r.Set("maxBf16Error", Napi::Number::New(env, c.max_bf16_error));
+    return r;
+  });
+}
+
+// flushDenormal(enabled?) — whether training flushes denormal floats to zero (device.h); sets it when
+// given, applies it on the compute thread and its intra-op threads, and reports what they do.
+Napi::Value FlushDenormal(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    if (info.Length() > 0 && !info[0].IsUndefined()) {
+      if (!info[0].IsBoolean()) throw std::invalid_argument("flushDenormal(enabled) takes a boolean");
+      set_flush_denormal_enabled(info[0].As<Napi::Boolean>().Value());
+    }
+    DenormalState d{};
+    compute_thread().run([&] {
+      apply_threads(0);  // applies a changed setting, as the next training call would
+      d = denormal_state();
+    });
+    auto r = Napi::Object::New(env);
+    r.Set("enabled", Napi::Boolean::New(env, flush_denormal_enabled()));
+    r.Set("computeThread", Napi::Boolean::New(env, d.this_thread));
+    r.Set("intraOpThreads", Napi::Boolean::New(env, d.intra_op_threads));
+    r.Set("threads", Napi::Number::New(env, static_cast<double>(d.threads)));
     return r;
   });
 }
@@ -1174,6 +1207,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fusedAttentionCheck", Napi::Function::New(env, FusedAttentionCheckFn));
   exports.Set("fusedAttention", Napi::Function::New(env, FusedAttention));
   exports.Set("fusedAttentionTiming", Napi::Function::New(env, FusedAttentionTimingFn));
+  exports.Set("flushDenormal", Napi::Function::New(env, FlushDenormal));
   exports.Set("probeActivations", Napi::Function::New(env, ProbeActivations));
   exports.Set("Session", Session::Define(env));
   exports.Set("setCpuMemoryLimit", Napi::Function::New(env, SetCpuMemoryLimit));

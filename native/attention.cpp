@@ -32,9 +32,10 @@ constexpr int kLanes = 8;
 
 // e^x for x <= 0 (a score minus its row's maximum), Cephes' expf polynomial with the exponent
 // rounded by the 1.5·2²³ trick so that the loop vectorizes; relative error ~2e-7 (tested against
-// torch's softmax). Below -87 it returns e^-87 (~1.6e-38, no denormals); NaN stays NaN.
+// torch's softmax). Below -87 (where e^x nears the denormal range) it returns 0; NaN stays NaN.
 inline float exp_nonpositive(float x) {
-  x = x < -87.0f ? -87.0f : x;
+  const bool under = x < -87.0f;
+  x = under ? -87.0f : x;
   const float magic = 12582912.0f;  // 1.5 · 2^23: adding it rounds to an integer
   float fn = x * 1.44269504088896341f + magic;
   int32_t bits;
@@ -52,7 +53,7 @@ inline float exp_nonpositive(float x) {
   const int32_t e = (n + 127) << 23;
   float s;
   std::memcpy(&s, &e, sizeof s);
-  return q * s;
+  return under ? 0.0f : q * s;
 }
 
 inline float to_float(float v) { return v; }

@@ -4,11 +4,61 @@
 
 #include <torch/cuda.h>
 
+#include <ATen/Parallel.h>
+
+#include <atomic>
+#include <cstdlib>
 #include <fstream>
 #include <stdexcept>
 
 
 namespace ftplan {
+
+namespace {
+std::atomic<bool>& flush_flag() {
+  static std::atomic<bool> on{[] {
+    const char* e = std::getenv("FTPLAN_KEEP_DENORMALS");
+    return !(e && std::string(e) == "1");
+  }()};
+  return on;
+}
+}  // namespace
+
+bool flush_denormal_enabled() { return flush_flag().load(); }
+void set_flush_denormal_enabled(bool on) { flush_flag().store(on); }
+
+void apply_flush_denormal() {
+  const bool on = flush_denormal_enabled();
+  at::globalContext().setFlushDenormal(on);
+  const int64_t n = at::get_num_threads();
+  // one index per intra-op thread: each sets its own MXCSR
+  if (n > 1) at::parallel_for(0, n, 1, [on](int64_t, int64_t) { at::globalContext().setFlushDenormal(on); });
+}
+
+namespace {
+bool product_flushed() {
+  volatile float a = 1e-30f;
+  volatile float b = 1e-10f;
+  const float c = a * b;  // 1e-40: a denormal unless flushed
+  return c == 0.0f;
+}
+}  // namespace
+
+DenormalState denormal_state() {
+  DenormalState d{};
+  d.this_thread = product_flushed();
+  d.threads = at::get_num_threads();
+  std::atomic<int> flushed{0};
+  std::atomic<int> seen{0};
+  at::parallel_for(0, d.threads, 1, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      seen++;
+      if (product_flushed()) flushed++;
+    }
+  });
+  d.intra_op_threads = seen.load() == d.threads && flushed.load() == d.threads;
+  return d;
+}
 
 bool cuda_compiled() {
 #ifdef FTPLAN_WITH_CUDA

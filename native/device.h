@@ -20,6 +20,25 @@ bool cuda_compiled();        // this addon was built against a CUDA libtorch
 bool cuda_available();       // ... and a GPU is visible now
 int64_t cuda_device_count();
 
+// Denormal floats (below 1.2e-38) flushed to zero on the calling thread and on every intra-op
+// (OpenMP) thread: FTZ + DAZ in MXCSR on x86, as torch.set_flush_denormal(True) does for one
+// thread. Training produces denormals as it goes: AdamW's first moment of an embedding row seen
+// once decays by β1 = 0.9 a step into the denormal range ~700 steps later (and the softmax of a
+// peaked attention row); arithmetic on them is many times slower, and a `tiny` run slowed to 1.5–2×
+// its estimate from step ~500 on (bench/RESULTS.md). On by default; FTPLAN_KEEP_DENORMALS=1 at
+// load, or set_flush_denormal(false), keeps IEEE denormals. Call on the thread that runs LibTorch
+// work, after its thread count is set (new OpenMP threads inherit the creating thread's MXCSR).
+bool flush_denormal_enabled();
+void set_flush_denormal_enabled(bool on);
+void apply_flush_denormal();  // to this thread and its intra-op threads, as enabled
+// For tests: whether 1e-30f · 1e-10f gives 0 (flushed) on this thread, and on every intra-op thread.
+struct DenormalState {
+  bool this_thread;
+  bool intra_op_threads;
+  int64_t threads;
+};
+DenormalState denormal_state();
+
 void synchronize(const c10::Device& device);
 std::string device_name(const c10::Device& device);
 int64_t device_total_memory(const c10::Device& device);  // bytes; CPU: MemTotal

@@ -177,6 +177,8 @@ export interface NativeAddon {
   };
   /** median ms of forward + backward of the fused op and of the composed torch ops on [n, t, t] scores, interleaved */
   fusedAttentionTiming(n: number, t: number, p: number, reps: number): { fusedMs: number; composedMs: number };
+  /** whether LibTorch work flushes denormal floats to zero (FTZ/DAZ, the default); sets it when given; what the compute thread and its intra-op threads do now */
+  flushDenormal(enabled?: boolean): { enabled: boolean; computeThread: boolean; intraOpThreads: boolean; threads: number };
   /** whether the CPU attention (LibTorch without SDPA) uses the fused op (true, the default); sets it when given */
   fusedAttention(enabled?: boolean): boolean;
   cpuAllocator(opts?: { cache?: boolean; release?: boolean }): { cache: boolean; cachedBytes: number; capBytes: number; hits: number; misses: number };
@@ -479,6 +481,10 @@ export function checkedAddon(raw: NativeAddon): NativeAddon {
         int(reps, 'reps', 1, 10000);
         if (typeof p !== 'number' || !(p >= 0 && p < 1)) bad('p must be a number in [0, 1)');
       }, () => raw.fusedAttentionTiming(n, t, p, reps)),
+    flushDenormal: (enabled) =>
+      call('flushDenormal', () => {
+        if (enabled !== undefined && typeof enabled !== 'boolean') bad('flushDenormal(enabled) takes a boolean');
+      }, () => raw.flushDenormal(enabled)),
     fusedAttention: (enabled) =>
       call('fusedAttention', () => {
         if (enabled !== undefined && typeof enabled !== 'boolean') bad('fusedAttention(enabled) takes a boolean');

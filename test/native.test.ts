@@ -184,6 +184,18 @@ describe('CPU fast paths', () => {
     expect(() => addon.fusedAttentionTiming(4, 16, 0.1, 0)).toThrow(/reps/);
   });
 
+  it('denormals are flushed to zero on the compute thread and every intra-op thread (FTZ/DAZ), and can be kept', async () => {
+    const s = new addon.Session({ model: tinyModel(), threads: 2, seed: 1 });
+    await s.init();
+    expect(addon.flushDenormal()).toMatchObject({ enabled: true, computeThread: true, intraOpThreads: true });
+    try {
+      expect(addon.flushDenormal(false)).toMatchObject({ enabled: false, computeThread: false, intraOpThreads: false });
+    } finally {
+      expect(addon.flushDenormal(true)).toMatchObject({ enabled: true, computeThread: true, intraOpThreads: true });
+    }
+    expect(() => addon.flushDenormal('yes' as unknown as boolean)).toThrow(/boolean/);
+  });
+
   it('training with the fused attention matches the torch-op attention (padded rows, dropout on, same seed)', async () => {
     const cfg = tinyModel({ nEmbd: 64, nHead: 4, vocabSize: 512, padTokenId: 511 });
     const batch = makeBatch(randomRows(8, 5, 31, 500, 21), 31, cfg.padTokenId, [0, 1, 2, 0, 1, 2, 1, 0]);

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { readEstimate } from '../src/commands/estimate.js';
 import { DATA } from './data.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'ftplan-plan-'));
@@ -184,6 +185,25 @@ describe('the plan in ftplan estimate', () => {
     const j = JSON.parse(r.stdout);
     expect(j.plan.rows).toHaveLength(1);
     expect(j.plan.notes.join(' ')).toMatch(/1 price rows name GPUs pricing\/gpus.json has no data for/);
+  });
+
+  it('a saved estimate: the calibration it applied is read back; a damaged one is an error naming the file and the fix', () => {
+    const saved = JSON.parse(readFileSync(measurementFile, 'utf8'));
+    const write = (calibration: unknown) => {
+      const f = join(tmp(), 'e.json');
+      writeFileSync(f, JSON.stringify({ ...saved, calibration }));
+      return f;
+    };
+    expect(readEstimate(write({ used: false })).calibration).toBeNull();
+    expect(readEstimate(write({ used: true, ratio: 0.9, runs: 2, file: 'x' })).calibration).toEqual({ ratio: 0.9, runs: 2 });
+    expect(readEstimate(write({ used: true, ratio: 0.9, runs: 2 })).measurement.model).toBe(saved.measurement.model);
+    for (const bad of [{ used: true, ratio: 'x', runs: 1 }, { used: true, ratio: -1, runs: 1 }, { used: true, ratio: 1.1 }, 'yes', null]) {
+      expect(() => readEstimate(write(bad))).toThrow(/e.json: its "calibration" is damaged/);
+    }
+    const r = ftplan(['run', '--model', 'tiny', '--init', 'random', '--estimate', write({ used: true, ratio: 0 }), '--max-steps', '1']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/"calibration" is damaged/);
+    expect(r.stderr).toMatch(/unedited, or estimate again/);
   });
 
   it('a saved measurement that is not one: exit 2 naming the file', () => {

@@ -346,11 +346,21 @@ export function readEstimate(file: string): { measurement: Measurement; calibrat
     const i = parsed.error.issues[0];
     throw new FtplanError('ERR_INPUT', `${file}: not an ftplan measurement (${i?.path.join('.')}: ${i?.message})`, { fix: 'pass a file written by `ftplan estimate --json > m.json`' });
   }
-  const c = (raw as { calibration?: { used?: unknown; ratio?: unknown; runs?: unknown } }).calibration;
-  const calibration =
-    c && c.used === true && typeof c.ratio === 'number' && Number.isFinite(c.ratio) && c.ratio > 0
-      ? { ratio: c.ratio, runs: typeof c.runs === 'number' ? c.runs : 1 }
-      : null;
+  // The calibration the estimate applied: the run is compared with what the user was told, so a
+  // damaged one is an error, not a silent "none" (which would move the reported error).
+  const c = (raw as { calibration?: unknown }).calibration;
+  let calibration: { ratio: number; runs: number } | null = null;
+  if (c !== undefined && (raw as { measurement?: unknown }).measurement !== undefined) {
+    const cal = c as { used?: unknown; ratio?: unknown; runs?: unknown };
+    const ok =
+      c !== null && typeof c === 'object' && (cal.used === false ||
+        (cal.used === true && typeof cal.ratio === 'number' && Number.isFinite(cal.ratio) && cal.ratio > 0 && typeof cal.runs === 'number' && Number.isInteger(cal.runs) && cal.runs >= 1));
+    if (!ok)
+      throw new FtplanError('ERR_INPUT', `${file}: its "calibration" is damaged (want {"used": false} or {"used": true, "ratio": > 0, "runs": ≥ 1}, got ${JSON.stringify(c)?.slice(0, 80)})`, {
+        fix: 'pass the file `ftplan estimate --json` wrote, unedited, or estimate again',
+      });
+    if (cal.used === true) calibration = { ratio: cal.ratio as number, runs: cal.runs as number };
+  }
   return { measurement: parsed.data as unknown as Measurement, calibration };
 }
 

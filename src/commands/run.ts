@@ -254,6 +254,7 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
   const lead = rank === 0; // rank 0 writes checkpoints, metrics and reports; the others write nothing
   if (lead) checkOutputDir(args.outputDir);
   if (args.instance && args.pricePerHour === undefined) args = { ...args, pricePerHour: instancePrice(args.instance).price };
+  const saved = args.estimate ? readEstimate(args.estimate) : null; // a bad --estimate fails before any work
   const ds = await loadDataset(args.dataset, { textColumn: args.textColumn, labelColumn: args.labelColumn, limit: args.limit, seed: args.seed, emptyText: args.emptyText, unknownLabels: args.unknownLabels });
   const addon = loadNative();
   let device = resolveDevice(args.device, addon);
@@ -273,7 +274,7 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
   guardHostMemory(args.model, device, shape, args.batchSize, Math.min(shape.nPositions, train.reduce((m, r) => Math.max(m, r.ids.length), 1)), args.dtype);
   // Data-parallel workers skip the short single-process measurement (it would not predict a group's
   // step); --estimate still gives the comparison.
-  const predicted = dist && !args.estimate ? null : await predictThroughput(args, shape, train, device, addon);
+  const predicted = dist && !args.estimate ? null : await predictThroughput(args, shape, train, device, addon, saved);
   const opened = await openModel(resumeFrom?.dir ?? args.model, {
     numLabels: ds.labels.length,
     init: resumeFrom ? 'pretrained' : args.init,
@@ -569,9 +570,9 @@ interface Predicted {
   source: string;
 }
 
-async function predictThroughput(args: RunArgs, config: ModelConfig, train: readonly Encoded[], device: string, addon: NativeAddon): Promise<Predicted> {
-  if (args.estimate) {
-    const { measurement: m, calibration: cal } = readEstimate(args.estimate);
+async function predictThroughput(args: RunArgs, config: ModelConfig, train: readonly Encoded[], device: string, addon: NativeAddon, saved: ReturnType<typeof readEstimate> | null): Promise<Predicted> {
+  if (args.estimate && saved) {
+    const { measurement: m, calibration: cal } = saved;
     return { tokensPerSec: m.tokensPerSec * (cal?.ratio ?? 1), measuredTokensPerSec: m.tokensPerSec, calibration: cal, evalTokensPerSec: m.evalTokensPerSec, deviceName: m.deviceName, source: `${args.estimate} (measured ${m.measuredAt})` };
   }
   const lengths = train.map((r) => r.ids.length);
