@@ -200,10 +200,12 @@ describe('the plan in ftplan estimate', () => {
     for (const bad of [{ used: true, ratio: 'x', runs: 1 }, { used: true, ratio: -1, runs: 1 }, { used: true, ratio: 1.1 }, 'yes', null]) {
       expect(() => readEstimate(write(bad))).toThrow(/e.json: its "calibration" is damaged/);
     }
-    const r = ftplan(['run', '--model', 'tiny', '--init', 'random', '--estimate', write({ used: true, ratio: 0 }), '--max-steps', '1']);
+    const out = join(tmp(), 'run');
+    const r = ftplan(['run', '--model', 'tiny', '--init', 'random', '--dataset', join(DATA, 'tweet_sentiment_extraction'), '--limit', '64', '--estimate', write({ used: true, ratio: 0 }), '--max-steps', '1', '--output-dir', out]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/"calibration" is damaged/);
     expect(r.stderr).toMatch(/unedited, or estimate again/);
+    expect(existsSync(join(out, 'metrics.jsonl'))).toBe(false); // refused before any work
   });
 
   it('a saved measurement that is not one: exit 2 naming the file', () => {
