@@ -15,17 +15,15 @@
 #include <vector>
 
 #include "dropout.h"
+#include "switch.h"
 
 namespace ftplan {
 
 namespace {
 
-std::atomic<bool>& enabled_flag() {
-  static std::atomic<bool> on{[] {
-    const char* e = std::getenv("FTPLAN_UNFUSED_ATTENTION");
-    return !(e && std::string(e) == "1");
-  }()};
-  return on;
+Switch& fused() {
+  static Switch s("FTPLAN_UNFUSED_ATTENTION");
+  return s;
 }
 
 constexpr int kLanes = 8;
@@ -227,8 +225,8 @@ struct CausalSoftmaxDropout : public torch::autograd::Function<CausalSoftmaxDrop
 
 }  // namespace
 
-bool fused_attention_enabled() { return enabled_flag().load(); }
-void set_fused_attention_enabled(bool on) { enabled_flag().store(on); }
+bool fused_attention_enabled() { return fused().on(); }
+void set_fused_attention_enabled(bool on) { fused().set(on); }
 
 torch::Tensor causal_softmax_dropout(const torch::Tensor& scores, double scale, double p, bool training) {
   check_scores(scores);

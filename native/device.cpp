@@ -1,6 +1,7 @@
 // device.cpp — see device.h.
 #include "device.h"
 #include "memory.h"
+#include "switch.h"
 
 #include <torch/cuda.h>
 
@@ -15,17 +16,14 @@
 namespace ftplan {
 
 namespace {
-std::atomic<bool>& flush_flag() {
-  static std::atomic<bool> on{[] {
-    const char* e = std::getenv("FTPLAN_KEEP_DENORMALS");
-    return !(e && std::string(e) == "1");
-  }()};
-  return on;
+Switch& flush() {
+  static Switch s("FTPLAN_KEEP_DENORMALS");
+  return s;
 }
 }  // namespace
 
-bool flush_denormal_enabled() { return flush_flag().load(); }
-void set_flush_denormal_enabled(bool on) { flush_flag().store(on); }
+bool flush_denormal_enabled() { return flush().on(); }
+void set_flush_denormal_enabled(bool on) { flush().set(on); }
 
 void apply_flush_denormal() {
   const bool on = flush_denormal_enabled();

@@ -12,6 +12,8 @@
 #include <string>
 #include <type_traits>
 
+#include "switch.h"
+
 namespace ftplan {
 
 namespace {
@@ -19,12 +21,9 @@ namespace {
 using dropout_detail::kGamma;
 using dropout_detail::mix64;
 
-std::atomic<bool>& enabled_flag() {
-  static std::atomic<bool> on{[] {
-    const char* e = std::getenv("FTPLAN_TORCH_DROPOUT");
-    return !(e && std::string(e) == "1");
-  }()};
-  return on;
+Switch& ours() {
+  static Switch s("FTPLAN_TORCH_DROPOUT");
+  return s;
 }
 
 
@@ -90,8 +89,8 @@ uint64_t draw_dropout_seed() {
 
 uint64_t dropout_detail::keep_threshold(double p) { return static_cast<uint64_t>(std::llround((1.0 - p) * 4294967296.0)); }
 
-bool cpu_dropout_enabled() { return enabled_flag().load(); }
-void set_cpu_dropout_enabled(bool on) { enabled_flag().store(on); }
+bool cpu_dropout_enabled() { return ours().on(); }
+void set_cpu_dropout_enabled(bool on) { ours().set(on); }
 
 torch::Tensor dropout(const torch::Tensor& x, double p, bool training) {
   if (!training || p <= 0.0) return x;

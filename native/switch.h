@@ -1,0 +1,27 @@
+// switch.h — a process-wide on/off setting for a native fast path: on unless its environment
+// variable is "1" when first read, and flipped at run time for side-by-side benchmarks
+// (dropout.h: FTPLAN_TORCH_DROPOUT, attention.h: FTPLAN_UNFUSED_ATTENTION, device.h:
+// FTPLAN_KEEP_DENORMALS).
+#pragma once
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+namespace ftplan {
+
+class Switch {
+ public:
+  explicit Switch(const char* off_var) : on_(!set_to_one(off_var)) {}
+  bool on() const { return on_.load(); }
+  void set(bool on) { on_.store(on); }
+
+ private:
+  static bool set_to_one(const char* var) {
+    const char* e = std::getenv(var);
+    return e != nullptr && std::strcmp(e, "1") == 0;
+  }
+  std::atomic<bool> on_;
+};
+
+}  // namespace ftplan
