@@ -26,6 +26,8 @@ torch::Tensor causal_softmax_dropout(const torch::Tensor& scores, double scale, 
 // (FTPLAN_UNFUSED_ATTENTION=1 at load, or set_fused_attention_enabled(false), for benchmarks).
 bool fused_attention_enabled();
 void set_fused_attention_enabled(bool on);
+// Whether attention on `device` takes the fused op: CPU, and enabled.
+inline bool uses_fused_attention(const c10::Device& device) { return device.is_cpu() && fused_attention_enabled(); }
 
 // For tests: the fused op against the composition of torch ops (scale, causal masked_fill,
 // softmax, ftplan::dropout with the same seed) on random [n, t, t] scores.

@@ -34,8 +34,9 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   y = at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, p, /*is_causal=*/true);
 #else
   const double scale = 1.0 / std::sqrt(static_cast<double>(D));
-  if (x.device().is_cpu() && fused_attention_enabled()) {
-    // scale, causal mask, softmax and dropout in one pass each way (attention.h); causal only, as above
+  if (!mask.defined()) {
+    // the transformer chose the fused op (uses_fused_attention): scale, causal mask, softmax and
+    // dropout in one pass each way (attention.h); causal only, as above
     auto scores = torch::matmul(q, k.transpose(-2, -1));  // [B,H,T,T]
     auto att = causal_softmax_dropout(scores.view({B * H, T, T}), scale, p, p > 0.0).view({B, H, T, T});
     y = torch::matmul(att, v);                               // [B,H,T,D]
@@ -91,12 +92,13 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& input_ids, const tor
   auto pos = torch::arange(T, input_ids.options());                 // [T]
   auto x = wte(input_ids) + wpe(pos);                               // [B,T,C]
   x = ftplan::dropout(x, cfg_.embd_pdrop, is_training());
-  torch::Tensor mask;  // [B,1,T,T] causal AND key-is-real; only the manual attention path reads it
+  torch::Tensor mask;  // [B,1,T,T] causal AND key-is-real; only the composed attention path reads it
 #if !FTPLAN_HAS_SDPA
-  if (!input_ids.device().is_cpu() || !fused_attention_enabled()) {
-  auto causal = torch::ones({T, T}, input_ids.options().dtype(torch::kBool)).tril();          // [T,T]
-  auto key_real = pos.unsqueeze(0) < lengths.unsqueeze(1);                                    // [B,T]
-  mask = causal.unsqueeze(0).unsqueeze(0).logical_and(key_real.view({B, 1, 1, T}));           // [B,1,T,T]
+  // Decided once per forward: the blocks take the fused op exactly when no mask was built.
+  if (!uses_fused_attention(input_ids.device())) {
+    auto causal = torch::ones({T, T}, input_ids.options().dtype(torch::kBool)).tril();        // [T,T]
+    auto key_real = pos.unsqueeze(0) < lengths.unsqueeze(1);                                  // [B,T]
+    mask = causal.unsqueeze(0).unsqueeze(0).logical_and(key_real.view({B, 1, 1, T}));         // [B,1,T,T]
   }
 #else
   (void)lengths;
