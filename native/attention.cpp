@@ -5,10 +5,8 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -57,6 +55,18 @@ inline float exp_nonpositive(float x) {
 inline float to_float(float v) { return v; }
 inline float to_float(c10::BFloat16 v) { return static_cast<float>(v); }
 
+// out[j] = in[j] · keep_scale where dropout.h's mask keeps flat element base + j, else 0 (j < c): the
+// forward's dropped-out output and the backward's gradient through it use the same mask this way.
+template <typename in_t, typename out_t>
+inline void dropout_row(const in_t* in, out_t* out, int64_t c, uint64_t base, uint64_t seed, uint64_t threshold, float keep_scale) {
+  uint64_t h = dropout_detail::pair_hash(seed, base);
+  for (int64_t j = 0; j < c; ++j) {
+    const uint64_t idx = base + static_cast<uint64_t>(j);
+    if (j > 0 && (idx & 1) == 0) h = dropout_detail::pair_hash(seed, idx);
+    out[j] = static_cast<out_t>(dropout_detail::kept(h, idx, threshold) ? to_float(in[j]) * keep_scale : 0.0f);
+  }
+}
+
 // Row `row` of [N,T,T] is query i = row mod T: it sees keys 0..i.
 // y = softmax(scale · x[0..i]) (float, zeros above the diagonal); out = y with dropout (out_t).
 template <typename in_t, typename out_t>
@@ -98,13 +108,7 @@ void forward_rows(const in_t* S, float* Y, out_t* O, int64_t begin, int64_t end,
     if (!O) continue;  // out is y itself
     out_t* o = O + row * T;
     if (drop) {
-      const uint64_t base = static_cast<uint64_t>(row * T);
-      uint64_t h = dropout_detail::pair_hash(seed, base);
-      for (j = 0; j < c; ++j) {
-        const uint64_t idx = base + static_cast<uint64_t>(j);
-        if (j > 0 && (idx & 1) == 0) h = dropout_detail::pair_hash(seed, idx);
-        o[j] = static_cast<out_t>(dropout_detail::kept(h, idx, threshold) ? y[j] * keep_scale : 0.0f);
-      }
+      dropout_row(y, o, c, static_cast<uint64_t>(row * T), seed, threshold, keep_scale);
     } else {
       for (j = 0; j < c; ++j) o[j] = static_cast<out_t>(y[j]);
     }
@@ -123,13 +127,7 @@ void backward_rows(const g_t* G, const float* Y, dx_t* DX, int64_t begin, int64_
     const float* y = Y + row * T;
     float* dy = dys.data();
     if (drop) {
-      const uint64_t base = static_cast<uint64_t>(row * T);
-      uint64_t h = dropout_detail::pair_hash(seed, base);
-      for (int64_t j = 0; j < c; ++j) {
-        const uint64_t idx = base + static_cast<uint64_t>(j);
-        if (j > 0 && (idx & 1) == 0) h = dropout_detail::pair_hash(seed, idx);
-        dy[j] = dropout_detail::kept(h, idx, threshold) ? to_float(g[j]) * keep_scale : 0.0f;
-      }
+      dropout_row(g, dy, c, static_cast<uint64_t>(row * T), seed, threshold, keep_scale);
     } else {
       for (int64_t j = 0; j < c; ++j) dy[j] = to_float(g[j]);
     }

@@ -8,7 +8,6 @@
 #include <ATen/Parallel.h>
 
 #include <atomic>
-#include <cstdlib>
 #include <fstream>
 #include <stdexcept>
 

@@ -5,11 +5,8 @@
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 
-#include <atomic>
 #include <cmath>
-#include <cstdlib>
 #include <mutex>
-#include <string>
 #include <type_traits>
 
 #include "switch.h"
