@@ -204,6 +204,23 @@ TrainConfig read_train(const Napi::Object& o) {
   return t;
 }
 
+// Positional number arguments of a test/benchmark export: all `count` present and numbers, or the
+// usage ("dropoutCheck(n, p)") followed by "takes two numbers".
+void expect_numbers(const Napi::CallbackInfo& info, size_t count, const char* usage) {
+  static const char* const words[] = {"no", "one", "two", "three", "four"};
+  bool ok = info.Length() >= count;
+  for (size_t i = 0; ok && i < count; ++i) ok = info[i].IsNumber();
+  if (!ok) throw std::invalid_argument(std::string(usage) + " takes " + (count < 5 ? words[count] : std::to_string(count)) + " numbers");
+}
+
+// A fast-path switch export, `name(enabled?)`: sets the switch when given a boolean (`set`), and
+// returns nothing else; the caller reports the state.
+void set_switch_if_given(const Napi::CallbackInfo& info, const char* name, void (*set)(bool)) {
+  if (info.Length() == 0 || info[0].IsUndefined()) return;
+  if (!info[0].IsBoolean()) throw std::invalid_argument(std::string(name) + "(enabled) takes a boolean");
+  set(info[0].As<Napi::Boolean>().Value());
+}
+
 int read_threads(const Napi::Object& o) {
   const int64_t n = get_int(o, "threads", 0);
   if (n < 0 || n > 1024) throw std::invalid_argument("threads must be in [0, 1024] (0: leave as is)");
@@ -347,8 +364,7 @@ Napi::Value ParameterCounts(const Napi::CallbackInfo& info) {
 Napi::Value FusedAdamwCheck(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber())
-      throw std::invalid_argument("fusedAdamwCheck(steps, weightDecay, gradScale) takes three numbers");
+    expect_numbers(info, 3, "fusedAdamwCheck(steps, weightDecay, gradScale)");
     const int steps = info[0].As<Napi::Number>().Int32Value();
     const double wd = info[1].As<Napi::Number>().DoubleValue();
     const float gscale = info[2].As<Napi::Number>().FloatValue();
@@ -364,8 +380,7 @@ Napi::Value FusedAdamwCheck(const Napi::CallbackInfo& info) {
 Napi::Value DropoutCheckFn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber())
-      throw std::invalid_argument("dropoutCheck(n, p) takes two numbers");
+    expect_numbers(info, 2, "dropoutCheck(n, p)");
     const int64_t n = info[0].As<Napi::Number>().Int64Value();
     const double p = info[1].As<Napi::Number>().DoubleValue();
     if (n < 1 || n > (int64_t{1} << 26)) throw std::invalid_argument("n must be in [1, 2^26]");
@@ -388,10 +403,7 @@ Napi::Value DropoutCheckFn(const Napi::CallbackInfo& info) {
 Napi::Value CpuDropout(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    if (info.Length() > 0 && !info[0].IsUndefined()) {
-      if (!info[0].IsBoolean()) throw std::invalid_argument("cpuDropout(enabled) takes a boolean");
-      set_cpu_dropout_enabled(info[0].As<Napi::Boolean>().Value());
-    }
+    set_switch_if_given(info, "cpuDropout", set_cpu_dropout_enabled);
     return Napi::Boolean::New(env, cpu_dropout_enabled());
   });
 }
@@ -400,8 +412,7 @@ Napi::Value CpuDropout(const Napi::CallbackInfo& info) {
 Napi::Value FusedAttentionCheckFn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber())
-      throw std::invalid_argument("fusedAttentionCheck(n, t, p) takes three numbers");
+    expect_numbers(info, 3, "fusedAttentionCheck(n, t, p)");
     const int64_t n = info[0].As<Napi::Number>().Int64Value();
     const int64_t t = info[1].As<Napi::Number>().Int64Value();
     const double p = info[2].As<Napi::Number>().DoubleValue();
@@ -425,10 +436,7 @@ Napi::Value FusedAttentionCheckFn(const Napi::CallbackInfo& info) {
 Napi::Value FlushDenormal(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    if (info.Length() > 0 && !info[0].IsUndefined()) {
-      if (!info[0].IsBoolean()) throw std::invalid_argument("flushDenormal(enabled) takes a boolean");
-      set_flush_denormal_enabled(info[0].As<Napi::Boolean>().Value());
-    }
+    set_switch_if_given(info, "flushDenormal", set_flush_denormal_enabled);
     DenormalState d{};
     compute_thread().run([&] {
       apply_threads(0);  // applies a changed setting, as the next training call would
@@ -447,8 +455,7 @@ Napi::Value FlushDenormal(const Napi::CallbackInfo& info) {
 Napi::Value FusedAttentionTimingFn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber() || !info[3].IsNumber())
-      throw std::invalid_argument("fusedAttentionTiming(n, t, p, reps) takes four numbers");
+    expect_numbers(info, 4, "fusedAttentionTiming(n, t, p, reps)");
     const int64_t n = info[0].As<Napi::Number>().Int64Value();
     const int64_t t = info[1].As<Napi::Number>().Int64Value();
     const double p = info[2].As<Napi::Number>().DoubleValue();
@@ -468,10 +475,7 @@ Napi::Value FusedAttentionTimingFn(const Napi::CallbackInfo& info) {
 Napi::Value FusedAttention(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    if (info.Length() > 0 && !info[0].IsUndefined()) {
-      if (!info[0].IsBoolean()) throw std::invalid_argument("fusedAttention(enabled) takes a boolean");
-      set_fused_attention_enabled(info[0].As<Napi::Boolean>().Value());
-    }
+    set_switch_if_given(info, "fusedAttention", set_fused_attention_enabled);
     return Napi::Boolean::New(env, fused_attention_enabled());
   });
 }
