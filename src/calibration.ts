@@ -49,17 +49,23 @@ export const calibrationSpreadPct = (e: CalibrationEntry): number | null => (e.r
 
 const finitePositive = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x) && x > 0;
 
+/** An entry from its statistics; the applied and observed ratios are derived from the mean log. */
+function entry(s: Pick<CalibrationEntry, 'runs' | 'meanLog' | 'm2Log' | 'min' | 'max' | 'updatedAt'>): CalibrationEntry {
+  return { ratio: appliedRatio(s.meanLog, s.runs), runs: s.runs, observedRatio: Math.exp(s.meanLog), meanLog: s.meanLog, m2Log: s.m2Log, min: s.min, max: s.max, updatedAt: s.updatedAt };
+}
+
 /** One stored entry, upgraded from the older form (an arithmetic-mean `ratio` and `runs` only). */
 function entryOf(raw: unknown): CalibrationEntry | null {
   if (!raw || typeof raw !== 'object') return null;
   const e = raw as Partial<CalibrationEntry>;
   const runs = typeof e.runs === 'number' && Number.isInteger(e.runs) && e.runs > 0 ? e.runs : null;
   if (runs === null) return null;
+  const updatedAt = String(e.updatedAt ?? '');
   if (typeof e.meanLog === 'number' && Number.isFinite(e.meanLog) && typeof e.m2Log === 'number' && e.m2Log >= 0 && finitePositive(e.min) && finitePositive(e.max))
-    return { ratio: appliedRatio(e.meanLog, runs), runs, observedRatio: Math.exp(e.meanLog), meanLog: e.meanLog, m2Log: e.m2Log, min: e.min, max: e.max, updatedAt: String(e.updatedAt ?? '') };
+    return entry({ runs, meanLog: e.meanLog, m2Log: e.m2Log, min: e.min, max: e.max, updatedAt });
   if (!finitePositive(e.ratio)) return null;
-  const meanLog = Math.log(e.ratio); // older store: its mean ratio, no spread known
-  return { ratio: appliedRatio(meanLog, runs), runs, observedRatio: e.ratio, meanLog, m2Log: 0, min: e.ratio, max: e.ratio, updatedAt: String(e.updatedAt ?? '') };
+  // older store: its mean ratio, no spread known
+  return entry({ runs, meanLog: Math.log(e.ratio), m2Log: 0, min: e.ratio, max: e.ratio, updatedAt });
 }
 
 function readAll(file: string): Record<string, unknown> {
@@ -87,18 +93,9 @@ export function recordCalibration(key: string, observed: number, env: NodeJS.Pro
   const delta = x - (prev?.meanLog ?? 0);
   const meanLog = (prev?.meanLog ?? 0) + delta / runs;
   const m2Log = (prev?.m2Log ?? 0) + delta * (x - meanLog);
-  const entry: CalibrationEntry = {
-    ratio: appliedRatio(meanLog, runs),
-    runs,
-    observedRatio: Math.exp(meanLog),
-    meanLog,
-    m2Log,
-    min: Math.min(prev?.min ?? observed, observed),
-    max: Math.max(prev?.max ?? observed, observed),
-    updatedAt: new Date().toISOString(),
-  };
-  all[key] = entry;
+  const next = entry({ runs, meanLog, m2Log, min: Math.min(prev?.min ?? observed, observed), max: Math.max(prev?.max ?? observed, observed), updatedAt: new Date().toISOString() });
+  all[key] = next;
   mkdirSync(dirname(file), { recursive: true });
   writeFileAtomic(file, `${JSON.stringify(all, null, 2)}\n`);
-  return entry;
+  return next;
 }

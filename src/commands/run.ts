@@ -571,7 +571,7 @@ interface Predicted {
 }
 
 async function predictThroughput(args: RunArgs, config: ModelConfig, train: readonly Encoded[], device: string, addon: NativeAddon, saved: ReturnType<typeof readEstimate> | null): Promise<Predicted> {
-  if (args.estimate && saved) {
+  if (saved) {
     const { measurement: m, calibration: cal } = saved;
     return { tokensPerSec: m.tokensPerSec * (cal?.ratio ?? 1), measuredTokensPerSec: m.tokensPerSec, calibration: cal, evalTokensPerSec: m.evalTokensPerSec, deviceName: m.deviceName, source: `${args.estimate} (measured ${m.measuredAt})` };
   }
