@@ -103,8 +103,8 @@ for (const c of configs) {
   rows.push({ ...c, nMs, eMs, nTps: (tokens / nMs) * 1000, eTps: (tokens / eMs) * 1000, ratio, ratios: nat.map((n, i) => eag[i] / n), achieved, sgemm, bgemm, loadBefore, loadAfter, busy: Math.max(loadBefore, loadAfter) > threads + 1, torch: info.torch });
 }
 
-// Levers, each on against off in the same session, the order alternating per pair: the fused
-// attention softmax (native/attention.h), the CPU dropout kernel (native/dropout.h) against torch's
+// Levers, each on against off in the same session, the order alternating per pair: the last block
+// pruned to the head's token (gpt2.h), the fused attention softmax (native/attention.h), the CPU dropout kernel (native/dropout.h) against torch's
 // dropout, and the CPU allocator's block cache.
 const levers = [];
 if (process.env.BENCH_LEVERS !== '0') {
@@ -126,6 +126,7 @@ if (process.env.BENCH_LEVERS !== '0') {
     set(true);
     levers.push({ name: `${name} (B${c.batch} ${c.dtype})`, on: median(on), off: median(off), ratio: median(off.map((o, i) => o / on[i])) });
   };
+  await lever('last block for each row\'s last real token only vs every position (gpt2.h)', (on) => addon.lastBlockPruned(on), false);
   await lever('fused causal softmax + dropout vs torch ops (native/attention.h)', (on) => addon.fusedAttention(on), false);
   await lever('ftplan CPU dropout kernel vs torch dropout', (on) => addon.cpuDropout(on), false);
   await lever('CPU block cache', (on) => addon.cpuAllocator({ cache: on }), true);
@@ -149,7 +150,7 @@ process.stdout.write(
     '',
     `Machine: ${cpus().length} × ${cpus()[0]?.model}; libtorch ${rows[0]?.torch} (ftplan's addon and /usr/bin/python3 share Debian's build), BLAS ${blas.kind}, ${threads} threads both sides. Model ${MODEL} seq-cls, T ${T}, ${PAIRS} interleaved pairs per row after one warm-up step each; step = forward, loss, backward, clip, AdamW. Command: \`node bench/native-vs-eager.mjs\`.`,
     '',
-    '| batch | dtype | native ms (median) | eager ms (median) | native tokens/s | eager tokens/s | ratio (median of pairs) | target ≥ 1.15× | native GFLOP/s | sgemm ceiling GFLOP/s | of sgemm | bf16 gemm GFLOP/s | 1-min load before → after |',
+    '| batch | dtype | native ms (median) | eager ms (median) | native tokens/s | eager tokens/s | ratio (median of pairs) | target ≥ 1.15× | native GFLOP/s (model FLOPs) | sgemm ceiling GFLOP/s | of sgemm | bf16 gemm GFLOP/s | 1-min load before → after |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map((r) => `| ${r.batch} | ${r.dtype} | ${f(r.nMs)} | ${f(r.eMs)} | ${f(r.nTps, 1)} | ${f(r.eTps, 1)} | ${f(r.ratio, 3)}× (${r.ratios.map((x) => f(x, 2)).join(', ')}) | ${r.ratio >= 1.15 ? 'met' : 'NOT met'} | ${f(r.achieved, 1)} | ${f(r.sgemm, 1)} | ${f((100 * r.achieved) / r.sgemm, 1)}% | ${f(r.bgemm, 1)} | ${f(r.loadBefore, 2)} → ${f(r.loadAfter, 2)}${r.busy ? ' **busy host: noisy**' : ''} |`),
     '',

@@ -480,6 +480,16 @@ Napi::Value FusedAttention(const Napi::CallbackInfo& info) {
   });
 }
 
+// lastBlockPruned(enabled?) — whether the classifier runs its last block for each row's last real
+// token only (gpt2.h) or on every position as HF does; sets it when given.
+Napi::Value LastBlockPruned(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    set_switch_if_given(info, "lastBlockPruned", set_last_block_pruned);
+    return Napi::Boolean::New(env, last_block_pruned());
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // cpuAllocator({cache?}) — the CPU block cache's state; {cache: false} turns it off (and empties it).
 Napi::Value CpuAllocator(const Napi::CallbackInfo& info) {
@@ -1202,6 +1212,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   install_cpu_tracking_allocator();
   exports.Set("runtimeInfo", Napi::Function::New(env, RuntimeInfo));
   exports.Set("flopsPerToken", Napi::Function::New(env, FlopsPerToken));
+  exports.Set("lastBlockPruned", Napi::Function::New(env, LastBlockPruned));
   exports.Set("parameterCounts", Napi::Function::New(env, ParameterCounts));
   exports.Set("benchmark", Napi::Function::New(env, Benchmark));
   exports.Set("cpuAllocator", Napi::Function::New(env, CpuAllocator));

@@ -8,8 +8,19 @@
 #include "attention.h"
 #include "compat.h"
 #include "dropout.h"
+#include "switch.h"
 
 namespace ftplan {
+
+namespace {
+Switch& pruned() {
+  static Switch s("FTPLAN_FULL_LAST_BLOCK");
+  return s;
+}
+}  // namespace
+
+bool last_block_pruned() { return pruned().on(); }
+void set_last_block_pruned(bool on) { pruned().set(on); }
 
 
 AttentionImpl::AttentionImpl(const GPT2Config& cfg)
@@ -55,6 +66,30 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   return y;
 }
 
+torch::Tensor AttentionImpl::forward_last(const torch::Tensor& x, const torch::Tensor& last) {
+  namespace F = torch::nn::functional;
+  const auto B = x.size(0), T = x.size(1), C = n_embd_, H = n_head_, D = C / H;
+  const auto& w = c_attn->weight;  // [3C, C]: the q rows, then k, then v
+  const auto& b = c_attn->bias;    // [3C]
+  // Keys and values for every position (one matmul over the k and v rows), the query for one token a row.
+  auto kv = F::linear(x, w.narrow(0, C, 2 * C), b.narrow(0, C, 2 * C)).view({B, T, 2, H, D});
+  auto k = kv.select(2, 0).transpose(1, 2);                                       // [B,H,T,D]
+  auto v = kv.select(2, 1).transpose(1, 2);                                       // [B,H,T,D]
+  auto rows = torch::arange(B, last.options());
+  auto q = F::linear(x.index({rows, last}), w.narrow(0, 0, C), b.narrow(0, 0, C)).view({B, H, 1, D});
+  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+  auto att = torch::matmul(q, k.transpose(-2, -1)) * scale;                       // [B,H,1,T]
+  // Causal for the query at last[b]: keys 0..last[b] (all real tokens, with right padding).
+  auto key_seen = torch::arange(T, last.options()).unsqueeze(0) <= last.unsqueeze(1);  // [B,T]
+  att = att.masked_fill(key_seen.logical_not().view({B, 1, 1, T}), -std::numeric_limits<double>::infinity());
+  att = torch::softmax(att, -1);
+  const double p = is_training() ? attn_pdrop_ : 0.0;
+  att = ftplan::dropout(att, p, p > 0.0);
+  auto y = torch::matmul(att, v).reshape({B, C});                                 // [B,H,1,D] -> [B,C]
+  y = c_proj(y);
+  return ftplan::dropout(y, resid_pdrop_, is_training());
+}
+
 MLPImpl::MLPImpl(const GPT2Config& cfg) : resid_pdrop_(cfg.resid_pdrop) {
   c_fc = register_module("c_fc", torch::nn::Linear(cfg.n_embd, cfg.inner()));
   c_proj = register_module("c_proj", torch::nn::Linear(cfg.inner(), cfg.n_embd));
@@ -79,6 +114,12 @@ torch::Tensor BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& ma
   return h + mlp(ln_2(h));
 }
 
+torch::Tensor BlockImpl::forward_last(const torch::Tensor& x, const torch::Tensor& last) {
+  auto rows = torch::arange(x.size(0), last.options());
+  auto h = x.index({rows, last}) + attn->forward_last(ln_1(x), last);  // [B,C]
+  return h + mlp(ln_2(h));
+}
+
 TransformerImpl::TransformerImpl(const GPT2Config& cfg) : cfg_(cfg) {
   wte = register_module("wte", torch::nn::Embedding(cfg.vocab_size, cfg.n_embd));
   wpe = register_module("wpe", torch::nn::Embedding(cfg.n_positions, cfg.n_embd));
@@ -87,25 +128,43 @@ TransformerImpl::TransformerImpl(const GPT2Config& cfg) : cfg_(cfg) {
   ln_f = register_module("ln_f", torch::nn::LayerNorm(torch::nn::LayerNormOptions({cfg.n_embd}).eps(cfg.layer_norm_epsilon)));
 }
 
-torch::Tensor TransformerImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& lengths) {
-  const auto B = input_ids.size(0), T = input_ids.size(1);
-  auto pos = torch::arange(T, input_ids.options());                 // [T]
-  auto x = wte(input_ids) + wpe(pos);                               // [B,T,C]
-  x = ftplan::dropout(x, cfg_.embd_pdrop, is_training());
-  torch::Tensor mask;  // [B,1,T,T] causal AND key-is-real; only the composed attention path reads it
+torch::Tensor TransformerImpl::embed(const torch::Tensor& input_ids) {
+  auto pos = torch::arange(input_ids.size(1), input_ids.options());  // [T]
+  auto x = wte(input_ids) + wpe(pos);                                // [B,T,C]
+  return ftplan::dropout(x, cfg_.embd_pdrop, is_training());
+}
+
+// [B,1,T,T] causal AND key-is-real, or undefined: only the composed CPU attention reads it, and
+// the choice is made once per forward (the blocks take the fused op exactly when none was built).
+torch::Tensor TransformerImpl::attention_mask(const torch::Tensor& input_ids, const torch::Tensor& lengths) {
 #if !FTPLAN_HAS_SDPA
-  // Decided once per forward: the blocks take the fused op exactly when no mask was built.
   if (!uses_fused_attention(input_ids.device())) {
+    const auto B = input_ids.size(0), T = input_ids.size(1);
+    auto pos = torch::arange(T, input_ids.options());
     auto causal = torch::ones({T, T}, input_ids.options().dtype(torch::kBool)).tril();        // [T,T]
     auto key_real = pos.unsqueeze(0) < lengths.unsqueeze(1);                                  // [B,T]
-    mask = causal.unsqueeze(0).unsqueeze(0).logical_and(key_real.view({B, 1, 1, T}));         // [B,1,T,T]
+    return causal.unsqueeze(0).unsqueeze(0).logical_and(key_real.view({B, 1, 1, T}));         // [B,1,T,T]
   }
 #else
+  (void)input_ids;
   (void)lengths;
-  (void)B;
 #endif
+  return {};
+}
+
+torch::Tensor TransformerImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& lengths) {
+  auto x = embed(input_ids);
+  const auto mask = attention_mask(input_ids, lengths);
   for (const auto& block : *h) x = block->as<Block>()->forward(x, mask);
   return ln_f(x);
+}
+
+torch::Tensor TransformerImpl::forward_last(const torch::Tensor& input_ids, const torch::Tensor& lengths) {
+  auto x = embed(input_ids);
+  const auto mask = attention_mask(input_ids, lengths);
+  const size_t L = h->size();
+  for (size_t i = 0; i + 1 < L; ++i) x = h[i]->as<Block>()->forward(x, mask);
+  return ln_f(h[L - 1]->as<Block>()->forward_last(x, lengths - 1));  // [B,C]
 }
 
 GPT2ForSequenceClassificationImpl::GPT2ForSequenceClassificationImpl(const GPT2Config& cfg, bool init) : cfg_(cfg) {
@@ -150,6 +209,9 @@ int64_t GPT2ForSequenceClassificationImpl::parameter_count() {
 }
 
 torch::Tensor GPT2ForSequenceClassificationImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& lengths) {
+  // Only each row's last real token reaches the head, so by default the last block runs for that
+  // token alone (forward_last); HF computes every position and then picks this one.
+  if (last_block_pruned()) return score(transformer->forward_last(input_ids, lengths));  // [B,K]
   auto hidden = transformer(input_ids, lengths);                    // [B,T,C]
   const auto B = input_ids.size(0);
   auto rows = torch::arange(B, lengths.options());

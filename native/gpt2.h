@@ -3,6 +3,11 @@
 // projection, causal self-attention, MLP with tanh-GELU), final LayerNorm, and a `score` linear
 // (no bias) read at the last non-padding token of each row (right padding).
 //
+// Only each row's last real token reaches the head, so the classifier's forward runs the last
+// block for that token alone (its keys and values still cover every position): the same logits
+// and gradients as HF's every-position block, ~7% fewer FLOPs for gpt2 at T 128 (forward_last;
+// FTPLAN_FULL_LAST_BLOCK=1 runs every position).
+//
 // It is not: a language model head, generation, a KV cache, or left padding.
 //
 // Shapes: B batch, T sequence, C channels (n_embd), H heads, D = C / H, V vocab, P positions,
@@ -24,6 +29,9 @@ class AttentionImpl : public torch::nn::Module {
   explicit AttentionImpl(const GPT2Config& cfg);
   // x [B,T,C]; mask [B,1,T,T] bool (true = may attend) or undefined for causal-only.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask);
+  // Only the query at each row's position last[b]: x [B,T,C] (every position, for the keys and
+  // values), last [B] int64 -> [B,C]. What forward(x)[b, last[b]] is, without the other T-1 queries.
+  torch::Tensor forward_last(const torch::Tensor& x, const torch::Tensor& last);
 
   torch::nn::Linear c_attn{nullptr};  // [3C, C]: fused q, k, v
   torch::nn::Linear c_proj{nullptr};  // [C, C]
@@ -51,6 +59,8 @@ class BlockImpl : public torch::nn::Module {
  public:
   explicit BlockImpl(const GPT2Config& cfg);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask);
+  // The block's output at position last[b] of each row only: x [B,T,C], last [B] -> [B,C].
+  torch::Tensor forward_last(const torch::Tensor& x, const torch::Tensor& last);
 
   torch::nn::LayerNorm ln_1{nullptr}, ln_2{nullptr};
   Attention attn{nullptr};
@@ -64,6 +74,10 @@ class TransformerImpl : public torch::nn::Module {
   explicit TransformerImpl(const GPT2Config& cfg);
   // input_ids [B,T] int64, lengths [B] int64 (real tokens per row, right padded) -> [B,T,C]
   torch::Tensor forward(const torch::Tensor& input_ids, const torch::Tensor& lengths);
+  // The final hidden state at each row's last real token only -> [B,C]: the last block computes
+  // keys and values for every position but its query, attention output, MLP and ln_f for that
+  // token alone (nothing else of the last block reaches a sequence-classification head).
+  torch::Tensor forward_last(const torch::Tensor& input_ids, const torch::Tensor& lengths);
 
   torch::nn::Embedding wte{nullptr};  // [V, C]
   torch::nn::Embedding wpe{nullptr};  // [P, C]
@@ -71,6 +85,8 @@ class TransformerImpl : public torch::nn::Module {
   torch::nn::LayerNorm ln_f{nullptr};
 
  private:
+  torch::Tensor embed(const torch::Tensor& input_ids);                 // wte + wpe, dropout
+  torch::Tensor attention_mask(const torch::Tensor& input_ids, const torch::Tensor& lengths);
   GPT2Config cfg_;
 };
 TORCH_MODULE(Transformer);
@@ -99,6 +115,12 @@ class GPT2ForSequenceClassificationImpl : public torch::nn::Module {
   GPT2Config cfg_;
 };
 TORCH_MODULE(GPT2ForSequenceClassification);
+
+// Whether the head's forward prunes the last block to each row's last real token
+// (TransformerImpl::forward_last; default) or runs it on every position as HF does
+// (FTPLAN_FULL_LAST_BLOCK=1 at load, or set_last_block_pruned(false), for benchmarks and tests).
+bool last_block_pruned();
+void set_last_block_pruned(bool on);
 
 // Checks ids/lengths against the config (range, shape) and throws std::invalid_argument.
 void check_batch(const GPT2Config& cfg, const torch::Tensor& input_ids, const torch::Tensor& lengths);

@@ -181,6 +181,8 @@ export interface NativeAddon {
   flushDenormal(enabled?: boolean): { enabled: boolean; computeThread: boolean; intraOpThreads: boolean; threads: number };
   /** whether the CPU attention (LibTorch without SDPA) uses the fused op (true, the default); sets it when given */
   fusedAttention(enabled?: boolean): boolean;
+  /** whether the classifier runs its last block for each row's last real token only (true, the default) or on every position as HF does; sets it when given */
+  lastBlockPruned(enabled?: boolean): boolean;
   cpuAllocator(opts?: { cache?: boolean; release?: boolean }): { cache: boolean; cachedBytes: number; capBytes: number; hits: number; misses: number };
   probeActivations(opts: TrainOptions & { model: ModelConfig; seqLen: number }): Promise<ActivationProbe>;
   Session: new (opts: TrainOptions & { model: ModelConfig }) => NativeSession;
@@ -489,6 +491,10 @@ export function checkedAddon(raw: NativeAddon): NativeAddon {
       call('fusedAttention', () => {
         if (enabled !== undefined && typeof enabled !== 'boolean') bad('fusedAttention(enabled) takes a boolean');
       }, () => raw.fusedAttention(enabled)),
+    lastBlockPruned: (enabled) =>
+      call('lastBlockPruned', () => {
+        if (enabled !== undefined && typeof enabled !== 'boolean') bad('lastBlockPruned(enabled) takes a boolean');
+      }, () => raw.lastBlockPruned(enabled)),
     cpuAllocator: (opts) =>
       call('cpuAllocator', () => {
         if (opts === undefined) return;

@@ -220,6 +220,40 @@ describe('CPU fast paths', () => {
     expect(() => addon.fusedAttention(1 as unknown as boolean)).toThrow(/boolean/);
   });
 
+  it('the last block pruned to each row\'s last real token trains exactly as the full block (padded rows, dropout off)', async () => {
+    // Nothing of the last block but its output at each row's last real token reaches the head, so the
+    // pruned block must give the same logits, losses and updated weights as running every position.
+    const cfg = tinyModel({ nEmbd: 64, nHead: 4, nLayer: 3, vocabSize: 512, padTokenId: 511, embdPdrop: 0, attnPdrop: 0, residPdrop: 0 });
+    const batch = makeBatch(randomRows(8, 1, 29, 500, 23), 29, cfg.padTokenId, [0, 1, 2, 0, 1, 2, 1, 0]);
+    const probe = makeBatch(randomRows(5, 1, 17, 500, 41), 17, cfg.padTokenId);
+    const train = async (pruned: boolean, fused: boolean) => {
+      addon.lastBlockPruned(pruned);
+      addon.fusedAttention(fused);
+      try {
+        const s = new addon.Session({ model: cfg, lr: 1e-3, seed: 4, threads: 2 });
+        await s.init();
+        const before = Array.from(await s.logits(probe));
+        const losses = [];
+        for (let i = 0; i < 5; i++) losses.push((await s.step([batch])).loss);
+        return { before, losses, after: Array.from(await s.logits(probe)) };
+      } finally {
+        addon.lastBlockPruned(true);
+        addon.fusedAttention(true);
+      }
+    };
+    const maxDiff = (a: number[], b: number[]) => Math.max(...a.map((v, i) => Math.abs(v - b[i]!)));
+    for (const fused of [true, false]) {
+      const pruned = await train(true, fused);
+      const full = await train(false, fused);
+      expect(maxDiff(pruned.before, full.before)).toBeLessThan(1e-5);
+      expect(maxDiff(pruned.losses, full.losses)).toBeLessThan(1e-5);
+      expect(maxDiff(pruned.after, full.after)).toBeLessThan(1e-4);
+      expect(maxDiff(pruned.after, pruned.before)).toBeGreaterThan(1e-3); // it trained
+    }
+    expect(addon.lastBlockPruned()).toBe(true);
+    expect(() => addon.lastBlockPruned('no' as unknown as boolean)).toThrow(/boolean/);
+  });
+
   it('training with the dropout kernel stores no masks: lower peak memory than torch\'s dropout, same seed reproduces', async () => {
     const cfg = tinyModel({ nEmbd: 128, nHead: 4, vocabSize: 512, padTokenId: 511 });
     const run = async (ours: boolean) => {
