@@ -19,10 +19,6 @@ namespace ftplan {
 
 namespace {
 
-Switch& fused() {
-  static Switch s("FTPLAN_UNFUSED_ATTENTION");
-  return s;
-}
 
 constexpr int kLanes = 8;
 
@@ -223,8 +219,7 @@ struct CausalSoftmaxDropout : public torch::autograd::Function<CausalSoftmaxDrop
 
 }  // namespace
 
-bool fused_attention_enabled() { return fused().on(); }
-void set_fused_attention_enabled(bool on) { fused().set(on); }
+FTPLAN_SWITCH_ACCESSORS(fused_attention_enabled, set_fused_attention_enabled, "FTPLAN_UNFUSED_ATTENTION")
 
 torch::Tensor causal_softmax_dropout(const torch::Tensor& scores, double scale, double p, bool training) {
   check_scores(scores);

@@ -14,15 +14,7 @@
 
 namespace ftplan {
 
-namespace {
-Switch& flush() {
-  static Switch s("FTPLAN_KEEP_DENORMALS");
-  return s;
-}
-}  // namespace
-
-bool flush_denormal_enabled() { return flush().on(); }
-void set_flush_denormal_enabled(bool on) { flush().set(on); }
+FTPLAN_SWITCH_ACCESSORS(flush_denormal_enabled, set_flush_denormal_enabled, "FTPLAN_KEEP_DENORMALS")
 
 void apply_flush_denormal() {
   const bool on = flush_denormal_enabled();

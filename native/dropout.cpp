@@ -18,10 +18,6 @@ namespace {
 using dropout_detail::kGamma;
 using dropout_detail::mix64;
 
-Switch& ours() {
-  static Switch s("FTPLAN_TORCH_DROPOUT");
-  return s;
-}
 
 
 // out[i] = in[i] · (keep(seed, i) ? scale : 0), over the logical (row-major) element order.
@@ -86,8 +82,7 @@ uint64_t draw_dropout_seed() {
 
 uint64_t dropout_detail::keep_threshold(double p) { return static_cast<uint64_t>(std::llround((1.0 - p) * 4294967296.0)); }
 
-bool cpu_dropout_enabled() { return ours().on(); }
-void set_cpu_dropout_enabled(bool on) { ours().set(on); }
+FTPLAN_SWITCH_ACCESSORS(cpu_dropout_enabled, set_cpu_dropout_enabled, "FTPLAN_TORCH_DROPOUT")
 
 torch::Tensor dropout(const torch::Tensor& x, double p, bool training) {
   if (!training || p <= 0.0) return x;

@@ -12,16 +12,7 @@
 
 namespace ftplan {
 
-namespace {
-Switch& pruned() {
-  static Switch s("FTPLAN_FULL_LAST_BLOCK");
-  return s;
-}
-}  // namespace
-
-bool last_block_pruned() { return pruned().on(); }
-void set_last_block_pruned(bool on) { pruned().set(on); }
-
+FTPLAN_SWITCH_ACCESSORS(last_block_pruned, set_last_block_pruned, "FTPLAN_FULL_LAST_BLOCK")
 
 AttentionImpl::AttentionImpl(const GPT2Config& cfg)
     : n_head_(cfg.n_head), n_embd_(cfg.n_embd), attn_pdrop_(cfg.attn_pdrop), resid_pdrop_(cfg.resid_pdrop) {

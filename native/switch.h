@@ -25,3 +25,13 @@ class Switch {
 };
 
 }  // namespace ftplan
+
+// Defines `bool getter()` and `void setter(bool)` over one process-wide Switch, off when the
+// environment variable off_var is "1" (use inside namespace ftplan, in the fast path's .cpp).
+#define FTPLAN_SWITCH_ACCESSORS(getter, setter, off_var) \
+  static ::ftplan::Switch& getter##_switch() {            \
+    static ::ftplan::Switch s(off_var);                    \
+    return s;                                              \
+  }                                                        \
+  bool getter() { return getter##_switch().on(); }         \
+  void setter(bool on) { getter##_switch().set(on); }
