@@ -9,8 +9,9 @@
 // calibrated prediction (what the user was told); the bare measurement's error is reported beside it.
 //   FTPLAN_DATA=../shared/data node bench/estimate-accuracy.mjs
 //   BENCH_MODELS=mini BENCH_REPEATS=5 BENCH_MIN_TIMES=10 node bench/estimate-accuracy.mjs
+//   BENCH_MODELS=gpt2 BENCH_REPEATS=3 node bench/estimate-accuracy.mjs   (GPT-2 small, ~12 min a pair)
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { median } from '../dist/measurement.js';
@@ -24,7 +25,9 @@ const cases = [
   // runs of about a minute each: this VM's speed swings by ±20% over 5–20 s windows (RESULTS.md)
   { model: 'tiny', limit: 16000, epochs: 4 }, // 4,000 steps
   { model: 'mini', limit: 9600, epochs: 2 }, // 1,200 steps
-].filter((c) => !only || only.includes(c.model));
+  // the reference model, only when BENCH_MODELS names it: 300 steps of ~2 s on this CPU, ~11 min a run
+  { model: 'gpt2', limit: 4800, epochs: 1, optIn: true }, // 300 steps
+].filter((c) => (only ? only.includes(c.model) : !c.optIn));
 const ftplan = (args) => {
   const r = spawnSync(process.execPath, ['bin/ftplan.js', ...args], { encoding: 'utf8', env: { ...process.env, FTPLAN_HOME: home }, maxBuffer: 1 << 28 });
   if (r.status !== 0) throw new Error(r.stderr);
@@ -88,3 +91,5 @@ process.stdout.write(
     '',
   ].join('\n'),
 );
+// the runs' checkpoints (1.5 GB a gpt2 run) go with the bench's FTPLAN_HOME unless BENCH_KEEP=1
+if (process.env.BENCH_KEEP !== '1') rmSync(home, { recursive: true, force: true });

@@ -1,9 +1,9 @@
 // The ftplan command as a user runs it (bin/ftplan.js over the built dist/).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from './helpers.js';
 
 function ftplan(args: string[], env: Record<string, string> = {}) {
   const r = spawnSync(process.execPath, ['bin/ftplan.js', ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 300_000 });
@@ -119,7 +119,7 @@ describe('ftplan estimate', () => {
     const notAddon = ftplan(['estimate', '--model', 'tiny'], { FTPLAN_NATIVE: 'package.json' });
     expect(notAddon.code).toBe(1);
     expect(notAddon.stderr).toMatch(/package.json: loaded, but it is not an ftplan addon/);
-    const garbage = join(mkdtempSync(join(tmpdir(), 'ftplan-')), 'ftplan.node');
+    const garbage = join(tempDir('ftplan-'), 'ftplan.node');
     writeFileSync(garbage, 'not an ELF file');
     const broken = ftplan(['estimate', '--model', 'tiny'], { FTPLAN_NATIVE: garbage });
     expect(broken.code).toBe(1);

@@ -2,11 +2,11 @@
 // with its code (2: bad input or usage, 1: runtime failure), names the input and the fix, is not
 // killed by a signal, and prints no stack trace unless --verbose.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CASES, type CorpusCase } from './corpus/cases.js';
+import { tempDir } from './helpers.js';
 
 interface Outcome {
   code: number | null;
@@ -35,7 +35,7 @@ const STACK = /^\s+at .+:\d+:\d+\)?$/m;
 const outcomes = new Map<string, Outcome>();
 
 async function runCase(c: CorpusCase, extra: string[] = []): Promise<Outcome> {
-  const dir = mkdtempSync(join(tmpdir(), 'ftplan-corpus-'));
+  const dir = tempDir('ftplan-corpus-');
   try {
     c.setup?.(dir);
     return await ftplan([...c.args(dir), ...extra], c.env);
@@ -82,7 +82,7 @@ describe('the broken-input corpus', () => {
   });
 
   it('a price row for a GPU the planner has no data for is listed with a warning (plans leave it out)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'ftplan-corpus-'));
+    const dir = tempDir('ftplan-corpus-');
     const f = join(dir, 'c.csv');
     writeFileSync(f, 'cloud,instanceType,gpu,gpuCount,vCPUs,memoryGiB,region,price,spotPrice,source,asOf,note\naws,g5.xlarge,Z9000,1,4,16,us-east-1,1.006,,test corpus,2026-05-20,\n');
     const r = await ftplan(['pricing', '--catalog', f]);

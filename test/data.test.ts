@@ -1,7 +1,6 @@
 // Data sets as users have them, the GPT-2 tokenizer with HF's ids, and the profile that feeds the estimate.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadDataset, seededSample } from '../src/data/loaders.js';
@@ -9,10 +8,11 @@ import { loadProfile } from '../src/data/profile.js';
 import { embeddedTokenizer, folderTokenizer, tokenizerJsonFromVocab } from '../src/data/tokenizer.js';
 import { buildProfile } from '../src/commands/profile.js';
 import { DATA } from './data.js';
+import { tempDir } from './helpers.js';
 
 const TWEETS = join(DATA, 'tweet_sentiment_extraction');
 const TINY = join(DATA, 'tiny-gpt2');
-const tmp = () => mkdtempSync(join(tmpdir(), 'ftplan-data-'));
+const tmp = () => tempDir('ftplan-data-');
 const jsonl = (file: string) => readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as { id: string; text: string; label: number; label_text: string });
 
 function ftplan(args: string[], env: Record<string, string> = {}) {

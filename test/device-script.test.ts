@@ -2,11 +2,11 @@
 // build reusing the built addon, the CUDA test file in CPU mode, both benchmarks, the table) end to
 // end on this machine, so the script is known to work before device time is spent on it.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REFERENCE_PYTHON } from './data.js';
+import { tempDir } from './helpers.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const ADDON = process.env.FTPLAN_NATIVE ?? join(ROOT, 'build/Release/ftplan.node');
@@ -25,7 +25,7 @@ interface Row {
 }
 
 describe('gpu-check.sh dry run (FTPLAN_DEVICE_DRY_RUN=1)', () => {
-  const out = mkdtempSync(join(tmpdir(), 'ftplan-gpu-check-'));
+  const out = tempDir('ftplan-gpu-check-');
   let run: ReturnType<typeof spawnSync>;
   let results: { mode: string; rows: Row[]; phases: { name: string; status: string; detail: string }[]; tests: { name: string; ok: boolean; skip: string | null }[]; pythonImpl: string; peak: { tflops: number } };
 

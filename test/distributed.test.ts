@@ -1,9 +1,8 @@
 // Data-parallel `ftplan run` over c10d Gloo on loopback, its failure handling, and the SkyPilot task
 // `ftplan launch --emit skypilot` writes.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
@@ -15,9 +14,10 @@ import { microSeed, runFlags, workerEnv } from '../src/train/distributed.js';
 import { allReduceMs, dataParallelStepMs, fitLink } from '../src/planner/performance.js';
 import { scalingModel } from '../src/planner/scaling.js';
 import { DATA } from './data.js';
+import { tempDir } from './helpers.js';
 
 const TWEETS = join(DATA, 'tweet_sentiment_extraction');
-const tmp = () => mkdtempSync(join(tmpdir(), 'ftplan-dist-'));
+const tmp = () => tempDir('ftplan-dist-');
 const HOME = tmp();
 const c10d = loadNative().runtimeInfo().c10d;
 

@@ -1,15 +1,15 @@
 // Finding libtorch in tch-rs order: LIBTORCH, LIBTORCH_USE_PYTORCH=1, then a system install.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error: a plain .mjs script without type declarations
 import { findLibtorch } from '../scripts/find-libtorch.mjs';
+import { tempDir } from './helpers.js';
 
 /** A fake unzipped libtorch: the files find-libtorch looks at, nothing that links. */
 function fakeLibtorch(version: [number, number, number], cuda: boolean): string {
-  const root = mkdtempSync(join(tmpdir(), 'ftplan-libtorch-'));
+  const root = tempDir('ftplan-libtorch-');
   const api = join(root, 'include/torch/csrc/api/include/torch');
   mkdirSync(api, { recursive: true });
   writeFileSync(join(api, 'torch.h'), '// fake\n');
@@ -59,7 +59,7 @@ describe('find-libtorch', () => {
 
   it('LIBTORCH_USE_PYTORCH=1 asks python for torch\'s include and library paths', () => {
     const root = fakeLibtorch([2, 5, 1], false);
-    const dir = mkdtempSync(join(tmpdir(), 'ftplan-py-'));
+    const dir = tempDir('ftplan-py-');
     const python = join(dir, 'python3');
     // A stand-in python that answers the probe the way torch.utils.cpp_extension would.
     writeFileSync(

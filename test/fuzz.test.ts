@@ -2,8 +2,7 @@
 // (safetensors bytes and header, config.json) and of small data files (jsonl, json, csv, tsv,
 // parquet) through ftplan's parsers. Each case loads or throws an FtplanError: never another
 // exception, never a rejection left unhandled.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 // @ts-expect-error: plain ESM JavaScript shared with bench/fuzz.mjs, no type declarations
@@ -15,10 +14,11 @@ import { FtplanError } from '../src/errors.js';
 import { loadCheckpoint } from '../src/model/hf.js';
 import { FIXTURES } from './corpus/cases.js';
 import { DATA } from './data.js';
+import { tempDir } from './helpers.js';
 
 const files = seedFiles(DATA, FIXTURES);
 const all = targets({ loadCheckpoint, loadDataset, FtplanError }, files) as Record<string, object>;
-const dir = mkdtempSync(join(tmpdir(), 'ftplan-fuzz-'));
+const dir = tempDir('ftplan-fuzz-');
 const CASES: Record<string, number> = { safetensors: 400, config: 300, 'data-jsonl': 200, 'data-json': 150, 'data-csv': 200, 'data-tsv': 150, 'data-parquet': 150 };
 
 describe('fuzzing the parsers (quick run)', () => {

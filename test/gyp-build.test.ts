@@ -3,19 +3,19 @@
 // libtorch), which also proves that such a libtorch loads through the addon's RUNPATH, with no
 // LD_LIBRARY_PATH.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, mkdirSync, readdirSync, symlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error: a plain .mjs script without type declarations
 import { findLibtorch } from '../scripts/find-libtorch.mjs';
+import { tempDir } from './helpers.js';
 
 const root = resolve(import.meta.dirname, '..');
 
 /** LIBTORCH-style folder (include/, lib/) made of links to the installed libtorch. */
 function linkedLibtorch(): string {
   const system = findLibtorch({});
-  const dir = mkdtempSync(join(tmpdir(), 'ftplan-libtorch-'));
+  const dir = tempDir('ftplan-libtorch-');
   symlinkSync(system.includeDirs[0], join(dir, 'include'));
   mkdirSync(join(dir, 'lib'));
   for (const f of readdirSync(system.libDir)) {
@@ -26,7 +26,7 @@ function linkedLibtorch(): string {
 
 describe('node-gyp build (binding.gyp)', () => {
   it('builds a loadable addon that trains, with libtorch found through RUNPATH', () => {
-    const work = mkdtempSync(join(tmpdir(), 'ftplan-gyp-'));
+    const work = tempDir('ftplan-gyp-');
     for (const f of ['binding.gyp', 'package.json', 'native', 'scripts']) cpSync(join(root, f), join(work, f), { recursive: true });
     symlinkSync(join(root, 'node_modules'), join(work, 'node_modules'));
     const libtorch = linkedLibtorch();

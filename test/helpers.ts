@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { modelConfig, type ModelConfig } from '../src/model/presets.js';
 import type { NativeBatch } from '../src/native.js';
 
@@ -30,4 +33,20 @@ export function randomRows(n: number, minLen: number, maxLen: number, vocab: num
     const len = minLen + Math.floor(next() * (maxLen - minLen + 1));
     return Array.from({ length: len }, () => Math.floor(next() * vocab));
   });
+}
+
+const tempDirs: string[] = [];
+
+/** A fresh folder under the OS temp dir; test/setup.ts removes every one after its test file. */
+export function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+}
+
+/** Removes the folders tempDir() made (test/setup.ts calls it after each test file). */
+export function removeTempDirs(): number {
+  const dirs = tempDirs.splice(0);
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  return dirs.length;
 }

@@ -1,8 +1,7 @@
 // Hugging Face GPT-2 checkpoints: the real tiny-gpt2 written by transformers 4.52 loads, its forward
 // pass matches an independent reference, and what ftplan saves is what transformers reads.
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { expectedShapes, loadCheckpoint, resolveModel, saveCheckpoint } from '../src/model/hf.js';
@@ -10,10 +9,10 @@ import { openModel } from '../src/model/open.js';
 import { modelConfig } from '../src/model/presets.js';
 import { encodeSafetensors, readSafetensors } from '../src/model/safetensors.js';
 import { DATA, REFERENCE_PYTHON } from './data.js';
-import { makeBatch, randomRows } from './helpers.js';
+import { makeBatch, randomRows, tempDir } from './helpers.js';
 
 const TINY = join(DATA, 'tiny-gpt2');
-const tmp = () => mkdtempSync(join(tmpdir(), 'ftplan-hf-'));
+const tmp = () => tempDir('ftplan-hf-');
 
 function reference(dir: string, rows: number[][], seqLen: number, pad: number): number[][] {
   const input_ids = rows.map((r) => [...r, ...Array(seqLen - r.length).fill(pad)]);

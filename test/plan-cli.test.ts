@@ -1,15 +1,15 @@
 // ftplan pricing and the plan in ftplan estimate, as a user runs them; reports for budgeting
 // reviews, the HTML one opened in headless Chromium.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readEstimate } from '../src/commands/estimate.js';
 import { DATA } from './data.js';
+import { tempDir } from './helpers.js';
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'ftplan-plan-'));
+const tmp = () => tempDir('ftplan-plan-');
 const HOME = tmp(); // no imported catalogs unless a test imports one
 
 function ftplan(args: string[], env: Record<string, string> = {}) {

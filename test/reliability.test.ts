@@ -4,8 +4,7 @@
 // and a checkpoint write that fails (a file-size limit: the previous checkpoint stays intact).
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { stepDownSizes } from '../src/commands/estimate.js';
@@ -14,9 +13,9 @@ import { modelConfig } from '../src/model/presets.js';
 import { checkedAddon, loadNative, loadRawNative, type NativeAddon } from '../src/native.js';
 import { TWEETS } from './corpus/cases.js';
 import { DATA } from './data.js';
-import { makeBatch, randomRows, tinyModel } from './helpers.js';
+import { makeBatch, randomRows, tempDir, tinyModel } from './helpers.js';
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'ftplan-rel-'));
+const tmp = () => tempDir('ftplan-rel-');
 const addon = loadNative();
 
 function ftplan(args: string[], env: Record<string, string> = {}, shell?: string) {

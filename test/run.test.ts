@@ -1,7 +1,6 @@
 // ftplan run / ftplan eval: the real fine-tune on the native core.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { calibrationFile, calibrationSpreadPct, readCalibration, recordCalibration } from '../src/calibration.js';
@@ -9,9 +8,10 @@ import { loadCheckpoint } from '../src/model/hf.js';
 import { classificationMetrics, crossEntropy } from '../src/train/metrics.js';
 import { lrFactor, warmupSteps } from '../src/train/schedule.js';
 import { DATA } from './data.js';
+import { tempDir } from './helpers.js';
 
 const TWEETS = join(DATA, 'tweet_sentiment_extraction');
-const tmp = () => mkdtempSync(join(tmpdir(), 'ftplan-run-'));
+const tmp = () => tempDir('ftplan-run-');
 // FTPLAN_HOME is a temporary folder for every test (vitest.config.ts); `home` gives a test its own.
 function ftplan(args: string[], home?: string) {
   const r = spawnSync(process.execPath, ['bin/ftplan.js', ...args], { encoding: 'utf8', timeout: 600_000, env: home ? { ...process.env, FTPLAN_HOME: home } : process.env });
