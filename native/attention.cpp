@@ -19,7 +19,6 @@ namespace ftplan {
 
 namespace {
 
-
 constexpr int kLanes = 8;
 
 // e^x for x <= 0 (a score minus its row's maximum), Cephes' expf polynomial with the exponent

@@ -18,8 +18,6 @@ namespace {
 using dropout_detail::kGamma;
 using dropout_detail::mix64;
 
-
-
 // out[i] = in[i] · (keep(seed, i) ? scale : 0), over the logical (row-major) element order.
 torch::Tensor apply_mask(const torch::Tensor& input, double p, uint64_t seed) {
   auto in = input.contiguous();

@@ -14,6 +14,19 @@ namespace ftplan {
 
 FTPLAN_SWITCH_ACCESSORS(last_block_pruned, set_last_block_pruned, "FTPLAN_FULL_LAST_BLOCK")
 
+namespace {
+// Attention from torch ops: softmax(scale · q·kᵀ where `seen`, else -inf), dropout p, times v.
+// q [B,H,Q,D], k and v [B,H,T,D], seen broadcast to [B,H,Q,T] (true = may attend) -> [B,H,Q,D].
+torch::Tensor masked_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& seen,
+                               double scale, double p) {
+  auto att = torch::matmul(q, k.transpose(-2, -1)) * scale;
+  att = att.masked_fill(seen.logical_not(), -std::numeric_limits<double>::infinity());
+  att = torch::softmax(att, -1);
+  att = ftplan::dropout(att, p, p > 0.0);
+  return torch::matmul(att, v);
+}
+}  // namespace
+
 AttentionImpl::AttentionImpl(const GPT2Config& cfg)
     : n_head_(cfg.n_head), n_embd_(cfg.n_embd), attn_pdrop_(cfg.attn_pdrop), resid_pdrop_(cfg.resid_pdrop) {
   c_attn = register_module("c_attn", torch::nn::Linear(cfg.n_embd, 3 * cfg.n_embd));
@@ -43,12 +56,8 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
     auto att = causal_softmax_dropout(scores.view({B * H, T, T}), scale, p, p > 0.0).view({B, H, T, T});
     y = torch::matmul(att, v);                               // [B,H,T,D]
   } else {
-    auto att = torch::matmul(q, k.transpose(-2, -1)) * scale;  // [B,H,T,T]
     // lengths >= 1 and right padding: every query sees key 0, so no row is all -inf.
-    att = att.masked_fill(mask.logical_not(), -std::numeric_limits<double>::infinity());
-    att = torch::softmax(att, -1);
-    att = ftplan::dropout(att, p, p > 0.0);
-    y = torch::matmul(att, v);                               // [B,H,T,D]
+    y = masked_attention(q, k, v, mask, scale, p);           // [B,H,T,D]
   }
 #endif
   y = y.transpose(1, 2).reshape({B, T, C});                // [B,T,C]
@@ -68,15 +77,11 @@ torch::Tensor AttentionImpl::forward_last(const torch::Tensor& x, const torch::T
   auto v = kv.select(2, 1).transpose(1, 2);                                       // [B,H,T,D]
   auto rows = torch::arange(B, last.options());
   auto q = F::linear(x.index({rows, last}), w.narrow(0, 0, C), b.narrow(0, 0, C)).view({B, H, 1, D});
-  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
-  auto att = torch::matmul(q, k.transpose(-2, -1)) * scale;                       // [B,H,1,T]
   // Causal for the query at last[b]: keys 0..last[b] (all real tokens, with right padding).
   auto key_seen = torch::arange(T, last.options()).unsqueeze(0) <= last.unsqueeze(1);  // [B,T]
-  att = att.masked_fill(key_seen.logical_not().view({B, 1, 1, T}), -std::numeric_limits<double>::infinity());
-  att = torch::softmax(att, -1);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
   const double p = is_training() ? attn_pdrop_ : 0.0;
-  att = ftplan::dropout(att, p, p > 0.0);
-  auto y = torch::matmul(att, v).reshape({B, C});                                 // [B,H,1,D] -> [B,C]
+  auto y = masked_attention(q, k, v, key_seen.view({B, 1, 1, T}), scale, p).reshape({B, C});  // [B,H,1,D] -> [B,C]
   y = c_proj(y);
   return ftplan::dropout(y, resid_pdrop_, is_training());
 }

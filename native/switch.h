@@ -1,7 +1,7 @@
 // switch.h — a process-wide on/off setting for a native fast path: on unless its environment
 // variable is "1" when first read, and flipped at run time for side-by-side benchmarks
 // (dropout.h: FTPLAN_TORCH_DROPOUT, attention.h: FTPLAN_UNFUSED_ATTENTION, device.h:
-// FTPLAN_KEEP_DENORMALS).
+// FTPLAN_KEEP_DENORMALS, gpt2.h: FTPLAN_FULL_LAST_BLOCK).
 #pragma once
 
 #include <atomic>

@@ -345,6 +345,13 @@ function call<T>(fn: string, check: () => void, run: () => T): T {
   }
 }
 
+/** A fast-path switch export, `name(enabled?)`: enabled must be a boolean when given. */
+function switchCall<T>(fn: string, enabled: unknown, run: () => T): T {
+  return call(fn, () => {
+    if (enabled !== undefined && typeof enabled !== 'boolean') bad(`${fn}(enabled) takes a boolean`);
+  }, run);
+}
+
 export function checkedAddon(raw: NativeAddon): NativeAddon {
   class CheckedSession implements NativeSession {
     readonly #s: NativeSession;
@@ -466,10 +473,7 @@ export function checkedAddon(raw: NativeAddon): NativeAddon {
         int(n, 'n', 1, 2 ** 26);
         if (typeof p !== 'number' || !(p > 0 && p < 1)) bad('p must be a number in (0, 1)');
       }, () => raw.dropoutCheck(n, p)),
-    cpuDropout: (enabled) =>
-      call('cpuDropout', () => {
-        if (enabled !== undefined && typeof enabled !== 'boolean') bad('cpuDropout(enabled) takes a boolean');
-      }, () => raw.cpuDropout(enabled)),
+    cpuDropout: (enabled) => switchCall('cpuDropout', enabled, () => raw.cpuDropout(enabled)),
     fusedAttentionCheck: (n, t, p) =>
       call('fusedAttentionCheck', () => {
         int(n, 'n', 1, 4096);
@@ -483,18 +487,9 @@ export function checkedAddon(raw: NativeAddon): NativeAddon {
         int(reps, 'reps', 1, 10000);
         if (typeof p !== 'number' || !(p >= 0 && p < 1)) bad('p must be a number in [0, 1)');
       }, () => raw.fusedAttentionTiming(n, t, p, reps)),
-    flushDenormal: (enabled) =>
-      call('flushDenormal', () => {
-        if (enabled !== undefined && typeof enabled !== 'boolean') bad('flushDenormal(enabled) takes a boolean');
-      }, () => raw.flushDenormal(enabled)),
-    fusedAttention: (enabled) =>
-      call('fusedAttention', () => {
-        if (enabled !== undefined && typeof enabled !== 'boolean') bad('fusedAttention(enabled) takes a boolean');
-      }, () => raw.fusedAttention(enabled)),
-    lastBlockPruned: (enabled) =>
-      call('lastBlockPruned', () => {
-        if (enabled !== undefined && typeof enabled !== 'boolean') bad('lastBlockPruned(enabled) takes a boolean');
-      }, () => raw.lastBlockPruned(enabled)),
+    flushDenormal: (enabled) => switchCall('flushDenormal', enabled, () => raw.flushDenormal(enabled)),
+    fusedAttention: (enabled) => switchCall('fusedAttention', enabled, () => raw.fusedAttention(enabled)),
+    lastBlockPruned: (enabled) => switchCall('lastBlockPruned', enabled, () => raw.lastBlockPruned(enabled)),
     cpuAllocator: (opts) =>
       call('cpuAllocator', () => {
         if (opts === undefined) return;
