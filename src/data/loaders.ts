@@ -1,13 +1,14 @@
 /**
  * loaders.ts — text-classification data sets as users have them: jsonl, csv, tsv, parquet, a folder
  * of train/test files (also a Hugging Face snapshot's data/*.parquet shards), or a Hugging Face id
- * resolved in the local hub cache. Text and label columns are detected or named; string labels map
+ * (org/name) from the hub cache, downloaded into it when it is not there (src/hub/). Text and label columns are detected or named; string labels map
  * to ids in a stable (sorted), recorded order; empty texts, missing and unknown labels follow a
  * policy and are counted, never a crash.
  */
 import { checkParquetStructure } from './parquet-guard.js';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { isRepoId } from '../hub/cache.js';
+import { hubSnapshot } from '../hub/download.js';
 import { basename, extname, join, resolve } from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { parquetMetadata } from 'hyparquet';
@@ -216,40 +217,6 @@ export async function readRows(file: string): Promise<Row[]> {
 // ---------------------------------------------------------------------------------------------
 // Finding the files of a data set
 
-/** Candidate hub cache roots, in huggingface_hub's order. */
-export function hubCacheRoots(env: NodeJS.ProcessEnv = process.env): string[] {
-  const roots: string[] = [];
-  if (env.HF_HUB_CACHE) roots.push(env.HF_HUB_CACHE);
-  if (env.HUGGINGFACE_HUB_CACHE) roots.push(env.HUGGINGFACE_HUB_CACHE);
-  if (env.HF_HOME) roots.push(join(env.HF_HOME, 'hub'));
-  const xdg = env.XDG_CACHE_HOME ?? join(env.HOME ?? homedir(), '.cache');
-  roots.push(join(xdg, 'huggingface', 'hub'));
-  return [...new Set(roots)];
-}
-
-/** org/name -> the snapshot folder in the local hub cache (refs/main's revision, else the newest). */
-export function resolveHubSnapshot(id: string, kind: 'datasets' | 'models', env: NodeJS.ProcessEnv = process.env): { dir: string; tried: string[] } | { dir: null; tried: string[] } {
-  const tried: string[] = [];
-  const folder = `${kind}--${id.replace(/\//g, '--')}`;
-  for (const root of hubCacheRoots(env)) {
-    const repo = join(root, folder);
-    tried.push(repo);
-    const snaps = join(repo, 'snapshots');
-    if (!existsSync(snaps)) continue;
-    const ref = join(repo, 'refs', 'main');
-    if (existsSync(ref)) {
-      const rev = readFileSync(ref, 'utf8').trim();
-      if (existsSync(join(snaps, rev))) return { dir: join(snaps, rev), tried };
-    }
-    const revs = readdirSync(snaps)
-      .map((r) => join(snaps, r))
-      .filter((p) => statSync(p).isDirectory())
-      .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
-    if (revs[0]) return { dir: revs[0], tried };
-  }
-  return { dir: null, tried };
-}
-
 function filesInFolder(dir: string): Partial<Record<SplitName, string[]>> {
   const out: Partial<Record<SplitName, string[]>> = {};
   const scan = (d: string) => {
@@ -271,7 +238,74 @@ function filesInFolder(dir: string): Partial<Record<SplitName, string[]>> {
   return out;
 }
 
-export function locateDataset(spec: string, env: NodeJS.ProcessEnv = process.env): { name: string; source: string; files: Partial<Record<SplitName, string[]>> } {
+/** Shards named like train-00000-of-00003.parquet: all of them, or the split is not complete. */
+function incompleteShards(files: string[]): string[] {
+  const groups = new Map<string, { of: number; have: Set<number> }>();
+  for (const f of files) {
+    const m = /^(.*)-(\d+)-of-(\d+)(\.[^.]+)$/.exec(basename(f));
+    if (!m) continue;
+    const key = `${m[1]}|${m[3]}|${m[4]}`;
+    const g = groups.get(key) ?? { of: Number(m[3]), have: new Set<number>() };
+    g.have.add(Number(m[2]));
+    groups.set(key, g);
+  }
+  const missing: string[] = [];
+  for (const [key, g] of groups) {
+    const [stem, of, ext] = key.split('|') as [string, string, string];
+    for (let i = 0; i < g.of; i++) if (!g.have.has(i)) missing.push(`${stem}-${String(i).padStart(5, '0')}-of-${of}${ext}`);
+  }
+  return missing;
+}
+
+/**
+ * The data files of a hub data set repo that the folder reader will use: split files (train*,
+ * test*, validation*) at the top or under data/, parquet preferred (the hub converts data sets to
+ * parquet and the datasets library uploads them so), all shards of a split.
+ */
+function selectDataFiles(id: string, paths: string[]): string[] {
+  const candidates = paths.filter((p) => {
+    const parts = p.split('/');
+    return (parts.length === 1 || (parts.length === 2 && parts[0] === 'data')) && splitOf(p) !== null && FORMATS.includes(extname(p).toLowerCase());
+  });
+  const pick = (files: string[]) => {
+    const top = files.filter((p) => !p.includes('/'));
+    return top.some((p) => splitOf(p) === 'train') ? top : files.filter((p) => p.startsWith('data/'));
+  };
+  const parquet = pick(candidates.filter((p) => extname(p).toLowerCase() === '.parquet'));
+  if (parquet.some((p) => splitOf(p) === 'train')) return parquet;
+  const any = pick(candidates);
+  if (any.some((p) => splitOf(p) === 'train')) {
+    // one format per split, as the folder reader takes it
+    const out: string[] = [];
+    for (const split of ['train', 'test', 'validation'] as SplitName[]) {
+      const files = any.filter((p) => splitOf(p) === split);
+      const ext = FORMATS.find((e) => files.some((p) => extname(p).toLowerCase() === e));
+      out.push(...files.filter((p) => extname(p).toLowerCase() === ext));
+    }
+    return out;
+  }
+  throw new FtplanError('ERR_INPUT', `--dataset ${id}: the repo has no training split file ftplan reads (train*.parquet / .jsonl / .csv / .tsv / .json at the top or under data/); it has ${paths.slice(0, 8).join(', ') || 'no files'}${paths.length > 8 ? ', …' : ''}`, {
+    fix: 'download the data files yourself and pass the folder or file (a train file, and test/validation files if there are any)',
+  });
+}
+
+/** A hub data set: from the cache when it has a complete training split, else downloaded into it. */
+async function hubDataset(id: string, env: NodeJS.ProcessEnv): Promise<string> {
+  const snap = await hubSnapshot({
+    type: 'dataset',
+    id,
+    env,
+    missing: (cached) => {
+      const files = filesInFolder(cached.dir);
+      if (!files.train) return ['a training split file'];
+      return incompleteShards(Object.values(files).flat());
+    },
+    select: async (files) => ({ fetch: selectDataFiles(id, files.map((f) => f.path)) }),
+  });
+  return snap.dir;
+}
+
+export async function locateDataset(spec: string, env: NodeJS.ProcessEnv = process.env): Promise<{ name: string; source: string; files: Partial<Record<SplitName, string[]>> }> {
   const path = resolve(spec);
   if (existsSync(path)) {
     if (statSync(path).isFile()) return { name: basename(path), source: 'file', files: { train: [path] } }; // a file given alone is what to train on
@@ -281,18 +315,13 @@ export function locateDataset(spec: string, env: NodeJS.ProcessEnv = process.env
     }
     return { name: basename(path), source: 'folder', files };
   }
-  if (/^[\w.-]+\/[\w.-]+$/.test(spec)) {
-    const found = resolveHubSnapshot(spec, 'datasets', env);
-    if (found.dir) {
-      const files = filesInFolder(found.dir);
-      if (!files.train) throw inputError(found.dir, 'is in the hub cache but has no training split file', `download the data files: huggingface-cli download --repo-type dataset ${spec}`);
-      return { name: spec, source: `hub cache (${found.dir})`, files };
-    }
-    throw new FtplanError('ERR_INPUT', `data set '${spec}' is neither a path nor in the local Hugging Face hub cache (looked in ${found.tried.join(', ')})`, {
-      fix: `download it first (huggingface-cli download --repo-type dataset ${spec}), set HF_HUB_CACHE / HF_HOME to where it is, or pass a local path`,
-    });
+  if (isRepoId(spec) && spec.includes('/')) {
+    const dir = await hubDataset(spec, env);
+    const files = filesInFolder(dir);
+    if (!files.train) throw inputError(dir, 'is in the hub cache but has no training split file', `remove ${dir} and run again to download it afresh`);
+    return { name: spec, source: `hub cache (${dir})`, files };
   }
-  throw new FtplanError('ERR_INPUT', `--dataset ${spec}: no such file or folder`, { fix: 'pass a jsonl/csv/tsv/parquet file, a folder with train/test files, or a Hugging Face id (org/name) in the local hub cache' });
+  throw new FtplanError('ERR_INPUT', `--dataset ${spec}: no such file or folder`, { fix: 'pass a jsonl/csv/tsv/parquet file, a folder with train/test files, or a Hugging Face data set id (org/name)' });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -329,7 +358,7 @@ function isIntegerLike(v: unknown): boolean {
 }
 
 export async function loadDataset(spec: string, opts: LoadOptions = {}): Promise<Dataset> {
-  const located = locateDataset(spec, opts.env);
+  const located = await locateDataset(spec, opts.env);
   const rowsBySplit = new Map<SplitName, { files: string[]; rows: Row[] }>();
   for (const [split, files] of Object.entries(located.files) as [SplitName, string[]][]) {
     const rows: Row[] = [];
