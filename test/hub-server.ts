@@ -52,8 +52,12 @@ export interface HubServer {
   requests: SeenRequest[];
   /** path -> how many more GETs of that file's content to cut off after half of the bytes */
   cutOff: Map<string, number>;
+  /** path -> how many more GETs of that file's content send half of the bytes and then nothing, the connection left open */
+  stall: Map<string, number>;
   /** how many of the next requests get their connection dropped before any answer */
   dropConnections: number;
+  /** answer Range requests with the whole file (200), as some proxies and mirrors do */
+  ignoreRange: boolean;
   /** tokens the server accepts */
   tokens: Set<string>;
   /** accepted tokens whose account has been granted access to the gated repos */
@@ -101,7 +105,7 @@ export async function startHubServer(repos: HubRepoSpec[], opts: { tokens?: stri
   const blobs = new Map<string, StoredFile>();
   for (const r of stored.values()) for (const f of r.files.values()) if (f.lfs) blobs.set(f.sha256, f);
   let base = '';
-  const handle = { dropConnections: 0 } as HubServer;
+  const handle = { dropConnections: 0, ignoreRange: false, stall: new Map<string, number>() } as HubServer;
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const seen: SeenRequest = { method: req.method ?? 'GET', url: req.url ?? '/', range: req.headers.range, authorization: req.headers.authorization, status: 0 };
@@ -144,7 +148,7 @@ export async function startHubServer(repos: HubRepoSpec[], opts: { tokens?: stri
       let start = 0;
       let end = total - 1;
       let status = 200;
-      const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
+      const range = handle.ignoreRange ? null : /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
       if (range) {
         start = Number(range[1]);
         end = range[2] ? Math.min(Number(range[2]), total - 1) : total - 1;
@@ -162,6 +166,12 @@ export async function startHubServer(repos: HubRepoSpec[], opts: { tokens?: stri
       res.writeHead(status, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(body.length), 'Accept-Ranges': 'bytes', ...headers });
       if (req.method === 'HEAD') {
         res.end();
+        return;
+      }
+      const stalls = handle.stall.get(f.path) ?? 0;
+      if (stalls > 0) {
+        handle.stall.set(f.path, stalls - 1);
+        res.write(body.subarray(0, Math.floor(body.length / 2))); // and then silence
         return;
       }
       const cuts = cutOff.get(f.path) ?? 0;

@@ -178,6 +178,19 @@ describe('a model from the hub', () => {
     expect(ck.missing).toEqual([]);
   });
 
+  it('two downloads of the same model at once (a data-parallel run\'s workers) fetch each file once', async () => {
+    const env = hubEnv();
+    const from = hub.requests.length;
+    const lines: string[] = [];
+    const [a, b] = await Promise.all([obtainModel('acme/tiny-gpt2', 'weights', { env, log: (l) => lines.push(l) }), obtainModel('acme/tiny-gpt2', 'weights', { env, log: (l) => lines.push(l) })]);
+    expect(a).toEqual(b);
+    expect(newRequests(from).filter((r) => r.url.startsWith('/lfs-cdn/'))).toHaveLength(1);
+    expect(newRequests(from).filter((r) => r.url.endsWith('/vocab.json'))).toHaveLength(1);
+    expect(lines.some((l) => /^waiting for process \d+, which is downloading the same file/.test(l))).toBe(true);
+    expect(sha256(readFileSync(join(a.kind === 'folder' ? a.dir : '', 'model.safetensors')))).toBe(sha256(weights));
+    expect(readdirSync(join(env.HF_HOME!, 'hub', '.locks', 'models--acme--tiny-gpt2'))).toEqual([]); // released
+  });
+
   it('sharded weights: the index, then every shard it names', async () => {
     const env = hubEnv();
     const src = await obtainModel('acme/sharded', 'weights', { env, log: () => {} });
@@ -246,6 +259,34 @@ describe('resuming a download that was cut off', () => {
     const src = await obtainModel('acme/tiny-gpt2', 'weights', { env, log: () => {} });
     expect(newRequests(from).filter((r) => r.url.startsWith('/lfs-cdn/')).map((r) => r.range)).toEqual([undefined]);
     expect(sha256(readFileSync(join(src.kind === 'folder' ? src.dir : '', 'model.safetensors')))).toBe(sha256(weights));
+  });
+
+  it('a download that stalls (the connection open, nothing arriving) ends after HF_HUB_DOWNLOAD_TIMEOUT and resumes next time', async () => {
+    const env = hubEnv({ HF_HUB_DOWNLOAD_TIMEOUT: '1' });
+    hub.stall.set('model.safetensors', 1);
+    const e = await failure(obtainModel('acme/tiny-gpt2', 'weights', { env, log: () => {} }));
+    expect(e.message).toMatch(/the download of model.safetensors stopped at [\d,]+ of [\d,]+ bytes \(the connection ended: nothing received for 1 s\)/);
+    expect(e.fix).toBe('run the same command again to resume it where it stopped');
+    const from = hub.requests.length;
+    const src = await obtainModel('acme/tiny-gpt2', 'weights', { env, log: () => {} });
+    expect(newRequests(from).filter((r) => r.url.startsWith('/lfs-cdn/')).map((r) => r.range)).toEqual([expect.stringMatching(/^bytes=\d+-$/)]);
+    expect(sha256(readFileSync(join(src.kind === 'folder' ? src.dir : '', 'model.safetensors')))).toBe(sha256(weights));
+  });
+
+  it('a server that ignores the Range request (200, the whole file) is noticed: the file is written from its start', async () => {
+    const env = hubEnv();
+    await obtainModel('acme/tiny-gpt2', 'shape', { env, log: () => {} });
+    const part = join(env.HF_HOME!, 'hub', 'models--acme--tiny-gpt2', 'blobs', `${sha256(weights)}.incomplete`);
+    writeFileSync(part, weights.subarray(0, 1000));
+    const from = hub.requests.length;
+    hub.ignoreRange = true;
+    try {
+      const src = await obtainModel('acme/tiny-gpt2', 'weights', { env, log: () => {} });
+      expect(newRequests(from).filter((r) => r.url.startsWith('/lfs-cdn/')).map((r) => [r.range, r.status])).toEqual([['bytes=1000-', 200]]);
+      expect(sha256(readFileSync(join(src.kind === 'folder' ? src.dir : '', 'model.safetensors')))).toBe(sha256(weights));
+    } finally {
+      hub.ignoreRange = false;
+    }
   });
 
   it('a partial blob longer than the file is dropped and the file downloaded whole', async () => {

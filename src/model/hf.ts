@@ -43,7 +43,9 @@ export function resolveModel(spec: string, env: NodeJS.ProcessEnv = process.env)
     const found = findSnapshot(hubCacheDir(env), 'model', spec);
     if (found && found.state('config.json') === 'present') return { kind: 'folder', dir: found.dir, name: spec };
     throw new FtplanError('ERR_INPUT', `--model ${spec}: not a preset (${Object.keys(PRESETS).join(', ')}), not a folder, and not in the local hub cache (looked in ${repoDir(hubCacheDir(env), 'model', spec)})`, {
-      fix: `download it first (ftplan estimate --model ${spec}, or huggingface-cli download ${spec}), set HF_HUB_CACHE / HF_HOME, or pass a local folder`,
+      fix: spec.includes('/')
+        ? `download it first (ftplan estimate --model ${spec} fetches its config and tokenizer; or huggingface-cli download ${spec}), set HF_HUB_CACHE / HF_HOME to the cache that has it, or pass a local folder`
+        : `name a hub model by its full id to download it (org/name, e.g. openai-community/gpt2), or pass a local folder`,
     });
   }
   throw notAModel(spec);
