@@ -113,6 +113,33 @@ describe('into an empty HF_HOME, then again offline with the hub gone', () => {
   });
 });
 
+describe('run and launch', () => {
+  it('ftplan run --model org/name: fine-tunes the downloaded weights and saves the hub model\'s tokenizer with its checkpoint', async () => {
+    const env = hubEnv(hub.url);
+    const out = join(tempDir('ftplan-hubrun-'), 'out');
+    const from = hub.requests.length;
+    const r = await ftplan(['run', '--model', 'acme/tiny-gpt2', '--dataset', 'acme/moods', '--max-steps', '2', '--epochs', '1', '--batch-size', '4', '--device', 'cpu', '--threads', '1', '--output-dir', out, '--json'], env);
+    expect(r.code).toBe(0);
+    const seen = hub.requests.slice(from);
+    expect(seen.filter((q) => q.url.startsWith('/lfs-cdn/') && q.status === 200)).toHaveLength(4); // the weights and the three parquet files, once each
+    const report = JSON.parse(r.stdout);
+    expect(report.steps).toBe(2);
+    const snap = snapshotOf(env, 'models--acme--tiny-gpt2');
+    for (const f of ['vocab.json', 'merges.txt', 'tokenizer_config.json']) expect(readFileSync(join(out, f)).equals(readFileSync(join(snap.dir, f)))).toBe(true);
+    expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'))).toMatchObject({ n_embd: 8, n_layer: 1, num_labels: 3 });
+  });
+
+  it('ftplan launch passes a hub id through to the remote run and downloads nothing', async () => {
+    const env = hubEnv(hub.url);
+    const from = hub.requests.length;
+    const r = await ftplan(['launch', '--emit', 'skypilot', '--gpu', 'A100', '--model', 'acme/tiny-gpt2', '--dataset', 'acme/moods'], env);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/node bin\/ftplan\.js run --model acme\/tiny-gpt2 --dataset acme\/moods /);
+    expect(hub.requests.length).toBe(from);
+    expect(existsSync(join(env.HF_HOME!, 'hub'))).toBe(false);
+  });
+});
+
 describe('refusals: exit 2 and a fix', () => {
   it('a gated model without a token (401)', async () => {
     const r = await ftplan(['estimate', '--model', 'acme/gated-gpt2', ...ESTIMATE], hubEnv(hub.url));

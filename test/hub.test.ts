@@ -11,7 +11,7 @@ import { FtplanError } from '../src/errors.js';
 import { findSnapshot, hubCacheDir, hubHome, hubSettings, isRepoId, repoFolderName } from '../src/hub/cache.js';
 import { loadCheckpoint, obtainModel, resolveModel } from '../src/model/hf.js';
 import { tempDir } from './helpers.js';
-import { labelledDatasetFiles, LABELS, sha256, startHubServer, tinyModelFiles, type HubServer } from './hub-server.js';
+import { labelledDatasetFiles, labelledRows, LABELS, parquetOf, sha256, startHubServer, tinyModelFiles, type HubServer } from './hub-server.js';
 
 const TOKEN = 'hf_test_granted_0123456789';
 const OTHER_TOKEN = 'hf_test_not_granted_98765';
@@ -39,6 +39,18 @@ beforeAll(async () => {
         ],
       },
       { type: 'dataset', id: 'acme/moods', files: [...labelledDatasetFiles(), { path: 'train.csv', content: 'text,label\nthis copy is not used,0\n' }] },
+      { type: 'dataset', id: 'acme/one-config', files: [{ path: 'README.md', content: '# one configuration\n' }, { path: 'plain_text/train-00000-of-00001.parquet', content: parquetOf(labelledRows(12, 5)) }, { path: 'plain_text/test-00000-of-00001.parquet', content: parquetOf(labelledRows(6, 6)) }] },
+      { type: 'dataset', id: 'acme/two-configs', files: ['en', 'fr'].map((c) => ({ path: `${c}/train-00000-of-00001.parquet`, content: parquetOf(labelledRows(9, 7)) })) },
+      {
+        type: 'dataset',
+        id: 'acme/jsonl-only',
+        files: [
+          { path: 'train.jsonl', content: labelledRows(9, 8).text.map((text, i) => JSON.stringify({ text, label: LABELS[i % 3] })).join('\n') },
+          { path: 'test.jsonl', content: labelledRows(3, 9).text.map((text, i) => JSON.stringify({ text, label: LABELS[i % 3] })).join('\n') },
+          { path: 'loader.py', content: '# a loading script: not fetched\n' },
+        ],
+      },
+      { type: 'dataset', id: 'acme/script-only', files: [{ path: 'script-only.py', content: 'import datasets\n' }] },
     ],
     { tokens: [TOKEN, OTHER_TOKEN], granted: [TOKEN], lifetimeMs: 600_000 },
   );
@@ -429,6 +441,28 @@ describe('a data set from the hub', () => {
     expect((await loadDataset('acme/moods', { env })).splits.train!.examples).toHaveLength(90);
     // the blob was still in blobs/: linked again, not downloaded
     expect(newRequests(from).filter((r) => r.url.includes('/resolve/') || r.url.startsWith('/lfs-cdn/'))).toEqual([]);
+  });
+
+  it('a configuration\'s folder (plain_text/train-….parquet) when it is the only one; several: name them', async () => {
+    const env = hubEnv();
+    const ds = await loadDataset('acme/one-config', { env });
+    expect(ds.source).toMatch(/^hub cache \(.*\/datasets--acme--one-config\/snapshots\/[0-9a-f]{40}\/plain_text\)$/);
+    expect(ds.splits.train!.examples).toHaveLength(12);
+    expect(ds.splits.test!.examples).toHaveLength(6);
+    expect((await loadDataset('acme/one-config', { env: { ...env, HF_HUB_OFFLINE: '1' } })).splits.train!.examples).toHaveLength(12);
+    const two = await failure(loadDataset('acme/two-configs', { env }));
+    expect(two.message).toBe('--dataset acme/two-configs: the repo has 2 configurations (en, fr) and ftplan reads one');
+    expect(two.fix).toMatch(/--include 'en\/\*'\) and pass its folder/);
+  });
+
+  it('without parquet, the jsonl split files; a repo with only a loading script is refused with its files', async () => {
+    const env = hubEnv();
+    const ds = await loadDataset('acme/jsonl-only', { env });
+    expect(ds.labels).toEqual(LABELS);
+    expect(ds.splits.train!.examples).toHaveLength(9);
+    expect(readdirSync(ds.source.slice('hub cache ('.length, -1)).sort()).toEqual(['test.jsonl', 'train.jsonl']);
+    const script = await failure(loadDataset('acme/script-only', { env }));
+    expect(script.message).toMatch(/--dataset acme\/script-only: the repo has no training split file ftplan reads .*; it has script-only.py$/);
   });
 
   it('a data set id that does not exist on the hub', async () => {

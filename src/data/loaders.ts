@@ -258,35 +258,68 @@ function incompleteShards(files: string[]): string[] {
 }
 
 /**
- * The data files of a hub data set repo that the folder reader will use: split files (train*,
- * test*, validation*) at the top or under data/, parquet preferred (the hub converts data sets to
- * parquet and the datasets library uploads them so), all shards of a split.
+ * The split files under `base` ('' or '<config>/') that the folder reader would use: train*, test*,
+ * validation* directly in it or in its data/, parquet preferred, every shard of a split; null when
+ * there is no training split there.
  */
-function selectDataFiles(id: string, paths: string[]): string[] {
+function splitFilesUnder(paths: string[], base: string): string[] | null {
   const candidates = paths.filter((p) => {
-    const parts = p.split('/');
+    if (!p.startsWith(base)) return false;
+    const parts = p.slice(base.length).split('/');
     return (parts.length === 1 || (parts.length === 2 && parts[0] === 'data')) && splitOf(p) !== null && FORMATS.includes(extname(p).toLowerCase());
   });
   const pick = (files: string[]) => {
-    const top = files.filter((p) => !p.includes('/'));
-    return top.some((p) => splitOf(p) === 'train') ? top : files.filter((p) => p.startsWith('data/'));
+    const top = files.filter((p) => !p.slice(base.length).includes('/'));
+    return top.some((p) => splitOf(p) === 'train') ? top : files.filter((p) => p.startsWith(`${base}data/`));
   };
   const parquet = pick(candidates.filter((p) => extname(p).toLowerCase() === '.parquet'));
   if (parquet.some((p) => splitOf(p) === 'train')) return parquet;
   const any = pick(candidates);
-  if (any.some((p) => splitOf(p) === 'train')) {
-    // one format per split, as the folder reader takes it
-    const out: string[] = [];
-    for (const split of ['train', 'test', 'validation'] as SplitName[]) {
-      const files = any.filter((p) => splitOf(p) === split);
-      const ext = FORMATS.find((e) => files.some((p) => extname(p).toLowerCase() === e));
-      out.push(...files.filter((p) => extname(p).toLowerCase() === ext));
-    }
-    return out;
+  if (!any.some((p) => splitOf(p) === 'train')) return null;
+  // one format per split, as the folder reader takes it
+  const out: string[] = [];
+  for (const split of ['train', 'test', 'validation'] as SplitName[]) {
+    const files = any.filter((p) => splitOf(p) === split);
+    const ext = FORMATS.find((e) => files.some((p) => extname(p).toLowerCase() === e));
+    out.push(...files.filter((p) => extname(p).toLowerCase() === ext));
   }
-  throw new FtplanError('ERR_INPUT', `--dataset ${id}: the repo has no training split file ftplan reads (train*.parquet / .jsonl / .csv / .tsv / .json at the top or under data/); it has ${paths.slice(0, 8).join(', ') || 'no files'}${paths.length > 8 ? ', …' : ''}`, {
+  return out;
+}
+
+/** Of several configurations (sub-folders with their own splits), the one to read: 'default', or the only one. */
+function pickConfig(id: string, configs: string[]): string | null {
+  if (configs.length === 0) return null;
+  if (configs.includes('default')) return 'default';
+  if (configs.length === 1) return configs[0] as string;
+  throw new FtplanError('ERR_INPUT', `--dataset ${id}: the repo has ${configs.length} configurations (${configs.join(', ')}) and ftplan reads one`, {
+    fix: `download the files of the one you want (huggingface-cli download --repo-type dataset ${id} --include '${configs[0]}/*') and pass its folder`,
+  });
+}
+
+/**
+ * The data files of a hub data set repo that the folder reader will use, as the datasets library
+ * uploads them (parquet, split files at the top, under data/, or under one configuration's folder),
+ * and the folder they are read from ('' or the configuration).
+ */
+function selectDataFiles(id: string, paths: string[]): { files: string[]; config: string } {
+  const top = splitFilesUnder(paths, '');
+  if (top) return { files: top, config: '' };
+  const folders = [...new Set(paths.filter((p) => p.includes('/')).map((p) => p.split('/')[0] as string))].filter((f) => f !== 'data' && !f.startsWith('.')).sort();
+  const config = pickConfig(id, folders.filter((f) => splitFilesUnder(paths, `${f}/`)));
+  if (config) return { files: splitFilesUnder(paths, `${config}/`) as string[], config };
+  throw new FtplanError('ERR_INPUT', `--dataset ${id}: the repo has no training split file ftplan reads (train*.parquet / .jsonl / .csv / .tsv / .json at the top, under data/ or under a configuration's folder); it has ${paths.slice(0, 8).join(', ') || 'no files'}${paths.length > 8 ? ', …' : ''}`, {
     fix: 'download the data files yourself and pass the folder or file (a train file, and test/validation files if there are any)',
   });
+}
+
+/** The folder of a hub snapshot the data is read from: the snapshot, or its one configuration's folder. */
+function dataRoot(id: string, dir: string): string | null {
+  if (filesInFolder(dir).train) return dir;
+  const configs = readdirSync(dir)
+    .filter((f) => f !== 'data' && !f.startsWith('.') && statSync(join(dir, f)).isDirectory() && filesInFolder(join(dir, f)).train)
+    .sort();
+  const config = pickConfig(id, configs);
+  return config ? join(dir, config) : null;
 }
 
 /** A hub data set: from the cache when it has a complete training split, else downloaded into it. */
@@ -295,14 +328,20 @@ async function hubDataset(id: string, env: NodeJS.ProcessEnv): Promise<string> {
     type: 'dataset',
     id,
     env,
-    missing: (cached) => {
-      const files = filesInFolder(cached.dir);
-      if (!files.train) return ['a training split file'];
-      return incompleteShards(Object.values(files).flat());
+    missing: (cached, offline) => {
+      let root: string | null;
+      try {
+        root = dataRoot(id, cached.dir);
+      } catch (e) {
+        if (offline) throw e;
+        root = null; // several configurations cached: the repo's listing decides
+      }
+      if (!root) return ['a training split file'];
+      return incompleteShards(Object.values(filesInFolder(root)).flat());
     },
-    select: async (files) => ({ fetch: selectDataFiles(id, files.map((f) => f.path)) }),
+    select: async (files) => ({ fetch: selectDataFiles(id, files.map((f) => f.path)).files }),
   });
-  return snap.dir;
+  return dataRoot(id, snap.dir) ?? snap.dir;
 }
 
 export async function locateDataset(spec: string, env: NodeJS.ProcessEnv = process.env): Promise<{ name: string; source: string; files: Partial<Record<SplitName, string[]>> }> {

@@ -399,12 +399,15 @@ export async function hubSnapshot(req: SnapshotRequest): Promise<SnapshotResult>
   const selection = await req.select(files, get);
   const todo = selection.fetch.map((p) => byPath.get(p)).filter((f): f is RepoFile => f !== undefined && !existsSync(join(repo, 'snapshots', commit, f.path)));
   const total = todo.reduce((n, f) => n + f.size, 0);
-  session.progress = new Progress(req.id, total, log, Boolean(process.stderr.isTTY));
+  const tty = Boolean(process.stderr.isTTY);
+  session.progress = new Progress(req.id, total, log, tty);
   try {
     for (const f of todo) if (await ensureFile(session, f)) fetched.push(f.path);
   } finally {
     session.progress.stop();
   }
+  // the bar clears itself: leave one line saying what arrived and where
+  if (tty && fetched.length) log(`${req.id}: ${fetched.length} file(s), ${fmtBytes(total)}, into ${join(repo, 'snapshots', commit)}`);
   for (const p of selection.absent ?? []) if (!byPath.has(p)) writeNoExist(session, p);
   mkdirSync(join(repo, 'refs'), { recursive: true });
   writeFileSync(join(repo, 'refs', 'main'), commit);
