@@ -387,6 +387,20 @@ describe('the hub\'s refusals and the network\'s failures: exit 2 and what to do
     expect(e.fix).toMatch(/check the network and HF_ENDPOINT/);
   });
 
+  it('an endpoint that answers, but not as the Hub API does (a web page)', async () => {
+    const page = createServer((_req, res) => res.writeHead(200, { 'Content-Type': 'text/html' }).end('<html>welcome</html>'));
+    await new Promise<void>((r) => page.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(page.address() as AddressInfo).port}`;
+      const e = await failure(obtainModel('acme/tiny-gpt2', 'shape', { env: hubEnv({ HF_ENDPOINT: url }), log: () => {} }));
+      expect(e.message).toMatch(new RegExp(`--model acme/tiny-gpt2: ${url} did not answer as the Hugging Face Hub API does`));
+      expect(e.fix).toMatch(/check HF_ENDPOINT/);
+    } finally {
+      page.closeAllConnections();
+      await new Promise((r) => page.close(r));
+    }
+  });
+
   it('a connection reset before any answer (a kept-alive socket the server had closed) is sent again', async () => {
     const env = hubEnv();
     const from = hub.requests.length;

@@ -105,5 +105,9 @@ export function fromFetchFailure(ctx: HubContext, e: unknown, errorCodes: Map<st
   const err = e as { name?: string; statusCode?: number; url?: string; message?: string };
   if (typeof err?.statusCode === 'number') return httpError(ctx, err.statusCode, (err.url && errorCodes.get(err.url)) ?? null, err.message, e);
   if (e instanceof TypeError && /access token/i.test(e.message)) return tokenError(ctx, e);
+  if (e instanceof SyntaxError || err?.name === 'InvalidApiResponseFormatError') {
+    // an answer, but not the Hub API's: a web page, a proxy's login, a wrong HF_ENDPOINT
+    return input(`${flag(ctx.type)} ${ctx.id}: ${ctx.settings.endpoint} did not answer as the Hugging Face Hub API does (${err?.message ?? String(e)})`, `check HF_ENDPOINT (${ctx.settings.endpoint}): it must serve the Hub API (/api/models/…), like https://huggingface.co or a mirror of it`, e);
+  }
   return networkError(ctx, e);
 }
