@@ -37,6 +37,8 @@ export interface HubRepoSpec {
   private?: boolean;
   /** the commit main points at (default: derived from the files) */
   sha?: string;
+  /** other branches (e.g. the hub's parquet conversion, refs/convert/parquet) and their files */
+  branches?: Record<string, HubFileSpec[]>;
 }
 
 export interface SeenRequest {
@@ -75,23 +77,40 @@ interface StoredFile {
   gitOid: string;
 }
 
-interface StoredRepo {
-  spec: HubRepoSpec;
+interface StoredRevision {
   sha: string;
   files: Map<string, StoredFile>;
+}
+
+interface StoredRepo {
+  spec: HubRepoSpec;
+  main: StoredRevision;
+  /** by branch name and by commit */
+  revisions: Map<string, StoredRevision>;
 }
 
 export const gitBlobId = (b: Buffer) => createHash('sha1').update(`blob ${b.length}\0`).update(b).digest('hex');
 export const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-function store(spec: HubRepoSpec): StoredRepo {
+function storeFiles(id: string, branch: string, specs: HubFileSpec[]): StoredRevision {
   const files = new Map<string, StoredFile>();
-  for (const f of spec.files) {
+  for (const f of specs) {
     const content = Buffer.isBuffer(f.content) ? f.content : Buffer.from(f.content);
     files.set(f.path, { path: f.path, content, lfs: f.lfs ?? /\.(safetensors|parquet|bin)$/.test(f.path), sha256: sha256(content), gitOid: gitBlobId(content) });
   }
-  const sha = spec.sha ?? createHash('sha1').update(spec.id).update([...files.values()].map((f) => f.gitOid).join()).digest('hex');
-  return { spec, sha, files };
+  const sha = createHash('sha1').update(`${id}@${branch}`).update([...files.values()].map((f) => f.gitOid).join()).digest('hex');
+  return { sha, files };
+}
+
+function store(spec: HubRepoSpec): StoredRepo {
+  const main = storeFiles(spec.id, 'main', spec.files);
+  if (spec.sha) main.sha = spec.sha;
+  const revisions = new Map<string, StoredRevision>([['main', main], ['HEAD', main], [main.sha, main]]);
+  for (const [branch, files] of Object.entries(spec.branches ?? {})) {
+    const rev = storeFiles(spec.id, branch, files);
+    revisions.set(branch, rev).set(rev.sha, rev);
+  }
+  return { spec, main, revisions };
 }
 
 /** Starts the server on 127.0.0.1 (a free port); it closes itself after `lifetimeMs`. */
@@ -103,7 +122,7 @@ export async function startHubServer(repos: HubRepoSpec[], opts: { tokens?: stri
   const granted = new Set(opts.granted ?? opts.tokens ?? []);
   const pageSize = opts.pageSize ?? 3;
   const blobs = new Map<string, StoredFile>();
-  for (const r of stored.values()) for (const f of r.files.values()) if (f.lfs) blobs.set(f.sha256, f);
+  for (const r of stored.values()) for (const rev of r.revisions.values()) for (const f of rev.files.values()) if (f.lfs) blobs.set(f.sha256, f);
   let base = '';
   const handle = { dropConnections: 0, ignoreRange: false, stall: new Map<string, number>() } as HubServer;
 
@@ -191,19 +210,19 @@ export async function startHubServer(repos: HubRepoSpec[], opts: { tokens?: stri
       const id = `${parts[2]}/${parts[3]}`;
       const repo = access(type, id, false);
       if (!repo) return;
-      const rev = parts[5] as string;
-      if (rev !== 'main' && rev !== 'HEAD' && rev !== repo.sha) return refuse(404, 'RevisionNotFound', `Invalid rev id: ${rev}`);
+      const rev = repo.revisions.get(parts[5] as string);
+      if (!rev) return refuse(404, 'RevisionNotFound', `Invalid rev id: ${parts[5]}`);
       if (parts[4] === 'revision') {
         return send(200, {
-          _id: repo.sha.slice(0, 24),
+          _id: repo.main.sha.slice(0, 24),
           id,
-          sha: repo.sha,
+          sha: rev.sha,
           private: Boolean(repo.spec.private),
           gated: repo.spec.gated ? 'manual' : false,
           downloads: 0,
           likes: 0,
           lastModified: '2025-01-01T00:00:00.000Z',
-          siblings: [...repo.files.keys()].map((rfilename) => ({ rfilename })),
+          siblings: [...rev.files.keys()].map((rfilename) => ({ rfilename })),
         });
       }
       if (parts[4] === 'tree') {
@@ -211,7 +230,7 @@ export async function startHubServer(repos: HubRepoSpec[], opts: { tokens?: stri
         const recursive = url.searchParams.get('recursive') === 'true';
         const entries: object[] = [];
         const dirs = new Set<string>();
-        for (const f of repo.files.values()) {
+        for (const f of rev.files.values()) {
           if (prefix && !f.path.startsWith(`${prefix}/`)) continue;
           const rest = prefix ? f.path.slice(prefix.length + 1) : f.path;
           const segs = rest.split('/');
@@ -245,17 +264,17 @@ export async function startHubServer(repos: HubRepoSpec[], opts: { tokens?: stri
       const type = isDataset ? 'dataset' : 'model';
       const repo = access(type, `${p[0]}/${p[1]}`, true);
       if (!repo) return;
-      const rev = p[3] as string;
-      if (rev !== 'main' && rev !== repo.sha) return refuse(404, 'RevisionNotFound', `Invalid rev id: ${rev}`);
-      const f = repo.files.get(p.slice(4).join('/'));
+      const rev = repo.revisions.get(p[3] as string);
+      if (!rev) return refuse(404, 'RevisionNotFound', `Invalid rev id: ${p[3]}`);
+      const f = rev.files.get(p.slice(4).join('/'));
       if (!f) return refuse(404, 'EntryNotFound', 'Entry not found');
       if (f.lfs) {
         seen.status = 302;
-        res.writeHead(302, { Location: `${base}/lfs-cdn/${f.sha256}`, 'X-Repo-Commit': repo.sha, 'X-Linked-Etag': `"${f.sha256}"`, 'X-Linked-Size': String(f.content.length), ETag: `"${f.gitOid}"`, 'Content-Length': '0' });
+        res.writeHead(302, { Location: `${base}/lfs-cdn/${f.sha256}`, 'X-Repo-Commit': rev.sha, 'X-Linked-Etag': `"${f.sha256}"`, 'X-Linked-Size': String(f.content.length), ETag: `"${f.gitOid}"`, 'Content-Length': '0' });
         res.end();
         return;
       }
-      return sendContent(f, { ETag: `"${f.gitOid}"`, 'X-Repo-Commit': repo.sha });
+      return sendContent(f, { ETag: `"${f.gitOid}"`, 'X-Repo-Commit': rev.sha });
     }
     send(404, 'not found');
   });
@@ -283,7 +302,7 @@ export async function startHubServer(repos: HubRepoSpec[], opts: { tokens?: stri
       requests.filter((r) => {
         if (r.method !== 'GET') return false;
         const u = new URL(r.url, base).pathname;
-        if (u.startsWith('/lfs-cdn/')) return [...stored.values()].some((repo) => repo.files.get(path)?.sha256 === u.slice(9));
+        if (u.startsWith('/lfs-cdn/')) return [...stored.values()].some((repo) => [...repo.revisions.values()].some((rev) => rev.files.get(path)?.sha256 === u.slice(9)));
         return u.includes('/resolve/') && decodeURIComponent(u).endsWith(`/${path}`) && r.status !== 302;
       }),
     close,

@@ -51,6 +51,18 @@ beforeAll(async () => {
         ],
       },
       { type: 'dataset', id: 'acme/script-only', files: [{ path: 'script-only.py', content: 'import datasets\n' }] },
+      {
+        type: 'dataset',
+        id: 'acme/unsplit',
+        files: [{ path: 'README.md', content: '# one csv, no split names\n' }, { path: 'reviews.csv', content: 'text,label\ngood,1\n' }],
+        branches: {
+          'refs/convert/parquet': [
+            { path: 'default/train/0000.parquet', content: parquetOf(labelledRows(15, 10)) },
+            { path: 'default/train/0001.parquet', content: parquetOf(labelledRows(6, 11)) },
+            { path: 'default/test/0000.parquet', content: parquetOf(labelledRows(9, 12)) },
+          ],
+        },
+      },
     ],
     { tokens: [TOKEN, OTHER_TOKEN], granted: [TOKEN], lifetimeMs: 600_000 },
   );
@@ -476,7 +488,23 @@ describe('a data set from the hub', () => {
     expect(ds.splits.train!.examples).toHaveLength(9);
     expect(readdirSync(ds.source.slice('hub cache ('.length, -1)).sort()).toEqual(['test.jsonl', 'train.jsonl']);
     const script = await failure(loadDataset('acme/script-only', { env }));
-    expect(script.message).toMatch(/--dataset acme\/script-only: the repo has no training split file ftplan reads .*; it has script-only.py$/);
+    expect(script.message).toMatch(/--dataset acme\/script-only: the repo has no training split file ftplan reads .*; it has script-only.py, and the hub has no parquet conversion of it$/);
+  });
+
+  it('a repo without split files is read from the hub\'s parquet conversion (refs/convert/parquet), cached under refs/ as huggingface_hub does', async () => {
+    const env = hubEnv();
+    const ds = await loadDataset('acme/unsplit', { env });
+    const repo = join(env.HF_HOME!, 'hub', 'datasets--acme--unsplit');
+    const commit = readFileSync(join(repo, 'refs', 'refs', 'convert', 'parquet'), 'utf8');
+    expect(ds.source).toBe(`hub cache (${join(repo, 'snapshots', commit, 'default')}), the hub's parquet conversion (refs/convert/parquet)`);
+    expect(ds.splits.train!.examples).toHaveLength(21); // both parts of the train split
+    expect(ds.splits.test!.examples).toHaveLength(9);
+    expect(existsSync(join(repo, 'refs', 'main'))).toBe(false); // main had nothing to read
+    expect(readdirSync(join(repo, 'snapshots'))).toEqual([commit]);
+    const from = hub.requests.length;
+    expect((await loadDataset('acme/unsplit', { env: { ...env, HF_HUB_OFFLINE: '1' } })).splits.train!.examples).toHaveLength(21);
+    expect((await loadDataset('acme/unsplit', { env })).splits.train!.examples).toHaveLength(21);
+    expect(hub.requests.length).toBe(from);
   });
 
   it('a data set id that does not exist on the hub', async () => {

@@ -7,8 +7,9 @@
  */
 import { checkParquetStructure } from './parquet-guard.js';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { isRepoId } from '../hub/cache.js';
+import { findSnapshot, hubCacheDir, isRepoId, type CachedSnapshot } from '../hub/cache.js';
 import { hubSnapshot } from '../hub/download.js';
+import { HubRequestError } from '../hub/errors.js';
 import { basename, extname, join, resolve } from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { parquetMetadata } from 'hyparquet';
@@ -307,9 +308,51 @@ function selectDataFiles(id: string, paths: string[]): { files: string[]; config
   const folders = [...new Set(paths.filter((p) => p.includes('/')).map((p) => p.split('/')[0] as string))].filter((f) => f !== 'data' && !f.startsWith('.')).sort();
   const config = pickConfig(id, folders.filter((f) => splitFilesUnder(paths, `${f}/`)));
   if (config) return { files: splitFilesUnder(paths, `${config}/`) as string[], config };
-  throw new FtplanError('ERR_INPUT', `--dataset ${id}: the repo has no training split file ftplan reads (train*.parquet / .jsonl / .csv / .tsv / .json at the top, under data/ or under a configuration's folder); it has ${paths.slice(0, 8).join(', ') || 'no files'}${paths.length > 8 ? ', …' : ''}`, {
+  throw new NoDataFilesError(`--dataset ${id}: the repo has no training split file ftplan reads (train*.parquet / .jsonl / .csv / .tsv / .json at the top, under data/ or under a configuration's folder); it has ${paths.slice(0, 8).join(', ') || 'no files'}${paths.length > 8 ? ', …' : ''}`, {
     fix: 'download the data files yourself and pass the folder or file (a train file, and test/validation files if there are any)',
   });
+}
+
+/** A data set repo whose main branch has no split files ftplan reads. */
+class NoDataFilesError extends FtplanError {
+  constructor(message: string, opts: { fix: string }) {
+    super('ERR_INPUT', message, opts);
+  }
+}
+
+/** The branch where the hub keeps its parquet conversion of a data set: <config>/<split>/0000.parquet. */
+const PARQUET_BRANCH = 'refs/convert/parquet';
+
+/** The split of a conversion folder (train, test, validation; partial-* splits are not whole). */
+const convertedSplit = (folder: string) => splitOf(`${folder}.parquet`);
+
+/** The files of the parquet conversion to fetch: one configuration's split folders. */
+function selectConverted(id: string, paths: string[]): string[] {
+  const parquet = paths.filter((p) => p.split('/').length === 3 && p.endsWith('.parquet') && convertedSplit(p.split('/')[1] as string));
+  const configs = [...new Set(parquet.filter((p) => convertedSplit(p.split('/')[1] as string) === 'train').map((p) => p.split('/')[0] as string))].sort();
+  const config = pickConfig(id, configs);
+  if (!config) throw new NoDataFilesError(`--dataset ${id}: the hub's parquet conversion has no training split`, { fix: 'download the data files yourself and pass the folder or file' });
+  return parquet.filter((p) => p.startsWith(`${config}/`));
+}
+
+/** Splits of a cached conversion: its configuration's folder, and the parquet files of each split. */
+function convertedSplits(id: string, dir: string): { root: string; files: Partial<Record<SplitName, string[]>> } | null {
+  const configs = readdirSync(dir)
+    .filter((c) => !c.startsWith('.') && statSync(join(dir, c)).isDirectory() && existsSync(join(dir, c, 'train')))
+    .sort();
+  const config = pickConfig(id, configs);
+  if (!config) return null;
+  const files: Partial<Record<SplitName, string[]>> = {};
+  for (const folder of readdirSync(join(dir, config)).sort()) {
+    const split = convertedSplit(folder);
+    if (!split || !statSync(join(dir, config, folder)).isDirectory()) continue;
+    const parts = readdirSync(join(dir, config, folder))
+      .filter((f) => f.endsWith('.parquet'))
+      .sort()
+      .map((f) => join(dir, config, folder, f));
+    if (parts.length) (files[split] ??= []).push(...parts);
+  }
+  return files.train ? { root: join(dir, config), files } : null;
 }
 
 /** The folder of a hub snapshot the data is read from: the snapshot, or its one configuration's folder. */
@@ -322,26 +365,64 @@ function dataRoot(id: string, dir: string): string | null {
   return config ? join(dir, config) : null;
 }
 
-/** A hub data set: from the cache when it has a complete training split, else downloaded into it. */
-async function hubDataset(id: string, env: NodeJS.ProcessEnv): Promise<string> {
-  const snap = await hubSnapshot({
-    type: 'dataset',
-    id,
-    env,
-    missing: (cached, offline) => {
-      let root: string | null;
-      try {
-        root = dataRoot(id, cached.dir);
-      } catch (e) {
-        if (offline) throw e;
-        root = null; // several configurations cached: the repo's listing decides
-      }
-      if (!root) return ['a training split file'];
-      return incompleteShards(Object.values(filesInFolder(root)).flat());
-    },
-    select: async (files) => ({ fetch: selectDataFiles(id, files.map((f) => f.path)).files }),
-  });
-  return dataRoot(id, snap.dir) ?? snap.dir;
+function missingFromMain(id: string) {
+  return (cached: CachedSnapshot, offline: boolean): string[] => {
+    let root: string | null;
+    try {
+      root = dataRoot(id, cached.dir);
+    } catch (e) {
+      if (offline) throw e;
+      root = null; // several configurations cached: the repo's listing decides
+    }
+    if (!root) return ['a training split file'];
+    return incompleteShards(Object.values(filesInFolder(root)).flat());
+  };
+}
+
+/**
+ * A hub data set: from the cache when it has a complete training split, else downloaded into it.
+ * A repo whose main branch has no split files ftplan reads (a loading script, unsplit or unusual
+ * files) is read from the hub's parquet conversion (refs/convert/parquet) when it has one.
+ */
+async function hubDataset(id: string, env: NodeJS.ProcessEnv): Promise<{ dir: string; files: Partial<Record<SplitName, string[]>>; note: string }> {
+  const cacheDir = hubCacheDir(env);
+  const mainCached = findSnapshot(cacheDir, 'dataset', id);
+  const converted = findSnapshot(cacheDir, 'dataset', id, PARQUET_BRANCH);
+  const mainComplete = (() => {
+    try {
+      return mainCached !== null && missingFromMain(id)(mainCached, false).length === 0;
+    } catch {
+      return false;
+    }
+  })();
+  if (!mainComplete && converted) {
+    const c = convertedSplits(id, converted.dir);
+    if (c) return { dir: c.root, files: c.files, note: `, the hub's parquet conversion (${PARQUET_BRANCH})` };
+  }
+  try {
+    const snap = await hubSnapshot({ type: 'dataset', id, env, missing: missingFromMain(id), select: async (files) => ({ fetch: selectDataFiles(id, files.map((f) => f.path)).files }) });
+    const dir = dataRoot(id, snap.dir) ?? snap.dir;
+    return { dir, files: filesInFolder(dir), note: '' };
+  } catch (e) {
+    if (!(e instanceof NoDataFilesError)) throw e;
+    let snap;
+    try {
+      snap = await hubSnapshot({
+        type: 'dataset',
+        id,
+        env,
+        revision: PARQUET_BRANCH,
+        missing: (cached) => (convertedSplits(id, cached.dir) ? [] : ['a training split']),
+        select: async (files) => ({ fetch: selectConverted(id, files.map((f) => f.path)) }),
+      });
+    } catch (e2) {
+      if (e2 instanceof HubRequestError && e2.status === 404) throw new FtplanError('ERR_INPUT', `${e.message}, and the hub has no parquet conversion of it`, { fix: e.fix });
+      throw e2;
+    }
+    const c = convertedSplits(id, snap.dir);
+    if (!c) throw e;
+    return { dir: c.root, files: c.files, note: `, the hub's parquet conversion (${PARQUET_BRANCH})` };
+  }
 }
 
 export async function locateDataset(spec: string, env: NodeJS.ProcessEnv = process.env): Promise<{ name: string; source: string; files: Partial<Record<SplitName, string[]>> }> {
@@ -355,10 +436,9 @@ export async function locateDataset(spec: string, env: NodeJS.ProcessEnv = proce
     return { name: basename(path), source: 'folder', files };
   }
   if (isRepoId(spec) && spec.includes('/')) {
-    const dir = await hubDataset(spec, env);
-    const files = filesInFolder(dir);
+    const { dir, files, note } = await hubDataset(spec, env);
     if (!files.train) throw inputError(dir, 'is in the hub cache but has no training split file', `remove ${dir} and run again to download it afresh`);
-    return { name: spec, source: `hub cache (${dir})`, files };
+    return { name: spec, source: `hub cache (${dir})${note}`, files };
   }
   throw new FtplanError('ERR_INPUT', `--dataset ${spec}: no such file or folder`, { fix: 'pass a jsonl/csv/tsv/parquet file, a folder with train/test files, or a Hugging Face data set id (org/name)' });
 }

@@ -33,6 +33,8 @@ export interface RepoFile {
 export interface SnapshotRequest {
   type: RepoType;
   id: string;
+  /** a branch (default main), e.g. the hub's parquet conversion refs/convert/parquet */
+  revision?: string;
   /**
    * The files a cached snapshot still lacks for the caller ([]: it is enough, no network). With
    * `offline` (HF_HUB_OFFLINE=1) the caller may settle for less, e.g. without optional files the
@@ -339,15 +341,17 @@ function writeNoExist(s: Session, path: string): void {
 }
 
 /**
- * The snapshot of `main` that has what the request needs: from the cache when it is complete
- * (no network), else fetched from the hub into the same cache. HF_HUB_OFFLINE=1: the cache only.
+ * The snapshot of `main` (or req.revision) that has what the request needs: from the cache when it
+ * is complete (no network), else fetched from the hub into the same cache. HF_HUB_OFFLINE=1: the
+ * cache only.
  */
 export async function hubSnapshot(req: SnapshotRequest): Promise<SnapshotResult> {
   const env = req.env ?? process.env;
+  const revision = req.revision ?? 'main';
   const settings = hubSettings(env);
   const log = req.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const ctx: HubContext = { type: req.type, id: req.id, settings };
-  const cached = findSnapshot(settings.cacheDir, req.type, req.id);
+  const cached = findSnapshot(settings.cacheDir, req.type, req.id, revision);
   const missing = cached ? req.missing(cached, settings.offline) : null;
   if (cached && missing?.length === 0) return { dir: cached.dir, commit: cached.commit, fetched: [], from: 'cache' };
   const repo = repoDir(settings.cacheDir, req.type, req.id);
@@ -368,11 +372,11 @@ export async function hubSnapshot(req: SnapshotRequest): Promise<SnapshotResult>
   let files: RepoFile[];
   try {
     const info = (req.type === 'model'
-      ? await hub.modelInfo({ ...common, name: req.id, revision: 'main', additionalFields: ['sha'] })
-      : await hub.datasetInfo({ ...common, name: req.id, revision: 'main', additionalFields: ['sha'] })) as { sha?: unknown; gated?: unknown };
+      ? await hub.modelInfo({ ...common, name: req.id, revision, additionalFields: ['sha'] })
+      : await hub.datasetInfo({ ...common, name: req.id, revision, additionalFields: ['sha'] })) as { sha?: unknown; gated?: unknown };
     ctx.gated = info.gated === 'auto' || info.gated === 'manual' || info.gated === true;
     if (typeof info.sha !== 'string' || !COMMIT.test(info.sha)) {
-      throw new FtplanError('ERR_INPUT', `${req.type === 'dataset' ? '--dataset' : '--model'} ${req.id}: ${settings.endpoint} did not say which commit main is (no sha in the repo's info)`, { fix: `check HF_ENDPOINT (${settings.endpoint}): it must serve the Hugging Face Hub API` });
+      throw new FtplanError('ERR_INPUT', `${req.type === 'dataset' ? '--dataset' : '--model'} ${req.id}: ${settings.endpoint} did not say which commit ${revision} is (no sha in the repo's info)`, { fix: `check HF_ENDPOINT (${settings.endpoint}): it must serve the Hugging Face Hub API` });
     }
     commit = info.sha;
     files = [];
@@ -409,7 +413,8 @@ export async function hubSnapshot(req: SnapshotRequest): Promise<SnapshotResult>
   // the bar clears itself: leave one line saying what arrived and where
   if (tty && fetched.length) log(`${req.id}: ${fetched.length} file(s), ${fmtBytes(total)}, into ${join(repo, 'snapshots', commit)}`);
   for (const p of selection.absent ?? []) if (!byPath.has(p)) writeNoExist(session, p);
-  mkdirSync(join(repo, 'refs'), { recursive: true });
-  writeFileSync(join(repo, 'refs', 'main'), commit);
+  // refs/<branch>, nested for refs/convert/parquet as huggingface_hub writes it
+  mkdirSync(dirname(join(repo, 'refs', revision)), { recursive: true });
+  writeFileSync(join(repo, 'refs', revision), commit);
   return { dir: snapshotAt(repo, commit).dir, commit, fetched, from: 'hub' };
 }

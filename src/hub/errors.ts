@@ -28,8 +28,26 @@ function input(message: string, fix: string, cause?: unknown): FtplanError {
   return new FtplanError('ERR_INPUT', message, { fix, cause });
 }
 
+/** A refusal by the hub, with its status and X-Error-Code for callers that act on them. */
+export class HubRequestError extends FtplanError {
+  constructor(
+    message: string,
+    fix: string,
+    readonly status: number,
+    readonly errorCode: string | null,
+    cause?: unknown,
+  ) {
+    super('ERR_INPUT', message, { fix, cause });
+  }
+}
+
 /** An HTTP refusal: status, the hub's X-Error-Code and its message. */
-export function httpError(ctx: HubContext, status: number, errorCode: string | null, hubMessage: string | undefined, cause?: unknown): FtplanError {
+export function httpError(ctx: HubContext, status: number, errorCode: string | null, hubMessage: string | undefined, cause?: unknown): HubRequestError {
+  const e = describeRefusal(ctx, status, errorCode, hubMessage, cause);
+  return new HubRequestError(e.message, e.fix ?? '', status, errorCode, cause);
+}
+
+function describeRefusal(ctx: HubContext, status: number, errorCode: string | null, hubMessage: string | undefined, cause?: unknown): FtplanError {
   const { type, id, settings } = ctx;
   const what = `${flag(type)} ${id}`;
   const url = repoUrl(ctx);
