@@ -262,7 +262,9 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
   // data tokenized once, before the short measurement that needs its lengths.
   // A hub model is fetched here, weights included unless they are not used, so a bad id or a
   // refused token fails before any measuring.
-  const tokenizerSource = (await modelSourceDir(args.model, resumeFrom || args.init === 'random' ? 'shape' : 'weights')) ?? undefined;
+  // Resuming, the checkpoint's own copy of the tokenizer stands in when --model cannot be had.
+  const tokenizerSource =
+    (resumeFrom ? await modelSourceDir(args.model, 'shape').catch(() => resumeFrom.dir) : await modelSourceDir(args.model, args.init === 'random' ? 'shape' : 'weights')) ?? undefined;
   const tokenizer = tokenizerFor(tokenizerSource);
   const shape = (await modelShape(resumeFrom?.dir ?? args.model, ds.labels.length)).config;
   const train = encodeExamples(ds.splits.train!.examples, tokenizer, shape.nPositions);
