@@ -377,7 +377,7 @@ export async function estimate(args: EstimateArgs, given?: { profile: DatasetPro
     progress?.(`re-planning from ${args.measurement} (measured ${m.measuredAt} on ${m.device}: ${m.deviceName})`);
   } else {
     // Throughput depends on the shape, not on weight values: a folder's config.json is enough.
-    cfg = modelShape(args.model, profile.labels.length).config;
+    cfg = (await modelShape(args.model, profile.labels.length)).config;
     seq = planSequence(args, cfg, profile);
     if (args.device === 'cpu' || (args.device === 'auto' && !cudaVisible())) guardHostMemory(args.model, 'cpu', cfg, args.batchSize, Math.max(seq.seqLen, ...seq.sampleLens, seq.probeSeqLen), args.dtype);
     progress?.(`measuring ${args.model} (${args.dtype}, batch ${args.batchSize} × ${seq.sampleLens.length > 1 && args.seqLen === undefined ? `${Math.min(...seq.sampleLens)}–${Math.max(...seq.sampleLens)}` : seq.seqLen} tokens): ${args.warmupSteps} warm-up + at least ${args.steps} timed steps and ${args.minTime} s of them, taken one at a time as \`ftplan run\` takes them…`);

@@ -12,11 +12,11 @@ import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renam
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
-import { loadDataset, type Dataset, type SplitData } from '../data/loaders.js';
+import { loadDataset, locateDataset, type Dataset, type SplitData } from '../data/loaders.js';
 import { gpt2TokenizerFiles } from '../data/gpt2-files.js';
 import { tokenizerFor } from '../data/tokenizer.js';
 import { fromNative, FtplanError } from '../errors.js';
-import { resolveModel, saveCheckpoint } from '../model/hf.js';
+import { obtainModel, saveCheckpoint, type ModelNeed } from '../model/hf.js';
 import { writeFileAtomic } from '../model/safetensors.js';
 import { parameterCount } from '../planner/memory.js';
 import { runStepsPerEpoch } from '../planner/projection.js';
@@ -106,13 +106,10 @@ export function findCheckpoint(path: string): { dir: string; state: TrainerState
   return found[0];
 }
 
-function modelSourceDir(spec: string): string | null {
-  try {
-    const s = resolveModel(spec);
-    return s.kind === 'folder' ? s.dir : null;
-  } catch {
-    return null;
-  }
+/** The model's folder (a hub id fetched into the cache first), or null for a preset. */
+async function modelSourceDir(spec: string, need: ModelNeed): Promise<string | null> {
+  const s = await obtainModel(spec, need);
+  return s.kind === 'folder' ? s.dir : null;
 }
 
 export async function evaluate(session: NativeSession, rows: readonly Encoded[], batchSize: number, padId: number, labels: readonly string[]): Promise<EvalMetrics> {
@@ -263,9 +260,13 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
   const resumeFrom = args.resume !== undefined ? findCheckpoint(args.resume || args.outputDir) : null;
   // The tokenizer of the model the run started from (a checkpoint carries the same files), and the
   // data tokenized once, before the short measurement that needs its lengths.
-  const tokenizerSource = modelSourceDir(args.model) ?? undefined;
+  // A hub model is fetched here, weights included unless they are not used, so a bad id or a
+  // refused token fails before any measuring.
+  // Resuming, the checkpoint's own copy of the tokenizer stands in when --model cannot be had.
+  const tokenizerSource =
+    (resumeFrom ? await modelSourceDir(args.model, 'shape').catch(() => resumeFrom.dir) : await modelSourceDir(args.model, args.init === 'random' ? 'shape' : 'weights')) ?? undefined;
   const tokenizer = tokenizerFor(tokenizerSource);
-  const shape = modelShape(resumeFrom?.dir ?? args.model, ds.labels.length).config;
+  const shape = (await modelShape(resumeFrom?.dir ?? args.model, ds.labels.length)).config;
   const train = encodeExamples(ds.splits.train!.examples, tokenizer, shape.nPositions);
   if (dist && !addon.runtimeInfo().c10d) {
     throw new FtplanError('ERR_INPUT', '--nproc/--nnodes > 1: this build of the native addon has no c10d (libtorch\'s ProcessGroupGloo and the gloo headers were missing at build time)', { fix: 'on Debian: apt-get install libgloo-dev, then npm run build:native (scripts/setup.sh does both)' });
@@ -671,7 +672,10 @@ export async function runRun(raw: Record<string, unknown>, out: (s: string) => v
   const args = parseArgs(RunArgsSchema, RUN_OPTIONS, raw, 'run');
   const dist = workerEnv();
   if (!dist && args.nproc * args.nnodes > 1) {
-    // the launcher: this node's workers do the run
+    // the launcher: this node's workers do the run. A hub model and data set are fetched here
+    // once, so the workers find them in the cache instead of downloading them side by side.
+    await locateDataset(args.dataset);
+    await obtainModel(args.model, args.init === 'random' || args.resume !== undefined ? 'shape' : 'weights');
     const res = await launchWorkers(args);
     process.exitCode = res.code;
     return;

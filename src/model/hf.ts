@@ -9,10 +9,11 @@
  * in model.safetensors, config.json with num_labels/id2label/label2id/pad_token_id, tokenizer files.
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { FtplanError } from '../errors.js';
 import { gpt2TokenizerConfigs, gpt2TokenizerFiles } from '../data/gpt2-files.js';
-import { resolveHubSnapshot } from '../data/loaders.js';
+import { findSnapshot, hubCacheDir, isRepoId, repoDir, type CachedSnapshot } from '../hub/cache.js';
+import { hubSnapshot, type RepoFile } from '../hub/download.js';
 import { ModelConfigSchema, PRESETS, type ModelConfig } from './presets.js';
 import { encodeSafetensors, readSafetensors, writeFileAtomic } from './safetensors.js';
 
@@ -31,22 +32,108 @@ function inputError(file: string, message: string, fix: string): FtplanError {
   return new FtplanError('ERR_INPUT', `${file}: ${message}`, { fix });
 }
 
-/** --model: a preset name, a local folder, or a hub id (org/name) in the local hub cache. */
+/**
+ * --model as the local cache has it: a preset name, a local folder, or a hub id in the hub cache
+ * (no network; `obtainModel` downloads what is missing).
+ */
 export function resolveModel(spec: string, env: NodeJS.ProcessEnv = process.env): ModelSource {
-  if (PRESETS[spec]) return { kind: 'preset', name: spec };
-  const path = resolve(spec);
-  if (existsSync(path)) {
-    if (!existsSync(join(path, 'config.json'))) throw inputError(path, 'has no config.json', 'point --model at a folder written by transformers (save_pretrained), or use a preset');
-    return { kind: 'folder', dir: path, name: spec };
-  }
-  if (/^[\w.-]+(\/[\w.-]+)?$/.test(spec)) {
-    const found = resolveHubSnapshot(spec, 'models', env);
-    if (found.dir) return { kind: 'folder', dir: found.dir, name: spec };
-    throw new FtplanError('ERR_INPUT', `--model ${spec}: not a preset (${Object.keys(PRESETS).join(', ')}), not a folder, and not in the local hub cache (looked in ${found.tried.join(', ')})`, {
-      fix: `download it first (huggingface-cli download ${spec}), set HF_HUB_CACHE / HF_HOME, or pass a local folder`,
+  const local = localModel(spec);
+  if (local) return local;
+  if (isRepoId(spec)) {
+    const found = findSnapshot(hubCacheDir(env), 'model', spec);
+    if (found && found.state('config.json') === 'present') return { kind: 'folder', dir: found.dir, name: spec };
+    throw new FtplanError('ERR_INPUT', `--model ${spec}: not a preset (${Object.keys(PRESETS).join(', ')}), not a folder, and not in the local hub cache (looked in ${repoDir(hubCacheDir(env), 'model', spec)})`, {
+      fix: spec.includes('/')
+        ? `download it first (ftplan estimate --model ${spec} fetches its config and tokenizer; or huggingface-cli download ${spec}), set HF_HUB_CACHE / HF_HOME to the cache that has it, or pass a local folder`
+        : `name a hub model by its full id to download it (org/name, e.g. openai-community/gpt2), or pass a local folder`,
     });
   }
-  throw new FtplanError('ERR_INPUT', `--model ${spec}: no such preset or folder`, { fix: `use one of ${Object.keys(PRESETS).join(', ')}, or a folder with config.json` });
+  throw notAModel(spec);
+}
+
+function localModel(spec: string): ModelSource | null {
+  if (PRESETS[spec]) return { kind: 'preset', name: spec };
+  const path = resolve(spec);
+  if (!existsSync(path)) return null;
+  if (!existsSync(join(path, 'config.json'))) throw inputError(path, 'has no config.json', 'point --model at a folder written by transformers (save_pretrained), or use a preset');
+  return { kind: 'folder', dir: path, name: spec };
+}
+
+function notAModel(spec: string): FtplanError {
+  return new FtplanError('ERR_INPUT', `--model ${spec}: no such preset or folder`, { fix: `use one of ${Object.keys(PRESETS).join(', ')}, a folder with config.json, or a Hugging Face id (org/name)` });
+}
+
+/**
+ * What a command needs of a model: its shape (config.json, and the tokenizer files the repo has),
+ * or also its weights (model.safetensors, or the shard index and its shards).
+ */
+export type ModelNeed = 'shape' | 'weights';
+
+function shardsOf(indexFile: string): string[] {
+  const index = readJsonFile(indexFile);
+  const map = index.weight_map;
+  if (!map || typeof map !== 'object') throw inputError(indexFile, 'has no weight_map', 'restore it from the original download');
+  return [...new Set(Object.values(map as Record<string, unknown>).map(String))].sort();
+}
+
+function missingFromSnapshot(need: ModelNeed) {
+  return (snap: CachedSnapshot, offline: boolean): string[] => {
+    const missing: string[] = [];
+    if (snap.state('config.json') !== 'present') missing.push('config.json');
+    // The tokenizer files the repo has: settled when each is either cached or known to be absent.
+    // Offline, a cache without them is used as it is (GPT-2's own tokenizer stands in).
+    const usable = snap.state('tokenizer.json') === 'present' || (snap.state('vocab.json') === 'present' && snap.state('merges.txt') === 'present');
+    if (!offline && !usable && TOKENIZER_FILES.some((f) => snap.state(f) === 'unknown')) missing.push('its tokenizer files');
+    if (need === 'weights' && snap.state('model.safetensors') !== 'present') {
+      const index = 'model.safetensors.index.json';
+      if (snap.state(index) === 'present') missing.push(...shardsOf(join(snap.dir, index)).filter((f) => snap.state(f) !== 'present'));
+      else if (!(snap.state('model.safetensors') === 'absent' && snap.state(index) === 'absent')) missing.push('model.safetensors');
+    }
+    return missing;
+  };
+}
+
+async function selectModelFiles(id: string, need: ModelNeed, files: RepoFile[], get: (path: string) => Promise<string>): Promise<{ fetch: string[]; absent: string[] }> {
+  const has = new Set(files.map((f) => f.path));
+  if (!has.has('config.json')) {
+    throw new FtplanError('ERR_INPUT', `--model ${id}: the repo has no config.json (it has ${[...has].slice(0, 8).join(', ') || 'no files'}${has.size > 8 ? ', …' : ''})`, { fix: 'ftplan fine-tunes GPT-2 checkpoints saved by transformers: pick a repo with config.json' });
+  }
+  const fetch = ['config.json', ...TOKENIZER_FILES.filter((f) => has.has(f))];
+  const absent = TOKENIZER_FILES.filter((f) => !has.has(f));
+  if (need === 'weights') {
+    // the config first: a model ftplan cannot build is refused before gigabytes of weights arrive
+    readHfConfig(dirname(await get('config.json')));
+    const index = 'model.safetensors.index.json';
+    if (has.has('model.safetensors')) fetch.push('model.safetensors');
+    else if (has.has(index)) {
+      const shards = shardsOf(await get(index));
+      const lacking = shards.filter((f) => !has.has(f));
+      if (lacking.length) throw new FtplanError('ERR_INPUT', `--model ${id}: ${index} names shards the repo does not have: ${lacking.slice(0, 3).join(', ')}`, { fix: 'the repo is incomplete: pick another revision or repo' });
+      fetch.push(index, ...shards);
+    } else {
+      const other = ['pytorch_model.bin', 'tf_model.h5', 'flax_model.msgpack'].filter((f) => has.has(f));
+      throw new FtplanError('ERR_INPUT', `--model ${id}: the repo has no model.safetensors${other.length ? ` (it has ${other.join(', ')})` : ''}`, {
+        fix: 'ftplan reads safetensors weights: pick a repo that has model.safetensors, or convert the weights (transformers: save_pretrained(safe_serialization=True)) and pass the folder',
+      });
+    }
+  }
+  return { fetch, absent };
+}
+
+/**
+ * --model for a command that uses it: a preset, a local folder, or a hub id (org/name) from the
+ * hub cache, downloaded into that cache when it is not complete there (HF_HUB_OFFLINE=1: cache only).
+ */
+export async function obtainModel(spec: string, need: ModelNeed, opts: { env?: NodeJS.ProcessEnv; log?: (line: string) => void } = {}): Promise<ModelSource> {
+  const local = localModel(spec);
+  if (local) return local;
+  if (isRepoId(spec) && spec.includes('/')) {
+    const snap = await hubSnapshot({ type: 'model', id: spec, env: opts.env, log: opts.log, missing: missingFromSnapshot(need), select: (files, get) => selectModelFiles(spec, need, files, get) });
+    return { kind: 'folder', dir: snap.dir, name: spec };
+  }
+  // a single name (distilgpt2): only what the cache has; downloads take the full org/name
+  if (isRepoId(spec)) return resolveModel(spec, opts.env);
+  throw notAModel(spec);
 }
 
 function readJsonFile(file: string): Record<string, unknown> {
