@@ -4,9 +4,9 @@
  * In: a folder with config.json + model.safetensors (or model.safetensors.index.json and its
  * shards), written by transformers for GPT2Model, GPT2LMHeadModel or GPT2ForSequenceClassification
  * (keys with or without "transformer."; Conv1D weights stored [in, out]; lm_head tied to wte and
- * absent; attn.bias buffers ignored). A missing
- * `score` head is initialised and reported. Every header is checked against config.json before a
- * byte of weights is read (preflight.ts), then every tensor again as it is loaded.
+ * absent; attn.bias buffers ignored). A missing `score` head is initialised and reported. Every
+ * header is checked against config.json before a byte of weights is read (preflight.ts), then every
+ * tensor again as it is loaded.
  * Out: the layout transformers reads for GPT2ForSequenceClassification: transformer.* + score.weight
  * in model.safetensors, config.json with num_labels/id2label/label2id/pad_token_id, tokenizer files.
  */

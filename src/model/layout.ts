@@ -86,7 +86,7 @@ export function matchTensors(cfg: ModelConfig, tensors: Iterable<FileTensor>, mi
     const conv1d = CONV1D.test(name);
     const stored = conv1d ? [want[1] as number, want[0] as number] : want; // HF Conv1D stores [in, out]
     if (!sameShape(t.shape, stored)) {
-      if (name === 'score.weight') {
+      if (name === 'score.weight' && t.shape.length === 2 && t.shape[1] === want[1] && t.shape[0] !== want[0]) {
         throw err(t.file, `score.weight has ${t.shape[0]} classes, the data set has ${want[0]}`, 'fine-tune from the base model (without its classification head), or use a data set with the same classes');
       }
       throw err(t.file, `tensor '${t.key}' has shape [${t.shape}], config.json implies [${stored}]`);

@@ -86,6 +86,7 @@ export function renderEstimate(r: EstimateResult, top = 12): string {
   const measured = new Table({ head: ['measured here', ''], wordWrap: true, colWidths: [24, 76], style: style() });
   measured.push(
     ['model', `${r.model} (${num(m.parameters)} parameters, ${num(m.matmulParameters)} in matmuls)`],
+    ...(r.checkpoint ? [['checkpoint', r.checkpoint.note]] : []),
     ['device', `${r.device}: ${m.deviceName}`],
     ['dtype · threads', `${r.dtype} · ${m.threads} thread(s)`],
     ['libtorch · BLAS', `${m.libtorch.version}${m.libtorch.cuda ? ' (CUDA)' : ' (CPU)'} · ${m.blas.kind}${m.blas.slow ? ' (SLOW: reference BLAS)' : ''}`],
