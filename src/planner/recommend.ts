@@ -132,6 +132,11 @@ export function plan(p: PlanInput): Plan {
     const cost = hours * price;
     let reason = fit.fits ? fit.reason : `does not fit: ${fit.reason}`;
     let feasible = fit.fits;
+    if (feasible && p.batchSize % r.gpuCount !== 0) {
+      // data-parallel ranks take equal shares: this batch cannot be trained here as it is
+      feasible = false;
+      reason = `a batch of ${p.batchSize} rows does not split over ${r.gpuCount} GPUs: make --batch-size × --grad-accum a multiple of ${r.gpuCount}`;
+    }
     if (feasible && p.budget !== undefined && cost > p.budget) {
       feasible = false;
       reason = `over budget: $${cost.toFixed(2)} > $${p.budget}`;
