@@ -3,7 +3,7 @@
  * project the fine-tune's wall time from that measured throughput.
  */
 import { readFileSync } from 'node:fs';
-import { calibrationFile, calibrationKey, calibrationSpreadPct, readCalibration } from '../calibration.js';
+import { calibrate, calibrationFile, calibrationKey, calibrationSpreadPct, readCalibration } from '../calibration.js';
 import { availableParallelism, freemem, loadavg } from 'node:os';
 import { batchLengthSample, epochTokens, lengthsFromHistogram, type Batching } from '../data/batching.js';
 import { loadProfile, type DatasetProfile } from '../data/profile.js';
@@ -427,6 +427,10 @@ export async function estimate(args: EstimateArgs, given?: { profile: DatasetPro
     progress?.(`measuring ${args.model} (${args.dtype}, batch ${args.batchSize} × ${seq.sampleLens.length > 1 && args.seqLen === undefined ? `${Math.min(...seq.sampleLens)}–${Math.max(...seq.sampleLens)}` : seq.seqLen} tokens): ${args.warmupSteps} warm-up + at least ${args.steps} timed steps and ${args.minTime} s of them, taken one at a time as \`ftplan run\` takes them…`);
     m = await measure(args, cfg, seq);
   }
+  // What earlier runs on this device and model measured against their estimates (ftplan run),
+  // applied by one rule to the projection here and to the plan's rows (calibration.ts).
+  const cal = readCalibration(calibrationKey(m.deviceName, m.model, m.dtype));
+  const applied = cal ? { ratio: cal.ratio, runs: cal.runs } : null;
   const epochs = args.epochs ?? epochsRule(seq.trainRows).epochs;
   const gpus = loadGpus();
   const thePlan = plan({
@@ -449,9 +453,8 @@ export async function estimate(args: EstimateArgs, given?: { profile: DatasetPro
     maxAgeDays: args.maxAgeDays,
     now,
     scaling: scalingModel(loadScalingCalibration()),
+    calibration: applied,
   });
-  // What earlier runs on this device and model measured against their estimates (ftplan run).
-  const cal = readCalibration(calibrationKey(m.deviceName, m.model, m.dtype));
   const projection = project({
     trainRows: seq.trainRows,
     evalRows: seq.evalRows,
@@ -460,7 +463,7 @@ export async function estimate(args: EstimateArgs, given?: { profile: DatasetPro
     gradAccum: m.gradAccum,
     trainTokensPerEpoch: seq.trainEpoch.tokens,
     evalTokensPerEpoch: seq.evalEpoch?.tokens ?? 0,
-    trainTokensPerSec: m.tokensPerSec * (cal?.ratio ?? 1),
+    trainTokensPerSec: calibrate(m, applied).tokensPerSec,
     evalTokensPerSec: m.evalTokensPerSec,
     batching: seq.policy,
   });

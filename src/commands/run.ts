@@ -26,7 +26,7 @@ import { epochBatches, encodeExamples, toNativeBatch, type Encoded } from '../tr
 import { argmaxRows, classificationMetrics, crossEntropy, type EvalMetrics } from '../train/metrics.js';
 import { lrFactor, warmupSteps } from '../train/schedule.js';
 import { guardHostMemory, lengthSchedule, readEstimate, resolveDevice, stepTiming, timeRunSteps } from './estimate.js';
-import { calibrationFile, calibrationKey, readCalibration, recordCalibration } from '../calibration.js';
+import { calibrate, calibrationFile, calibrationKey, readCalibration, recordCalibration } from '../calibration.js';
 import { epochTokens } from '../data/batching.js';
 import { modelShape } from '../model/open.js';
 import type { ModelConfig } from '../model/presets.js';
@@ -573,7 +573,7 @@ interface Predicted {
 async function predictThroughput(args: RunArgs, config: ModelConfig, train: readonly Encoded[], device: string, addon: NativeAddon, saved: ReturnType<typeof readEstimate> | null): Promise<Predicted> {
   if (saved) {
     const { measurement: m, calibration: cal } = saved;
-    return { tokensPerSec: m.tokensPerSec * (cal?.ratio ?? 1), measuredTokensPerSec: m.tokensPerSec, calibration: cal, evalTokensPerSec: m.evalTokensPerSec, deviceName: m.deviceName, source: `${args.estimate} (measured ${m.measuredAt})` };
+    return { tokensPerSec: calibrate(m, cal).tokensPerSec, measuredTokensPerSec: m.tokensPerSec, calibration: cal, evalTokensPerSec: m.evalTokensPerSec, deviceName: m.deviceName, source: `${args.estimate} (measured ${m.measuredAt})` };
   }
   const lengths = train.map((r) => r.ids.length);
   const meanLen = epochTokens(lengths, args.batchSize, args.batching, { seed: args.seed }).meanPaddedLength;
@@ -593,7 +593,7 @@ async function predictThroughput(args: RunArgs, config: ModelConfig, train: read
   const stored = readCalibration(calibrationKey(r.deviceName, args.model, args.dtype));
   const cal = stored ? { ratio: stored.ratio, runs: stored.runs } : null;
   return {
-    tokensPerSec: timing.tokensPerSec * (cal?.ratio ?? 1),
+    tokensPerSec: calibrate(timing, cal).tokensPerSec,
     measuredTokensPerSec: timing.tokensPerSec,
     calibration: cal,
     evalTokensPerSec: r.evalMs[0] ? ((args.evalBatchSize * seqLen) / (r.evalMs[0] as number)) * 1000 : null,

@@ -68,7 +68,7 @@ export function renderPlan(r: EstimateResult, top = 12): string {
       Number.isFinite(x.costUsd) ? x.costUsd.toFixed(2) : '—',
       x.fits ? `${x.microBatch} × ${x.gradAccum}` : '—',
       x.fits ? 'yes' : 'no',
-      x.basis,
+      x.calibration !== 1 ? `${x.basis} ×${x.calibration.toFixed(3)} (calibrated)` : x.basis,
       x.feasible ? '' : x.reason,
     ]);
   }
