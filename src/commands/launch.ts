@@ -16,6 +16,7 @@ import { z } from 'zod';
 import { FtplanError } from '../errors.js';
 import { writeFileAtomic } from '../model/safetensors.js';
 import { PACKAGE_ROOT } from '../native.js';
+import { skypilotRegion } from '../pricing/skypilot.js';
 import { runFlags } from '../train/distributed.js';
 import { parseArgs, RUN_OPTIONS, RunArgsSchema, type RunArgs } from './options.js';
 import { LAUNCH_OPTIONS } from './launch-options.js';
@@ -167,7 +168,7 @@ export function skypilotTask(run: RunArgs, launch: z.infer<typeof LaunchOnly>): 
   const guard = `if [ "$SKYPILOT_NUM_GPUS_PER_NODE" != ${target.gpusPerNode} ] || [ "$SKYPILOT_NUM_NODES" != ${run.nnodes} ]; then echo "ftplan: this task splits ${effective} rows per step over ${target.gpusPerNode} GPU(s) × ${run.nnodes} node(s), SkyPilot gave $SKYPILOT_NUM_GPUS_PER_NODE × $SKYPILOT_NUM_NODES: write it again with ftplan launch" >&2; exit 2; fi`;
   const resources: Record<string, unknown> = { accelerators: `${skyAccelerator(target.accelerator)}:${target.gpusPerNode}`, disk_size: launch.diskSize };
   if (target.cloud) resources.cloud = target.cloud;
-  if (target.region) resources.region = target.region;
+  if (target.region) resources.region = target.cloud ? skypilotRegion(target.cloud, target.region) : target.region;
   if (target.instanceType) resources.instance_type = target.instanceType;
   if (launch.spot) resources.use_spot = true;
   const task: Record<string, unknown> = {
