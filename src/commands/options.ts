@@ -286,7 +286,7 @@ export type RunArgs = z.infer<typeof RunArgsSchema>;
 
 export const EVAL_OPTIONS = {
   model: { type: 'string', describe: 'a checkpoint folder (or any model --model takes)', demandOption: true },
-  dataset: { type: 'string', describe: 'the data set; its eval split (test, else validation) is used', demandOption: true },
+  dataset: { type: 'string', describe: 'a file (all of it is evaluated), or a folder / hub id: its test split, else validation (no train file needed)', demandOption: true },
   ...DATA_OPTIONS,
   'eval-batch-size': { type: 'number', describe: 'eval batch size', default: 64 },
   device: { type: 'string', describe: 'auto | cpu | cuda | cuda:N', default: 'auto' },

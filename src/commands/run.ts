@@ -16,7 +16,7 @@ import { loadDataset, locateDataset, type Dataset, type SplitData } from '../dat
 import { gpt2TokenizerFiles } from '../data/gpt2-files.js';
 import { tokenizerFor } from '../data/tokenizer.js';
 import { fromNative, FtplanError } from '../errors.js';
-import { obtainModel, saveCheckpoint, type ModelNeed } from '../model/hf.js';
+import { obtainModel, readHfConfig, saveCheckpoint, type ModelNeed } from '../model/hf.js';
 import { writeFileAtomic } from '../model/safetensors.js';
 import { parameterCount } from '../planner/memory.js';
 import { runStepsPerEpoch } from '../planner/projection.js';
@@ -26,7 +26,7 @@ import { epochBatches, encodeExamples, toNativeBatch, type Encoded } from '../tr
 import { argmaxRows, classificationMetrics, crossEntropy, type EvalMetrics } from '../train/metrics.js';
 import { lrFactor, warmupSteps } from '../train/schedule.js';
 import { guardHostMemory, lengthSchedule, readEstimate, resolveDevice, stepTiming, timeRunSteps } from './estimate.js';
-import { calibrationFile, calibrationKey, readCalibration, recordCalibration } from '../calibration.js';
+import { calibrate, calibrationFile, calibrationKey, readCalibration, recordCalibration } from '../calibration.js';
 import { epochTokens } from '../data/batching.js';
 import { modelShape } from '../model/open.js';
 import type { ModelConfig } from '../model/presets.js';
@@ -574,7 +574,7 @@ interface Predicted {
 async function predictThroughput(args: RunArgs, config: ModelConfig, train: readonly Encoded[], device: string, addon: NativeAddon, saved: ReturnType<typeof readEstimate> | null): Promise<Predicted> {
   if (saved) {
     const { measurement: m, calibration: cal } = saved;
-    return { tokensPerSec: m.tokensPerSec * (cal?.ratio ?? 1), measuredTokensPerSec: m.tokensPerSec, calibration: cal, evalTokensPerSec: m.evalTokensPerSec, deviceName: m.deviceName, source: `${args.estimate} (measured ${m.measuredAt})` };
+    return { tokensPerSec: calibrate(m, cal).tokensPerSec, measuredTokensPerSec: m.tokensPerSec, calibration: cal, evalTokensPerSec: m.evalTokensPerSec, deviceName: m.deviceName, source: `${args.estimate} (measured ${m.measuredAt})` };
   }
   const lengths = train.map((r) => r.ids.length);
   const meanLen = epochTokens(lengths, args.batchSize, args.batching, { seed: args.seed }).meanPaddedLength;
@@ -594,7 +594,7 @@ async function predictThroughput(args: RunArgs, config: ModelConfig, train: read
   const stored = readCalibration(calibrationKey(r.deviceName, args.model, args.dtype));
   const cal = stored ? { ratio: stored.ratio, runs: stored.runs } : null;
   return {
-    tokensPerSec: timing.tokensPerSec * (cal?.ratio ?? 1),
+    tokensPerSec: calibrate(timing, cal).tokensPerSec,
     measuredTokensPerSec: timing.tokensPerSec,
     calibration: cal,
     evalTokensPerSec: r.evalMs[0] ? ((args.evalBatchSize * seqLen) / (r.evalMs[0] as number)) * 1000 : null,
@@ -710,9 +710,20 @@ export async function runRun(raw: Record<string, unknown>, out: (s: string) => v
 
 export async function runEval(raw: Record<string, unknown>, out: (s: string) => void = (s) => process.stdout.write(s)): Promise<void> {
   const args = parseArgs(EvalArgsSchema, EVAL_OPTIONS, raw, 'eval');
-  const ds = await loadDataset(args.dataset, { textColumn: args.textColumn, labelColumn: args.labelColumn, limit: args.limit, emptyText: args.emptyText, unknownLabels: args.unknownLabels });
+  // The model's classes (config.json id2label): evaluation data without a training split maps its
+  // labels onto them, instead of guessing the classes from the eval rows (a class they lack would
+  // shift every id after it).
+  const source = await obtainModel(args.model, 'weights');
+  const modelLabels = source.kind === 'folder' ? (readHfConfig(source.dir).labels ?? undefined) : undefined;
+  const ds = await loadDataset(args.dataset, { textColumn: args.textColumn, labelColumn: args.labelColumn, limit: args.limit, emptyText: args.emptyText, unknownLabels: args.unknownLabels, evalOnly: true, modelLabels });
   const split = evalSplit(ds);
-  if (!split) throw new FtplanError('ERR_INPUT', `${args.dataset} has no eval split (test or validation)`, { fix: 'pass a data set with a test.* or validation.* file' });
+  if (!split) throw new FtplanError('ERR_INPUT', `${args.dataset} has no eval split (test or validation)`, { fix: 'pass a data set with a test.* or validation.* file, or the file to evaluate on itself' });
+  if (split.examples.length === 0) {
+    const d = split.dropped;
+    throw new FtplanError('ERR_INPUT', `${split.files.join(', ')}: no rows left to evaluate (${split.rowsRead} read; dropped: ${d.missingLabel} without a label, ${d.unknownLabel} with a class the model does not have, ${d.emptyText} empty)`, {
+      fix: 'check --label-column and that the labels are the model\'s classes (its config.json id2label)',
+    });
+  }
   const addon = loadNative();
   const device = resolveDevice(args.device, addon);
   const opened = await openModel(args.model, { numLabels: ds.labels.length, dtype: args.dtype, device, threads: args.threads ?? availableParallelism() });
@@ -722,5 +733,11 @@ export async function runEval(raw: Record<string, unknown>, out: (s: string) => 
   const tokenizer = tokenizerFor(opened.source.kind === 'folder' ? opened.source.dir : undefined);
   const rows = encodeExamples(split.examples, tokenizer, opened.config.nPositions);
   const m = await evaluate(opened.session, rows, args.evalBatchSize, opened.config.padTokenId, ds.labels);
-  out(args.json ? `${JSON.stringify({ schema: 'ftplan.eval/1', model: args.model, dataset: args.dataset, split: split.name, metrics: m }, null, 2)}\n` : `${renderMetrics(m)}\n`);
+  const which = ds.source === 'file' ? 'the whole file' : `the ${split.name} split`;
+  const dropped = split.rowsRead - split.examples.length;
+  out(
+    args.json
+      ? `${JSON.stringify({ schema: 'ftplan.eval/1', model: args.model, dataset: args.dataset, split: split.name, files: split.files, rowsRead: split.rowsRead, dropped: split.dropped, labels: ds.labels, labelSource: ds.labelSource, metrics: m }, null, 2)}\n`
+      : `${which} (${split.files.join(', ')}): ${split.examples.length} rows${dropped ? ` (${dropped} of ${split.rowsRead} dropped)` : ''}; labels: ${ds.labelSource}\n${renderMetrics(m)}\n`,
+  );
 }

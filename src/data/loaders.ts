@@ -58,6 +58,16 @@ export interface LoadOptions {
   /** rows whose label is not one of the training labels: drop (default) or error */
   unknownLabels?: 'drop' | 'error';
   env?: NodeJS.ProcessEnv;
+  /**
+   * Evaluation only (`ftplan eval`): a file given alone is the eval split (all of it), and a folder
+   * or hub snapshot needs no training split, only test/validation.
+   */
+  evalOnly?: boolean;
+  /**
+   * The model's classes (its config.json id2label, in id order), for data without a training split
+   * to take them from: class ids in the data are the model's ids, class names are matched to these.
+   */
+  modelLabels?: string[];
 }
 
 type Row = Record<string, unknown>;
@@ -425,19 +435,23 @@ async function hubDataset(id: string, env: NodeJS.ProcessEnv): Promise<{ dir: st
   }
 }
 
-export async function locateDataset(spec: string, env: NodeJS.ProcessEnv = process.env): Promise<{ name: string; source: string; files: Partial<Record<SplitName, string[]>> }> {
+export async function locateDataset(spec: string, env: NodeJS.ProcessEnv = process.env, opts: { evalOnly?: boolean } = {}): Promise<{ name: string; source: string; files: Partial<Record<SplitName, string[]>> }> {
   const path = resolve(spec);
+  // for evaluation, test or validation files stand alone; for training, a train file is needed
+  const usable = (files: Partial<Record<SplitName, string[]>>) => Boolean(files.train || (opts.evalOnly && (files.test || files.validation)));
   if (existsSync(path)) {
-    if (statSync(path).isFile()) return { name: basename(path), source: 'file', files: { train: [path] } }; // a file given alone is what to train on
+    // a file given alone is what to train on, or, for evaluation, what to evaluate on
+    if (statSync(path).isFile()) return { name: basename(path), source: 'file', files: opts.evalOnly ? { test: [path] } : { train: [path] } };
     const files = filesInFolder(path);
-    if (!files.train) {
+    if (!usable(files)) {
+      if (opts.evalOnly) throw inputError(path, 'has no test, validation or train file', 'name it test.jsonl (or .csv, .tsv, .parquet; validation.* works too), or pass the file itself');
       throw inputError(path, 'has no training file', 'name it train.jsonl, train.csv, train.tsv or train.parquet (test.* and validation.* are read too), or pass the file itself');
     }
     return { name: basename(path), source: 'folder', files };
   }
   if (isRepoId(spec) && spec.includes('/')) {
     const { dir, files, note } = await hubDataset(spec, env);
-    if (!files.train) throw inputError(dir, 'is in the hub cache but has no training split file', `remove ${dir} and run again to download it afresh`);
+    if (!usable(files)) throw inputError(dir, 'is in the hub cache but has no training split file', `remove ${dir} and run again to download it afresh`);
     return { name: spec, source: `hub cache (${dir})${note}`, files };
   }
   throw new FtplanError('ERR_INPUT', `--dataset ${spec}: no such file or folder`, { fix: 'pass a jsonl/csv/tsv/parquet file, a folder with train/test files, or a Hugging Face data set id (org/name)' });
@@ -477,14 +491,16 @@ function isIntegerLike(v: unknown): boolean {
 }
 
 export async function loadDataset(spec: string, opts: LoadOptions = {}): Promise<Dataset> {
-  const located = await locateDataset(spec, opts.env);
+  const located = await locateDataset(spec, opts.env, { evalOnly: opts.evalOnly });
   const rowsBySplit = new Map<SplitName, { files: string[]; rows: Row[] }>();
   for (const [split, files] of Object.entries(located.files) as [SplitName, string[]][]) {
     const rows: Row[] = [];
     for (const f of files) for (const r of await readRows(f)) rows.push(r);
     rowsBySplit.set(split, { files, rows });
   }
-  const train = rowsBySplit.get('train') as { files: string[]; rows: Row[] };
+  // Columns and classes come from the training split; evaluation-only data has none, and uses its
+  // eval split for the columns and the model's own classes (modelLabels) for the labels.
+  const train = (rowsBySplit.get('train') ?? rowsBySplit.get('test') ?? rowsBySplit.get('validation')) as { files: string[]; rows: Row[] };
   const firstFile = train.files[0] as string;
   if (train.rows.length === 0) throw inputError(firstFile, 'has no rows', 'point --dataset at a file with rows');
   const columns = [...new Set(train.rows.slice(0, 100).flatMap((r) => Object.keys(r)))];
@@ -502,7 +518,21 @@ export async function loadDataset(spec: string, opts: LoadOptions = {}): Promise
   let labels: string[];
   let labelSource: string;
   const idOf = new Map<string, number>();
-  if (integer) {
+  if (!rowsBySplit.has('train') && opts.modelLabels) {
+    // evaluation data on its own: the model's classes, by id or by name
+    labels = [...opts.modelLabels];
+    if (integer) {
+      labels.forEach((_, i) => idOf.set(String(i), i));
+      labelSource = `class ids 0..${labels.length - 1} in '${labelColumn}', the model's classes (id2label: ${labels.map((l, i) => `${i}=${l}`).join(', ')})`;
+    } else {
+      labels.forEach((l, i) => idOf.set(l, i));
+      const names = [...new Set(trainLabels.map(labelKey))];
+      if (!names.some((n) => idOf.has(n))) {
+        throw inputError(firstFile, `the class names in '${labelColumn}' (${names.slice(0, 5).join(', ')}${names.length > 5 ? ', …' : ''}) are none of the model's classes (${labels.join(', ')})`, 'use class ids 0..K-1 in the label column, or evaluate a checkpoint whose config.json id2label names these classes');
+      }
+      labelSource = `class names in '${labelColumn}', matched to the model's classes (id2label: ${labels.map((l, i) => `${i}=${l}`).join(', ')})`;
+    }
+  } else if (integer) {
     const ids = [...new Set(trainLabels.map((v) => Number(labelKey(v))))].sort((a, b) => a - b);
     const max = ids[ids.length - 1] as number;
     if (ids.length < 2) throw inputError(firstFile, `column '${labelColumn}' has only one class (${max})`, 'a classifier needs at least two classes in the training split');

@@ -1,10 +1,12 @@
 /**
  * hf.ts — Hugging Face GPT-2 checkpoints in and out.
  *
- * In: a folder with config.json + model.safetensors, written by transformers for GPT2Model,
- * GPT2LMHeadModel or GPT2ForSequenceClassification (keys with or without "transformer."; Conv1D
- * weights stored [in, out]; lm_head tied to wte and absent; attn.bias buffers ignored). A missing
- * `score` head is initialised and reported. Every tensor is checked against config.json.
+ * In: a folder with config.json + model.safetensors (or model.safetensors.index.json and its
+ * shards), written by transformers for GPT2Model, GPT2LMHeadModel or GPT2ForSequenceClassification
+ * (keys with or without "transformer."; Conv1D weights stored [in, out]; lm_head tied to wte and
+ * absent; attn.bias buffers ignored). A missing `score` head is initialised and reported. Every
+ * header is checked against config.json before a byte of weights is read (preflight.ts), then every
+ * tensor again as it is loaded.
  * Out: the layout transformers reads for GPT2ForSequenceClassification: transformer.* + score.weight
  * in model.safetensors, config.json with num_labels/id2label/label2id/pad_token_id, tokenizer files.
  */
@@ -15,18 +17,17 @@ import { gpt2TokenizerConfigs, gpt2TokenizerFiles } from '../data/gpt2-files.js'
 import { findSnapshot, hubCacheDir, isRepoId, repoDir, type CachedSnapshot } from '../hub/cache.js';
 import { hubSnapshot, type RepoFile } from '../hub/download.js';
 import { ModelConfigSchema, PRESETS, type ModelConfig } from './presets.js';
+import { CONV1D, expectedShapes, matchTensors, transpose2d, type NamedTensor } from './layout.js';
+import { preflightCheckpoint, type CheckpointCheck } from './preflight.js';
 import { encodeSafetensors, readSafetensors, writeFileAtomic } from './safetensors.js';
 
-export interface NamedTensor {
-  shape: number[];
-  data: Float32Array;
-}
+export type { NamedTensor };
+export { expectedShapes, transpose2d };
 export type StateDict = Record<string, NamedTensor>;
 
 export type ModelSource = { kind: 'preset'; name: string } | { kind: 'folder'; dir: string; name: string };
 
 const TOKENIZER_FILES = ['tokenizer.json', 'vocab.json', 'merges.txt', 'tokenizer_config.json', 'special_tokens_map.json'];
-const CONV1D = /\.(attn\.c_attn|attn\.c_proj|mlp\.c_fc|mlp\.c_proj)\.weight$/;
 
 function inputError(file: string, message: string, fix: string): FtplanError {
   return new FtplanError('ERR_INPUT', `${file}: ${message}`, { fix });
@@ -202,37 +203,6 @@ export function readHfConfig(dir: string, defaultLabels = 3): HfConfig {
   return { model: parsed.data, labels: labels && labels.length === parsed.data.numLabels ? labels : null, raw: c };
 }
 
-/** The native model's parameter shapes (torch Linear layout: weight [out, in]). */
-export function expectedShapes(cfg: ModelConfig): Map<string, number[]> {
-  const C = cfg.nEmbd;
-  const F = cfg.nInner || 4 * C;
-  const m = new Map<string, number[]>([
-    ['transformer.wte.weight', [cfg.vocabSize, C]],
-    ['transformer.wpe.weight', [cfg.nPositions, C]],
-  ]);
-  for (let i = 0; i < cfg.nLayer; i++) {
-    const h = `transformer.h.${i}`;
-    m.set(`${h}.ln_1.weight`, [C]).set(`${h}.ln_1.bias`, [C]);
-    m.set(`${h}.attn.c_attn.weight`, [3 * C, C]).set(`${h}.attn.c_attn.bias`, [3 * C]);
-    m.set(`${h}.attn.c_proj.weight`, [C, C]).set(`${h}.attn.c_proj.bias`, [C]);
-    m.set(`${h}.ln_2.weight`, [C]).set(`${h}.ln_2.bias`, [C]);
-    m.set(`${h}.mlp.c_fc.weight`, [F, C]).set(`${h}.mlp.c_fc.bias`, [F]);
-    m.set(`${h}.mlp.c_proj.weight`, [C, F]).set(`${h}.mlp.c_proj.bias`, [C]);
-  }
-  m.set('transformer.ln_f.weight', [C]).set('transformer.ln_f.bias', [C]);
-  m.set('score.weight', [cfg.numLabels, C]);
-  return m;
-}
-
-export function transpose2d(t: NamedTensor): NamedTensor {
-  const [rows, cols] = t.shape as [number, number];
-  const out = new Float32Array(t.data.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = t.data[r * cols + c] as number;
-  return { shape: [cols, rows], data: out };
-}
-
-const sameShape = (a: number[], b: number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
-
 export interface LoadedCheckpoint {
   dir: string;
   config: HfConfig;
@@ -242,8 +212,12 @@ export interface LoadedCheckpoint {
   missing: string[];
   /** file tensors that are not parameters (tied lm_head, attention-mask buffers) */
   ignored: string[];
+  /** model.safetensors, or the index of a sharded checkpoint */
   file: string;
+  /** the safetensors files read (the shards, for a sharded checkpoint) */
+  files: string[];
   fileDtypes: string[];
+  check: CheckpointCheck;
 }
 
 export function loadCheckpoint(dir: string, opts: { numLabels?: number } = {}): LoadedCheckpoint {
@@ -253,49 +227,21 @@ export function loadCheckpoint(dir: string, opts: { numLabels?: number } = {}): 
     config.model = { ...config.model, numLabels: opts.numLabels };
     config.labels = null;
   }
-  const file = join(dir, 'model.safetensors');
-  if (!existsSync(file)) {
-    const other = ['pytorch_model.bin', 'tf_model.h5', 'model.safetensors.index.json'].find((f) => existsSync(join(dir, f)));
-    throw inputError(dir, `has no model.safetensors${other ? ` (it has ${other})` : ''}`, other === 'model.safetensors.index.json' ? 'sharded checkpoints are not supported yet: save it unsharded (save_pretrained(max_shard_size="100GB"))' : 'save the model with transformers\' save_pretrained(safe_serialization=True)');
-  }
-  const st = readSafetensors(file);
-  const expected = expectedShapes(config.model);
+  // Every header first (cheap: a truncated shard fails before gigabytes are read), then the data,
+  // matched again from what was read (a file rewritten in between is caught, not half-trusted).
+  const check = preflightCheckpoint(dir, config.model);
+  const read = check.files.map((file) => ({ file, st: readSafetensors(file) }));
+  const match = matchTensors(config.model, read.flatMap(({ file, st }) => [...st.tensors].map(([key, t]) => ({ key, shape: t.shape, file }))), check.index ?? (check.files[0] as string));
+  const fileDtypes = new Set(read.flatMap(({ st }) => [...st.tensors.values()].map((t) => t.dtype)));
   const state: StateDict = {};
-  const ignored: string[] = [];
-  const fileDtypes = new Set<string>();
-  for (const [key, t] of st.tensors) {
-    fileDtypes.add(t.dtype);
-    if (key === 'lm_head.weight' || /\.attn\.(bias|masked_bias)$/.test(key)) {
-      ignored.push(key);
-      continue;
+  for (const [name, p] of match.params) {
+    const t = read.find((r) => r.file === p.file)!.st.tensors.get(p.key)!;
+    for (let i = 0; i < t.data.length; i++) {
+      if (!Number.isFinite(t.data[i])) throw inputError(p.file, `tensor '${p.key}' contains NaN or infinite values (index ${i})`, 'the checkpoint is broken (a diverged run?): use an earlier checkpoint');
     }
-    const name = key === 'score.weight' || key.startsWith('transformer.') ? key : `transformer.${key}`;
-    const want = expected.get(name);
-    if (!want) {
-      throw inputError(file, `tensor '${key}' is not part of GPT-2 (n_layer ${config.model.nLayer} in config.json)`, 'the checkpoint and its config.json do not match: use the pair transformers saved together');
-    }
-    let tensor: NamedTensor = { shape: t.shape, data: t.data };
-    if (CONV1D.test(name)) {
-      const conv = [want[1] as number, want[0] as number]; // HF Conv1D stores [in, out]
-      if (!sameShape(t.shape, conv)) throw inputError(file, `tensor '${key}' has shape [${t.shape}], config.json implies [${conv}]`, 'the checkpoint and its config.json do not match: use the pair transformers saved together');
-      tensor = transpose2d(tensor);
-    } else if (!sameShape(t.shape, want)) {
-      if (name === 'score.weight') {
-        throw inputError(file, `score.weight has ${t.shape[0]} classes, the data set has ${want[0]}`, 'fine-tune from the base model (without its classification head), or use a data set with the same classes');
-      }
-      throw inputError(file, `tensor '${key}' has shape [${t.shape}], config.json implies [${want}]`, 'the checkpoint and its config.json do not match: use the pair transformers saved together');
-    }
-    for (let i = 0; i < tensor.data.length; i++) {
-      if (!Number.isFinite(tensor.data[i])) throw inputError(file, `tensor '${key}' contains NaN or infinite values (index ${i})`, 'the checkpoint is broken (a diverged run?): use an earlier checkpoint');
-    }
-    state[name] = tensor;
+    state[name] = p.conv1d ? transpose2d(t) : { shape: t.shape, data: t.data };
   }
-  const missing = [...expected.keys()].filter((n) => !(n in state));
-  const missingTrunk = missing.filter((n) => n !== 'score.weight');
-  if (missingTrunk.length) {
-    throw inputError(file, `is missing ${missingTrunk.length} GPT-2 tensor(s): ${missingTrunk.slice(0, 4).join(', ')}${missingTrunk.length > 4 ? ', …' : ''}`, 'the file is incomplete: download or save it again');
-  }
-  return { dir, config, state, missing, ignored, file, fileDtypes: [...fileDtypes] };
+  return { dir, config, state, missing: match.missing, ignored: match.ignored, file: check.index ?? (check.files[0] as string), files: check.files, fileDtypes: [...fileDtypes], check };
 }
 
 /** Native state -> HF GPT2ForSequenceClassification tensors (Conv1D back to [in, out]). */
