@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FtplanError, NATIVE_CODES, NativeCallError, type ErrorCode } from './errors.js';
+import { z } from 'zod';
 import { ModelConfigSchema, type ModelConfig } from './model/presets.js';
 
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -47,45 +48,170 @@ export interface BenchmarkOptions extends TrainOptions {
   probeStopAtFit?: boolean;
 }
 
-export interface ActivationProbe {
-  seqLen: number;
-  /** bytes one more row costs in each block, at seqLen */
-  perSamplePerLayer: number;
+// ---------------------------------------------------------------------------------------------
+// What the addon returns: one zod schema per native record, the types inferred from them. Each
+// record's fields are declared once on the C++ side too (native/record.h) and the addon reports
+// them (`_records()`): loadRawNative compares the two, so an addon built from other sources fails
+// to load with a rebuild fix instead of returning records this code does not know.
+
+const whole = z.number().int();
+/** Bytes or a count that is -1 when not measured (rssPeakBytes off Linux, peakBytes out of memory). */
+const orUnmeasured = z.number().int().min(-1);
+
+export const RuntimeInfoSchema = z.strictObject({
+  torchVersion: z.string(),
+  torchVersionMajor: whole,
+  torchVersionMinor: whole,
+  cudaCompiled: z.boolean(),
+  cudaAvailable: z.boolean(),
+  cudaDeviceCount: whole,
+  hasSdpa: z.boolean(),
+  defaultThreads: whole,
+  parallelInfo: z.string(),
+  buildConfig: z.string(),
+  cpuTrackingAllocator: z.boolean(),
+  /** built with libtorch's c10d (Gloo): data-parallel runs available */
+  c10d: z.boolean(),
+  nccl: z.boolean(),
+  devices: z.array(z.string()),
+});
+export type RuntimeInfo = z.infer<typeof RuntimeInfoSchema>;
+
+export const FlopsEstimateSchema = z.strictObject({ flopsPerToken: z.number(), matmulParameters: whole });
+export const ParameterCountsSchema = z.strictObject({ total: whole, transformer: whole, head: whole });
+
+export const ProbePointSchema = z.strictObject({
+  batchSize: whole,
+  seqLen: whole,
+  peakBytes: orUnmeasured,
+  activationBytes: orUnmeasured,
+  outOfMemory: z.boolean(),
+});
+export type ProbePoint = z.infer<typeof ProbePointSchema>;
+
+/** What the benchmark measured; what it was asked (batch size, accumulation, lengths) the caller has. */
+export const BenchResultSchema = z.strictObject({
+  stepMs: z.array(z.number()),
+  /** the padded length of each timed step */
+  stepSeqLens: z.array(whole),
+  /** every step, warm-up included */
+  losses: z.array(z.number()),
+  evalMs: z.array(z.number()),
+  setupMs: z.number(),
+  parameters: whole,
+  transformerParameters: whole,
+  matmulParameters: whole,
+  flopsPerToken: z.number(),
+  peakMemoryBytes: whole,
+  staticMemoryBytes: whole,
+  peakMemorySource: z.enum(['cpu-counting-allocator', 'cuda-caching-allocator']),
+  rssPeakBytes: orUnmeasured,
+  rssBeforeBytes: orUnmeasured,
+  device: z.string(),
+  deviceName: z.string(),
+  deviceMemoryBytes: orUnmeasured,
+  /** intra-op threads the steps ran with */
+  threads: whole,
+  probe: z.array(ProbePointSchema),
+});
+export type NativeBenchmarkResult = z.infer<typeof BenchResultSchema>;
+
+export const ActivationPointSchema = z.strictObject({ layers: whole, batch: whole, bytes: whole });
+/** Activation bytes per row at the seqLen the probe was given. */
+export const ActivationProbeSchema = z.strictObject({
+  points: z.array(ActivationPointSchema),
+  /** bytes one more row costs in each block */
+  perSamplePerLayer: whole,
   /** bytes one more row costs outside the blocks */
-  perSampleBase: number;
-  points: { layers: number; batch: number; bytes: number }[];
-}
+  perSampleBase: whole,
+});
+export type ActivationProbe = z.infer<typeof ActivationProbeSchema>;
 
-export interface ProbePoint {
-  batchSize: number;
-  seqLen: number;
-  peakBytes: number;
-  activationBytes: number;
-  outOfMemory: boolean;
-}
+/** In a process group loss, samples and tokens are the group's (no rank knows the others' batches). */
+export const StepResultSchema = z.strictObject({
+  /** the step's time inside the native core (the rest of a call's wall time is the JS round trip) */
+  nativeMs: z.number(),
+  loss: z.number(),
+  gradNorm: z.number(),
+  samples: whole,
+  tokens: whole,
+  /** gradient buckets all-reduced this step (0: one process) */
+  buckets: whole,
+  /** time of the gradient all-reduce inside nativeMs (0: one process) */
+  allreduceMs: z.number(),
+});
+export type StepResult = z.infer<typeof StepResultSchema>;
 
-export interface NativeBenchmarkResult {
-  stepMs: number[];
-  stepSeqLens: number[];
-  losses: number[];
-  evalMs: number[];
-  setupMs: number;
-  parameters: number;
-  transformerParameters: number;
-  matmulParameters: number;
-  flopsPerToken: number;
-  tokensPerStep: number;
-  samplesPerStep: number;
-  peakMemoryBytes: number;
-  staticMemoryBytes: number;
-  peakMemorySource: 'cpu-counting-allocator' | 'cuda-caching-allocator';
-  rssPeakBytes: number;
-  rssBeforeBytes: number;
-  device: string;
-  deviceName: string;
-  deviceMemoryBytes: number;
-  threads: number;
-  probe: ProbePoint[];
+export const StateLoadReportSchema = z.strictObject({ loaded: z.array(z.string()), missing: z.array(z.string()), unexpected: z.array(z.string()) });
+export const DistInfoSchema = z.strictObject({ backend: z.string(), rank: whole, worldSize: whole });
+export const CpuCacheStatsSchema = z.strictObject({ cache: z.boolean(), cachedBytes: whole, capBytes: whole, hits: whole, misses: whole });
+export const CpuMemoryUseSchema = z.strictObject({ limitBytes: whole, allocatedBytes: whole });
+export const DenormalStateSchema = z.strictObject({ enabled: z.boolean(), computeThread: z.boolean(), intraOpThreads: z.boolean(), threads: whole });
+export const DropoutCheckSchema = z.strictObject({
+  keptFraction: z.number(),
+  maxForwardError: z.number(),
+  maxBackwardError: z.number(),
+  sameWithSameSeed: z.boolean(),
+  differsWithOtherSeed: z.boolean(),
+  sameAcrossThreads: z.boolean(),
+  bf16MatchesFp32Mask: z.boolean(),
+});
+export const FusedAttentionCheckSchema = z.strictObject({
+  maxForwardError: z.number(),
+  maxBackwardError: z.number(),
+  maxDropoutForwardError: z.number(),
+  maxDropoutBackwardError: z.number(),
+  upperTriangleZero: z.boolean(),
+  maxBf16Error: z.number(),
+});
+export const FusedAttentionTimingSchema = z.strictObject({ fusedMs: z.number(), composedMs: z.number() });
+
+/** Every record the addon returns, by its C++ name (native/js/records.h, FTPLAN_JS_RESULTS). */
+export const NATIVE_RECORDS = {
+  RuntimeInfo: RuntimeInfoSchema,
+  FlopsEstimate: FlopsEstimateSchema,
+  ParameterCounts: ParameterCountsSchema,
+  BenchResult: BenchResultSchema,
+  ProbePoint: ProbePointSchema,
+  ActivationProbe: ActivationProbeSchema,
+  ActivationPoint: ActivationPointSchema,
+  StepResult: StepResultSchema,
+  StateLoadReport: StateLoadReportSchema,
+  DistInfo: DistInfoSchema,
+  CpuCacheStats: CpuCacheStatsSchema,
+  CpuMemoryUse: CpuMemoryUseSchema,
+  DenormalState: DenormalStateSchema,
+  DropoutCheck: DropoutCheckSchema,
+  FusedAttentionCheck: FusedAttentionCheckSchema,
+  FusedAttentionTiming: FusedAttentionTimingSchema,
+} as const;
+
+/**
+ * How the addon's own record field lists (`_records()`: {Record: [field, ...]}) differ from
+ * NATIVE_RECORDS; empty when they agree.
+ */
+export function recordMismatches(reported: unknown): string[] {
+  if (!isObj(reported)) return ['it does not report its records (_records)'];
+  const out: string[] = [];
+  const names = new Set([...Object.keys(NATIVE_RECORDS), ...Object.keys(reported)]);
+  for (const name of names) {
+    const schema = (NATIVE_RECORDS as Record<string, z.ZodObject>)[name];
+    const fields = reported[name];
+    if (!schema) {
+      out.push(`${name}: a record this ftplan does not know`);
+      continue;
+    }
+    if (!Array.isArray(fields)) {
+      out.push(`${name}: missing`);
+      continue;
+    }
+    const ours = Object.keys(schema.shape);
+    const extra = fields.filter((f) => !ours.includes(String(f)));
+    const lacking = ours.filter((f) => !fields.includes(f));
+    if (extra.length || lacking.length)
+      out.push(`${name}: ${[extra.length ? `unknown ${extra.join(', ')}` : '', lacking.length ? `no ${lacking.join(', ')}` : ''].filter(Boolean).join('; ')}`);
+  }
+  return out;
 }
 
 export interface NativeBatch {
@@ -94,19 +220,6 @@ export interface NativeBatch {
   inputIds: Int32Array; // [batchSize * seqLen], right padded
   lengths: Int32Array; // [batchSize]
   labels?: Int32Array; // [batchSize]
-}
-
-export interface StepResult {
-  /** the step's time inside the native core (the rest of a call's wall time is the JS round trip) */
-  nativeMs: number;
-  loss: number;
-  gradNorm: number;
-  samples: number;
-  tokens: number;
-  /** gradient buckets all-reduced this step (0: one process) */
-  buckets?: number;
-  /** time of the gradient all-reduce inside nativeMs (0: one process) */
-  allreduceMs?: number;
 }
 
 export interface DistributedOptions {
@@ -118,17 +231,21 @@ export interface DistributedOptions {
   bucketBytes?: number;
 }
 
+type Rec<S extends z.ZodType> = z.infer<S>;
+export type NamedTensors = Record<string, { shape: number[]; data: Float32Array }>;
+
 export interface NativeSession {
+  /** builds the model and its optimizer (seeded); returns the parameter count */
   init(): Promise<number>;
-  loadState(state: Record<string, { shape: number[]; data: Float32Array }>): Promise<{ loaded: string[]; missing: string[]; unexpected: string[] }>;
-  state(): Promise<Record<string, { shape: number[]; data: Float32Array }>>;
+  loadState(state: NamedTensors): Promise<Rec<typeof StateLoadReportSchema>>;
+  state(): Promise<NamedTensors>;
   /** AdamW moments and steps + random generator states, for an exact resume */
   saveTrainingState(path: string): Promise<void>;
   loadTrainingState(path: string): Promise<void>;
   /** seeds: one per micro-batch; the generators are re-seeded before each (same dropout on any rank) */
   step(microBatches: NativeBatch[], opts?: { seeds?: number[] }): Promise<StepResult>;
   /** join a c10d process group (TCPStore + Gloo on CPU / NCCL on CUDA); after init() */
-  initDistributed(opts: DistributedOptions): Promise<{ backend: string; rank: number; worldSize: number }>;
+  initDistributed(opts: DistributedOptions): Promise<Rec<typeof DistInfoSchema>>;
   /** element-wise sum across the group */
   allreduce(values: Float64Array): Promise<Float64Array>;
   /** median ms of a float32 all-reduce of each size in bytes */
@@ -137,60 +254,39 @@ export interface NativeSession {
   setLr(lr: number): void;
 }
 
-export interface RuntimeInfo {
-  torchVersion: string;
-  torchVersionMajor: number;
-  torchVersionMinor: number;
-  cudaCompiled: boolean;
-  cudaAvailable: boolean;
-  cudaDeviceCount: number;
-  hasSdpa: boolean;
-  defaultThreads: number;
-  parallelInfo: string;
-  buildConfig: string;
-  cpuTrackingAllocator: boolean;
-  /** built with libtorch's c10d (Gloo): data-parallel runs available */
-  c10d: boolean;
-  nccl: boolean;
-  devices: string[];
-}
-
 export interface NativeAddon {
   runtimeInfo(): RuntimeInfo;
-  flopsPerToken(model: ModelConfig, seqLen: number): { flopsPerToken: number; matmulParameters: number };
-  parameterCounts(model: ModelConfig): Promise<{ total: number; transformer: number; head: number }>;
+  flopsPerToken(model: ModelConfig, seqLen: number): Rec<typeof FlopsEstimateSchema>;
+  parameterCounts(model: ModelConfig): Promise<Rec<typeof ParameterCountsSchema>>;
   benchmark(opts: BenchmarkOptions): Promise<NativeBenchmarkResult>;
+  probeActivations(opts: TrainOptions & { model: ModelConfig; seqLen: number }): Promise<ActivationProbe>;
+  Session: new (opts: TrainOptions & { model: ModelConfig }) => NativeSession;
   /** the CPU allocator's block cache (large blocks kept for reuse across steps); {cache: false} turns it off */
+  cpuAllocator(opts?: { cache?: boolean; release?: boolean }): Rec<typeof CpuCacheStatsSchema>;
+  /** fail CPU tensor allocations past this many bytes held (0: no limit); FTPLAN_CPU_MEMORY_LIMIT sets it at load */
+  setCpuMemoryLimit(bytes: number): void;
+  cpuMemory(): Rec<typeof CpuMemoryUseSchema>;
+  // Tests and benchmarks (native/js/selftest.cpp).
   /** largest relative parameter difference between the fused CPU AdamW and LibTorch's after `steps` steps */
   fusedAdamwCheck(steps: number, weightDecay: number, gradScale: number): number;
   /** one forward + backward of the CPU dropout kernel on n elements (native/dropout.h) */
-  dropoutCheck(n: number, p: number): {
-    keptFraction: number; maxForwardError: number; maxBackwardError: number;
-    sameWithSameSeed: boolean; differsWithOtherSeed: boolean; sameAcrossThreads: boolean; bf16MatchesFp32Mask: boolean;
-  };
+  dropoutCheck(n: number, p: number): Rec<typeof DropoutCheckSchema>;
+  /** the fused causal softmax + dropout (native/attention.h) against torch's ops on random [n, t, t] scores */
+  fusedAttentionCheck(n: number, t: number, p: number): Rec<typeof FusedAttentionCheckSchema>;
+  /** median ms of forward + backward of the fused op and of the composed torch ops on [n, t, t] scores, interleaved */
+  fusedAttentionTiming(n: number, t: number, p: number, reps: number): Rec<typeof FusedAttentionTimingSchema>;
   /** whether CPU tensors use ftplan's dropout kernel (true, the default) or torch's; sets it when given */
   cpuDropout(enabled?: boolean): boolean;
-  /** the fused causal softmax + dropout (native/attention.h) against torch's ops on random [n, t, t] scores */
-  fusedAttentionCheck(n: number, t: number, p: number): {
-    maxForwardError: number; maxBackwardError: number; maxDropoutForwardError: number; maxDropoutBackwardError: number;
-    upperTriangleZero: boolean; maxBf16Error: number;
-  };
-  /** median ms of forward + backward of the fused op and of the composed torch ops on [n, t, t] scores, interleaved */
-  fusedAttentionTiming(n: number, t: number, p: number, reps: number): { fusedMs: number; composedMs: number };
-  /** whether LibTorch work flushes denormal floats to zero (FTZ/DAZ, the default); sets it when given; what the compute thread and its intra-op threads do now */
-  flushDenormal(enabled?: boolean): { enabled: boolean; computeThread: boolean; intraOpThreads: boolean; threads: number };
   /** whether the CPU attention (LibTorch without SDPA) uses the fused op (true, the default); sets it when given */
   fusedAttention(enabled?: boolean): boolean;
   /** whether the classifier runs its last block for each row's last real token only (true, the default) or on every position as HF does; sets it when given */
   lastBlockPruned(enabled?: boolean): boolean;
-  cpuAllocator(opts?: { cache?: boolean; release?: boolean }): { cache: boolean; cachedBytes: number; capBytes: number; hits: number; misses: number };
-  probeActivations(opts: TrainOptions & { model: ModelConfig; seqLen: number }): Promise<ActivationProbe>;
-  Session: new (opts: TrainOptions & { model: ModelConfig }) => NativeSession;
-  /** fail CPU tensor allocations past this many bytes held (0: no limit); FTPLAN_CPU_MEMORY_LIMIT sets it at load */
-  setCpuMemoryLimit(bytes: number): void;
-  cpuMemory(): { limitBytes: number; allocatedBytes: number };
-  /** tests: throw one kind of C++ exception (bad_alloc, c10, c10_oom, invalid_argument, runtime_error, unknown), sync or in a worker */
+  /** whether LibTorch work flushes denormal floats to zero (FTZ/DAZ, the default); sets it when given; what the compute thread and its intra-op threads do now */
+  flushDenormal(enabled?: boolean): Rec<typeof DenormalStateSchema>;
+  /** throw one kind of C++ exception (bad_alloc, c10, c10_oom, invalid_argument, runtime_error, unknown), sync or in a worker */
   _raise(kind: string, async?: boolean): Promise<void> | undefined;
+  /** each result record's field names, from the C++ field lists (compared with NATIVE_RECORDS at load) */
+  _records(): Record<string, string[]>;
 }
 
 /** What build-native.mjs recorded about the libtorch the addon was linked against. */
@@ -226,6 +322,11 @@ export function loadRawNative(): NativeAddon {
       const mod = require(path) as Partial<NativeAddon>;
       if (typeof mod?.runtimeInfo !== 'function' || typeof mod.benchmark !== 'function') {
         attempts.push(`${path}: loaded, but it is not an ftplan addon (no runtimeInfo/benchmark exports)`);
+        continue;
+      }
+      const mismatches = recordMismatches(typeof mod._records === 'function' ? mod._records() : undefined);
+      if (mismatches.length) {
+        attempts.push(`${path}: built from other sources than this ftplan: ${mismatches.join('; ')}`);
         continue;
       }
       cachedRaw = mod as NativeAddon;
@@ -269,11 +370,15 @@ function int(v: unknown, what: string, min: number, max = Number.MAX_SAFE_INTEGE
 function optInt(o: Record<string, unknown>, key: string, min: number, max?: number): void {
   if (o[key] !== undefined) int(o[key], key, min, max);
 }
-function optNum(o: Record<string, unknown>, key: string, min: number, max = Number.MAX_VALUE): void {
+/** A finite number in [min, max], or in [min, max) when maxOpen. */
+function optNum(o: Record<string, unknown>, key: string, min: number, max = Number.MAX_VALUE, maxOpen = false): void {
   const v = o[key];
   if (v === undefined) return;
   if (typeof v !== 'number' || !Number.isFinite(v)) bad(`${key} must be a finite number (got ${String(v)})`);
-  if ((v as number) < min || (v as number) > max) bad(`${key} must be in [${min}, ${max}] (got ${v})`);
+  if ((v as number) < min || (v as number) > max || (maxOpen && v === max)) bad(`${key} must be in [${min}, ${max}${maxOpen ? ')' : ']'} (got ${v})`);
+}
+function positive(v: unknown, key: string): void {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) bad(`${key} must be a finite number > 0 (got ${String(v)})`);
 }
 function model(v: unknown): ModelConfig {
   const r = ModelConfigSchema.safeParse(v);
@@ -286,10 +391,12 @@ function model(v: unknown): ModelConfig {
 function train(o: unknown, what: string): Record<string, unknown> {
   if (!isObj(o)) bad(`${what} must be an object`);
   const t = o as Record<string, unknown>;
-  optNum(t, 'lr', 0);
-  optNum(t, 'beta1', 0, 1);
-  optNum(t, 'beta2', 0, 1);
-  optNum(t, 'eps', 0);
+  // The bounds the native trainer holds as invariants (native/trainer.cpp): a zero learning rate
+  // trains nothing, a beta of 1 never forgets, a zero eps divides by zero.
+  if (t.lr !== undefined) positive(t.lr, 'lr');
+  optNum(t, 'beta1', 0, 1, true);
+  optNum(t, 'beta2', 0, 1, true);
+  if (t.eps !== undefined) positive(t.eps, 'eps');
   optNum(t, 'weightDecay', 0);
   optNum(t, 'maxGradNorm', 0);
   if (t.dtype !== undefined && t.dtype !== 'fp32' && t.dtype !== 'bf16') bad(`dtype must be fp32 or bf16 (got ${String(t.dtype)})`);
@@ -423,7 +530,7 @@ export function checkedAddon(raw: NativeAddon): NativeAddon {
     }
     setLr(lr: number) {
       return call('Session.setLr', () => {
-        if (typeof lr !== 'number' || !Number.isFinite(lr) || lr < 0) bad(`lr must be a finite number >= 0 (got ${String(lr)})`);
+        positive(lr, 'lr');
       }, () => this.#s.setLr(lr));
     }
   }
@@ -502,6 +609,7 @@ export function checkedAddon(raw: NativeAddon): NativeAddon {
     _raise: (kind, async) => call('_raise', () => {
       if (typeof kind !== 'string') bad('_raise() takes a kind');
     }, () => raw._raise(kind, async)),
+    _records: () => call('_records', () => {}, () => raw._records()),
   };
 }
 
