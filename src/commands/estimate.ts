@@ -188,7 +188,8 @@ export async function measure(
     throw fromNative(e, `timing training steps of ${args.model} on ${device}`);
   }
   const loadAfter = loadavg()[0] ?? 0;
-  const timing = stepTiming({ ...steps, samplesPerStep: r.samplesPerStep }, seq.meanLen);
+  const samplesPerStep = args.batchSize * args.gradAccum;
+  const timing = stepTiming({ ...steps, samplesPerStep }, seq.meanLen);
   const { stepMs, tokensPerSec } = timing;
   const evalStepMs = r.evalMs.length ? median(r.evalMs) : null;
   const record = libtorchRecord();
@@ -214,7 +215,7 @@ export async function measure(
     stepModel: timing.model,
     tokensPerStep: timing.tokensPerStep,
     tokensPerSec,
-    samplesPerSec: (r.samplesPerStep / stepMs) * 1000,
+    samplesPerSec: (samplesPerStep / stepMs) * 1000,
     evalBatchSize: args.evalBatchSize,
     evalStepMs,
     evalTokensPerSec: evalStepMs ? ((args.evalBatchSize * seq.seqLen) / evalStepMs) * 1000 : null,
@@ -229,7 +230,7 @@ export async function measure(
     losses: steps.losses,
     setupMs: r.setupMs,
     activation: {
-      seqLen: probe.seqLen,
+      seqLen: seq.probeSeqLen,
       perSamplePerLayer: probe.perSamplePerLayer,
       perSampleBase: probe.perSampleBase,
       measuredOn: `${r.device} (${r.deviceName})`,

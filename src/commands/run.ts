@@ -590,7 +590,7 @@ async function predictThroughput(args: RunArgs, config: ModelConfig, train: read
   } catch (e) {
     throw fromNative(e, 'measuring the short estimate before the run');
   }
-  const timing = stepTiming({ ...steps, samplesPerStep: r.samplesPerStep }, meanLen);
+  const timing = stepTiming({ ...steps, samplesPerStep: args.batchSize * args.gradAccum }, meanLen);
   const stored = readCalibration(calibrationKey(r.deviceName, args.model, args.dtype));
   const cal = stored ? { ratio: stored.ratio, runs: stored.runs } : null;
   return {
