@@ -2,70 +2,11 @@
  * measurement.ts — the typed record of what `estimate` measured on this machine. The planner takes
  * it as it is (and can re-read it from JSON), so it holds numbers and provenance, never prices.
  */
-import type { Dtype } from './native.js';
 import { z } from 'zod';
-import { ModelConfigSchema, type ModelConfig } from './model/presets.js';
-import type { ActivationModel } from './planner/memory.js';
+import { ModelConfigSchema } from './model/presets.js';
 
-export interface Measurement {
-  schema: 'ftplan.measurement/1';
-  model: string;
-  modelConfig: ModelConfig;
-  device: string; // "cpu" | "cuda:0"
-  deviceName: string;
-  deviceMemoryBytes: number;
-  dtype: Dtype;
-  batchSize: number;
-  gradAccum: number;
-  seqLen: number;
-  threads: number;
-  warmupSteps: number;
-  steps: number;
-  /** the mean step over the data's padded lengths, ms: the fitted step-time model at seqLen (the
-   * median of the timed steps when every step had one length) */
-  stepMs: number;
-  stepMsMin: number;
-  stepMsMax: number;
-  stepMsAll: number[];
-  /** the padded length of each timed step (a sample of the data's batch lengths) */
-  stepSeqLens?: number[];
-  /** step ms ≈ interceptMs + msPerPosition · padded length: Theil–Sen slope, level through the mean step (fitStepTime) */
-  stepModel?: StepTimeModel;
-  tokensPerStep: number;
-  tokensPerSec: number;
-  samplesPerSec: number;
-  /** forward-only eval batch (median), when measured */
-  evalBatchSize: number;
-  evalStepMs: number | null;
-  evalTokensPerSec: number | null;
-  /** tensors: peak during the run minus what was held before (CPU: counting allocator; CUDA: caching allocator) */
-  peakMemoryBytes: number;
-  peakMemorySource: string;
-  /** tensors held between steps: weights, gradients, AdamW moments */
-  staticMemoryBytes: number;
-  /** CPU only: the process's peak resident set during the timed steps (includes the runtime) */
-  rssPeakBytes: number | null;
-  parameters: number;
-  matmulParameters: number;
-  /** 6N + 12·L·C·T, forward + backward */
-  flopsPerToken: number;
-  achievedFlops: number;
-  losses: number[];
-  setupMs: number;
-  /** activation bytes per row at the data set's longest row (native probe on reduced-depth twins) */
-  activation: ActivationModel;
-  libtorch: { version: string; cuda: boolean; source: string | null; hasSdpa: boolean };
-  blas: { kind: string; path: string | null; slow: boolean };
-  host: { cpus: number; loadBefore: number; loadAfter: number };
-  measuredAt: string;
-}
-
-export interface StepTimeModel {
-  interceptMs: number;
-  msPerPosition: number;
-  /** 'theil-sen' over steps of several lengths, or 'mean' when all steps had one length */
-  fit: 'theil-sen' | 'mean';
-}
+/** 'theil-sen' over steps of several lengths, or 'mean' when all steps had one length */
+export type StepTimeModel = z.infer<typeof StepTimeModelSchema>;
 
 /** A step longer than this many times its length's median is capped there (a stall, not a step). */
 export const STEP_OUTLIER_CAP = 2;
@@ -128,36 +69,82 @@ export function median(xs: readonly number[]): number {
   return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
 }
 
-/** What a saved measurement must hold to be re-planned (`estimate --measurement m.json`). */
+const dtype = z.enum(['fp32', 'bf16']);
+
+export const StepTimeModelSchema = z.object({
+  interceptMs: z.number(),
+  msPerPosition: z.number(),
+  fit: z.enum(['theil-sen', 'mean']),
+});
+
+/**
+ * What `estimate` measured, and what a saved one must hold to be re-planned
+ * (`estimate --measurement m.json`): the one declaration of the record; `Measurement` is inferred
+ * from it. Loose: fields a later ftplan adds pass through an older reader.
+ */
 export const MeasurementSchema = z.looseObject({
   schema: z.literal('ftplan.measurement/1'),
   model: z.string(),
   modelConfig: ModelConfigSchema,
+  /** "cpu" | "cuda:0" */
   device: z.string(),
   deviceName: z.string(),
   deviceMemoryBytes: z.number(),
-  dtype: z.enum(['fp32', 'bf16']),
+  dtype,
+  /** the micro-batch the steps took (rows per forward/backward) */
   batchSize: z.number().int().positive(),
+  /** micro-batches per timed step */
   gradAccum: z.number().int().positive(),
   seqLen: z.number().int().positive(),
   threads: z.number(),
+  warmupSteps: z.number().int().nonnegative(),
+  steps: z.number().int().nonnegative(),
+  /** the mean step over the data's padded lengths, ms: the fitted step-time model at seqLen (the
+   * mean of the timed steps when every step had one length) */
   stepMs: z.number().positive(),
+  stepMsMin: z.number(),
+  stepMsMax: z.number(),
+  stepMsAll: z.array(z.number()),
+  /** the padded length of each timed step (a sample of the data's batch lengths) */
+  stepSeqLens: z.array(z.number().int()).optional(),
+  /** step ms ≈ interceptMs + msPerPosition · padded length (fitStepTime) */
+  stepModel: StepTimeModelSchema.optional(),
   tokensPerStep: z.number().positive(),
   tokensPerSec: z.number().positive(),
+  samplesPerSec: z.number(),
+  /** forward-only eval batch (median), when measured */
+  evalBatchSize: z.number().int().nonnegative(),
+  evalStepMs: z.number().nullable(),
   evalTokensPerSec: z.number().positive().nullable(),
+  /** tensors: peak during the run minus what was held before (CPU: counting allocator; CUDA: caching allocator) */
+  peakMemoryBytes: z.number(),
+  peakMemorySource: z.string(),
+  /** tensors held between steps: weights, gradients, AdamW moments */
+  staticMemoryBytes: z.number(),
+  /** CPU only: the process's peak resident set during the timed steps (includes the runtime) */
+  rssPeakBytes: z.number().nullable(),
+  parameters: z.number().int().positive(),
+  matmulParameters: z.number().int(),
+  /** 6N + 12·L·C·T, forward + backward */
   flopsPerToken: z.number().positive(),
   achievedFlops: z.number().positive(),
-  parameters: z.number().int().positive(),
   losses: z.array(z.number()),
+  setupMs: z.number(),
+  /** activation bytes per row at the data set's longest row (native probe on reduced-depth twins) */
   activation: z.object({
     seqLen: z.number().int().positive(),
     perSamplePerLayer: z.number().nonnegative(),
     perSampleBase: z.number().nonnegative(),
     measuredOn: z.string(),
-    dtype: z.enum(['fp32', 'bf16']),
+    dtype,
   }),
-  libtorch: z.looseObject({ version: z.string(), cuda: z.boolean() }),
-  blas: z.looseObject({ kind: z.string(), slow: z.boolean() }),
+  libtorch: z.looseObject({ version: z.string(), cuda: z.boolean(), source: z.string().nullable(), hasSdpa: z.boolean() }),
+  blas: z.looseObject({ kind: z.string(), path: z.string().nullable(), slow: z.boolean() }),
   host: z.looseObject({ cpus: z.number(), loadBefore: z.number(), loadAfter: z.number() }),
   measuredAt: z.string(),
 });
+export type Measurement = z.infer<typeof MeasurementSchema>;
+
+/** A measurement without the activation probe: the short one before a run, which needs no plan. */
+export const MeasurementWithoutActivationSchema = MeasurementSchema.omit({ activation: true });
+export type MeasurementWithoutActivation = z.infer<typeof MeasurementWithoutActivationSchema>;

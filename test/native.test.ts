@@ -2,7 +2,7 @@
 // missing addon fails this file (loadNative throws), it is never skipped.
 import { describe, expect, it } from 'vitest';
 import { modelConfig } from '../src/model/presets.js';
-import { timeRunSteps } from '../src/commands/estimate.js';
+import { timeRunSteps } from '../src/measure/steps.js';
 import { loadNative, loadRawNative } from '../src/native.js';
 import { makeBatch, randomRows, tinyModel } from './helpers.js';
 

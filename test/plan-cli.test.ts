@@ -5,7 +5,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readEstimate } from '../src/commands/estimate.js';
+import { readEstimate } from '../src/measure/read.js';
 import { DATA } from './data.js';
 import { tempDir } from './helpers.js';
 

@@ -3,8 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { batchLengthSample, epochTokens, lengthsFromHistogram } from '../src/data/batching.js';
 import { fitStepTime, stepMsAt } from '../src/measurement.js';
 import { loadProfile } from '../src/data/profile.js';
-import { project, runStepsPerEpoch } from '../src/planner/projection.js';
-import { lengthSchedule, SHAPES_SAMPLE } from '../src/commands/estimate.js';
+import { batchPlan, stepsPerEpoch } from '../src/batch-plan.js';
+import { project } from '../src/planner/projection.js';
+import { lengthSchedule, SHAPES_SAMPLE } from '../src/measure/steps.js';
 
 describe('batching', () => {
   const lengths = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
@@ -94,11 +95,11 @@ describe('projection', () => {
   });
 
   it('steps per epoch as ftplan run (and HF Trainer) counts them: the partial micro-batch counts, a partial step is dropped', () => {
-    expect(runStepsPerEpoch(27_481, 16)).toBe(1_718); // ceil(27481 / 16)
-    expect(runStepsPerEpoch(100, 8, 4)).toBe(3); // 13 micro-batches -> 3 steps of 4
-    expect(runStepsPerEpoch(100, 8, 2, 2)).toBe(3); // 2 ranks × 2 accumulation = 4 micro-batches a step
-    expect(runStepsPerEpoch(27_481, 48, 11)).toBe(52); // 573 micro-batches -> 52 steps of 11 (528 rows each)
-    expect(runStepsPerEpoch(5, 16, 4)).toBe(1); // never 0
+    expect(stepsPerEpoch(batchPlan(16), 27_481)).toBe(1_718); // ceil(27481 / 16)
+    expect(stepsPerEpoch(batchPlan(8, 4), 100)).toBe(3); // 13 micro-batches -> 3 steps of 4
+    expect(stepsPerEpoch(batchPlan(8, 2, 2), 100)).toBe(3); // 2 ranks × 2 accumulation = 4 micro-batches a step
+    expect(stepsPerEpoch(batchPlan(48, 11), 27_481)).toBe(52); // 573 micro-batches -> 52 steps of 11 (528 rows each)
+    expect(stepsPerEpoch(batchPlan(16, 4), 5)).toBe(1); // never 0
   });
 
   it('rejects impossible inputs', () => {

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { stepDownSizes } from '../src/commands/estimate.js';
+import { stepDownSizes } from '../src/measure/oom.js';
 import { FtplanError, NativeCallError } from '../src/errors.js';
 import { modelConfig } from '../src/model/presets.js';
 import { checkedAddon, loadNative, loadRawNative, type NativeAddon } from '../src/native.js';

@@ -13,6 +13,7 @@ import { basename, join, resolve } from 'node:path';
 import { Ajv } from 'ajv';
 import { stringify } from 'yaml';
 import { z } from 'zod';
+import { batchPlan, effectiveBatch, type BatchPlan } from '../batch-plan.js';
 import { FtplanError } from '../errors.js';
 import { writeFileAtomic } from '../model/safetensors.js';
 import { PACKAGE_ROOT } from '../native.js';
@@ -50,8 +51,8 @@ interface Target {
   accelerator: string;
   gpusPerNode: number;
   source: string;
-  /** from a plan: the pick's micro-batch and accumulation on its GPUs, the effective batch priced, the model measured */
-  plan?: { microBatch: number; gradAccum: number; gpus: number; batchSize: number; model: string | null };
+  /** from a plan: the pick's BatchPlan (micro-batch × accumulation × its GPUs), the effective batch priced, the model measured */
+  plan?: { batch: BatchPlan; batchSize: number; model: string | null };
 }
 
 const PlanFileSchema = z.object({
@@ -67,6 +68,8 @@ const PlanFileSchema = z.object({
         gpus: z.number().int().positive(),
         microBatch: z.number().int().positive(),
         gradAccum: z.number().int().positive(),
+        /** the pick's BatchPlan (absent in plans written before rows carried one) */
+        batch: z.object({ microBatch: z.number().int().positive(), gradAccum: z.number().int().positive(), ranks: z.number().int().positive() }).nullable().optional(),
       })
       .nullable(),
   }),
@@ -87,8 +90,9 @@ function targetFromPlan(file: string): Target {
   const { plan, model } = parsed.data;
   const r = plan.recommended;
   if (!r) throw new FtplanError('ERR_INPUT', `--plan ${file}: the estimate recommends no instance`, { fix: 'relax its constraints (--budget, --deadline, --gpus) and estimate again, or name --gpu/--gpus' });
-  if (r.microBatch * r.gradAccum * r.gpus !== plan.batchSize) {
-    throw new FtplanError('ERR_INPUT', `--plan ${file}: its pick trains ${r.microBatch} × ${r.gradAccum} accumulation × ${r.gpus} GPUs = ${r.microBatch * r.gradAccum * r.gpus} rows per step, not the ${plan.batchSize} it was priced at`, {
+  const batch = r.batch ? batchPlan(r.batch.microBatch, r.batch.gradAccum, r.batch.ranks) : batchPlan(r.microBatch, r.gradAccum, r.gpus);
+  if (batch.ranks !== r.gpus || effectiveBatch(batch) !== plan.batchSize) {
+    throw new FtplanError('ERR_INPUT', `--plan ${file}: its pick trains ${batch.microBatch} × ${batch.gradAccum} accumulation × ${batch.ranks} GPUs = ${effectiveBatch(batch)} rows per step on ${r.gpus} GPUs, not the ${plan.batchSize} it was priced at`, {
       fix: `estimate again with this ftplan, with --batch-size × --grad-accum a multiple of ${r.gpus}`,
     });
   }
@@ -99,7 +103,7 @@ function targetFromPlan(file: string): Target {
     accelerator: r.gpu,
     gpusPerNode: r.gpus,
     source: `${file}: recommended ${r.cloud} ${r.instance} (${r.gpus}× ${r.gpu}, ${r.region})`,
-    plan: { microBatch: r.microBatch, gradAccum: r.gradAccum, gpus: r.gpus, batchSize: plan.batchSize, model: model ?? null },
+    plan: { batch, batchSize: plan.batchSize, model: model ?? null },
   };
 }
 
@@ -108,16 +112,17 @@ function targetFromPlan(file: string): Target {
  * plan's own on its GPU count; over more ranks (--nnodes), the rows per rank split at a micro-batch
  * no larger than the one whose memory fit the plan checked. Throws when the batch does not split.
  */
-export function splitBatch(p: NonNullable<Target['plan']>, ranks: number): { microBatch: number; gradAccum: number } {
+export function splitBatch(p: NonNullable<Target['plan']>, ranks: number): BatchPlan {
   if (p.batchSize % ranks !== 0) {
-    throw new FtplanError('ERR_USAGE', `the plan's batch of ${p.batchSize} rows per step does not split over ${ranks} GPUs (${p.gpus} per node × ${ranks / p.gpus} nodes)`, {
+    throw new FtplanError('ERR_USAGE', `the plan's batch of ${p.batchSize} rows per step does not split over ${ranks} GPUs (${p.batch.ranks} per node × ${ranks / p.batch.ranks} nodes)`, {
       fix: `use an --nnodes whose GPU count divides ${p.batchSize}, or estimate again with --batch-size × --grad-accum a multiple of ${ranks}`,
     });
   }
+  if (ranks === p.batch.ranks) return p.batch;
   const perRank = p.batchSize / ranks;
-  let microBatch = Math.min(p.microBatch, perRank);
+  let microBatch = Math.min(p.batch.microBatch, perRank);
   while (perRank % microBatch !== 0) microBatch--;
-  return { microBatch, gradAccum: perRank / microBatch };
+  return batchPlan(microBatch, perRank / microBatch, ranks);
 }
 
 /** SkyPilot's accelerator names (its catalogs say A100-80GB, H100; ftplan's table matches). */
@@ -133,7 +138,7 @@ export interface SkyTask {
   runArgv: string[];
   source: string;
   /** each rank's micro-batch and accumulation, the ranks, and the rows per optimizer step they make */
-  batch: { microBatch: number; gradAccum: number; ranks: number; effective: number };
+  batch: BatchPlan & { effective: number };
   /** the model the plan measured (null: no plan, or a plan without it) */
   planModel: string | null;
 }
@@ -160,8 +165,8 @@ export function skypilotTask(run: RunArgs, launch: z.infer<typeof LaunchOnly>): 
   // The batch: with a plan, its effective batch split over the ranks this task starts (every GPU of
   // every node), at a micro-batch whose fit the plan checked; the run line states both explicitly.
   const ranks = target.gpusPerNode * run.nnodes;
-  const batch = target.plan ? splitBatch(target.plan, ranks) : { microBatch: run.batchSize, gradAccum: run.gradAccum };
-  const effective = batch.microBatch * batch.gradAccum * ranks;
+  const batch = target.plan ? splitBatch(target.plan, ranks) : batchPlan(run.batchSize, run.gradAccum, ranks);
+  const effective = effectiveBatch(batch);
   const flags = runFlags(remoteRun, ['nproc', 'nnodes', 'node-rank', 'master-addr', 'master-port', 'instance', 'batch-size', 'grad-accum']);
   const runArgv = ['node', 'bin/ftplan.js', 'run', ...flags, '--batch-size', String(batch.microBatch), '--grad-accum', String(batch.gradAccum), ...SKYPILOT_DIST_FLAGS];
   // SkyPilot sets the GPUs and nodes; the batch split above holds only for these counts.
@@ -198,7 +203,7 @@ export function skypilotTask(run: RunArgs, launch: z.infer<typeof LaunchOnly>): 
   };
   const errors = validateSkypilotTask(task);
   if (errors.length) throw new FtplanError('ERR_NATIVE', `the SkyPilot task does not validate against schemas/skypilot-task.schema.json: ${errors.join('; ')}`, { exitCode: 1 });
-  return { yaml: stringify(task, { lineWidth: 0 }), task, runArgv, source: target.source, batch: { ...batch, ranks, effective }, planModel: target.plan?.model ?? null };
+  return { yaml: stringify(task, { lineWidth: 0 }), task, runArgv, source: target.source, batch: { ...batch, effective }, planModel: target.plan?.model ?? null };
 }
 
 let validator: ReturnType<Ajv['compile']> | undefined;

@@ -19,13 +19,15 @@ import { fromNative, FtplanError } from '../errors.js';
 import { obtainModel, readHfConfig, saveCheckpoint, type ModelNeed } from '../model/hf.js';
 import { writeFileAtomic } from '../model/safetensors.js';
 import { parameterCount } from '../planner/memory.js';
-import { runStepsPerEpoch } from '../planner/projection.js';
+import { batchPlan, stepsPerEpoch as epochSteps } from '../batch-plan.js';
 import { openModel, type OpenedModel } from '../model/open.js';
 import { loadNative, type NativeAddon, type NativeSession } from '../native.js';
 import { epochBatches, encodeExamples, toNativeBatch, type Encoded } from '../train/data.js';
 import { argmaxRows, classificationMetrics, crossEntropy, type EvalMetrics } from '../train/metrics.js';
 import { lrFactor, warmupSteps } from '../train/schedule.js';
-import { guardHostMemory, lengthSchedule, readEstimate, resolveDevice, stepTiming, timeRunSteps } from './estimate.js';
+import { guardHostMemory, resolveDevice } from '../measure/host.js';
+import { readEstimate } from '../measure/read.js';
+import { lengthSchedule, stepTiming, timeRunSteps } from '../measure/steps.js';
 import { calibrate, calibrationFile, calibrationKey, readCalibration, recordCalibration } from '../calibration.js';
 import { epochTokens } from '../data/batching.js';
 import { modelShape } from '../model/open.js';
@@ -305,7 +307,7 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
   // A step takes gradAccum micro-batches on each of `world` ranks: the single-process run with
   // --grad-accum gradAccum·world uses the same micro-batches, in the same steps.
   const globalAccum = args.gradAccum * world;
-  const stepsPerEpoch = runStepsPerEpoch(train.length, args.batchSize, args.gradAccum, world);
+  const stepsPerEpoch = epochSteps(batchPlan(args.batchSize, args.gradAccum, world), train.length);
   const planned = stepsPerEpoch * args.epochs;
   const totalSteps = args.maxSteps ? Math.min(args.maxSteps, planned) : planned;
   const warmup = warmupSteps(totalSteps, args.warmupRatio);

@@ -3,11 +3,14 @@
  * Pure: no I/O, no native calls. The arithmetic is spelled out, nanoGPT style, so a reader can
  * check it by hand.
  */
+import { batchPlan, effectiveBatch, stepsPerEpoch as epochSteps } from '../batch-plan.js';
+
 export interface ProjectionInput {
   trainRows: number;
   evalRows: number;
   epochs: number;
-  batchSize: number; // per micro-batch
+  /** the micro-batch (rows per forward/backward) and micro-batches per step, on one process */
+  batchSize: number;
   gradAccum: number;
   /** padded tokens of one training epoch under the batching policy */
   trainTokensPerEpoch: number;
@@ -34,23 +37,14 @@ export interface Projection {
 
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
-/**
- * Optimizer steps per epoch of `ftplan run --batch-size micro --grad-accum accum --nproc ranks`, as
- * HF Trainer counts them: len(dataloader) = ceil(rows / micro) micro-batches (the last one partial),
- * one step per accum·ranks of them, the remainder dropped; at least 1.
- */
-export function runStepsPerEpoch(rows: number, micro: number, accum = 1, ranks = 1): number {
-  return Math.max(1, Math.floor(Math.ceil(rows / micro) / (accum * ranks)));
-}
-
 export function project(p: ProjectionInput): Projection {
   for (const [k, v] of Object.entries({ trainRows: p.trainRows, epochs: p.epochs, batchSize: p.batchSize, gradAccum: p.gradAccum })) {
     if (!Number.isFinite(v) || v <= 0) throw new RangeError(`${k} must be positive`);
   }
   if (!(p.trainTokensPerSec > 0)) throw new RangeError('trainTokensPerSec must be positive');
-  const samplesPerStep = p.batchSize * p.gradAccum;
-  // HF Trainer: len(dataloader) micro-batches (last one partial), one optimizer step per gradAccum of them.
-  const stepsPerEpoch = runStepsPerEpoch(p.trainRows, p.batchSize, p.gradAccum);
+  const batch = batchPlan(p.batchSize, p.gradAccum);
+  const samplesPerStep = effectiveBatch(batch);
+  const stepsPerEpoch = epochSteps(batch, p.trainRows);
   const totalSteps = stepsPerEpoch * p.epochs;
   const trainSecondsPerEpoch = p.trainTokensPerEpoch / p.trainTokensPerSec;
   const evalIncluded = p.evalTokensPerSec !== null && p.evalTokensPerSec > 0 && p.evalRows > 0;

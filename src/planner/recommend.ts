@@ -2,13 +2,13 @@
  * recommend.ts — SkyPilot's optimizer shape with a measured runtime: price rows × projected hours →
  * a cost map (plan rows), a separate pick, and the epoch arithmetic. Pure: no I/O, no native calls.
  */
+import { batchPlan, microBatchesPerStep, stepsPerEpoch as epochSteps, type BatchPlan } from '../batch-plan.js';
 import { calibrate, type AppliedCalibration } from '../calibration.js';
 import type { ModelConfig } from '../model/presets.js';
 import { scalingModel, type ScalingModel } from './scaling.js';
 import { effectivePrice, freshness, type GpuSpec, type PriceRow } from '../pricing/catalog.js';
 import { fitMicroBatch, type ActivationModel } from './memory.js';
 import { instanceStep, type Basis, type LocalMeasurement } from './performance.js';
-import { runStepsPerEpoch } from './projection.js';
 
 /** Instance start, environment set-up and loading the model and data, billed like training. */
 export const SETUP_HOURS = 0.1;
@@ -32,7 +32,8 @@ export interface PlanInput {
   trainTokensPerEpoch: number;
   evalTokensPerEpoch: number;
   meanSeqLen: number;
-  batchSize: number; // effective rows per optimizer step (all GPUs)
+  /** the effective batch: rows per optimizer step over all GPUs (each row splits it into its own BatchPlan) */
+  batchSize: number;
   epochs?: number;
   objective: 'cost' | 'time';
   budget?: number;
@@ -56,6 +57,10 @@ export interface PlanRow {
   spot: boolean;
   hours: number;
   costUsd: number;
+  /** this row's split of the effective batch: microBatch × gradAccum × ranks (its GPUs), what
+   * `ftplan launch` hands `ftplan run`; null when the model does not fit the GPU. microBatch and
+   * gradAccum below repeat it (0 when it does not fit) for the tables and older readers. */
+  batch: BatchPlan | null;
   microBatch: number;
   gradAccum: number;
   fits: boolean;
@@ -164,6 +169,7 @@ export function plan(p: PlanInput): Plan {
       spot: p.spot && r.spotPrice !== null,
       hours,
       costUsd: cost,
+      batch: fit.fits ? batchPlan(fit.microBatch, fit.gradAccum, r.gpuCount) : null,
       microBatch: fit.microBatch,
       gradAccum: fit.gradAccum,
       fits: fit.fits,
@@ -191,7 +197,7 @@ export function plan(p: PlanInput): Plan {
   if (pick) pick.recommended = true;
   // The steps the pick's own run takes (its micro-batch, accumulation and GPUs); without a pick,
   // one step per batch of rows.
-  const stepsPerEpoch = pick ? runStepsPerEpoch(p.trainRows, pick.microBatch, pick.gradAccum, pick.gpus) : runStepsPerEpoch(p.trainRows, p.batchSize);
+  const stepsPerEpoch = epochSteps(pick?.batch ?? batchPlan(p.batchSize), p.trainRows);
   const pilotSteps = Math.max(1, Math.round(stepsPerEpoch * PILOT_FRACTION));
   const pilot = pick
     ? (() => {
@@ -213,7 +219,7 @@ export function plan(p: PlanInput): Plan {
   }
   if (out.some((x) => x.priceFreshness !== 'fresh')) notes.push(`some prices are older than ${p.maxAgeDays} days or undated: import a fresh SkyPilot catalog (ftplan pricing import)`);
   const arithmetic = [
-    `${p.trainRows.toLocaleString('en-US')} rows ÷ ${pick && pick.gradAccum * pick.gpus > 1 ? `(micro-batch ${pick.microBatch} × ${pick.gradAccum} accumulation × ${pick.gpus} GPU(s))` : p.batchSize} per step = ${stepsPerEpoch.toLocaleString('en-US')} steps/epoch × ${epochs} epochs = ${(stepsPerEpoch * epochs).toLocaleString('en-US')} steps (${epochsBasis})`,
+    `${p.trainRows.toLocaleString('en-US')} rows ÷ ${pick?.batch && microBatchesPerStep(pick.batch) > 1 ? `(micro-batch ${pick.batch.microBatch} × ${pick.batch.gradAccum} accumulation × ${pick.batch.ranks} GPU(s))` : p.batchSize} per step = ${stepsPerEpoch.toLocaleString('en-US')} steps/epoch × ${epochs} epochs = ${(stepsPerEpoch * epochs).toLocaleString('en-US')} steps (${epochsBasis})`,
     `${Math.round(p.trainTokensPerEpoch).toLocaleString('en-US')} padded tokens/epoch + ${Math.round(p.evalTokensPerEpoch).toLocaleString('en-US')} eval tokens/epoch; each row: hours = ${SETUP_HOURS} h set-up + epochs × tokens ÷ (that instance's tokens/s); cost = hours × $/h`,
     pick
       ? `pick: ${pick.cloud} ${pick.instance} (${pick.gpus}× ${pick.gpu}, ${pick.region}): ${pick.tokensPerSec.toFixed(0)} tokens/s (${pick.basis}) → ${pick.hours.toFixed(2)} h × $${pick.pricePerHour.toFixed(4)}/h = $${pick.costUsd.toFixed(2)}; micro-batch ${pick.microBatch} × ${pick.gradAccum} accumulation × ${pick.gpus} GPU(s)`

@@ -3,7 +3,7 @@
  * self-contained HTML page with a chart of cost against time per instance (inline SVG, no
  * scripts, nothing fetched).
  */
-import type { EstimateResult } from '../commands/estimate.js';
+import type { EstimateResult } from '../estimate/result.js';
 import type { PlanRow } from '../planner/recommend.js';
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');

@@ -2,7 +2,7 @@
  * table.ts — the terminal rendering of an estimate (cli-table3).
  */
 import Table from 'cli-table3';
-import type { EstimateResult } from '../commands/estimate.js';
+import type { EstimateResult } from '../estimate/result.js';
 
 export const fmtBytes = (b: number | null | undefined): string => {
   if (b === null || b === undefined || !Number.isFinite(b) || b < 0) return 'n/a';

@@ -1,0 +1,38 @@
+/**
+ * result.ts — what `ftplan estimate` returns (its --json): the measurement, the projection on this
+ * device and the plan over the price tables. The reports (report/table.ts, report/documents.ts)
+ * render it; the command builds it.
+ */
+import type { Measurement } from '../measurement.js';
+import type { Projection } from '../planner/projection.js';
+import type { Plan } from '../planner/recommend.js';
+
+export type CheckpointSummary =
+  | { dir: string; weights: 'checked'; layout: 'single' | 'sharded'; files: string[]; tensors: number; tensorBytes: number; dtypes: string[]; initialised: string[]; note: string }
+  | { dir: string; weights: 'absent'; other: string | null; note: string };
+
+export interface EstimateResult {
+  schema: 'ftplan.estimate/1';
+  model: string;
+  device: string;
+  dtype: string;
+  /** the micro-batch the steps were measured at (rows per forward/backward) */
+  batchSize: number;
+  /** micro-batches per measured step; batchSize × gradAccum is the effective batch the plan prices */
+  gradAccum: number;
+  seqLen: number;
+  seqLenBasis: string;
+  batching: string;
+  epochs: number;
+  dataset: { name: string; trainRows: number; evalRows: number; source: string };
+  measurement: Measurement;
+  libtorch: Measurement['libtorch'] & { blas: string };
+  projection: Projection;
+  plan: Plan;
+  /** the --model folder's weights, checked from their headers (null: a preset, or --measurement) */
+  checkpoint: CheckpointSummary | null;
+  /** whether the local projection was corrected by earlier runs' actuals (ftplan run); ratio: the
+   * factor applied to the measured throughput (the runs' observed ratio shrunk toward 1, calibration.ts) */
+  calibration: { used: true; ratio: number; runs: number; observedRatio: number; min: number; max: number; spreadPct: number | null; file: string } | { used: false };
+  warnings: string[];
+}

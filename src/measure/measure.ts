@@ -1,0 +1,147 @@
+/**
+ * measure.ts — measure real training steps of a model on this machine: the one pipeline behind
+ * `ftplan estimate` and the short measurement `ftplan run` compares itself with.
+ *
+ * Three native calls, each for what only it gives:
+ *  1. addon.benchmark (native Trainer): device name and memory, setup time, parameter and FLOP
+ *     counts, peak and static tensor memory after warm-up steps at the longest length, and the
+ *     forward-only eval step. The native benchmark requires at least one timed step
+ *     (run_benchmark: "steps must be at least 1"); that one step's time is not used, because
+ *     its loop has no JS between steps and ran 5–7% faster than the run's path. Folding (1) into
+ *     (3) needs the Session to report device memory peaks, its device name and its setup time, and
+ *     to time a forward-only batch: native changes (src/native.ts NativeSession has none of these).
+ *  2. addon.probeActivations (reduced-depth twins): activation bytes per row per layer at the data
+ *     set's longest row, for the memory fit on each GPU (estimate only: a run needs no plan).
+ *  3. timeRunSteps (a native Session stepped from JS, as the run steps it): the step times.
+ */
+import { availableParallelism, loadavg } from 'node:os';
+import { effectiveBatch, type BatchPlan } from '../batch-plan.js';
+import { fromNative } from '../errors.js';
+import { median, type Measurement, type MeasurementWithoutActivation } from '../measurement.js';
+import type { ModelConfig } from '../model/presets.js';
+import { detectBlas, libtorchRecord, loadNative, type Dtype, type NativeAddon } from '../native.js';
+import { outOfMemory } from './oom.js';
+import { stepTiming, timeRunSteps } from './steps.js';
+
+export interface MeasureSpec {
+  /** the model as the user named it (--model) */
+  name: string;
+  model: ModelConfig;
+  /** the micro-batch and accumulation each timed step takes; one process (ranks 1) */
+  batch: BatchPlan;
+  dtype: Dtype;
+  /** a resolved device (resolveDevice) */
+  device: string;
+  threads: number;
+  seed: number;
+  /** seqLen: the representative padded length (FLOPs, eval batch); meanLen: the epoch's mean padded
+   * length the step-time line is read at; sampleLens: the padded length of each timed step, cycled */
+  seq: { seqLen: number; meanLen: number; sampleLens: number[] };
+  /** the native benchmark's warm-up steps at the longest length (its peak memory) */
+  memoryWarmupSteps: number;
+  /** the timed path: warm-up steps, then at least `steps` steps and `minMs` of them */
+  warmupSteps: number;
+  steps: number;
+  minMs: number;
+  /** forward-only eval: rows per batch (0: not measured) and timed batches */
+  evalBatchSize: number;
+  evalSteps: number;
+  /** the padded length the activation probe runs at (the longest row); null: no probe */
+  activationSeqLen: number | null;
+}
+
+export async function measure(spec: MeasureSpec & { activationSeqLen: number }, addon?: NativeAddon): Promise<Measurement>;
+export async function measure(spec: MeasureSpec & { activationSeqLen: null }, addon?: NativeAddon): Promise<MeasurementWithoutActivation>;
+export async function measure(spec: MeasureSpec, addon: NativeAddon = loadNative()): Promise<Measurement | MeasurementWithoutActivation> {
+  const { name, model, batch, dtype, device, threads, seed, seq } = spec;
+  if (batch.ranks !== 1) throw new RangeError('measure: one process (ranks 1)');
+  const info = addon.runtimeInfo();
+  const loadBefore = loadavg()[0] ?? 0;
+  let r;
+  try {
+    r = await addon.benchmark({
+      model,
+      batchSize: batch.microBatch,
+      seqLen: seq.seqLen,
+      seqLens: seq.sampleLens,
+      gradAccum: batch.gradAccum,
+      warmupSteps: spec.memoryWarmupSteps,
+      steps: 1,
+      minTimedMs: 0,
+      evalBatchSize: spec.evalBatchSize,
+      evalSteps: spec.evalBatchSize > 0 ? spec.evalSteps : 0,
+      dtype,
+      device,
+      threads,
+      seed,
+    });
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ERR_OUT_OF_MEMORY')
+      throw await outOfMemory({ name, model, batch, dtype, seed, seqLen: Math.max(seq.seqLen, ...seq.sampleLens), device, threads }, addon, e);
+    throw fromNative(e, `measuring ${name} on ${device}`);
+  }
+  let activation: Measurement['activation'] | null = null;
+  if (spec.activationSeqLen !== null) {
+    try {
+      const probe = await addon.probeActivations({ model, seqLen: spec.activationSeqLen, dtype, device, threads, seed });
+      activation = { seqLen: spec.activationSeqLen, perSamplePerLayer: probe.perSamplePerLayer, perSampleBase: probe.perSampleBase, measuredOn: `${r.device} (${r.deviceName})`, dtype };
+    } catch (e) {
+      throw fromNative(e, `probing activation memory of ${name} on ${device}`);
+    }
+  }
+  let steps;
+  try {
+    steps = await timeRunSteps(addon, { model, batchSize: batch.microBatch, gradAccum: batch.gradAccum, dtype, device, threads, seed, warmupSteps: spec.warmupSteps, steps: spec.steps, minMs: spec.minMs, lens: seq.sampleLens });
+  } catch (e) {
+    throw fromNative(e, `timing training steps of ${name} on ${device}`);
+  }
+  const loadAfter = loadavg()[0] ?? 0;
+  const samplesPerStep = effectiveBatch(batch);
+  const timing = stepTiming({ ...steps, samplesPerStep }, seq.meanLen);
+  const { stepMs, tokensPerSec } = timing;
+  const evalStepMs = r.evalMs.length ? median(r.evalMs) : null;
+  const record = libtorchRecord();
+  const measured: MeasurementWithoutActivation & { activation?: Measurement['activation'] } = {
+    schema: 'ftplan.measurement/1',
+    model: name,
+    modelConfig: model,
+    device: r.device,
+    deviceName: r.deviceName,
+    deviceMemoryBytes: r.deviceMemoryBytes,
+    dtype,
+    batchSize: batch.microBatch,
+    gradAccum: batch.gradAccum,
+    seqLen: seq.seqLen,
+    threads: r.threads,
+    warmupSteps: spec.warmupSteps,
+    steps: steps.stepMs.length,
+    stepMs,
+    stepMsMin: Math.min(...steps.stepMs),
+    stepMsMax: Math.max(...steps.stepMs),
+    stepMsAll: steps.stepMs,
+    stepSeqLens: steps.stepSeqLens,
+    stepModel: timing.model,
+    tokensPerStep: timing.tokensPerStep,
+    tokensPerSec,
+    samplesPerSec: (samplesPerStep / stepMs) * 1000,
+    evalBatchSize: spec.evalBatchSize,
+    evalStepMs,
+    evalTokensPerSec: evalStepMs ? ((spec.evalBatchSize * seq.seqLen) / evalStepMs) * 1000 : null,
+    peakMemoryBytes: r.peakMemoryBytes,
+    peakMemorySource: r.peakMemorySource,
+    staticMemoryBytes: r.staticMemoryBytes,
+    rssPeakBytes: r.device === 'cpu' && r.rssPeakBytes > 0 ? r.rssPeakBytes : null,
+    parameters: r.parameters,
+    matmulParameters: r.matmulParameters,
+    flopsPerToken: r.flopsPerToken,
+    achievedFlops: r.flopsPerToken * tokensPerSec,
+    losses: steps.losses,
+    setupMs: r.setupMs,
+    ...(activation ? { activation } : {}),
+    libtorch: { version: info.torchVersion, cuda: info.cudaCompiled, source: record?.source ?? null, hasSdpa: info.hasSdpa },
+    blas: { ...detectBlas() },
+    host: { cpus: availableParallelism(), loadBefore, loadAfter },
+    measuredAt: new Date().toISOString(),
+  };
+  return measured;
+}

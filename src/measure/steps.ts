@@ -1,0 +1,105 @@
+/**
+ * steps.ts — how training steps are timed: which padded lengths the timed steps take
+ * (lengthSchedule), the steps themselves taken the way `ftplan run` takes them (timeRunSteps), and
+ * the mean step of an epoch read off the timed steps (stepTiming).
+ */
+import { performance } from 'node:perf_hooks';
+import { batchLengthSample, type Batching } from '../data/batching.js';
+import { fitStepTime, stepMsAt, type StepTimeModel } from '../measurement.js';
+import type { ModelConfig } from '../model/presets.js';
+import type { Dtype, NativeAddon, NativeBatch } from '../native.js';
+import { microSeed } from '../train/distributed.js';
+
+/** Lengths per timed step: one per stratum for the first `k` steps, then SHAPES_SAMPLE more quantiles, shuffled. */
+export const SHAPES_SAMPLE = 64;
+
+/**
+ * The timed steps cycle through a sample of the epoch's real padded batch lengths: first one length
+ * per --steps stratum, then (for the steps --min-time adds) SHAPES_SAMPLE more quantiles in shuffled
+ * order, so that a long measurement sees as many distinct shapes as the run does — cycling a handful
+ * of shapes measured ~10% faster per token than a run's ever-changing ones (bench/RESULTS.md).
+ * `batchSize` is the micro-batch: the rows whose longest sets a batch's padded length.
+ */
+export function lengthSchedule(lengths: readonly number[], batchSize: number, policy: Batching, k: number, opts: { fixedLength?: number; seed?: number } = {}): number[] {
+  const first = batchLengthSample(lengths, batchSize, policy, k, opts);
+  if (policy === 'fixed') return first;
+  return [...first, ...batchLengthSample(lengths, batchSize, policy, SHAPES_SAMPLE, { ...opts, seed: (opts.seed ?? 42) + 1 })];
+}
+
+/**
+ * Fast models get more timed steps until they add up to --min-time, up to this many: a bound on the
+ * JSON's per-step arrays (at 2 ms a step, 10 s), long enough to average a shared machine's speed
+ * swings (bench/RESULTS.md).
+ */
+export const MAX_TIMED_STEPS = 5000;
+
+export interface TimedSteps {
+  stepMs: number[];
+  /** the padded length of each timed step */
+  stepSeqLens: number[];
+  /** every step's loss, the warm-up steps' first */
+  losses: number[];
+}
+
+/**
+ * Times training steps the way `ftplan run` takes them: one awaited Session.step per optimizer step
+ * from JS, with a fresh batch, setLr and per-micro-batch seeds before each, at the sampled padded
+ * lengths (`lens`, cycled) — at least `steps` steps and `minMs` of them, at most MAX_TIMED_STEPS —
+ * after `warmupSteps` at the longest length. `batchSize` is the micro-batch, `gradAccum` the
+ * micro-batches per step. Side by side in one process, the native benchmark's own loop (no JS
+ * between steps) ran `tiny` steps 5–7% faster than the same steps driven from JS
+ * (`node bench/loop-overhead.mjs`), so the estimate times the run's path.
+ * Batches are synthetic (uniform token ids, every row full), as throughput does not depend on them.
+ */
+export async function timeRunSteps(
+  addon: NativeAddon,
+  o: { model: ModelConfig; batchSize: number; gradAccum: number; dtype: Dtype; device: string; threads: number; seed: number; warmupSteps: number; steps: number; minMs: number; lens: readonly number[] },
+): Promise<TimedSteps> {
+  const session = new addon.Session({ model: o.model, threads: o.threads, seed: o.seed, dtype: o.dtype, device: o.device });
+  await session.init();
+  let state = (o.seed ^ 0x5bd1e995) >>> 0;
+  const rnd = () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 4294967296;
+  const micro = (T: number): NativeBatch[] =>
+    Array.from({ length: o.gradAccum }, () => ({
+      batchSize: o.batchSize,
+      seqLen: T,
+      inputIds: Int32Array.from({ length: o.batchSize * T }, () => Math.floor(rnd() * o.model.vocabSize)),
+      lengths: new Int32Array(o.batchSize).fill(T),
+      labels: Int32Array.from({ length: o.batchSize }, () => Math.floor(rnd() * o.model.numLabels)),
+    }));
+  const seeds = (step: number) => Array.from({ length: o.gradAccum }, (_, j) => microSeed(o.seed, step, j));
+  const longest = Math.max(...o.lens);
+  const losses: number[] = [];
+  for (let i = 0; i < o.warmupSteps; i++) losses.push((await session.step(micro(longest), { seeds: seeds(i) })).loss);
+  const stepMs: number[] = [];
+  const stepSeqLens: number[] = [];
+  let timed = 0;
+  for (let i = 0; i < Math.max(o.steps, MAX_TIMED_STEPS); i++) {
+    if (i >= o.steps && timed >= o.minMs) break;
+    const T = o.lens[i % o.lens.length] as number;
+    const batch = micro(T);
+    session.setLr(5e-5);
+    const t0 = performance.now();
+    const r = await session.step(batch, { seeds: seeds(o.warmupSteps + i) });
+    const ms = performance.now() - t0;
+    timed += ms;
+    stepMs.push(ms);
+    stepSeqLens.push(T);
+    losses.push(r.loss);
+  }
+  return { stepMs, stepSeqLens, losses };
+}
+
+/**
+ * The mean step of an epoch from timed steps of several padded lengths: fitStepTime's line (Theil–Sen
+ * slope, level through the mean step), read at the epoch's mean padded length. Step time is affine
+ * in the length to within the attention's T² share, so the line at the mean length is the mean step,
+ * and the mean step times the steps is the run's training time. `samplesPerStep` is the rows each
+ * timed step took (BatchPlan's effective batch on one rank).
+ */
+export function stepTiming(r: { stepMs: number[]; stepSeqLens: number[]; samplesPerStep: number }, meanLen: number): { stepMs: number; tokensPerStep: number; tokensPerSec: number; model: StepTimeModel } {
+  const model = fitStepTime(r.stepSeqLens, r.stepMs);
+  const stepMs = stepMsAt(model, meanLen);
+  const tokensPerStep = r.samplesPerStep * meanLen;
+  return { stepMs, tokensPerStep, tokensPerSec: (tokensPerStep / stepMs) * 1000, model };
+}
