@@ -118,7 +118,7 @@ export async function main(argv: string[]): Promise<number> {
       'evaluate a saved checkpoint on a file, or on a data set\'s test/validation split',
       (y) => y.options(toYargs(EVAL_OPTIONS)).strictOptions(),
       async (args) => {
-        const { runEval } = await import('./commands/run.js');
+        const { runEval } = await import('./commands/eval.js');
         await runEval(args as Record<string, unknown>);
       },
     )

@@ -1,0 +1,188 @@
+/**
+ * fine-tune.ts — one `ftplan run` process from flags to report: the data and model loaded (a
+ * resumed checkpoint's, or --model's), the prediction it will be compared with, the process group
+ * joined (data-parallel), the loop (loop.ts), and the report with predicted against actual.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join, resolve } from 'node:path';
+import cliProgress from 'cli-progress';
+import { batchPlan, microBatchesPerStep, stepsPerEpoch as epochSteps } from '../batch-plan.js';
+import type { RunArgs } from '../commands/options.js';
+import { gpt2TokenizerFiles } from '../data/gpt2-files.js';
+import { loadDataset } from '../data/loaders.js';
+import { tokenizerFor } from '../data/tokenizer.js';
+import { fromNative, FtplanError } from '../errors.js';
+import { guardHostMemory, resolveDevice } from '../measure/host.js';
+import { readEstimate } from '../measure/read.js';
+import { obtainModel, type ModelNeed } from '../model/hf.js';
+import { modelShape, openModel } from '../model/open.js';
+import { loadNative } from '../native.js';
+import { parameterCount } from '../planner/memory.js';
+import { instancePrice } from '../pricing/instance-price.js';
+import { curvesSvg } from '../report/run.js';
+import { checkOutputDir, checkResumable, findCheckpoint, loadTrainingState } from './checkpoint.js';
+import { encodeExamples } from './data.js';
+import { workerThreads, type DistEnv } from './distributed.js';
+import { evalPaddedTokens, evalSplit } from './evaluate.js';
+import { finishRun, initialState, spentUsd, trainEpochs, watchSignals, type LoopContext } from './loop.js';
+import { compareWithPrediction, predictThroughput } from './predict.js';
+import type { RunReport } from './result.js';
+import { warmupSteps } from './schedule.js';
+
+/** The model's folder (a hub id fetched into the cache first), or null for a preset. */
+async function modelSourceDir(spec: string, need: ModelNeed): Promise<string | null> {
+  const s = await obtainModel(spec, need);
+  return s.kind === 'folder' ? s.dir : null;
+}
+
+export async function runTraining(args: RunArgs, log: (s: string) => void = (s) => process.stderr.write(`${s}\n`), dist: DistEnv | null = null): Promise<RunReport> {
+  const t0 = Date.now();
+  const rank = dist?.rank ?? 0;
+  const lead = rank === 0; // rank 0 writes checkpoints, metrics and reports; the others write nothing
+  // Every step: --batch-size rows per micro-batch, --grad-accum of them on each of the group's ranks.
+  const batch = batchPlan(args.batchSize, args.gradAccum, dist?.worldSize ?? 1);
+  if (lead) checkOutputDir(args.outputDir);
+  if (args.instance && args.pricePerHour === undefined) args = { ...args, pricePerHour: instancePrice(args.instance).price };
+  const saved = args.estimate ? readEstimate(args.estimate) : null; // a bad --estimate fails before any work
+  const ds = await loadDataset(args.dataset, { textColumn: args.textColumn, labelColumn: args.labelColumn, limit: args.limit, seed: args.seed, emptyText: args.emptyText, unknownLabels: args.unknownLabels });
+  const addon = loadNative();
+  let device = resolveDevice(args.device, addon);
+  // one GPU per worker: cuda:LOCAL_RANK, unless --device named one
+  if (dist && device.startsWith('cuda') && !/^cuda:\d+$/.test(args.device)) device = `cuda:${dist.localRank}`;
+  const resumeFrom = args.resume !== undefined ? findCheckpoint(args.resume || args.outputDir) : null;
+  // The tokenizer of the model the run started from (a checkpoint carries the same files), and the
+  // data tokenized once, before the short measurement that needs its lengths.
+  // A hub model is fetched here, weights included unless they are not used, so a bad id or a
+  // refused token fails before any measuring.
+  // Resuming, the checkpoint's own copy of the tokenizer stands in when --model cannot be had.
+  const tokenizerSource =
+    (resumeFrom ? await modelSourceDir(args.model, 'shape').catch(() => resumeFrom.dir) : await modelSourceDir(args.model, args.init === 'random' ? 'shape' : 'weights')) ?? undefined;
+  const tokenizer = tokenizerFor(tokenizerSource);
+  const shape = (await modelShape(resumeFrom?.dir ?? args.model, ds.labels.length)).config;
+  const train = encodeExamples(ds.splits.train!.examples, tokenizer, shape.nPositions);
+  if (dist && !addon.runtimeInfo().c10d) {
+    throw new FtplanError('ERR_INPUT', '--nproc/--nnodes > 1: this build of the native addon has no c10d (libtorch\'s ProcessGroupGloo and the gloo headers were missing at build time)', { fix: 'on Debian: apt-get install libgloo-dev, then npm run build:native (scripts/setup.sh does both)' });
+  }
+  // Refuse before allocating when the plan cannot fit this machine's memory (CPU).
+  guardHostMemory(args.model, device, shape, batch.microBatch, Math.min(shape.nPositions, train.reduce((m, r) => Math.max(m, r.ids.length), 1)), args.dtype);
+  // Data-parallel workers skip the short single-process measurement (it would not predict a group's
+  // step); --estimate still gives the comparison.
+  const predicted = dist && !args.estimate ? null : await predictThroughput(args, shape, train, device, addon, saved);
+  const opened = await openModel(resumeFrom?.dir ?? args.model, {
+    numLabels: ds.labels.length,
+    init: resumeFrom ? 'pretrained' : args.init,
+    lr: args.lr,
+    weightDecay: args.weightDecay,
+    maxGradNorm: args.maxGradNorm,
+    dtype: args.dtype,
+    device,
+    seed: args.seed,
+    threads: dist ? workerThreads(args, availableParallelism()) : (args.threads ?? availableParallelism()),
+  });
+  const { session, config } = opened;
+  let backend = '';
+  if (dist) {
+    try {
+      const g = await session.initDistributed({ rank: dist.rank, worldSize: dist.worldSize, masterAddr: dist.masterAddr, masterPort: dist.masterPort, timeoutMs: Math.round(args.distTimeout * 1000), bucketBytes: Math.round(args.bucketMb * 1024 * 1024) });
+      backend = g.backend;
+    } catch (e) {
+      throw fromNative(e, `joining the process group as rank ${dist.rank} of ${dist.worldSize}`);
+    }
+    if (lead) log(`c10d ${backend}: ${dist.worldSize} ranks, master ${dist.masterAddr}:${dist.masterPort}, timeout ${args.distTimeout} s`);
+  }
+  const evalData = evalSplit(ds);
+  const evalRows = evalData ? encodeExamples(args.evalLimit ? evalData.examples.slice(0, args.evalLimit) : evalData.examples, tokenizer, config.nPositions) : [];
+  // A step takes gradAccum micro-batches on each rank: the single-process run with --grad-accum
+  // gradAccum·ranks uses the same micro-batches, in the same steps.
+  const stepsPerEpoch = epochSteps(batch, train.length);
+  const planned = stepsPerEpoch * args.epochs;
+  const totalSteps = args.maxSteps ? Math.min(args.maxSteps, planned) : planned;
+  const out = resolve(args.outputDir);
+  if (lead) mkdirSync(out, { recursive: true });
+  const metricsFile = join(out, 'metrics.jsonl');
+  if (!resumeFrom && lead) writeFileSync(metricsFile, '');
+  const ctx: LoopContext = {
+    args,
+    session,
+    config,
+    labels: ds.labels,
+    tokenizerFrom: tokenizerSource,
+    train,
+    evalRows,
+    evalPaddedTokens: evalPaddedTokens(evalRows, args.evalBatchSize),
+    batch,
+    rank,
+    distributed: dist !== null,
+    outputDir: out,
+    metricsFile,
+    stepsPerEpoch,
+    totalSteps,
+    warmup: warmupSteps(totalSteps, args.warmupRatio),
+    fixedLength: args.batching === 'fixed' ? Math.max(...train.map((r) => r.ids.length)) : undefined,
+    parameterBytes: 4 * parameterCount(config),
+    startedAt: t0,
+    bar: process.stderr.isTTY && !args.json && !dist ? new cliProgress.SingleBar({ format: 'step {value}/{total} | epoch {epoch} | loss {loss} | {tps} tok/s | ETA {eta_formatted} | {spent}', hideCursor: true }, cliProgress.Presets.shades_classic) : null,
+  };
+  log(`${opened.report.init === 'pretrained' ? `loaded ${opened.report.file} (${opened.report.loaded} tensors; initialised: ${opened.report.initialised.join(', ') || 'none'})` : `random init of ${args.model}`}; ${train.length} train / ${evalRows.length} eval rows; ${totalSteps} steps (${stepsPerEpoch}/epoch) on ${device}`);
+
+  const state = initialState(resumeFrom ? { dir: resumeFrom.dir, step: resumeFrom.state.global_step, stepsPerEpoch } : null);
+  const unwatch = watchSignals(state);
+  let startupMs = 0;
+  try {
+    if (resumeFrom) {
+      checkResumable(resumeFrom, { seed: args.seed, batch, epochs: args.epochs, trainRows: train.length, lr: args.lr, scheduler: args.scheduler });
+      await loadTrainingState(session, resumeFrom.dir);
+      log(`resuming from ${resumeFrom.dir} at step ${state.step} (epoch ${state.startEpoch + 1})`);
+    }
+    if (opened.source.kind !== 'folder') gpt2TokenizerFiles(); // built once now, so a checkpoint save costs only its writing
+    startupMs = Date.now() - t0;
+    ctx.bar?.start(totalSteps, state.step, { epoch: state.startEpoch + 1, loss: '-', tps: '-', spent: '' });
+    await trainEpochs(ctx, state);
+  } finally {
+    ctx.bar?.stop();
+    unwatch();
+  }
+  await finishRun(ctx, state);
+  const { step, trainMs, tokens, evals } = state;
+  if (lead) writeFileSync(join(out, 'curves.svg'), curvesSvg(state.trainCurve, evals.map((e) => ({ step: e.step, loss: e.metrics.loss, accuracy: e.metrics.accuracy }))));
+  const meanStepMs = step ? trainMs / step : 0;
+  const cost = spentUsd(ctx);
+  const finishUsd = cost !== null && step < totalSteps ? ((totalSteps - step) * meanStepMs / 3_600_000) * (args.pricePerHour as number) : null;
+  const status: RunReport['status'] = state.stop ?? 'completed';
+  const vsEstimate =
+    step > 0 && trainMs > 0 && predicted && lead
+      ? compareWithPrediction(predicted, { model: args.model, dtype: args.dtype, tokens, trainMs, evalTokens: state.evalTokens, evalMs: state.evalMs, pricePerHour: args.pricePerHour ?? null })
+      : null;
+  let message = state.message;
+  if (status === 'budget') message += `; finishing the remaining ${totalSteps - step} steps would cost about $${finishUsd?.toFixed(4)} more`;
+  return {
+    schema: 'ftplan.run/1',
+    model: args.model,
+    dataset: args.dataset,
+    device,
+    outputDir: out,
+    status,
+    message: message || 'completed',
+    steps: step,
+    totalSteps,
+    epochsDone: state.epochsDone,
+    wallSeconds: (Date.now() - t0) / 1000,
+    startupSeconds: startupMs / 1000,
+    trainSeconds: trainMs / 1000,
+    tokensPerSec: trainMs ? (tokens / trainMs) * 1000 : 0,
+    meanStepMs,
+    jsOverheadMs: step ? (trainMs - state.nativeMs) / step : 0,
+    spentUsd: cost,
+    finishUsd,
+    finalEval: evals.length ? evals[evals.length - 1]!.metrics : null,
+    evals,
+    checkpoint: state.checkpoint,
+    resumedFrom: resumeFrom?.dir ?? null,
+    init: opened.report,
+    distributed: dist
+      ? { backend, worldSize: batch.ranks, nproc: args.nproc, nnodes: args.nnodes, threadsPerRank: workerThreads(args), bucketMb: args.bucketMb, buckets: state.buckets, meanAllreduceMs: step ? state.allreduceMs / step : 0, globalMicroBatchesPerStep: microBatchesPerStep(batch) }
+      : null,
+    vsEstimate,
+  };
+}

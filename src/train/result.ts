@@ -1,0 +1,67 @@
+/**
+ * result.ts — what `ftplan run` returns (its --json, and the input of its Markdown report): how the
+ * run ended, its throughput and spend, its evaluations, and the prediction it is compared with.
+ */
+import type { OpenedModel } from '../model/open.js';
+import type { EvalMetrics } from './metrics.js';
+
+export interface RunReport {
+  schema: 'ftplan.run/1';
+  model: string;
+  dataset: string;
+  device: string;
+  outputDir: string;
+  status: 'completed' | 'max-steps' | 'budget' | 'interrupted' | 'early-stopped';
+  message: string;
+  steps: number;
+  totalSteps: number;
+  epochsDone: number;
+  wallSeconds: number;
+  /** wall time before the first training step: loading, tokenizing, the short measurement, the model */
+  startupSeconds: number;
+  trainSeconds: number;
+  tokensPerSec: number;
+  meanStepMs: number;
+  jsOverheadMs: number;
+  spentUsd: number | null;
+  finishUsd: number | null;
+  finalEval: EvalMetrics | null;
+  evals: { step: number; epoch: number; metrics: EvalMetrics }[];
+  checkpoint: string | null;
+  /** the checkpoint this run continued from (--resume) */
+  resumedFrom: string | null;
+  init: OpenedModel['report'];
+  /** data-parallel: the c10d group this run trained in (null: one process) */
+  distributed: {
+    backend: string;
+    worldSize: number;
+    nproc: number;
+    nnodes: number;
+    threadsPerRank: number;
+    bucketMb: number;
+    buckets: number;
+    meanAllreduceMs: number;
+    globalMicroBatchesPerStep: number;
+  } | null;
+  /** predicted (from the estimate) against actual, on this device */
+  vsEstimate: {
+    source: string;
+    predictedTokensPerSec: number;
+    actualTokensPerSec: number;
+    predictedTrainSeconds: number;
+    actualTrainSeconds: number;
+    predictedEvalSeconds: number | null;
+    actualEvalSeconds: number;
+    predictedCostUsd: number | null;
+    actualCostUsd: number | null;
+    errorPct: number;
+    /** the estimate's bare measurement, before the calibration from earlier runs */
+    measuredTokensPerSec: number;
+    uncalibratedErrorPct: number;
+    /** the calibration the prediction carried (null: none stored yet) */
+    calibrationApplied: { ratio: number; runs: number } | null;
+    /** the store after this run: ratio is what the next estimate applies (shrunk toward 1), observedRatio the runs' geometric mean */
+    calibration: { key: string; ratio: number; observedRatio: number; runs: number; file: string };
+  } | null;
+}
+
