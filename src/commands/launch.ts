@@ -68,10 +68,10 @@ const PlanFileSchema = z.object({
         gpus: z.number().int().positive(),
         microBatch: z.number().int().positive(),
         gradAccum: z.number().int().positive(),
-        /** the pick's BatchPlan (absent in plans written before rows carried one) */
-        batch: z.object({ microBatch: z.number().int().positive(), gradAccum: z.number().int().positive(), ranks: z.number().int().positive() }).nullable().optional(),
       })
       .nullable(),
+    /** the pick's BatchPlan (absent in plans written before the plan carried it) */
+    batch: z.object({ microBatch: z.number().int().positive(), gradAccum: z.number().int().positive(), ranks: z.number().int().positive() }).nullable().optional(),
   }),
 });
 
@@ -90,9 +90,12 @@ function targetFromPlan(file: string): Target {
   const { plan, model } = parsed.data;
   const r = plan.recommended;
   if (!r) throw new FtplanError('ERR_INPUT', `--plan ${file}: the estimate recommends no instance`, { fix: 'relax its constraints (--budget, --deadline, --gpus) and estimate again, or name --gpu/--gpus' });
-  const batch = r.batch ? batchPlan(r.batch.microBatch, r.batch.gradAccum, r.batch.ranks) : batchPlan(r.microBatch, r.gradAccum, r.gpus);
-  if (batch.ranks !== r.gpus || effectiveBatch(batch) !== plan.batchSize) {
-    throw new FtplanError('ERR_INPUT', `--plan ${file}: its pick trains ${batch.microBatch} × ${batch.gradAccum} accumulation × ${batch.ranks} GPUs = ${effectiveBatch(batch)} rows per step on ${r.gpus} GPUs, not the ${plan.batchSize} it was priced at`, {
+  const batch = batchPlan(r.microBatch, r.gradAccum, r.gpus);
+  const b = plan.batch;
+  const agrees = !b || (b.microBatch === batch.microBatch && b.gradAccum === batch.gradAccum && b.ranks === batch.ranks);
+  if (!agrees || effectiveBatch(batch) !== plan.batchSize) {
+    const carried = agrees ? '' : ` (and its batch field says ${b!.microBatch} × ${b!.gradAccum} × ${b!.ranks})`;
+    throw new FtplanError('ERR_INPUT', `--plan ${file}: its pick trains ${batch.microBatch} × ${batch.gradAccum} accumulation × ${batch.ranks} GPUs = ${effectiveBatch(batch)} rows per step, not the ${plan.batchSize} it was priced at${carried}`, {
       fix: `estimate again with this ftplan, with --batch-size × --grad-accum a multiple of ${r.gpus}`,
     });
   }

@@ -57,10 +57,7 @@ export interface PlanRow {
   spot: boolean;
   hours: number;
   costUsd: number;
-  /** this row's split of the effective batch: microBatch × gradAccum × ranks (its GPUs), what
-   * `ftplan launch` hands `ftplan run`; null when the model does not fit the GPU. microBatch and
-   * gradAccum below repeat it (0 when it does not fit) for the tables and older readers. */
-  batch: BatchPlan | null;
+  /** with gradAccum and gpus: this row's split of the effective batch (rowBatch); 0 when the model does not fit */
   microBatch: number;
   gradAccum: number;
   fits: boolean;
@@ -85,13 +82,25 @@ export interface PlanRow {
   source: string;
 }
 
+/**
+ * A row's split of the effective batch: micro-batch × accumulation × its GPUs (null when the model
+ * does not fit its GPU). Rows keep the three as flat fields: a plan has a thousand rows, and its
+ * JSON stays small enough to pipe.
+ */
+export function rowBatch(row: Pick<PlanRow, 'fits' | 'microBatch' | 'gradAccum' | 'gpus'>): BatchPlan | null {
+  return row.fits ? batchPlan(row.microBatch, row.gradAccum, row.gpus) : null;
+}
+
 export interface Plan {
   schema: 'ftplan.plan/1';
   objective: 'cost' | 'time';
   constraints: { budget: number | null; deadline: number | null; spot: boolean };
   epochs: number;
   epochsBasis: string;
+  /** the effective batch priced: rows per optimizer step over all GPUs */
   batchSize: number;
+  /** the pick's split of it (rowBatch of `recommended`): what `ftplan launch` hands `ftplan run` */
+  batch: BatchPlan | null;
   stepsPerEpoch: number;
   rows: PlanRow[];
   recommended: PlanRow | null;
@@ -169,7 +178,6 @@ export function plan(p: PlanInput): Plan {
       spot: p.spot && r.spotPrice !== null,
       hours,
       costUsd: cost,
-      batch: fit.fits ? batchPlan(fit.microBatch, fit.gradAccum, r.gpuCount) : null,
       microBatch: fit.microBatch,
       gradAccum: fit.gradAccum,
       fits: fit.fits,
@@ -197,7 +205,8 @@ export function plan(p: PlanInput): Plan {
   if (pick) pick.recommended = true;
   // The steps the pick's own run takes (its micro-batch, accumulation and GPUs); without a pick,
   // one step per batch of rows.
-  const stepsPerEpoch = epochSteps(pick?.batch ?? batchPlan(p.batchSize), p.trainRows);
+  const batch = pick ? rowBatch(pick) : null;
+  const stepsPerEpoch = epochSteps(batch ?? batchPlan(p.batchSize), p.trainRows);
   const pilotSteps = Math.max(1, Math.round(stepsPerEpoch * PILOT_FRACTION));
   const pilot = pick
     ? (() => {
@@ -219,7 +228,7 @@ export function plan(p: PlanInput): Plan {
   }
   if (out.some((x) => x.priceFreshness !== 'fresh')) notes.push(`some prices are older than ${p.maxAgeDays} days or undated: import a fresh SkyPilot catalog (ftplan pricing import)`);
   const arithmetic = [
-    `${p.trainRows.toLocaleString('en-US')} rows ÷ ${pick?.batch && microBatchesPerStep(pick.batch) > 1 ? `(micro-batch ${pick.batch.microBatch} × ${pick.batch.gradAccum} accumulation × ${pick.batch.ranks} GPU(s))` : p.batchSize} per step = ${stepsPerEpoch.toLocaleString('en-US')} steps/epoch × ${epochs} epochs = ${(stepsPerEpoch * epochs).toLocaleString('en-US')} steps (${epochsBasis})`,
+    `${p.trainRows.toLocaleString('en-US')} rows ÷ ${batch && microBatchesPerStep(batch) > 1 ? `(micro-batch ${batch.microBatch} × ${batch.gradAccum} accumulation × ${batch.ranks} GPU(s))` : p.batchSize} per step = ${stepsPerEpoch.toLocaleString('en-US')} steps/epoch × ${epochs} epochs = ${(stepsPerEpoch * epochs).toLocaleString('en-US')} steps (${epochsBasis})`,
     `${Math.round(p.trainTokensPerEpoch).toLocaleString('en-US')} padded tokens/epoch + ${Math.round(p.evalTokensPerEpoch).toLocaleString('en-US')} eval tokens/epoch; each row: hours = ${SETUP_HOURS} h set-up + epochs × tokens ÷ (that instance's tokens/s); cost = hours × $/h`,
     pick
       ? `pick: ${pick.cloud} ${pick.instance} (${pick.gpus}× ${pick.gpu}, ${pick.region}): ${pick.tokensPerSec.toFixed(0)} tokens/s (${pick.basis}) → ${pick.hours.toFixed(2)} h × $${pick.pricePerHour.toFixed(4)}/h = $${pick.costUsd.toFixed(2)}; micro-batch ${pick.microBatch} × ${pick.gradAccum} accumulation × ${pick.gpus} GPU(s)`
@@ -237,6 +246,7 @@ export function plan(p: PlanInput): Plan {
     epochs,
     epochsBasis,
     batchSize: p.batchSize,
+    batch,
     stepsPerEpoch,
     rows: out,
     recommended: pick,
