@@ -1,19 +1,20 @@
-// The quick fuzz run (bench/fuzz.mjs is the long one): mutations of the real tiny-gpt2 checkpoint
-// (safetensors bytes and header, config.json) and of small data files (jsonl, json, csv, tsv,
-// parquet) through ftplan's parsers. Each case loads or throws an FtplanError: never another
+// The quick fuzz run on the real inputs bench/fuzz.mjs mutates (test/unit/fuzz.test.ts runs the same
+// on inputs the tests make): the real tiny-gpt2 checkpoint (safetensors bytes and header,
+// config.json), the tweet fixture as jsonl, json, csv, tsv, and the real test.parquet of the tweet
+// data set, through ftplan's parsers. Each case loads or throws an FtplanError: never another
 // exception, never a rejection left unhandled.
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error: plain ESM JavaScript shared with bench/fuzz.mjs, no type declarations
-import { fuzz, mutateSafetensors, rng, targets } from '../bench/fuzz-lib.mjs';
+import { fuzz, mutateSafetensors, rng, targets } from '../../bench/fuzz-lib.mjs';
 // @ts-expect-error: as above
-import { seedFiles } from '../bench/fuzz-seeds.mjs';
-import { loadDataset } from '../src/data/loaders.js';
-import { FtplanError } from '../src/errors.js';
-import { loadCheckpoint } from '../src/model/hf.js';
-import { FIXTURES } from './corpus/cases.js';
-import { DATA } from './data.js';
-import { tempDir } from './helpers.js';
+import { seedFiles } from '../../bench/fuzz-seeds.mjs';
+import { loadDataset } from '../../src/data/loaders.js';
+import { FtplanError } from '../../src/errors.js';
+import { loadCheckpoint } from '../../src/model/hf.js';
+import { FIXTURES } from '../corpus/cases.js';
+import { DATA } from '../real-data.js';
+import { tempDir } from '../helpers.js';
 
 const files = seedFiles(DATA, FIXTURES);
 const all = targets({ loadCheckpoint, loadDataset, FtplanError }, files) as Record<string, object>;

@@ -1,19 +1,16 @@
-// The planner's arithmetic with hand-computed cases, the memory model against measured peaks and
-// the GPT-2 sizes, and the catalog importer on the real SkyPilot catalogs.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parse } from 'csv-parse/sync';
+// The planner's arithmetic with hand-computed cases, the shipped price table, and the SkyPilot
+// catalog importer on small catalogs with each cloud's quirks. The memory model against measured
+// peaks is in test/native/memory-model.test.ts; the real SkyPilot catalogs in the data suite.
 import { describe, expect, it } from 'vitest';
-import { modelConfig } from '../src/model/presets.js';
-import { loadNative } from '../src/native.js';
-import { effectivePrice, freshness, loadCatalog, loadGpus, readCatalog, type PriceRow } from '../src/pricing/catalog.js';
-import { importSkypilot } from '../src/pricing/skypilot.js';
-import { fitMicroBatch, parameterCount, trainingMemory, type ActivationModel } from '../src/planner/memory.js';
-import { instanceStep, matchGpu, peakFlops, type LocalMeasurement } from '../src/planner/performance.js';
-import { epochsRule, plan, SETUP_HOURS } from '../src/planner/recommend.js';
-import { DATA } from './data.js';
+import { modelConfig } from '../../src/model/presets.js';
+import { effectivePrice, freshness, loadCatalog, loadGpus, readCatalog, type PriceRow } from '../../src/pricing/catalog.js';
+import { importSkypilot } from '../../src/pricing/skypilot.js';
+import { fitMicroBatch, parameterCount, trainingMemory, type ActivationModel } from '../../src/planner/memory.js';
+import { instanceStep, matchGpu, peakFlops, type LocalMeasurement } from '../../src/planner/performance.js';
+import { epochsRule, plan, SETUP_HOURS } from '../../src/planner/recommend.js';
+import { tempDir } from '../helpers.js';
+import { writeSkypilot } from '../fixtures.js';
 
-const SOURCES = join(DATA, 'pricing-sources');
 const gpus = loadGpus();
 
 describe('memory fit', () => {
@@ -36,38 +33,6 @@ describe('memory fit', () => {
     expect(m128.peakBytes).toBe(12 * P + 128 * 12 * 1_000_000);
   });
 
-  it('gpt2-xl in fp32 AdamW does not fit a 24 GB GPU at any batch; gpt2 fits a 16 GB T4', async () => {
-    const addon = loadNative();
-    const probe = async (name: string) => {
-      const cfg = modelConfig(name);
-      const p = await addon.probeActivations({ model: cfg, seqLen: 128, threads: 2 });
-      return { cfg, act: { ...p, measuredOn: 'cpu', dtype: 'fp32' as const } };
-    };
-    const xl = await probe('gpt2-xl'); // the probe uses 1- and 2-block twins: it runs here though xl does not
-    const onL4 = fitMicroBatch(xl.cfg, xl.act, gpus.L4!.memoryGiB, 16);
-    expect(onL4.fits).toBe(false);
-    expect(onL4.reason).toMatch(/23\.2 GiB of it weights, gradients and AdamW states/);
-    expect(fitMicroBatch(xl.cfg, xl.act, gpus['A100-80GB']!.memoryGiB, 16).fits).toBe(true);
-    const small = await probe('gpt2');
-    const onT4 = fitMicroBatch(small.cfg, small.act, gpus.T4!.memoryGiB, 16);
-    expect(onT4).toMatchObject({ fits: true, microBatch: 16, gradAccum: 1 });
-    // a batch that does not fit at once is split with accumulation, keeping the effective batch
-    const big = fitMicroBatch(small.cfg, small.act, gpus.T4!.memoryGiB, 512);
-    expect(big.fits).toBe(true);
-    expect(big.microBatch * big.gradAccum).toBeGreaterThanOrEqual(512);
-    expect(big.gradAccum).toBeGreaterThan(1);
-    expect(trainingMemory(small.cfg, small.act, big.microBatch).peakBytes).toBeLessThanOrEqual(big.usableBytes);
-  }, 120_000);
-
-  it('predicts the peak measured on the full model here within 10% (gpt2, batch 16 × 100 tokens)', async () => {
-    const addon = loadNative();
-    const cfg = modelConfig('gpt2');
-    const probe = await addon.probeActivations({ model: cfg, seqLen: 100, threads: 2 });
-    const r = await addon.benchmark({ model: cfg, batchSize: 2, seqLen: 16, steps: 1, warmupSteps: 0, threads: 2, probeBatchSizes: [16], probeSeqLen: 100 });
-    const measured = r.probe[0]!.peakBytes;
-    const predicted = trainingMemory(cfg, { ...probe, measuredOn: 'cpu', dtype: 'fp32' }, 16).peakBytes;
-    expect(Math.abs(predicted - measured) / measured).toBeLessThan(0.1);
-  }, 120_000);
 });
 
 describe('performance model', () => {
@@ -214,54 +179,75 @@ describe('price catalogs', () => {
     expect(freshness(rows.find((r) => r.cloud === 'aws')!, now, 90)).toBe('undated');
   });
 
-  it('the shipped rows for the hand-checked price points equal them', () => {
-    const { rows } = loadCatalog({ env: { FTPLAN_HOME: '/nonexistent' } });
-    const points = parse(readFileSync(join(SOURCES, 'price_points.csv'), 'utf8'), { columns: true }) as Record<string, string>[];
-    const checked = points.filter((p) => Number(p.accelerator_count) > 0);
-    let compared = 0;
-    for (const p of checked) {
-      const instance = p.instance_type!.replace(/ \(VM \+ GPUs.*\)$/, '');
-      if (instance.startsWith('(')) continue; // an accelerator-only row: part of the sum row after it
-      const region = p.cloud === 'runpod' ? p.region : p.region;
-      const r = rows.find((x) => x.cloud === p.cloud && x.instanceType === instance && (x.region === region || p.cloud === 'runpod'));
-      expect(r, `${p.cloud} ${instance} ${region}`).toBeDefined();
-      expect(r!.price).toBeCloseTo(Number(p.ondemand_usd_per_hr), 6);
-      if (p.spot_usd_per_hr) expect(r!.spotPrice).toBeCloseTo(Number(p.spot_usd_per_hr), 6);
-      else expect(r!.spotPrice).toBeNull();
-      compared++;
-    }
-    expect(compared).toBeGreaterThanOrEqual(12);
+  // Small catalogs in each cloud's own column order, one row per quirk, so every count is known.
+  it('GCP: accelerator rows joined with their host VM zone by zone (a2-highgpu-1g = host + A100), zones folded, TPUs and host-less rows counted', () => {
+    const file = writeSkypilot(tempDir('ftplan-sky-'), 'gcp', [
+      'a2-highgpu-1g,12.0,85.0,,,,us-central1,us-central1-a,1.0,0.4',
+      'a2-highgpu-1g,12.0,85.0,,,,us-central1,us-central1-b,1.1,0.45',
+      'g2-standard-4,4.0,16.0,,,,europe-west4,europe-west4-a,0.7,0.28',
+      ',,,A100,1,,us-central1,us-central1-a,2.67,1.4',
+      ',,,A100,1,,us-central1,us-central1-b,2.6,1.35',
+      ',,,A100,3,,us-central1,us-central1-a,8.0,4.0', // no host VM carries 3 A100s
+      ',,,L4,1,,us-east1,us-east1-b,0.6,0.2', // no g2 host priced in that zone
+      ',,,L4,1,,europe-west4,europe-west4-a,0.56,',
+      ',,,tpu-v4-8,8,,us-central2,us-central2-b,12.88,3.9',
+      'n2-standard-8,8.0,32.0,,,,us-central1,us-central1-a,0.39,0.1',
+    ], 'InstanceType,vCPUs,MemoryGiB,AcceleratorName,AcceleratorCount,GpuInfo,Region,AvailabilityZone,Price,SpotPrice');
+    const r = importSkypilot(file, 'gcp', { source: 'test', asOf: '2026-05-20' });
+    expect(r.counts).toMatchObject({ rowsRead: 10, gcpAcceleratorRows: 6, gcpNoHost: 2, zonesFolded: 1, gpuNotPlanned: { TPU: 1 }, spotEmpty: 1, rowsKept: 2 });
+    const a2 = r.rows.find((x) => x.instanceType === 'a2-highgpu-1g');
+    // the cheapest zone's on-demand (1.0 + 2.67 in a, 1.1 + 2.6 in b) and the cheapest spot (0.4 + 1.4 in a, 0.45 + 1.35 in b)
+    expect(a2).toMatchObject({ cloud: 'gcp', gpu: 'A100', gpuCount: 1, region: 'us-central1', price: 3.67, spotPrice: 1.8, vCPUs: 12, memoryGiB: 85, note: 'cheapest of 2 zones', source: 'test', asOf: '2026-05-20' });
+    expect(r.rows.find((x) => x.gpu === 'L4')).toMatchObject({ instanceType: 'g2-standard-4', price: 1.26, spotPrice: null });
   });
 
-  const imports: [string, (c: ReturnType<typeof importSkypilot>['counts']) => void][] = [
-    ['gcp', (c) => {
-      expect(c.gcpAcceleratorRows).toBe(2_395);
-      expect(c.gcpAcceleratorRows - c.gcpNoHost).toBeGreaterThan(2_000);
-      expect(c.gpuNotPlanned.TPU).toBeGreaterThan(0);
-      expect(c.zonesFolded).toBeGreaterThan(0);
-    }],
-    ['azure', (c) => {
-      expect(c.extraFields).toBe(27_141); // Generation "V1,V2" unquoted
-      expect(c.fractionalGpu).toBe(108);
-      expect(c.spotNotCheaper).toBeGreaterThan(0);
-    }],
-    ['lambda', (c) => expect(c.spotEmpty).toBe(c.rowsKept)],
-    ['vast', (c) => expect(c.gpuNotPlanned.RTX4090).toBe(12)],
-  ];
-  for (const [cloud, check] of imports) {
-    it(`imports SkyPilot's ${cloud} catalog as it is, quirks handled and counted`, () => {
-      const r = importSkypilot(join(SOURCES, 'skypilot-format', cloud, 'vms.csv'), cloud, { source: 'test', asOf: '2026-05-20' });
-      expect(r.rows.length).toBeGreaterThan(10);
-      expect(r.rows.every((x) => x.spotPrice === null || x.spotPrice < x.price)).toBe(true);
-      expect(r.rows.every((x) => Number.isInteger(x.gpuCount) && gpus[x.gpu])).toBe(true);
-      check(r.counts);
-    });
-  }
+  it('Azure: Generation "V1,V2" written unquoted is read by position; fractional GPUs, spot not below on-demand, short and CPU rows counted', () => {
+    const file = writeSkypilot(tempDir('ftplan-sky-'), 'azure', [
+      'Standard_D2_v5,,,2,8,,0.096,0.02,eastus,V1',
+      'Standard_NC24ads_A100_v4,A100,1,24,220,,3.673,1.1,eastus,V1,V2',
+      'Standard_NV6ads_A10_v5,A10,0.166666,6,55,,0.454,0.09,eastus,V2',
+      'Standard_NC40ads_H100_v5,H100,1,40,320,,6.98,7.5,eastus,V2',
+      'Standard_NC8as_T4_v3,T4',
+    ], 'InstanceType,AcceleratorName,AcceleratorCount,vCPUs,MemoryGiB,GpuInfo,Price,SpotPrice,Region,Generation');
+    const r = importSkypilot(file, 'azure', { source: 'test', asOf: null });
+    expect(r.counts).toMatchObject({ rowsRead: 5, extraFields: 1, shortRows: 1, noGpu: 1, fractionalGpu: 1, spotNotCheaper: 1, rowsKept: 2 });
+    expect(r.rows.find((x) => x.gpu === 'A100')).toMatchObject({ instanceType: 'Standard_NC24ads_A100_v4', price: 3.673, spotPrice: 1.1, region: 'eastus' });
+    // an NC…ads H100 is the PCIe card
+    expect(r.rows.find((x) => x.instanceType === 'Standard_NC40ads_H100_v5')).toMatchObject({ gpu: 'H100-PCIe', spotPrice: null });
+  });
 
-  it('GCP: accelerator rows are joined with their host VMs (a2-highgpu-1g = host + A100)', () => {
-    const r = importSkypilot(join(SOURCES, 'skypilot-format', 'gcp', 'vms.csv'), 'gcp', { source: 't', asOf: null });
-    const a2 = r.rows.find((x) => x.instanceType === 'a2-highgpu-1g' && x.region === 'us-central1');
-    expect(a2).toMatchObject({ gpu: 'A100', gpuCount: 1, price: 3.67339, spotPrice: 1.80385 });
+  it('Lambda: no spot market (every spot empty); Vast: GPUs the planner has no data for are counted by name, quoted regions kept', () => {
+    const lambda = importSkypilot(writeSkypilot(tempDir('ftplan-sky-'), 'lambda', [
+      'gpu_1x_a100_sxm4,A100,1,30,200,1.29,us-east-1,,',
+      'gpu_8x_h100_sxm5,H100,8,208,1800,23.92,us-east-1,,',
+      'gpu_1x_a10,A10,1,30,200,0.75,us-west-1,,',
+      'gpu_8x_v100,V100,8,92,448,4.4,us-south-1,,',
+      'cpu_4x_generalx,,,4.0,16.0,0.2,europe-central-1,,',
+    ], 'InstanceType,AcceleratorName,AcceleratorCount,vCPUs,MemoryGiB,Price,Region,GpuInfo,SpotPrice'), 'lambda', { source: 't', asOf: null });
+    expect(lambda.counts).toMatchObject({ rowsKept: 3, spotEmpty: 3, noGpu: 1, gpuNotPlanned: { V100: 1 } });
+    expect(lambda.rows.find((x) => x.gpu === 'H100')).toMatchObject({ gpuCount: 8, price: 23.92, spotPrice: null });
+    const vast = importSkypilot(writeSkypilot(tempDir('ftplan-sky-'), 'vast', [
+      `1x-RTX_4090-16-32768,RTX4090,1,16,32.0,"{'Gpus': [{'Name': 'RTX4090', 'Count': 1, 'MemoryInfo': {'SizeInMiB': 24564}}]}",0.35,0.2,"Quebec, CA, NA"`,
+      `2x-RTX_4090-32-65536,RTX4090,2,32,64.0,,0.7,0.4,"Quebec, CA, NA"`,
+      `1x-H100_SXM-24-131072,H100,1,24,128.0,,1.9,1.2,"Texas, US, NA"`,
+    ], 'InstanceType,AcceleratorName,AcceleratorCount,vCPUs,MemoryGiB,GpuInfo,Price,SpotPrice,Region'), 'vast', { source: 't', asOf: null });
+    expect(vast.counts.gpuNotPlanned).toEqual({ RTX4090: 2 });
+    expect(vast.rows).toHaveLength(1);
+    expect(vast.rows[0]).toMatchObject({ gpu: 'H100', region: 'Texas, US, NA', price: 1.9, spotPrice: 1.2 });
+  });
+
+  it('every imported row satisfies the price table\'s rules: a known GPU, whole GPU counts, spot below on-demand', () => {
+    const file = writeSkypilot(tempDir('ftplan-sky-'), 'aws', [
+      'p4d.24xlarge,A100,8,96,1152,,32.77,12.1,us-east-1,us-east-1a',
+      'p4d.24xlarge,A100,8,96,1152,,32.77,11.9,us-east-1,us-east-1b',
+      'g5.xlarge,A10G,1,4,16,,1.006,1.2,us-east-1,us-east-1a',
+      'g5.xlarge,A10G,1,4,16,,1.006,0.4,us-east-1,us-east-1a', // the same zone twice
+      'g4dn.xlarge,T4,1,4,16,,-0.526,,us-east-1,us-east-1a',
+    ]);
+    const r = importSkypilot(file, 'aws', { source: 't', asOf: '2026-05-20' });
+    expect(r.counts).toMatchObject({ duplicates: 1, negativePrice: 1, spotNotCheaper: 1, zonesFolded: 1, rowsKept: 2 });
+    expect(r.rows.every((x) => (x.spotPrice === null || x.spotPrice < x.price) && Number.isInteger(x.gpuCount) && gpus[x.gpu])).toBe(true);
+    expect(r.rows.find((x) => x.gpu === 'A100')).toMatchObject({ spotPrice: 11.9, note: 'cheapest of 2 zones' });
   });
 
   it('RunPod\'s column order and GpuInfo unit bug; spot equal to on-demand is not a spot offer', () => {

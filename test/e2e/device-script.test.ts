@@ -5,10 +5,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { REFERENCE_PYTHON } from './data.js';
-import { tempDir } from './helpers.js';
+import { REFERENCE_PYTHON, ROOT, tempDir } from '../helpers.js';
 
-const ROOT = resolve(import.meta.dirname, '..');
 const ADDON = process.env.FTPLAN_NATIVE ?? join(ROOT, 'build/Release/ftplan.node');
 
 interface Row {

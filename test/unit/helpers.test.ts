@@ -2,7 +2,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { removeTempDirs, tempDir } from './helpers.js';
+import { removeTempDirs, tempDir } from '../helpers.js';
 
 describe('tempDir', () => {
   it('makes fresh folders that removeTempDirs() deletes with their contents', () => {

@@ -1,10 +1,10 @@
 // Epoch arithmetic and batching, checked against hand-computed cases.
 import { describe, expect, it } from 'vitest';
-import { batchLengthSample, epochTokens, lengthsFromHistogram } from '../src/data/batching.js';
-import { fitStepTime, stepMsAt } from '../src/measurement.js';
-import { loadProfile } from '../src/data/profile.js';
-import { project, runStepsPerEpoch } from '../src/planner/projection.js';
-import { lengthSchedule, SHAPES_SAMPLE } from '../src/commands/estimate.js';
+import { batchLengthSample, epochTokens, lengthsFromHistogram } from '../../src/data/batching.js';
+import { fitStepTime, stepMsAt } from '../../src/measurement.js';
+import { loadProfile } from '../../src/data/profile.js';
+import { project, runStepsPerEpoch } from '../../src/planner/projection.js';
+import { lengthSchedule, SHAPES_SAMPLE } from '../../src/commands/estimate.js';
 
 describe('batching', () => {
   const lengths = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];

@@ -4,8 +4,8 @@ import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error: a plain .mjs script without type declarations
-import { findLibtorch } from '../scripts/find-libtorch.mjs';
-import { tempDir } from './helpers.js';
+import { findLibtorch } from '../../scripts/find-libtorch.mjs';
+import { tempDir } from '../helpers.js';
 
 /** A fake unzipped libtorch: the files find-libtorch looks at, nothing that links. */
 function fakeLibtorch(version: [number, number, number], cuda: boolean): string {

@@ -5,16 +5,30 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readEstimate } from '../src/commands/estimate.js';
-import { DATA } from './data.js';
-import { tempDir } from './helpers.js';
+import { readEstimate } from '../../src/commands/estimate.js';
+import { labelledDataset, writeSkypilot } from '../fixtures.js';
+import { ftplan as cli, tempDir } from '../helpers.js';
 
 const tmp = () => tempDir('ftplan-plan-');
 const HOME = tmp(); // no imported catalogs unless a test imports one
+const ftplan = (args: string[], env: Record<string, string> = {}) => cli(args, { env: { FTPLAN_HOME: HOME, ...env } });
 
-function ftplan(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, ['bin/ftplan.js', ...args], { encoding: 'utf8', env: { ...process.env, FTPLAN_HOME: HOME, ...env }, timeout: 300_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr, signal: r.signal };
+/**
+ * A SkyPilot Lambda catalog in SkyPilot's own column order: 6 GPU rows the planner knows (one of
+ * them in two regions), 2 of GPUs it has no data for, 1 CPU-only row.
+ */
+function lambdaCatalog(dir: string): string {
+  return writeSkypilot(dir, 'lambda', [
+    'gpu_1x_a100_sxm4,A100,1,30,200,1.29,us-east-1,,',
+    'gpu_1x_a100_sxm4,A100,1,30,200,1.29,us-west-2,,',
+    'gpu_8x_a100_80gb_sxm4,A100-80GB,8,240,1800,14.32,us-east-1,,',
+    'gpu_1x_h100_pcie,H100,1,26,200,2.49,us-west-3,,',
+    'gpu_8x_h100_sxm5,H100,8,208,1800,23.92,us-east-1,,',
+    'gpu_1x_a10,A10,1,30,200,0.75,us-west-1,,',
+    'gpu_8x_v100,V100,8,92,448,4.4,us-south-1,,',
+    'gpu_1x_rtx6000,A6000,1,14,46,0.5,us-south-1,,',
+    'cpu_4x_generalx,,,4.0,16.0,0.2,europe-central-1,,',
+  ], 'InstanceType,AcceleratorName,AcceleratorCount,vCPUs,MemoryGiB,Price,Region,GpuInfo,SpotPrice');
 }
 
 describe('ftplan pricing', () => {
@@ -45,10 +59,10 @@ describe('ftplan pricing', () => {
 
   it('pricing import: a SkyPilot vms.csv replaces the shipped rows of its cloud, with its date, and says what it did', () => {
     const home = tmp();
-    const r = ftplan(['pricing', 'import', join(DATA, 'pricing-sources/skypilot-format/lambda/vms.csv'), '--cloud', 'lambda', '--as-of', '2026-11-20'], { FTPLAN_HOME: home });
-    expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/imported 204 lambda rows \(425 read\)/);
-    expect(r.stdout).toMatch(/GPUs the planner has no data for: V100 34, A6000 51/);
+    const r = ftplan(['pricing', 'import', lambdaCatalog(tmp()), '--cloud', 'lambda', '--as-of', '2026-11-20'], { FTPLAN_HOME: home });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/imported 6 lambda rows \(9 read\)/);
+    expect(r.stdout).toMatch(/GPUs the planner has no data for: V100 1, A6000 1/);
     expect(existsSync(join(home, 'catalogs', 'lambda.csv'))).toBe(true);
     const j = JSON.parse(ftplan(['pricing', '--cloud', 'lambda', '--json'], { FTPLAN_HOME: home }).stdout);
     expect(j.rows.every((x: { asOf: string; freshness: string }) => x.asOf === '2026-11-20' && x.freshness === 'fresh')).toBe(true);
@@ -56,13 +70,13 @@ describe('ftplan pricing', () => {
   });
 
   it('--catalog takes a SkyPilot vms.csv as it is (cloud from its folder or named)', () => {
-    const lambda = join(DATA, 'pricing-sources/skypilot-format/lambda/vms.csv');
+    const lambda = lambdaCatalog(tmp());
     const j = JSON.parse(ftplan(['pricing', '--catalog', lambda, '--gpu', 'A100', '--json']).stdout);
-    expect(j.rows.length).toBeGreaterThan(0);
+    expect(j.rows).toHaveLength(3); // A100 in two regions, A100-80GB
     expect(j.rows.every((x: { cloud: string; source: string }) => x.cloud === 'lambda' && x.source === lambda)).toBe(true);
-    expect(j.sources).toEqual([{ file: lambda, rows: 204, kind: '--catalog' }]);
+    expect(j.sources).toEqual([{ file: lambda, rows: 6, kind: '--catalog' }]);
     const copy = join(tmp(), 'vms.csv');
-    writeFileSync(copy, readFileSync(join(DATA, 'pricing-sources/skypilot-format/vast/vms.csv')));
+    writeFileSync(copy, readFileSync(writeSkypilot(tmp(), 'vast', [`1x-H100_SXM-24-131072,H100,1,24,128.0,,1.9,1.2,"Texas, US, NA",`])));
     const unnamed = ftplan(['pricing', '--catalog', copy]);
     expect(unnamed.code).toBe(2);
     expect(unnamed.stderr).toMatch(/a SkyPilot catalog, but its cloud is not known from its folder/);
@@ -107,9 +121,19 @@ let estimate: {
   measurement: Record<string, unknown>;
 };
 
+// The plan for the tiny preset on the tweet data's shipped profile (a gpt2 measurement takes minutes
+// of CPU; the plan's arithmetic does not depend on the model's size). Budgets and deadlines below are
+// taken from the plan's own rows, so some rows pass them and some do not.
+/** A value between the middle two distinct values of xs, as a flag (some of xs above it, some below). */
+const between = (xs: number[]) => {
+  const u = [...new Set(xs)].sort((a, b) => a - b);
+  const i = Math.floor(u.length / 2);
+  return Number(((u[i - 1]! + u[i]!) / 2).toPrecision(6));
+};
+
 describe('the plan in ftplan estimate', () => {
   beforeAll(() => {
-    const r = ftplan(['estimate', '--steps', '2', '--min-time', '0', '--json']);
+    const r = ftplan(['estimate', '--model', 'tiny', '--steps', '2', '--min-time', '0', '--threads', '1', '--json']);
     expect(r.code, r.stderr).toBe(0);
     estimate = JSON.parse(r.stdout);
     measurementFile = join(tmp(), 'estimate.json');
@@ -129,25 +153,30 @@ describe('the plan in ftplan estimate', () => {
     expect(estimate.measurement.activation).toMatchObject({ seqLen: 100 }); // the tweets' longest row
   });
 
-  it('--budget 1 makes every row above $1 infeasible and says so', () => {
-    const r = ftplan(['estimate', '--measurement', measurementFile, '--budget', '1', '--json'], { FTPLAN_NATIVE: '/nonexistent/ftplan.node' });
-    expect(r.code).toBe(0);
-    const rows = JSON.parse(r.stdout).plan.rows as { costUsd: number; feasible: boolean; reason: string }[];
-    const over = rows.filter((x) => x.costUsd > 1);
+  it('--budget makes every row above it infeasible and says so', () => {
+    const budget = between(estimate.plan.rows.filter((x) => x.fits).map((x) => x.costUsd as number));
+    const r = ftplan(['estimate', '--measurement', measurementFile, '--budget', String(budget), '--json'], { FTPLAN_NATIVE: '/nonexistent/ftplan.node' });
+    expect(r.code, r.stderr).toBe(0);
+    const rows = JSON.parse(r.stdout).plan.rows as { costUsd: number; feasible: boolean; reason: string; fits: boolean }[];
+    const over = rows.filter((x) => x.costUsd > budget);
     expect(over.length).toBeGreaterThan(0);
     expect(over.every((x) => !x.feasible && /^over budget/.test(x.reason))).toBe(true);
-    expect(rows.filter((x) => x.costUsd <= 1).every((x) => x.feasible)).toBe(true);
+    const under = rows.filter((x) => x.costUsd <= budget && x.fits);
+    expect(under.length).toBeGreaterThan(0);
+    expect(under.every((x) => x.feasible)).toBe(true);
   });
 
   it('--deadline likewise, and re-planning needs no LibTorch (--measurement, with the addon missing)', () => {
-    const r = ftplan(['estimate', '--measurement', measurementFile, '--deadline', '0.12', '--objective', 'time', '--json'], { FTPLAN_NATIVE: '/nonexistent/ftplan.node' });
-    expect(r.code).toBe(0);
+    const deadline = String(between(estimate.plan.rows.filter((x) => x.fits).map((x) => x.hours as number)));
+    const r = ftplan(['estimate', '--measurement', measurementFile, '--deadline', deadline, '--objective', 'time', '--json'], { FTPLAN_NATIVE: '/nonexistent/ftplan.node' });
+    expect(r.code, r.stderr).toBe(0);
     const rows = JSON.parse(r.stdout).plan.rows as { hours: number; feasible: boolean; reason: string; fits: boolean }[];
-    const late = rows.filter((x) => x.fits && x.hours > 0.12);
+    const late = rows.filter((x) => x.fits && x.hours > Number(deadline));
     expect(late.length).toBeGreaterThan(0);
-    expect(late.every((x) => !x.feasible && /^past the deadline: \d+\.\d\d h > 0\.12 h$/.test(x.reason))).toBe(true);
-    const table = ftplan(['estimate', '--measurement', measurementFile, '--deadline', '0.12', '--objective', 'time'], { FTPLAN_NATIVE: '/nonexistent/ftplan.node' });
-    expect(table.stdout).toMatch(/by time, deadline 0\.12 h/);
+    expect(late.every((x) => !x.feasible && x.reason.startsWith('past the deadline: ') && x.reason.endsWith(` h > ${Number(deadline)} h`))).toBe(true);
+    expect(rows.some((x) => x.fits && x.feasible)).toBe(true);
+    const table = ftplan(['estimate', '--measurement', measurementFile, '--deadline', deadline, '--objective', 'time'], { FTPLAN_NATIVE: '/nonexistent/ftplan.node' });
+    expect(table.stdout).toContain(`by time, deadline ${Number(deadline)} h`);
   });
 
   it('writes Markdown and HTML reports; the HTML chart renders in headless Chromium', () => {
@@ -157,7 +186,7 @@ describe('the plan in ftplan estimate', () => {
     const r = ftplan(['estimate', '--measurement', measurementFile, '--report', md, '--report', html]);
     expect(r.code).toBe(0);
     const text = readFileSync(md, 'utf8');
-    expect(text).toMatch(/^# Fine-tuning plan: gpt2 on mteb\/tweet_sentiment_extraction/);
+    expect(text).toMatch(/^# Fine-tuning plan: tiny on mteb\/tweet_sentiment_extraction/);
     expect(text).toMatch(/\| ★ \|/);
     const png = join(dir, 'plan.png');
     const chrome = spawnSync('chromium', ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', `--user-data-dir=${join(dir, 'profile')}`, '--window-size=1000,900', `--screenshot=${png}`, `file://${html}`], { encoding: 'utf8', timeout: 120_000 });
@@ -201,7 +230,7 @@ describe('the plan in ftplan estimate', () => {
       expect(() => readEstimate(write(bad))).toThrow(/e.json: its "calibration" is damaged/);
     }
     const out = join(tmp(), 'run');
-    const r = ftplan(['run', '--model', 'tiny', '--init', 'random', '--dataset', join(DATA, 'tweet_sentiment_extraction'), '--limit', '64', '--estimate', write({ used: true, ratio: 0 }), '--max-steps', '1', '--output-dir', out]);
+    const r = ftplan(['run', '--model', 'tiny', '--init', 'random', '--dataset', labelledDataset().dir, '--limit', '64', '--estimate', write({ used: true, ratio: 0 }), '--max-steps', '1', '--output-dir', out]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/"calibration" is damaged/);
     expect(r.stderr).toMatch(/unedited, or estimate again/);

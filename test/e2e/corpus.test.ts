@@ -1,35 +1,13 @@
 // The broken-input corpus (test/corpus/cases.ts) through the real command line: every case exits
 // with its code (2: bad input or usage, 1: runtime failure), names the input and the fix, is not
 // killed by a signal, and prints no stack trace unless --verbose.
-import { spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CASES, type CorpusCase } from './corpus/cases.js';
-import { tempDir } from './helpers.js';
+import { CASES, type CorpusCase } from '../corpus/cases.js';
+import { type CliResult as Outcome, ftplanAsync, tempDir } from '../helpers.js';
 
-interface Outcome {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-function ftplan(args: string[], env: Record<string, string> = {}): Promise<Outcome> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/ftplan.js', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 600_000); // a hang guard only (a shared machine may pause processes)
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-}
+const ftplan = (args: string[], env: Record<string, string> = {}) => ftplanAsync(args, { env });
 
 const STACK = /^\s+at .+:\d+:\d+\)?$/m;
 const outcomes = new Map<string, Outcome>();

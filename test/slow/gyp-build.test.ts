@@ -4,13 +4,11 @@
 // LD_LIBRARY_PATH.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, readdirSync, symlinkSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error: a plain .mjs script without type declarations
-import { findLibtorch } from '../scripts/find-libtorch.mjs';
-import { tempDir } from './helpers.js';
-
-const root = resolve(import.meta.dirname, '..');
+import { findLibtorch } from '../../scripts/find-libtorch.mjs';
+import { ROOT as root, tempDir } from '../helpers.js';
 
 /** LIBTORCH-style folder (include/, lib/) made of links to the installed libtorch. */
 function linkedLibtorch(): string {
