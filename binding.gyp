@@ -6,7 +6,7 @@
     {
       "target_name": "ftplan",
       "sources": [
-        "<!@(node -e \"process.stdout.write(require('fs').readdirSync('native').filter(f=>f.endsWith('.cpp')).sort().map(f=>'native/'+f).join(' '))\")"
+        "<!@(node -e \"const fs=require('fs');process.stdout.write(['native','native/js'].flatMap(d=>fs.readdirSync(d).filter(f=>f.endsWith('.cpp')).sort().map(f=>d+'/'+f)).join(' '))\")"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

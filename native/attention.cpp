@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -231,7 +232,9 @@ torch::Tensor causal_softmax_dropout(const torch::Tensor& scores, double scale, 
 }
 
 FusedAttentionCheck fused_attention_check(int64_t n, int64_t t, double p) {
-  FusedAttentionCheck c{};
+  if (n < 1 || t < 1) throw std::invalid_argument("n and t must be at least 1");
+  if (!(p > 0.0 && p < 1.0)) throw std::invalid_argument("p must be in (0, 1)");
+  FusedAttentionCheck c;
   auto composed = [&](const torch::Tensor& s, double prob) {
     auto causal = torch::ones({t, t}, torch::kBool).tril();
     auto a = (s * (1.0 / 8.0)).masked_fill(causal.logical_not(), -std::numeric_limits<double>::infinity());
@@ -274,6 +277,8 @@ FusedAttentionCheck fused_attention_check(int64_t n, int64_t t, double p) {
 }
 
 FusedAttentionTiming fused_attention_timing(int64_t n, int64_t t, double p, int64_t reps) {
+  if (n < 1 || t < 1 || reps < 1) throw std::invalid_argument("n, t and reps must be at least 1");
+  if (!(p >= 0.0 && p < 1.0)) throw std::invalid_argument("p must be in [0, 1)");
   auto base = torch::randn({n, t, t});
   auto dy = torch::randn({n, t, t});
   auto causal = torch::ones({t, t}, torch::kBool).tril().logical_not();

@@ -15,6 +15,8 @@
 
 #include <torch/torch.h>
 
+#include "record.h"
+
 namespace ftplan {
 
 // scores: [N, T, T] (N = batch · heads), CPU, float or bfloat16. Returns dropout_p(softmax(scale ·
@@ -30,22 +32,28 @@ void set_fused_attention_enabled(bool on);
 inline bool uses_fused_attention(const c10::Device& device) { return device.is_cpu() && fused_attention_enabled(); }
 
 // For tests: the fused op against the composition of torch ops (scale, causal masked_fill,
-// softmax, ftplan::dropout with the same seed) on random [n, t, t] scores.
+// softmax, ftplan::dropout with the same seed) on random [n, t, t] scores (n, t >= 1; 0 < p < 1).
+#define FTPLAN_FUSED_ATTENTION_CHECK(X)                                                               \
+  X(double, max_forward_error, maxForwardError, 0)   /* p = 0: max |fused - composed| */              \
+  X(double, max_backward_error, maxBackwardError, 0) /* p = 0: max |d fused - d composed| (scores' gradient) */ \
+  X(double, max_dropout_forward_error, maxDropoutForwardError, 0)   /* p > 0, same seed: max |fused - composed| */ \
+  X(double, max_dropout_backward_error, maxDropoutBackwardError, 0) /* p > 0, same seed */             \
+  X(bool, upper_triangle_zero, upperTriangleZero, false) /* output and gradient are 0 above the diagonal */ \
+  X(double, max_bf16_error, maxBf16Error, 0)             /* bf16 scores against the float result */
+
 struct FusedAttentionCheck {
-  double max_forward_error;   // p = 0: max |fused - composed|
-  double max_backward_error;  // p = 0: max |d fused - d composed| over the scores' gradient
-  double max_dropout_forward_error;   // p > 0, same seed: max |fused - composed|
-  double max_dropout_backward_error;  // p > 0, same seed
-  bool upper_triangle_zero;   // forward output and gradient are 0 above the diagonal
-  double max_bf16_error;      // bf16 scores against the float result
+  FTPLAN_FUSED_ATTENTION_CHECK(FTPLAN_FIELD)
 };
 FusedAttentionCheck fused_attention_check(int64_t n, int64_t t, double p);
 
 // For benchmarks: forward + backward of the op on [n, t, t] scores, fused against composed from
-// torch ops, interleaved over `reps` pairs; median ms of each.
+// torch ops, interleaved over `reps` pairs; median ms of each (n, t, reps >= 1; 0 <= p < 1).
+#define FTPLAN_FUSED_ATTENTION_TIMING(X) \
+  X(double, fused_ms, fusedMs, 0)        \
+  X(double, composed_ms, composedMs, 0)
+
 struct FusedAttentionTiming {
-  double fused_ms;
-  double composed_ms;
+  FTPLAN_FUSED_ATTENTION_TIMING(FTPLAN_FIELD)
 };
 FusedAttentionTiming fused_attention_timing(int64_t n, int64_t t, double p, int64_t reps);
 

@@ -6,6 +6,8 @@
 #include <map>
 #include <stdexcept>
 
+#include <ATen/Parallel.h>
+
 #include "device.h"
 
 namespace ftplan {
@@ -19,6 +21,21 @@ int64_t matmul_parameter_count(const GPT2Config& cfg) {
 double training_flops_per_token(const GPT2Config& cfg, int64_t seq_len) {
   return 6.0 * static_cast<double>(matmul_parameter_count(cfg)) +
          12.0 * static_cast<double>(cfg.n_layer) * static_cast<double>(cfg.n_embd) * static_cast<double>(seq_len);
+}
+
+FlopsEstimate flops_estimate(const GPT2Config& cfg, int64_t seq_len) {
+  validate(cfg);
+  if (seq_len < 1) throw std::invalid_argument("seq_len must be at least 1");
+  FlopsEstimate f;
+  f.flops_per_token = training_flops_per_token(cfg, seq_len);
+  f.matmul_parameters = matmul_parameter_count(cfg);
+  return f;
+}
+
+void validate(const BenchConfig& cfg) {
+  validate(cfg.model);
+  if (cfg.batch_size < 1) throw std::invalid_argument("batch size must be at least 1");
+  if (cfg.grad_accum < 1) throw std::invalid_argument("grad_accum must be at least 1");
 }
 
 bool is_out_of_memory(const std::exception_ptr& ep) {
@@ -54,11 +71,9 @@ Batch synthetic_batch(const GPT2Config& m, int64_t B, int64_t T, torch::Generato
 }  // namespace
 
 BenchResult run_benchmark(const BenchConfig& cfg) {
-  validate(cfg.model);
-  if (cfg.batch_size < 1) throw std::invalid_argument("batch size must be at least 1");
+  validate(cfg);
   if (cfg.seq_len < 1 || cfg.seq_len > cfg.model.n_positions)
     throw std::invalid_argument("seq_len must be in [1, n_positions=" + std::to_string(cfg.model.n_positions) + "]");
-  if (cfg.grad_accum < 1) throw std::invalid_argument("grad_accum must be at least 1");
   if (cfg.steps < 1) throw std::invalid_argument("steps must be at least 1");
   if (cfg.warmup_steps < 0) throw std::invalid_argument("warmup_steps must be >= 0");
   if (cfg.eval_batch_size < 0 || cfg.eval_steps < 0) throw std::invalid_argument("eval batch size and steps must be >= 0");
@@ -92,6 +107,7 @@ BenchResult run_benchmark(const BenchConfig& cfg) {
   Trainer trainer(cfg.model, cfg.train);
   synchronize(device);
   r.setup_ms = ms_since(t0);
+  r.threads = at::get_num_threads();
   r.parameters = trainer.model()->parameter_count();
   r.transformer_parameters = trainer.model()->transformer_parameter_count();
   r.matmul_parameters = matmul_parameter_count(cfg.model);
@@ -106,8 +122,6 @@ BenchResult run_benchmark(const BenchConfig& cfg) {
     auto& micro = by_len[t];
     for (int64_t i = 0; i < cfg.grad_accum; ++i) micro.push_back(synthetic_batch(cfg.model, cfg.batch_size, t, gen));
   }
-  r.samples_per_step = cfg.batch_size * cfg.grad_accum;
-  r.tokens_per_step = r.samples_per_step * cfg.seq_len;
 
   // Warm-up at the longest length: the largest buffers are allocated before timing.
   const int64_t longest = *std::max_element(lens.begin(), lens.end());
@@ -134,10 +148,6 @@ BenchResult run_benchmark(const BenchConfig& cfg) {
   r.static_memory_bytes = meter.current() - before;
   r.peak_memory_bytes = meter.peak() - before;
 
-  for (const int64_t t : cfg.seq_lens)
-    if (t < 1 || t > cfg.model.n_positions)
-      throw std::invalid_argument("seq_lens must be in [1, n_positions=" + std::to_string(cfg.model.n_positions) + "]");
-  if (cfg.max_steps < 0 || cfg.min_timed_ms < 0) throw std::invalid_argument("max_steps and min_timed_ms must be >= 0");
   for (const int64_t b : cfg.probe_batch_sizes) {
     ProbePoint pt;
     pt.batch_size = b;

@@ -76,7 +76,7 @@
 namespace ftplan {
 
 // RAII: bf16 autocast on one device type for the current thread (autocast state is thread-local,
-// so this must live inside the worker thread's Execute()). Weights stay fp32 (master weights);
+// so it is set where the step runs, on the compute thread). Weights stay fp32 (master weights);
 // matmuls and linears run in bf16, reductions/softmax/layernorm in fp32 per autocast's op lists.
 class AutocastGuard {
  public:

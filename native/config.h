@@ -7,22 +7,28 @@
 #include <cstdint>
 #include <string>
 
+#include "record.h"
+
 namespace ftplan {
 
+// X(type, name, jsName, default): see record.h.
+#define FTPLAN_GPT2_CONFIG(X)                                                     \
+  X(int64_t, vocab_size, vocabSize, 50257)                                        \
+  X(int64_t, n_positions, nPositions, 1024) /* max sequence length (wpe rows) */  \
+  X(int64_t, n_embd, nEmbd, 768)            /* C, channels */                     \
+  X(int64_t, n_layer, nLayer, 12)           /* L, blocks */                       \
+  X(int64_t, n_head, nHead, 12)             /* H, heads; head size D = C / H */   \
+  X(int64_t, n_inner, nInner, 0)            /* MLP width; 0: 4 * n_embd (HF's None) */ \
+  X(int64_t, num_labels, numLabels, 3)      /* classes of the sequence-classification head */ \
+  X(int64_t, pad_token_id, padTokenId, 50256)                                     \
+  X(double, layer_norm_epsilon, layerNormEpsilon, 1e-5)                           \
+  X(double, embd_pdrop, embdPdrop, 0.1)                                           \
+  X(double, attn_pdrop, attnPdrop, 0.1)                                           \
+  X(double, resid_pdrop, residPdrop, 0.1)                                         \
+  X(double, initializer_range, initializerRange, 0.02)
+
 struct GPT2Config {
-  int64_t vocab_size = 50257;
-  int64_t n_positions = 1024;  // max sequence length (wpe rows)
-  int64_t n_embd = 768;        // C, channels
-  int64_t n_layer = 12;        // L, blocks
-  int64_t n_head = 12;         // H, heads; head size D = C / H
-  int64_t n_inner = 0;         // MLP width; 0 means 4 * n_embd (HF: n_inner=None)
-  int64_t num_labels = 3;      // classes of the sequence-classification head
-  int64_t pad_token_id = 50256;
-  double layer_norm_epsilon = 1e-5;
-  double embd_pdrop = 0.1;
-  double attn_pdrop = 0.1;
-  double resid_pdrop = 0.1;
-  double initializer_range = 0.02;
+  FTPLAN_GPT2_CONFIG(FTPLAN_FIELD)
 
   int64_t inner() const { return n_inner > 0 ? n_inner : 4 * n_embd; }
   int64_t head_size() const { return n_embd / n_head; }

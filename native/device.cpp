@@ -1,16 +1,19 @@
 // device.cpp — see device.h.
 #include "device.h"
-#include "memory.h"
-#include "switch.h"
-
-#include <torch/cuda.h>
 
 #include <ATen/Parallel.h>
+#include <ATen/Version.h>
+#include <torch/cuda.h>
+#include <torch/version.h>
 
 #include <atomic>
 #include <fstream>
 #include <stdexcept>
 
+#include "compat.h"
+#include "distributed.h"
+#include "memory.h"
+#include "switch.h"
 
 namespace ftplan {
 
@@ -34,7 +37,8 @@ bool product_flushed() {
 }  // namespace
 
 DenormalState denormal_state() {
-  DenormalState d{};
+  DenormalState d;
+  d.enabled = flush_denormal_enabled();
   d.this_thread = product_flushed();
   d.threads = at::get_num_threads();
   std::atomic<int> flushed{0};
@@ -47,6 +51,44 @@ DenormalState denormal_state() {
   });
   d.intra_op_threads = seen.load() == d.threads && flushed.load() == d.threads;
   return d;
+}
+
+void apply_threads(int n) {
+  thread_local int current = 0;
+  thread_local int flushed = -1;  // the flush setting last applied (-1: never)
+  bool changed = false;
+  if (n > 0 && n != current) {
+    at::set_num_threads(n);
+    current = n;
+    changed = true;
+  }
+  // New intra-op threads start with the IEEE default: apply the setting again whenever the pool
+  // was rebuilt or the setting changed.
+  const int want = flush_denormal_enabled() ? 1 : 0;
+  if (changed || want != flushed) {
+    apply_flush_denormal();
+    flushed = want;
+  }
+}
+
+RuntimeInfo runtime_info() {
+  RuntimeInfo r;
+  r.torch_version = TORCH_VERSION;
+  r.torch_version_major = TORCH_VERSION_MAJOR;
+  r.torch_version_minor = TORCH_VERSION_MINOR;
+  r.cuda_compiled = cuda_compiled();
+  r.cuda_available = cuda_available();
+  r.cuda_device_count = cuda_device_count();
+  r.has_sdpa = FTPLAN_HAS_SDPA != 0;
+  r.default_threads = at::get_num_threads();
+  r.parallel_info = at::get_parallel_info();
+  r.build_config = at::show_config();
+  r.cpu_tracking_allocator = cpu_tracking_installed();
+  r.c10d = c10d_compiled();
+  r.nccl = nccl_compiled();
+  r.devices.push_back("cpu");
+  for (int64_t d = 0; d < r.cuda_device_count; ++d) r.devices.push_back("cuda:" + std::to_string(d));
+  return r;
 }
 
 bool cuda_compiled() {

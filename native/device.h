@@ -8,8 +8,10 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "memory.h"
+#include "record.h"
 
 namespace ftplan {
 
@@ -31,13 +33,45 @@ int64_t cuda_device_count();
 bool flush_denormal_enabled();
 void set_flush_denormal_enabled(bool on);
 void apply_flush_denormal();  // to this thread and its intra-op threads, as enabled
-// For tests: whether 1e-30f · 1e-10f gives 0 (flushed) on this thread, and on every intra-op thread.
+// For tests: the setting, and whether 1e-30f · 1e-10f gives 0 (flushed) on the calling thread (the
+// compute thread, when called there) and on every one of its intra-op threads.
+#define FTPLAN_DENORMAL_STATE(X)                      \
+  X(bool, enabled, enabled, false)                    \
+  X(bool, this_thread, computeThread, false)          \
+  X(bool, intra_op_threads, intraOpThreads, false)    \
+  X(int64_t, threads, threads, 0)
+
 struct DenormalState {
-  bool this_thread;
-  bool intra_op_threads;
-  int64_t threads;
+  FTPLAN_DENORMAL_STATE(FTPLAN_FIELD)
 };
 DenormalState denormal_state();
+
+// Sets the calling thread's intra-op thread count (n > 0; 0 leaves it) and its denormal flushing,
+// each only when it changed: at::set_num_threads rebuilds LibTorch's thread pool. OpenMP settings
+// belong to the calling thread, so the thread that runs LibTorch work calls this before each task.
+void apply_threads(int n);
+
+// What this build of the addon and this machine offer (runtimeInfo() in JS).
+#define FTPLAN_RUNTIME_INFO(X)                                                           \
+  X(std::string, torch_version, torchVersion, {})                                        \
+  X(int, torch_version_major, torchVersionMajor, 0)                                      \
+  X(int, torch_version_minor, torchVersionMinor, 0)                                      \
+  X(bool, cuda_compiled, cudaCompiled, false)                                            \
+  X(bool, cuda_available, cudaAvailable, false)                                          \
+  X(int64_t, cuda_device_count, cudaDeviceCount, 0)                                      \
+  X(bool, has_sdpa, hasSdpa, false)                                                      \
+  X(int, default_threads, defaultThreads, 0)  /* intra-op threads of the calling thread */ \
+  X(std::string, parallel_info, parallelInfo, {})                                        \
+  X(std::string, build_config, buildConfig, {})                                          \
+  X(bool, cpu_tracking_allocator, cpuTrackingAllocator, false)                           \
+  X(bool, c10d, c10d, false) /* data-parallel runs available (distributed.h) */          \
+  X(bool, nccl, nccl, false)                                                             \
+  X(std::vector<std::string>, devices, devices, {}) /* "cpu", then "cuda:N" for each GPU */
+
+struct RuntimeInfo {
+  FTPLAN_RUNTIME_INFO(FTPLAN_FIELD)
+};
+RuntimeInfo runtime_info();
 
 void synchronize(const c10::Device& device);
 std::string device_name(const c10::Device& device);

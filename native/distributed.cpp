@@ -3,8 +3,12 @@
 // using only the calls both versions share; compat.h documents the rest (FTPLAN_WITH_C10D).
 #include "distributed.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <stdexcept>
+
+#include "device.h"
 
 #if FTPLAN_WITH_C10D
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
@@ -61,7 +65,7 @@ DistGroup::DistGroup(const DistOptions& opts) : opts_(opts), impl_(std::make_uni
   if (opts.rank < 0 || opts.rank >= opts.world_size) throw std::invalid_argument("rank must be in [0, world size)");
   if (opts.master_port < 1 || opts.master_port > 65535) throw std::invalid_argument("master port must be in [1, 65535]");
   if (opts.timeout.count() < 1) throw std::invalid_argument("timeout must be positive");
-  if (opts.bucket_bytes < 1024) throw std::invalid_argument("bucket size must be at least 1 KiB");
+  if (opts.bucket_bytes < 1) throw std::invalid_argument("bucket size must be at least 1 byte");
   impl_->device = c10::Device(opts.device);
   try {
     c10d::TCPStoreOptions so;
@@ -157,6 +161,34 @@ void DistGroup::barrier() {
   allreduce_sum_(t);
 }
 
+torch::Tensor DistGroup::allreduce_sum(const torch::Tensor& host_values) {
+  auto t = host_values.to(impl_->device).contiguous();
+  allreduce_sum_(t);
+  return t.to(torch::kCPU);
+}
+
+std::vector<double> DistGroup::time_allreduce(const AllreduceTiming& timing) {
+  if (timing.iters < 1) throw std::invalid_argument("iters must be at least 1");
+  constexpr int kWarmup = 2;
+  std::vector<double> medians;
+  for (const int64_t bytes : timing.bytes) {
+    if (bytes < 4) throw std::invalid_argument("bytes must be at least 4 (one float32)");
+    auto t = torch::ones({bytes / 4}, torch::TensorOptions().dtype(torch::kFloat32).device(impl_->device));
+    std::vector<double> ms;
+    for (int64_t i = 0; i < timing.iters + kWarmup; ++i) {
+      barrier();
+      const auto t0 = std::chrono::steady_clock::now();
+      allreduce_sum_(t);
+      synchronize(impl_->device);
+      const double dt = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      if (i >= kWarmup) ms.push_back(dt);
+    }
+    std::sort(ms.begin(), ms.end());
+    medians.push_back(ms[ms.size() / 2]);
+  }
+  return medians;
+}
+
 #else  // !FTPLAN_WITH_C10D
 
 struct DistGroup::Impl {};
@@ -170,6 +202,8 @@ DistGroup::~DistGroup() = default;
 void DistGroup::allreduce_sum_(torch::Tensor&) {}
 int64_t DistGroup::allreduce_grads_(const std::vector<torch::Tensor>&) { return 0; }
 void DistGroup::barrier() {}
+torch::Tensor DistGroup::allreduce_sum(const torch::Tensor& host_values) { return host_values; }
+std::vector<double> DistGroup::time_allreduce(const AllreduceTiming&) { return {}; }
 
 #endif
 

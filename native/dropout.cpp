@@ -6,6 +6,7 @@
 #include <ATen/Parallel.h>
 
 #include <cmath>
+#include <stdexcept>
 #include <mutex>
 #include <type_traits>
 
@@ -90,7 +91,9 @@ torch::Tensor dropout(const torch::Tensor& x, double p, bool training) {
 }
 
 DropoutCheck dropout_check(int64_t n, double p) {
-  DropoutCheck c{};
+  if (n < 1) throw std::invalid_argument("n must be at least 1");
+  if (!(p > 0.0 && p < 1.0)) throw std::invalid_argument("p must be in (0, 1)");
+  DropoutCheck c;
   const bool was = cpu_dropout_enabled();
   set_cpu_dropout_enabled(true);
   const int threads = at::get_num_threads();

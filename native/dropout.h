@@ -16,6 +16,8 @@
 
 #include <torch/torch.h>
 
+#include "record.h"
+
 namespace ftplan {
 
 // Training-mode dropout with probability p of zeroing each element; identity when !training or p == 0.
@@ -45,15 +47,20 @@ inline bool kept(uint64_t hash, uint64_t i, uint64_t threshold) {
 uint64_t keep_threshold(double p);
 }  // namespace dropout_detail
 
-// For tests: statistics of one forward + backward through the kernel on n elements.
+// For tests: statistics of one forward + backward through the kernel on n elements (n >= 1,
+// 0 < p < 1).
+#define FTPLAN_DROPOUT_CHECK(X)                                                                  \
+  X(double, kept_fraction, keptFraction, 0)           /* fraction of elements kept */            \
+  X(double, max_forward_error, maxForwardError, 0)    /* max |y - x·scale·keep| (0 when exact) */ \
+  /* max |dx - dy·(y/x)|: backward regenerates the forward's mask */                              \
+  X(double, max_backward_error, maxBackwardError, 0)                                             \
+  X(bool, same_with_same_seed, sameWithSameSeed, false) /* torch::manual_seed(s) twice → identical outputs */ \
+  X(bool, differs_with_other_seed, differsWithOtherSeed, false)                                  \
+  X(bool, same_across_threads, sameAcrossThreads, false) /* 1 thread against 2+ threads */       \
+  X(bool, bf16_matches_fp32_mask, bf16MatchesFp32Mask, false) /* same seed, bf16 input: the same elements kept */
+
 struct DropoutCheck {
-  double kept_fraction;        // fraction of elements kept
-  double max_forward_error;    // max |y - x·scale·keep| (0 when exact)
-  double max_backward_error;   // max |dx - dy·(y/x)|: backward regenerates the forward's mask
-  bool same_with_same_seed;    // torch::manual_seed(s) twice → identical outputs
-  bool differs_with_other_seed;
-  bool same_across_threads;    // 1 thread against 2+ threads
-  bool bf16_matches_fp32_mask; // same seed, bf16 input: the same elements kept
+  FTPLAN_DROPOUT_CHECK(FTPLAN_FIELD)
 };
 DropoutCheck dropout_check(int64_t n, double p);
 

@@ -192,6 +192,16 @@ void GPT2ForSequenceClassificationImpl::init_weights() {
   }
 }
 
+ParameterCounts parameter_counts(const GPT2Config& cfg) {
+  torch::NoGradGuard no_grad;
+  GPT2ForSequenceClassification model(cfg, /*init=*/false);
+  ParameterCounts c;
+  c.total = model->parameter_count();
+  c.transformer = model->transformer_parameter_count();
+  c.head = c.total - c.transformer;
+  return c;
+}
+
 int64_t GPT2ForSequenceClassificationImpl::transformer_parameter_count() {
   int64_t n = 0;
   for (const auto& p : transformer->parameters()) n += p.numel();

@@ -21,6 +21,7 @@
 #include <torch/torch.h>
 
 #include "config.h"
+#include "record.h"
 
 namespace ftplan {
 
@@ -115,6 +116,18 @@ class GPT2ForSequenceClassificationImpl : public torch::nn::Module {
   GPT2Config cfg_;
 };
 TORCH_MODULE(GPT2ForSequenceClassification);
+
+// The parameters of a model of this shape, counted on the real module (LibTorch's default
+// initialisation, no gradients): what HF reports for GPT2Model (transformer) and the score head.
+#define FTPLAN_PARAMETER_COUNTS(X)         \
+  X(int64_t, total, total, 0)              \
+  X(int64_t, transformer, transformer, 0)  \
+  X(int64_t, head, head, 0)
+
+struct ParameterCounts {
+  FTPLAN_PARAMETER_COUNTS(FTPLAN_FIELD)
+};
+ParameterCounts parameter_counts(const GPT2Config& cfg);
 
 // Whether the head's forward prunes the last block to each row's last real token
 // (TransformerImpl::forward_last; default) or runs it on every position as HF does

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <mutex>
+#include <stdexcept>
 #include <algorithm>
 #include <cstdlib>
 #include <map>
@@ -238,9 +239,18 @@ void install_cpu_tracking_allocator() {
 }
 
 bool cpu_tracking_installed() { return g_installed.load(); }
-void set_cpu_memory_limit(int64_t bytes) { g_limit = bytes > 0 ? bytes : 0; }
+void set_cpu_memory_limit(int64_t bytes) {
+  if (bytes < 0) throw std::invalid_argument("a CPU memory limit is a number of bytes >= 0 (0: no limit)");
+  g_limit = bytes;
+}
 int64_t cpu_memory_limit() { return g_limit.load(); }
 int64_t cpu_allocated_bytes() { return g_total.load(); }
+CpuMemoryUse cpu_memory_use() {
+  CpuMemoryUse u;
+  u.limit_bytes = cpu_memory_limit();
+  u.allocated_bytes = cpu_allocated_bytes();
+  return u;
+}
 
 CpuCacheStats cpu_cache_stats() {
   BlockCache& c = cache();

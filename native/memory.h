@@ -13,6 +13,8 @@
 
 #include <cstdint>
 
+#include "record.h"
+
 namespace ftplan {
 
 void install_cpu_tracking_allocator();
@@ -23,14 +25,27 @@ void set_cpu_memory_limit(int64_t bytes);
 int64_t cpu_memory_limit();
 int64_t cpu_allocated_bytes();  // bytes held by all CPU tensors now
 
+// X(type, name, jsName, default): see record.h.
+#define FTPLAN_CPU_MEMORY_USE(X)                                  \
+  X(int64_t, limit_bytes, limitBytes, 0) /* 0: no limit */        \
+  X(int64_t, allocated_bytes, allocatedBytes, 0)
+
+struct CpuMemoryUse {
+  FTPLAN_CPU_MEMORY_USE(FTPLAN_FIELD)
+};
+CpuMemoryUse cpu_memory_use();
+
 // The CPU allocator keeps freed blocks of 1 MiB and more for reuse (see memory.cpp): training steps
 // repeat their shapes, and reusing warm blocks avoids mmap/munmap and page faults every step.
+#define FTPLAN_CPU_CACHE_STATS(X)                                                   \
+  X(bool, enabled, cache, false)                                                    \
+  X(int64_t, cached_bytes, cachedBytes, 0) /* held for reuse, not in any tensor */  \
+  X(int64_t, cap_bytes, capBytes, 0)                                                \
+  X(int64_t, hits, hits, 0)     /* large allocations served from the cache */       \
+  X(int64_t, misses, misses, 0) /* large allocations that went to malloc */
+
 struct CpuCacheStats {
-  bool enabled = false;
-  int64_t cached_bytes = 0;  // held for reuse, not in any tensor
-  int64_t cap_bytes = 0;
-  int64_t hits = 0;          // large allocations served from the cache
-  int64_t misses = 0;        // large allocations that went to malloc
+  FTPLAN_CPU_CACHE_STATS(FTPLAN_FIELD)
 };
 CpuCacheStats cpu_cache_stats();
 void set_cpu_cache_enabled(bool on);  // off: empties the cache

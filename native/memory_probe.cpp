@@ -39,12 +39,14 @@ int64_t measure(const GPT2Config& base, const TrainConfig& train, int64_t layers
 
 }  // namespace
 
-ActivationProbe probe_activations(const GPT2Config& model, const TrainConfig& train, int64_t seq_len) {
+ActivationProbe probe_activations(const ActivationProbeConfig& cfg) {
+  const GPT2Config& model = cfg.model;
+  const TrainConfig& train = cfg.train;
+  const int64_t seq_len = cfg.seq_len;
   validate(model);
   if (seq_len < 1 || seq_len > model.n_positions)
     throw std::invalid_argument("probe seq_len must be in [1, n_positions=" + std::to_string(model.n_positions) + "]");
   ActivationProbe r;
-  r.seq_len = seq_len;
   for (int64_t layers : {1, 2})
     for (int64_t batch : {2, 4}) r.points.push_back({layers, batch, measure(model, train, layers, batch, seq_len)});
   auto at = [&](int64_t l, int64_t b) {

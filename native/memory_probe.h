@@ -14,23 +14,40 @@
 #include <vector>
 
 #include "config.h"
+#include "record.h"
 #include "trainer.h"
 
 namespace ftplan {
 
-struct ActivationPoint {
-  int64_t layers = 0;
-  int64_t batch = 0;
-  int64_t bytes = 0;  // peak bytes of tensors during forward (autograd on), above what was held before
+// X(type, name, jsName, default): see record.h.
+#define FTPLAN_ACTIVATION_PROBE_CONFIG(X) \
+  X(GPT2Config, model, model, {})         \
+  X(TrainConfig, train, , {}) /* fields of the options object itself */ \
+  X(int64_t, seq_len, seqLen, 0)
+
+struct ActivationProbeConfig {
+  FTPLAN_ACTIVATION_PROBE_CONFIG(FTPLAN_FIELD)
 };
+
+#define FTPLAN_ACTIVATION_POINT(X) \
+  X(int64_t, layers, layers, 0)    \
+  X(int64_t, batch, batch, 0)      \
+  X(int64_t, bytes, bytes, 0) /* peak bytes of tensors during forward (autograd on), above what was held before */
+
+struct ActivationPoint {
+  FTPLAN_ACTIVATION_POINT(FTPLAN_FIELD)
+};
+
+// At the configured seq_len (not repeated here: the caller has it).
+#define FTPLAN_ACTIVATION_PROBE(X)                                                          \
+  X(std::vector<ActivationPoint>, points, points, {})                                      \
+  X(int64_t, per_sample_per_layer, perSamplePerLayer, 0) /* bytes one more row costs in each block */ \
+  X(int64_t, per_sample_base, perSampleBase, 0)          /* bytes one more row costs outside the blocks */
 
 struct ActivationProbe {
-  std::vector<ActivationPoint> points;
-  int64_t seq_len = 0;
-  int64_t per_sample_per_layer = 0;  // bytes one more row costs in each block
-  int64_t per_sample_base = 0;       // bytes one more row costs outside the blocks
+  FTPLAN_ACTIVATION_PROBE(FTPLAN_FIELD)
 };
 
-ActivationProbe probe_activations(const GPT2Config& model, const TrainConfig& train, int64_t seq_len);
+ActivationProbe probe_activations(const ActivationProbeConfig& cfg);
 
 }  // namespace ftplan

@@ -45,7 +45,7 @@ torch::Tensor Trainer::forward_loss(const Batch& b) {
   auto labels = b.labels.to(device_, true);
   torch::Tensor logits;
   {
-    AutocastGuard autocast(cfg_.bf16, device_.type());
+    AutocastGuard autocast(cfg_.bf16(), device_.type());
     logits = model_->forward(ids, lengths);  // [B,K]
   }
   return torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), labels);
@@ -58,6 +58,7 @@ torch::Tensor Trainer::forward_backward(const Batch& b, double scale) {
 }
 
 StepResult Trainer::step(const std::vector<Batch>& micro_batches, const std::vector<uint64_t>& seeds) {
+  const auto start = std::chrono::steady_clock::now();
   if (micro_batches.empty()) throw std::invalid_argument("a step needs at least one micro-batch");
   if (!seeds.empty() && seeds.size() != micro_batches.size()) throw std::invalid_argument("seeds must have one entry per micro-batch");
   const auto& mcfg = model_->config();
@@ -108,6 +109,7 @@ StepResult Trainer::step(const std::vector<Batch>& micro_batches, const std::vec
     optimizer_->step();
   }
   r.loss = loss_sum.item<double>() * scale;  // .item() synchronizes the device (scale: over the group's micro-batches)
+  r.native_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   return r;
 }
 
@@ -117,7 +119,7 @@ torch::Tensor Trainer::logits(const Batch& batch) {
   model_->eval();
   torch::Tensor out;
   {
-    AutocastGuard autocast(cfg_.bf16, device_.type());
+    AutocastGuard autocast(cfg_.bf16(), device_.type());
     out = model_->forward(batch.input_ids.to(device_), batch.lengths.to(device_));
   }
   model_->train();
@@ -226,6 +228,7 @@ void Trainer::fused_adamw_step(float gscale) {
 }
 
 double fused_adamw_check(int steps, double wd, float gscale) {
+  if (steps < 1) throw std::invalid_argument("steps must be at least 1");
   // The same parameters and gradients through torch::optim::AdamW (gradients pre-scaled as
   // clip_grad_norm_ would) and through the fused kernel; returns the largest relative difference.
   torch::NoGradGuard no_grad;

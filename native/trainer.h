@@ -16,19 +16,31 @@
 
 #include "distributed.h"
 #include "gpt2.h"
+#include "record.h"
 
 namespace ftplan {
 
+enum class Dtype { fp32, bf16 };
+
+// X(type, name, jsName, default): see record.h. The defaults are HF Trainer's.
+#define FTPLAN_TRAIN_CONFIG(X)                                                          \
+  X(double, lr, lr, 5e-5)                                                               \
+  X(double, beta1, beta1, 0.9)                                                          \
+  X(double, beta2, beta2, 0.999)                                                        \
+  X(double, eps, eps, 1e-8)                                                             \
+  X(double, weight_decay, weightDecay, 0.0)                                             \
+  X(double, max_grad_norm, maxGradNorm, 1.0) /* <= 0 disables clipping */              \
+  X(Dtype, dtype, dtype, Dtype::fp32)                                                   \
+  X(std::string, device, device, "cpu")                                                 \
+  X(uint64_t, seed, seed, 42)                                                           \
+  /* intra-op threads of the compute thread (0: leave as is); whoever runs the work     \
+     applies them (apply_threads, device.h): OpenMP settings are per calling thread */  \
+  X(int, threads, threads, 0)
+
 struct TrainConfig {
-  double lr = 5e-5;
-  double beta1 = 0.9;
-  double beta2 = 0.999;
-  double eps = 1e-8;
-  double weight_decay = 0.0;
-  double max_grad_norm = 1.0;  // <= 0 disables clipping
-  bool bf16 = false;
-  std::string device = "cpu";
-  uint64_t seed = 42;
+  FTPLAN_TRAIN_CONFIG(FTPLAN_FIELD)
+
+  bool bf16() const { return dtype == Dtype::bf16; }
 };
 
 // One micro-batch, right padded. CPU tensors; the trainer moves them to its device.
@@ -38,13 +50,20 @@ struct Batch {
   torch::Tensor labels;     // [B] int64 in [0, K)
 };
 
+// What a step measured and computed. In a process group (set_distributed) loss, samples and tokens
+// are the group's, summed across ranks: no rank knows the others' batches.
+#define FTPLAN_STEP_RESULT(X)                                                                  \
+  X(double, native_ms, nativeMs, 0) /* the call's time inside the native core (the rest of a    \
+                                       call's wall time is the JS round trip) */               \
+  X(double, loss, loss, 0)          /* mean cross-entropy over the micro-batches */            \
+  X(double, grad_norm, gradNorm, 0) /* total L2 norm before clipping */                        \
+  X(int64_t, samples, samples, 0)   /* rows, over the group's micro-batches */                 \
+  X(int64_t, tokens, tokens, 0)     /* padded tokens (B * T), over the group's micro-batches */ \
+  X(int64_t, buckets, buckets, 0)   /* gradient buckets all-reduced (0: one process) */        \
+  X(double, allreduce_ms, allreduceMs, 0) /* the all-reduce's share of native_ms (0: one process) */
+
 struct StepResult {
-  double loss = 0;       // mean cross-entropy over the micro-batches
-  double grad_norm = 0;  // total L2 norm before clipping
-  int64_t buckets = 0;   // gradient buckets all-reduced (0: one process)
-  double allreduce_ms = 0;
-  int64_t samples = 0;
-  int64_t tokens = 0;    // padded tokens processed (B * T summed over micro-batches)
+  FTPLAN_STEP_RESULT(FTPLAN_FIELD)
 };
 
 class Trainer {

@@ -9,7 +9,7 @@
 #   2. installs the npm packages from the lockfile (npm ci)
 #   3. builds the native addon (cmake-js) and the TypeScript CLI
 #   4. runs `ftplan estimate` on its defaults (skip with --no-run)
-# A libtorch you already have is used as it is: LIBTORCH=/path or LIBTORCH_USE_PYTORCH=1 (see README).
+# A libtorch you already have is used as it is: LIBTORCH=/path or LIBTORCH_USE_PYTORCH=1 (see docs/libtorch.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

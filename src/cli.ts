@@ -115,7 +115,7 @@ export async function main(argv: string[]): Promise<number> {
     )
     .command(
       'eval',
-      'evaluate a saved checkpoint on a data set\'s eval split',
+      'evaluate a saved checkpoint on a file, or on a data set\'s test/validation split',
       (y) => y.options(toYargs(EVAL_OPTIONS)).strictOptions(),
       async (args) => {
         const { runEval } = await import('./commands/run.js');

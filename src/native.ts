@@ -1,13 +1,36 @@
 /**
  * native.ts — loads the LibTorch addon (lazily: require() of it maps ~290 shared libraries, ~0.5 s)
  * and gives it types. When loading fails, one error lists every path tried and every fix.
+ * The records it returns are native/records.ts's schemas; the argument checks in front of every
+ * call are native/checked.ts's (docs/native-boundary.md).
  */
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FtplanError, NATIVE_CODES, NativeCallError, type ErrorCode } from './errors.js';
-import { ModelConfigSchema, type ModelConfig } from './model/presets.js';
+import { FtplanError } from './errors.js';
+import type { ModelConfig } from './model/presets.js';
+import { checkedAddon } from './native/checked.js';
+import {
+  recordMismatches,
+  type ActivationProbe,
+  type CpuCacheStats,
+  type CpuMemoryUse,
+  type DenormalState,
+  type DistInfo,
+  type DropoutCheck,
+  type FlopsEstimate,
+  type FusedAttentionCheck,
+  type FusedAttentionTiming,
+  type NativeBenchmarkResult,
+  type ParameterCounts,
+  type RuntimeInfo,
+  type StateLoadReport,
+  type StepResult,
+} from './native/records.js';
+
+export * from './native/records.js';
+export { checkedAddon };
 
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -47,66 +70,12 @@ export interface BenchmarkOptions extends TrainOptions {
   probeStopAtFit?: boolean;
 }
 
-export interface ActivationProbe {
-  seqLen: number;
-  /** bytes one more row costs in each block, at seqLen */
-  perSamplePerLayer: number;
-  /** bytes one more row costs outside the blocks */
-  perSampleBase: number;
-  points: { layers: number; batch: number; bytes: number }[];
-}
-
-export interface ProbePoint {
-  batchSize: number;
-  seqLen: number;
-  peakBytes: number;
-  activationBytes: number;
-  outOfMemory: boolean;
-}
-
-export interface NativeBenchmarkResult {
-  stepMs: number[];
-  stepSeqLens: number[];
-  losses: number[];
-  evalMs: number[];
-  setupMs: number;
-  parameters: number;
-  transformerParameters: number;
-  matmulParameters: number;
-  flopsPerToken: number;
-  tokensPerStep: number;
-  samplesPerStep: number;
-  peakMemoryBytes: number;
-  staticMemoryBytes: number;
-  peakMemorySource: 'cpu-counting-allocator' | 'cuda-caching-allocator';
-  rssPeakBytes: number;
-  rssBeforeBytes: number;
-  device: string;
-  deviceName: string;
-  deviceMemoryBytes: number;
-  threads: number;
-  probe: ProbePoint[];
-}
-
 export interface NativeBatch {
   batchSize: number;
   seqLen: number;
   inputIds: Int32Array; // [batchSize * seqLen], right padded
   lengths: Int32Array; // [batchSize]
   labels?: Int32Array; // [batchSize]
-}
-
-export interface StepResult {
-  /** the step's time inside the native core (the rest of a call's wall time is the JS round trip) */
-  nativeMs: number;
-  loss: number;
-  gradNorm: number;
-  samples: number;
-  tokens: number;
-  /** gradient buckets all-reduced this step (0: one process) */
-  buckets?: number;
-  /** time of the gradient all-reduce inside nativeMs (0: one process) */
-  allreduceMs?: number;
 }
 
 export interface DistributedOptions {
@@ -118,17 +87,20 @@ export interface DistributedOptions {
   bucketBytes?: number;
 }
 
+export type NamedTensors = Record<string, { shape: number[]; data: Float32Array }>;
+
 export interface NativeSession {
+  /** builds the model and its optimizer (seeded); returns the parameter count */
   init(): Promise<number>;
-  loadState(state: Record<string, { shape: number[]; data: Float32Array }>): Promise<{ loaded: string[]; missing: string[]; unexpected: string[] }>;
-  state(): Promise<Record<string, { shape: number[]; data: Float32Array }>>;
+  loadState(state: NamedTensors): Promise<StateLoadReport>;
+  state(): Promise<NamedTensors>;
   /** AdamW moments and steps + random generator states, for an exact resume */
   saveTrainingState(path: string): Promise<void>;
   loadTrainingState(path: string): Promise<void>;
   /** seeds: one per micro-batch; the generators are re-seeded before each (same dropout on any rank) */
   step(microBatches: NativeBatch[], opts?: { seeds?: number[] }): Promise<StepResult>;
   /** join a c10d process group (TCPStore + Gloo on CPU / NCCL on CUDA); after init() */
-  initDistributed(opts: DistributedOptions): Promise<{ backend: string; rank: number; worldSize: number }>;
+  initDistributed(opts: DistributedOptions): Promise<DistInfo>;
   /** element-wise sum across the group */
   allreduce(values: Float64Array): Promise<Float64Array>;
   /** median ms of a float32 all-reduce of each size in bytes */
@@ -137,60 +109,39 @@ export interface NativeSession {
   setLr(lr: number): void;
 }
 
-export interface RuntimeInfo {
-  torchVersion: string;
-  torchVersionMajor: number;
-  torchVersionMinor: number;
-  cudaCompiled: boolean;
-  cudaAvailable: boolean;
-  cudaDeviceCount: number;
-  hasSdpa: boolean;
-  defaultThreads: number;
-  parallelInfo: string;
-  buildConfig: string;
-  cpuTrackingAllocator: boolean;
-  /** built with libtorch's c10d (Gloo): data-parallel runs available */
-  c10d: boolean;
-  nccl: boolean;
-  devices: string[];
-}
-
 export interface NativeAddon {
   runtimeInfo(): RuntimeInfo;
-  flopsPerToken(model: ModelConfig, seqLen: number): { flopsPerToken: number; matmulParameters: number };
-  parameterCounts(model: ModelConfig): Promise<{ total: number; transformer: number; head: number }>;
+  flopsPerToken(model: ModelConfig, seqLen: number): FlopsEstimate;
+  parameterCounts(model: ModelConfig): Promise<ParameterCounts>;
   benchmark(opts: BenchmarkOptions): Promise<NativeBenchmarkResult>;
+  probeActivations(opts: TrainOptions & { model: ModelConfig; seqLen: number }): Promise<ActivationProbe>;
+  Session: new (opts: TrainOptions & { model: ModelConfig }) => NativeSession;
   /** the CPU allocator's block cache (large blocks kept for reuse across steps); {cache: false} turns it off */
+  cpuAllocator(opts?: { cache?: boolean; release?: boolean }): CpuCacheStats;
+  /** fail CPU tensor allocations past this many bytes held (0: no limit); FTPLAN_CPU_MEMORY_LIMIT sets it at load */
+  setCpuMemoryLimit(bytes: number): void;
+  cpuMemory(): CpuMemoryUse;
+  // Tests and benchmarks (native/js/selftest.cpp).
   /** largest relative parameter difference between the fused CPU AdamW and LibTorch's after `steps` steps */
   fusedAdamwCheck(steps: number, weightDecay: number, gradScale: number): number;
   /** one forward + backward of the CPU dropout kernel on n elements (native/dropout.h) */
-  dropoutCheck(n: number, p: number): {
-    keptFraction: number; maxForwardError: number; maxBackwardError: number;
-    sameWithSameSeed: boolean; differsWithOtherSeed: boolean; sameAcrossThreads: boolean; bf16MatchesFp32Mask: boolean;
-  };
+  dropoutCheck(n: number, p: number): DropoutCheck;
+  /** the fused causal softmax + dropout (native/attention.h) against torch's ops on random [n, t, t] scores */
+  fusedAttentionCheck(n: number, t: number, p: number): FusedAttentionCheck;
+  /** median ms of forward + backward of the fused op and of the composed torch ops on [n, t, t] scores, interleaved */
+  fusedAttentionTiming(n: number, t: number, p: number, reps: number): FusedAttentionTiming;
   /** whether CPU tensors use ftplan's dropout kernel (true, the default) or torch's; sets it when given */
   cpuDropout(enabled?: boolean): boolean;
-  /** the fused causal softmax + dropout (native/attention.h) against torch's ops on random [n, t, t] scores */
-  fusedAttentionCheck(n: number, t: number, p: number): {
-    maxForwardError: number; maxBackwardError: number; maxDropoutForwardError: number; maxDropoutBackwardError: number;
-    upperTriangleZero: boolean; maxBf16Error: number;
-  };
-  /** median ms of forward + backward of the fused op and of the composed torch ops on [n, t, t] scores, interleaved */
-  fusedAttentionTiming(n: number, t: number, p: number, reps: number): { fusedMs: number; composedMs: number };
-  /** whether LibTorch work flushes denormal floats to zero (FTZ/DAZ, the default); sets it when given; what the compute thread and its intra-op threads do now */
-  flushDenormal(enabled?: boolean): { enabled: boolean; computeThread: boolean; intraOpThreads: boolean; threads: number };
   /** whether the CPU attention (LibTorch without SDPA) uses the fused op (true, the default); sets it when given */
   fusedAttention(enabled?: boolean): boolean;
   /** whether the classifier runs its last block for each row's last real token only (true, the default) or on every position as HF does; sets it when given */
   lastBlockPruned(enabled?: boolean): boolean;
-  cpuAllocator(opts?: { cache?: boolean; release?: boolean }): { cache: boolean; cachedBytes: number; capBytes: number; hits: number; misses: number };
-  probeActivations(opts: TrainOptions & { model: ModelConfig; seqLen: number }): Promise<ActivationProbe>;
-  Session: new (opts: TrainOptions & { model: ModelConfig }) => NativeSession;
-  /** fail CPU tensor allocations past this many bytes held (0: no limit); FTPLAN_CPU_MEMORY_LIMIT sets it at load */
-  setCpuMemoryLimit(bytes: number): void;
-  cpuMemory(): { limitBytes: number; allocatedBytes: number };
-  /** tests: throw one kind of C++ exception (bad_alloc, c10, c10_oom, invalid_argument, runtime_error, unknown), sync or in a worker */
+  /** whether LibTorch work flushes denormal floats to zero (FTZ/DAZ, the default); sets it when given; what the compute thread and its intra-op threads do now */
+  flushDenormal(enabled?: boolean): DenormalState;
+  /** throw one kind of C++ exception (bad_alloc, c10, c10_oom, invalid_argument, runtime_error, unknown), sync or in a worker */
   _raise(kind: string, async?: boolean): Promise<void> | undefined;
+  /** each result record's field names, from the C++ field lists (compared with NATIVE_RECORDS at load) */
+  _records(): Record<string, string[]>;
 }
 
 /** What build-native.mjs recorded about the libtorch the addon was linked against. */
@@ -228,6 +179,11 @@ export function loadRawNative(): NativeAddon {
         attempts.push(`${path}: loaded, but it is not an ftplan addon (no runtimeInfo/benchmark exports)`);
         continue;
       }
+      const mismatches = recordMismatches(typeof mod._records === 'function' ? mod._records() : undefined);
+      if (mismatches.length) {
+        attempts.push(`${path}: built from other sources than this ftplan: ${mismatches.join('; ')}`);
+        continue;
+      }
       cachedRaw = mod as NativeAddon;
       return cachedRaw;
     } catch (e) {
@@ -248,261 +204,6 @@ export function loadRawNative(): NativeAddon {
 export function loadNative(): NativeAddon {
   if (!cached) cached = checkedAddon(loadRawNative());
   return cached;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The native boundary: arguments checked here, before the call (a clear ERR_INVALID_ARGUMENT naming
-// the argument instead of whatever the C++ side would make of it); what the C++ side throws or
-// rejects with (its code: ERR_INVALID_ARGUMENT, ERR_OUT_OF_MEMORY, ERR_TORCH, ERR_NATIVE, ERR_BUSY)
-// becomes a NativeCallError with that code.
-
-class ArgError extends Error {}
-const bad = (msg: string): never => {
-  throw new ArgError(msg);
-};
-const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
-function int(v: unknown, what: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (typeof v !== 'number' || !Number.isInteger(v)) bad(`${what} must be a whole number (got ${String(v)})`);
-  if ((v as number) < min || (v as number) > max) bad(`${what} must be in [${min}, ${max}] (got ${v})`);
-  return v as number;
-}
-function optInt(o: Record<string, unknown>, key: string, min: number, max?: number): void {
-  if (o[key] !== undefined) int(o[key], key, min, max);
-}
-function optNum(o: Record<string, unknown>, key: string, min: number, max = Number.MAX_VALUE): void {
-  const v = o[key];
-  if (v === undefined) return;
-  if (typeof v !== 'number' || !Number.isFinite(v)) bad(`${key} must be a finite number (got ${String(v)})`);
-  if ((v as number) < min || (v as number) > max) bad(`${key} must be in [${min}, ${max}] (got ${v})`);
-}
-function model(v: unknown): ModelConfig {
-  const r = ModelConfigSchema.safeParse(v);
-  if (!r.success) {
-    const i = r.error.issues[0];
-    bad(`model.${i?.path.join('.')}: ${i?.message}`);
-  }
-  return (r as { data: ModelConfig }).data;
-}
-function train(o: unknown, what: string): Record<string, unknown> {
-  if (!isObj(o)) bad(`${what} must be an object`);
-  const t = o as Record<string, unknown>;
-  optNum(t, 'lr', 0);
-  optNum(t, 'beta1', 0, 1);
-  optNum(t, 'beta2', 0, 1);
-  optNum(t, 'eps', 0);
-  optNum(t, 'weightDecay', 0);
-  optNum(t, 'maxGradNorm', 0);
-  if (t.dtype !== undefined && t.dtype !== 'fp32' && t.dtype !== 'bf16') bad(`dtype must be fp32 or bf16 (got ${String(t.dtype)})`);
-  if (t.device !== undefined && (typeof t.device !== 'string' || !/^(cpu|cuda(:\d+)?)$/.test(t.device))) bad(`device must be cpu, cuda or cuda:N (got ${String(t.device)})`);
-  optInt(t, 'seed', 0);
-  optInt(t, 'threads', 0, 1024);
-  return t;
-}
-function batch(b: unknown, cfg: ModelConfig, needLabels: boolean, what: string): void {
-  if (!isObj(b)) bad(`${what} must be an object`);
-  const x = b as unknown as NativeBatch;
-  const B = int(x.batchSize, `${what}.batchSize`, 1);
-  const T = int(x.seqLen, `${what}.seqLen`, 1, cfg.nPositions);
-  if (!(x.inputIds instanceof Int32Array) || x.inputIds.length !== B * T) bad(`${what}.inputIds must be an Int32Array of batchSize × seqLen = ${B * T} elements`);
-  if (!(x.lengths instanceof Int32Array) || x.lengths.length !== B) bad(`${what}.lengths must be an Int32Array of ${B} elements`);
-  for (const id of x.inputIds) if (id < 0 || id >= cfg.vocabSize) bad(`${what}.inputIds: token id ${id} is outside the vocab [0, ${cfg.vocabSize})`);
-  for (const n of x.lengths) if (n < 1 || n > T) bad(`${what}.lengths: ${n} real tokens in a row of ${T}`);
-  if (needLabels) {
-    if (!(x.labels instanceof Int32Array) || x.labels.length !== B) bad(`${what}.labels must be an Int32Array of ${B} elements`);
-    for (const y of x.labels as Int32Array) if (y < 0 || y >= cfg.numLabels) bad(`${what}.labels: label ${y} is outside [0, ${cfg.numLabels})`);
-  }
-}
-function state(v: unknown): void {
-  if (!isObj(v)) bad('state must be an object of {shape, data} entries');
-  for (const [name, t] of Object.entries(v as Record<string, unknown>)) {
-    if (!isObj(t) || !Array.isArray(t.shape) || !(t.data instanceof Float32Array)) bad(`state['${name}'] must be {shape: number[], data: Float32Array}`);
-    const e = t as { shape: unknown[]; data: Float32Array };
-    let n = 1;
-    for (const d of e.shape) n *= int(d, `state['${name}'].shape`, 0);
-    if (n !== e.data.length) bad(`state['${name}'] has ${e.data.length} values for shape [${e.shape.join(', ')}]`);
-  }
-}
-function path(v: unknown, fn: string): void {
-  if (typeof v !== 'string' || v === '' || v.includes('\0')) bad(`${fn}() takes a file path`);
-}
-
-function typed(fn: string, err: unknown): NativeCallError {
-  if (err instanceof NativeCallError) return err;
-  if (err instanceof ArgError) return new NativeCallError('ERR_INVALID_ARGUMENT', fn, `${fn}: ${err.message}`);
-  const e = err as { code?: unknown; message?: unknown };
-  const code = (typeof e?.code === 'string' && NATIVE_CODES.has(e.code) ? e.code : 'ERR_NATIVE') as ErrorCode;
-  return new NativeCallError(code, fn, `${fn}: ${typeof e?.message === 'string' ? e.message : String(err)}`, { cause: err });
-}
-/** Check, then call; a synchronous throw or a rejection becomes a NativeCallError. */
-function call<T>(fn: string, check: () => void, run: () => T): T {
-  try {
-    check();
-    const r = run();
-    if (r instanceof Promise) return r.catch((e: unknown) => Promise.reject(typed(fn, e))) as T;
-    return r;
-  } catch (e) {
-    throw typed(fn, e);
-  }
-}
-
-/** A fast-path switch export, `name(enabled?)`: enabled must be a boolean when given. */
-function switchCall<T>(fn: string, enabled: unknown, run: () => T): T {
-  return call(fn, () => {
-    if (enabled !== undefined && typeof enabled !== 'boolean') bad(`${fn}(enabled) takes a boolean`);
-  }, run);
-}
-
-export function checkedAddon(raw: NativeAddon): NativeAddon {
-  class CheckedSession implements NativeSession {
-    readonly #s: NativeSession;
-    readonly #cfg: ModelConfig;
-    constructor(opts: TrainOptions & { model: ModelConfig }) {
-      let cfg!: ModelConfig;
-      this.#s = call('Session', () => {
-        train(opts, 'session options');
-        cfg = model(opts.model);
-      }, () => new raw.Session(opts));
-      this.#cfg = cfg;
-    }
-    init() {
-      return call('Session.init', () => {}, () => this.#s.init());
-    }
-    loadState(st: Record<string, { shape: number[]; data: Float32Array }>) {
-      return call('Session.loadState', () => state(st), () => this.#s.loadState(st));
-    }
-    state() {
-      return call('Session.state', () => {}, () => this.#s.state());
-    }
-    saveTrainingState(p: string) {
-      return call('Session.saveTrainingState', () => path(p, 'saveTrainingState'), () => this.#s.saveTrainingState(p));
-    }
-    loadTrainingState(p: string) {
-      return call('Session.loadTrainingState', () => {
-        path(p, 'loadTrainingState');
-        if (!existsSync(p)) bad(`${p}: no such file`);
-      }, () => this.#s.loadTrainingState(p));
-    }
-    step(micro: NativeBatch[], opts?: { seeds?: number[] }) {
-      return call('Session.step', () => {
-        if (!Array.isArray(micro) || micro.length === 0) bad('step() needs at least one micro-batch');
-        micro.forEach((b, i) => batch(b, this.#cfg, true, `microBatches[${i}]`));
-        if (opts !== undefined) {
-          if (!isObj(opts)) bad('step() options must be an object {seeds?}');
-          if (opts.seeds !== undefined) {
-            if (!Array.isArray(opts.seeds) || opts.seeds.length !== micro.length) bad('seeds must hold one number per micro-batch');
-            opts.seeds.forEach((x, i) => int(x, `seeds[${i}]`, 0));
-          }
-        }
-      }, () => this.#s.step(micro, opts));
-    }
-    initDistributed(o: DistributedOptions) {
-      return call('Session.initDistributed', () => {
-        if (!isObj(o)) bad('initDistributed() takes {rank, worldSize, masterAddr, masterPort, timeoutMs, bucketBytes?}');
-        int(o.worldSize, 'worldSize', 1);
-        int(o.rank, 'rank', 0, o.worldSize - 1);
-        if (typeof o.masterAddr !== 'string' || o.masterAddr.length === 0) bad('masterAddr must be a host name or address');
-        int(o.masterPort, 'masterPort', 1, 65535);
-        int(o.timeoutMs, 'timeoutMs', 1);
-        optInt(o as unknown as Record<string, unknown>, 'bucketBytes', 1);
-      }, () => this.#s.initDistributed(o));
-    }
-    allreduce(values: Float64Array) {
-      return call('Session.allreduce', () => {
-        if (!(values instanceof Float64Array)) bad('allreduce() takes a Float64Array');
-      }, () => this.#s.allreduce(values));
-    }
-    allreduceBenchmark(o: { bytes: number[]; iters?: number }) {
-      return call('Session.allreduceBenchmark', () => {
-        if (!isObj(o) || !Array.isArray(o.bytes)) bad('allreduceBenchmark() takes {bytes: number[], iters?}');
-        o.bytes.forEach((b, i) => int(b, `bytes[${i}]`, 4));
-        optInt(o as unknown as Record<string, unknown>, 'iters', 1);
-      }, () => this.#s.allreduceBenchmark(o));
-    }
-    logits(b: NativeBatch) {
-      return call('Session.logits', () => batch(b, this.#cfg, false, 'batch'), () => this.#s.logits(b));
-    }
-    setLr(lr: number) {
-      return call('Session.setLr', () => {
-        if (typeof lr !== 'number' || !Number.isFinite(lr) || lr < 0) bad(`lr must be a finite number >= 0 (got ${String(lr)})`);
-      }, () => this.#s.setLr(lr));
-    }
-  }
-  const seqLen = (v: unknown, cfg: ModelConfig, what: string) => int(v, what, 1, cfg.nPositions);
-  return {
-    runtimeInfo: () => call('runtimeInfo', () => {}, () => raw.runtimeInfo()),
-    flopsPerToken: (m, T) => call('flopsPerToken', () => seqLen(T, model(m), 'seqLen'), () => raw.flopsPerToken(m, T)),
-    parameterCounts: (m) => call('parameterCounts', () => model(m), () => raw.parameterCounts(m)),
-    benchmark: (o) =>
-      call('benchmark', () => {
-        train(o, 'benchmark options');
-        const cfg = model(o.model);
-        int(o.batchSize, 'batchSize', 1);
-        seqLen(o.seqLen, cfg, 'seqLen');
-        const r = o as unknown as Record<string, unknown>;
-        optInt(r, 'gradAccum', 1);
-        optInt(r, 'warmupSteps', 0);
-        optInt(r, 'steps', 1);
-        optInt(r, 'evalBatchSize', 0);
-        optInt(r, 'evalSteps', 0);
-        optInt(r, 'probeSeqLen', 0, cfg.nPositions);
-        optInt(r, 'maxSteps', 0);
-        optNum(r, 'minTimedMs', 0);
-        if (o.seqLens !== undefined) {
-          if (!Array.isArray(o.seqLens)) bad('seqLens must be an array');
-          for (const T of o.seqLens) seqLen(T, cfg, 'seqLens[]');
-        }
-        if (o.probeBatchSizes !== undefined) {
-          if (!Array.isArray(o.probeBatchSizes)) bad('probeBatchSizes must be an array');
-          for (const b of o.probeBatchSizes) int(b, 'probeBatchSizes[]', 1);
-        }
-        if (o.probeStopAtFit !== undefined && typeof o.probeStopAtFit !== 'boolean') bad('probeStopAtFit must be a boolean');
-      }, () => raw.benchmark(o)),
-    probeActivations: (o) =>
-      call('probeActivations', () => {
-        train(o, 'probe options');
-        seqLen(o.seqLen, model(o.model), 'seqLen');
-      }, () => raw.probeActivations(o)),
-    fusedAdamwCheck: (steps, weightDecay, gradScale) =>
-      call('fusedAdamwCheck', () => {
-        int(steps, 'steps', 1, 1_000_000);
-        optNum({ weightDecay, gradScale }, 'weightDecay', 0);
-        optNum({ weightDecay, gradScale }, 'gradScale', 0);
-      }, () => raw.fusedAdamwCheck(steps, weightDecay, gradScale)),
-    dropoutCheck: (n, p) =>
-      call('dropoutCheck', () => {
-        int(n, 'n', 1, 2 ** 26);
-        if (typeof p !== 'number' || !(p > 0 && p < 1)) bad('p must be a number in (0, 1)');
-      }, () => raw.dropoutCheck(n, p)),
-    cpuDropout: (enabled) => switchCall('cpuDropout', enabled, () => raw.cpuDropout(enabled)),
-    fusedAttentionCheck: (n, t, p) =>
-      call('fusedAttentionCheck', () => {
-        int(n, 'n', 1, 4096);
-        int(t, 't', 1, 1024);
-        if (typeof p !== 'number' || !(p > 0 && p < 1)) bad('p must be a number in (0, 1)');
-      }, () => raw.fusedAttentionCheck(n, t, p)),
-    fusedAttentionTiming: (n, t, p, reps) =>
-      call('fusedAttentionTiming', () => {
-        int(n, 'n', 1, 4096);
-        int(t, 't', 1, 1024);
-        int(reps, 'reps', 1, 10000);
-        if (typeof p !== 'number' || !(p >= 0 && p < 1)) bad('p must be a number in [0, 1)');
-      }, () => raw.fusedAttentionTiming(n, t, p, reps)),
-    flushDenormal: (enabled) => switchCall('flushDenormal', enabled, () => raw.flushDenormal(enabled)),
-    fusedAttention: (enabled) => switchCall('fusedAttention', enabled, () => raw.fusedAttention(enabled)),
-    lastBlockPruned: (enabled) => switchCall('lastBlockPruned', enabled, () => raw.lastBlockPruned(enabled)),
-    cpuAllocator: (opts) =>
-      call('cpuAllocator', () => {
-        if (opts === undefined) return;
-        if (!isObj(opts)) bad('cpuAllocator() takes {cache?: boolean, release?: boolean}');
-        for (const k of ['cache', 'release'] as const) if (opts[k] !== undefined && typeof opts[k] !== 'boolean') bad(`${k} must be a boolean`);
-      }, () => raw.cpuAllocator(opts)),
-    Session: CheckedSession,
-    setCpuMemoryLimit: (bytes) => call('setCpuMemoryLimit', () => int(bytes, 'bytes', 0, 9e15), () => raw.setCpuMemoryLimit(bytes)),
-    cpuMemory: () => call('cpuMemory', () => {}, () => raw.cpuMemory()),
-    _raise: (kind, async) => call('_raise', () => {
-      if (typeof kind !== 'string') bad('_raise() takes a kind');
-    }, () => raw._raise(kind, async)),
-  };
 }
 
 export function libtorchRecord(): LibtorchRecord | null {

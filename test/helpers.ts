@@ -70,6 +70,8 @@ export interface CliResult {
 export interface CliOptions {
   /** added to the environment (vitest.config.ts gives every run a test FTPLAN_HOME) */
   env?: Record<string, string>;
+  /** false: `env` is the whole environment (to leave out the machine's own settings) */
+  inheritEnv?: boolean;
   /** a hang guard only; a shared machine may pause processes for a while */
   timeoutMs?: number;
   /** shell commands run before ftplan replaces the shell (e.g. `ulimit -f 200`) */
@@ -79,8 +81,10 @@ export interface CliOptions {
 const BIN = join(ROOT, 'bin/ftplan.js');
 
 /** `ftplan <args>` run to its end. */
+const environment = (o: CliOptions) => (o.inheritEnv === false ? { ...o.env } : { ...process.env, ...o.env });
+
 export function ftplan(args: string[], o: CliOptions = {}): CliResult {
-  const env = { ...process.env, ...o.env };
+  const env = environment(o);
   const timeout = o.timeoutMs ?? 600_000;
   const r = o.shell
     ? spawnSync('bash', ['-c', `${o.shell}; exec "$0" "$@"`, process.execPath, BIN, ...args], { cwd: ROOT, encoding: 'utf8', env, timeout })
@@ -91,7 +95,7 @@ export function ftplan(args: string[], o: CliOptions = {}): CliResult {
 /** The same without blocking the test's event loop (for several processes at once). */
 export function ftplanAsync(args: string[], o: CliOptions = {}): Promise<CliResult> {
   return new Promise((res, rej) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...o.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: environment(o), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

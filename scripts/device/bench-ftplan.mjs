@@ -58,6 +58,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   if (Number(a.threads) > 0) opts.threads = Number(a.threads);
   const r = await addon.benchmark(opts);
   const med = median(r.stepMs);
+  const tokensPerStep = opts.batchSize * opts.seqLen;
   process.stdout.write(
     `${JSON.stringify({
       impl: 'ftplan',
@@ -71,8 +72,8 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
       hasSdpa: info.hasSdpa,
       stepMs: r.stepMs,
       medianMs: med,
-      tokensPerStep: r.tokensPerStep,
-      tokensPerSec: (r.tokensPerStep / med) * 1000,
+      tokensPerStep,
+      tokensPerSec: (tokensPerStep / med) * 1000,
       flopsPerToken: r.flopsPerToken,
       parameters: r.parameters,
       peakMemoryBytes: r.peakMemoryBytes,

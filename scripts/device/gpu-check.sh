@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# gpu-check.sh — issue 7's GPU check in one call of the device tool (see README, "GPU check (device)").
+# gpu-check.sh — the GPU check of a CUDA build, in one call on a bare GPU machine (see docs/libtorch.md,
+# "Checking a GPU build").
 # Phases, each time-boxed, each writing what it got before the next starts (a failure in one phase
 # never loses the others):
 #   env      nvidia-smi, python's torch, whether transformers imports

@@ -3,7 +3,7 @@
  * project the fine-tune's wall time from that measured throughput.
  */
 import { readFileSync } from 'node:fs';
-import { calibrationFile, calibrationKey, calibrationSpreadPct, readCalibration } from '../calibration.js';
+import { calibrate, calibrationFile, calibrationKey, calibrationSpreadPct, readCalibration } from '../calibration.js';
 import { availableParallelism, freemem, loadavg } from 'node:os';
 import { batchLengthSample, epochTokens, lengthsFromHistogram, type Batching } from '../data/batching.js';
 import { loadProfile, type DatasetProfile } from '../data/profile.js';
@@ -16,6 +16,7 @@ import { availableHostMemory, hostMemoryNeed, parameterCount } from '../planner/
 import { epochsRule, plan, type Plan } from '../planner/recommend.js';
 import { renderHtml, renderMarkdown } from '../report/documents.js';
 import { modelShape } from '../model/open.js';
+import { findWeights, preflightCheckpoint } from '../model/preflight.js';
 import type { ModelConfig } from '../model/presets.js';
 import { detectBlas, libtorchRecord, loadNative, type NativeAddon, type NativeBatch } from '../native.js';
 import { microSeed } from '../train/distributed.js';
@@ -41,10 +42,46 @@ export interface EstimateResult {
   libtorch: Measurement['libtorch'] & { blas: string };
   projection: Projection;
   plan: Plan;
+  /** the --model folder's weights, checked from their headers (null: a preset, or --measurement) */
+  checkpoint: CheckpointSummary | null;
   /** whether the local projection was corrected by earlier runs' actuals (ftplan run) */
   /** ratio: the factor applied to the measured throughput (the runs' observed ratio shrunk toward 1, calibration.ts) */
   calibration: { used: true; ratio: number; runs: number; observedRatio: number; min: number; max: number; spreadPct: number | null; file: string } | { used: false };
   warnings: string[];
+}
+
+export type CheckpointSummary =
+  | { dir: string; weights: 'checked'; layout: 'single' | 'sharded'; files: string[]; tensors: number; tensorBytes: number; dtypes: string[]; initialised: string[]; note: string }
+  | { dir: string; weights: 'absent'; other: string | null; note: string };
+
+/**
+ * A model folder's weights checked from their headers (preflight.ts), so a broken or partial
+ * download fails here, on the laptop, not on a rented GPU; a folder with config.json only is fine
+ * for an estimate (throughput depends on the shape) and is reported as such.
+ */
+export function checkModelFolder(dir: string, cfg: ModelConfig): CheckpointSummary {
+  const found = findWeights(dir);
+  if (found.kind === 'none') {
+    return {
+      dir,
+      weights: 'absent',
+      other: found.other,
+      note: `no weights in ${dir}${found.other ? ` (only ${found.other}; ftplan reads safetensors)` : ''}: estimated from config.json's shape; \`ftplan run\` needs model.safetensors (or its shards) there`,
+    };
+  }
+  const c = preflightCheckpoint(dir, cfg);
+  const size = c.tensorBytes >= 1e9 ? `${(c.tensorBytes / 1e9).toFixed(2)} GB` : `${(c.tensorBytes / 1e6).toFixed(1)} MB`;
+  return {
+    dir,
+    weights: 'checked',
+    layout: c.layout,
+    files: c.files,
+    tensors: c.tensors,
+    tensorBytes: c.tensorBytes,
+    dtypes: c.dtypes,
+    initialised: c.match.missing,
+    note: `${c.layout === 'sharded' ? `${c.files.length} shards (${c.index})` : c.files[0]}: ${c.tensors} tensors, ${size} ${c.dtypes.join('/')}, headers and shapes match config.json (weights not read)${c.match.missing.length ? `; ${c.match.missing.join(', ')} will be initialised` : ''}`,
+  };
 }
 
 export function parseEstimateArgs(raw: Record<string, unknown>): EstimateArgs {
@@ -151,7 +188,8 @@ export async function measure(
     throw fromNative(e, `timing training steps of ${args.model} on ${device}`);
   }
   const loadAfter = loadavg()[0] ?? 0;
-  const timing = stepTiming({ ...steps, samplesPerStep: r.samplesPerStep }, seq.meanLen);
+  const samplesPerStep = args.batchSize * args.gradAccum;
+  const timing = stepTiming({ ...steps, samplesPerStep }, seq.meanLen);
   const { stepMs, tokensPerSec } = timing;
   const evalStepMs = r.evalMs.length ? median(r.evalMs) : null;
   const record = libtorchRecord();
@@ -177,7 +215,7 @@ export async function measure(
     stepModel: timing.model,
     tokensPerStep: timing.tokensPerStep,
     tokensPerSec,
-    samplesPerSec: (r.samplesPerStep / stepMs) * 1000,
+    samplesPerSec: (samplesPerStep / stepMs) * 1000,
     evalBatchSize: args.evalBatchSize,
     evalStepMs,
     evalTokensPerSec: evalStepMs ? ((args.evalBatchSize * seq.seqLen) / evalStepMs) * 1000 : null,
@@ -192,7 +230,7 @@ export async function measure(
     losses: steps.losses,
     setupMs: r.setupMs,
     activation: {
-      seqLen: probe.seqLen,
+      seqLen: seq.probeSeqLen,
       perSamplePerLayer: probe.perSamplePerLayer,
       perSampleBase: probe.perSampleBase,
       measuredOn: `${r.device} (${r.deviceName})`,
@@ -369,6 +407,7 @@ export async function estimate(args: EstimateArgs, given?: { profile: DatasetPro
   let m: Measurement;
   let cfg: ModelConfig;
   let seq: ReturnType<typeof planSequence>;
+  let checkpoint: CheckpointSummary | null = null;
   const { rows: priceRows } = loadCatalog({ catalogs: args.catalog }); // bad price tables fail before any measuring
   if (args.measurement) {
     m = readMeasurement(args.measurement);
@@ -376,13 +415,23 @@ export async function estimate(args: EstimateArgs, given?: { profile: DatasetPro
     seq = planSequence({ ...args, batchSize: m.batchSize, seqLen: args.seqLen }, cfg, profile);
     progress?.(`re-planning from ${args.measurement} (measured ${m.measuredAt} on ${m.device}: ${m.deviceName})`);
   } else {
-    // Throughput depends on the shape, not on weight values: a folder's config.json is enough.
-    cfg = modelShape(args.model, profile.labels.length).config;
+    // Throughput depends on the shape, not on weight values: a folder's config.json is enough; its
+    // weights, when there, are checked from their headers before anything is measured.
+    const shape = await modelShape(args.model, profile.labels.length);
+    cfg = shape.config;
+    if (shape.source.kind === 'folder') {
+      checkpoint = checkModelFolder(shape.source.dir, cfg);
+      progress?.(checkpoint.weights === 'checked' ? `checked ${checkpoint.note}` : checkpoint.note);
+    }
     seq = planSequence(args, cfg, profile);
     if (args.device === 'cpu' || (args.device === 'auto' && !cudaVisible())) guardHostMemory(args.model, 'cpu', cfg, args.batchSize, Math.max(seq.seqLen, ...seq.sampleLens, seq.probeSeqLen), args.dtype);
     progress?.(`measuring ${args.model} (${args.dtype}, batch ${args.batchSize} × ${seq.sampleLens.length > 1 && args.seqLen === undefined ? `${Math.min(...seq.sampleLens)}–${Math.max(...seq.sampleLens)}` : seq.seqLen} tokens): ${args.warmupSteps} warm-up + at least ${args.steps} timed steps and ${args.minTime} s of them, taken one at a time as \`ftplan run\` takes them…`);
     m = await measure(args, cfg, seq);
   }
+  // What earlier runs on this device and model measured against their estimates (ftplan run),
+  // applied by one rule to the projection here and to the plan's rows (calibration.ts).
+  const cal = readCalibration(calibrationKey(m.deviceName, m.model, m.dtype));
+  const applied = cal ? { ratio: cal.ratio, runs: cal.runs } : null;
   const epochs = args.epochs ?? epochsRule(seq.trainRows).epochs;
   const gpus = loadGpus();
   const thePlan = plan({
@@ -405,9 +454,8 @@ export async function estimate(args: EstimateArgs, given?: { profile: DatasetPro
     maxAgeDays: args.maxAgeDays,
     now,
     scaling: scalingModel(loadScalingCalibration()),
+    calibration: applied,
   });
-  // What earlier runs on this device and model measured against their estimates (ftplan run).
-  const cal = readCalibration(calibrationKey(m.deviceName, m.model, m.dtype));
   const projection = project({
     trainRows: seq.trainRows,
     evalRows: seq.evalRows,
@@ -416,7 +464,7 @@ export async function estimate(args: EstimateArgs, given?: { profile: DatasetPro
     gradAccum: m.gradAccum,
     trainTokensPerEpoch: seq.trainEpoch.tokens,
     evalTokensPerEpoch: seq.evalEpoch?.tokens ?? 0,
-    trainTokensPerSec: m.tokensPerSec * (cal?.ratio ?? 1),
+    trainTokensPerSec: calibrate(m, applied).tokensPerSec,
     evalTokensPerSec: m.evalTokensPerSec,
     batching: seq.policy,
   });
@@ -442,6 +490,7 @@ export async function estimate(args: EstimateArgs, given?: { profile: DatasetPro
     libtorch: { ...m.libtorch, blas: m.blas.kind },
     projection,
     plan: thePlan,
+    checkpoint,
     calibration: cal ? { used: true, ratio: cal.ratio, runs: cal.runs, observedRatio: cal.observedRatio, min: cal.min, max: cal.max, spreadPct: calibrationSpreadPct(cal), file: calibrationFile() } : { used: false },
     warnings,
   };

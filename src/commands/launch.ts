@@ -16,6 +16,7 @@ import { z } from 'zod';
 import { FtplanError } from '../errors.js';
 import { writeFileAtomic } from '../model/safetensors.js';
 import { PACKAGE_ROOT } from '../native.js';
+import { skypilotRegion } from '../pricing/skypilot.js';
 import { runFlags } from '../train/distributed.js';
 import { parseArgs, RUN_OPTIONS, RunArgsSchema, type RunArgs } from './options.js';
 import { LAUNCH_OPTIONS } from './launch-options.js';
@@ -49,18 +50,74 @@ interface Target {
   accelerator: string;
   gpusPerNode: number;
   source: string;
+  /** from a plan: the pick's micro-batch and accumulation on its GPUs, the effective batch priced, the model measured */
+  plan?: { microBatch: number; gradAccum: number; gpus: number; batchSize: number; model: string | null };
 }
 
+const PlanFileSchema = z.object({
+  model: z.string().optional(),
+  plan: z.object({
+    batchSize: z.number().int().positive(),
+    recommended: z
+      .object({
+        cloud: z.string(),
+        region: z.string(),
+        instance: z.string(),
+        gpu: z.string(),
+        gpus: z.number().int().positive(),
+        microBatch: z.number().int().positive(),
+        gradAccum: z.number().int().positive(),
+      })
+      .nullable(),
+  }),
+});
+
 function targetFromPlan(file: string): Target {
-  let j: { plan?: { recommended?: { cloud: string; region: string; instance: string; gpu: string; gpus: number; scalingEfficiency?: number } | null } };
+  let raw: unknown;
   try {
-    j = JSON.parse(readFileSync(file, 'utf8'));
+    raw = JSON.parse(readFileSync(file, 'utf8'));
   } catch (e) {
     throw new FtplanError('ERR_INPUT', `--plan ${file}: not readable JSON (${(e as Error).message})`, { fix: 'pass a file written by `ftplan estimate --json > plan.json`' });
   }
-  const r = j.plan?.recommended;
+  const parsed = PlanFileSchema.safeParse(raw);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0];
+    throw new FtplanError('ERR_INPUT', `--plan ${file}: not an estimate's plan (${i?.path.join('.')}: ${i?.message})`, { fix: 'pass a file written by `ftplan estimate --json > plan.json`, unedited' });
+  }
+  const { plan, model } = parsed.data;
+  const r = plan.recommended;
   if (!r) throw new FtplanError('ERR_INPUT', `--plan ${file}: the estimate recommends no instance`, { fix: 'relax its constraints (--budget, --deadline, --gpus) and estimate again, or name --gpu/--gpus' });
-  return { cloud: r.cloud, region: r.region, instanceType: r.instance, accelerator: r.gpu, gpusPerNode: r.gpus, source: `${file}: recommended ${r.cloud} ${r.instance} (${r.gpus}× ${r.gpu}, ${r.region})` };
+  if (r.microBatch * r.gradAccum * r.gpus !== plan.batchSize) {
+    throw new FtplanError('ERR_INPUT', `--plan ${file}: its pick trains ${r.microBatch} × ${r.gradAccum} accumulation × ${r.gpus} GPUs = ${r.microBatch * r.gradAccum * r.gpus} rows per step, not the ${plan.batchSize} it was priced at`, {
+      fix: `estimate again with this ftplan, with --batch-size × --grad-accum a multiple of ${r.gpus}`,
+    });
+  }
+  return {
+    cloud: r.cloud,
+    region: r.region,
+    instanceType: r.instance,
+    accelerator: r.gpu,
+    gpusPerNode: r.gpus,
+    source: `${file}: recommended ${r.cloud} ${r.instance} (${r.gpus}× ${r.gpu}, ${r.region})`,
+    plan: { microBatch: r.microBatch, gradAccum: r.gradAccum, gpus: r.gpus, batchSize: plan.batchSize, model: model ?? null },
+  };
+}
+
+/**
+ * Each rank's micro-batch and accumulation for the plan's effective batch over `ranks` GPUs: the
+ * plan's own on its GPU count; over more ranks (--nnodes), the rows per rank split at a micro-batch
+ * no larger than the one whose memory fit the plan checked. Throws when the batch does not split.
+ */
+export function splitBatch(p: NonNullable<Target['plan']>, ranks: number): { microBatch: number; gradAccum: number } {
+  if (p.batchSize % ranks !== 0) {
+    throw new FtplanError('ERR_USAGE', `the plan's batch of ${p.batchSize} rows per step does not split over ${ranks} GPUs (${p.gpus} per node × ${ranks / p.gpus} nodes)`, {
+      fix: `use an --nnodes whose GPU count divides ${p.batchSize}, or estimate again with --batch-size × --grad-accum a multiple of ${ranks}`,
+    });
+  }
+  const perRank = p.batchSize / ranks;
+  let microBatch = Math.min(p.microBatch, perRank);
+  while (perRank % microBatch !== 0) microBatch--;
+  return { microBatch, gradAccum: perRank / microBatch };
 }
 
 /** SkyPilot's accelerator names (its catalogs say A100-80GB, H100; ftplan's table matches). */
@@ -75,6 +132,10 @@ export interface SkyTask {
   task: Record<string, unknown>;
   runArgv: string[];
   source: string;
+  /** each rank's micro-batch and accumulation, the ranks, and the rows per optimizer step they make */
+  batch: { microBatch: number; gradAccum: number; ranks: number; effective: number };
+  /** the model the plan measured (null: no plan, or a plan without it) */
+  planModel: string | null;
 }
 
 /** The task, as an object and as YAML; throws when it does not validate against the vendored schema. */
@@ -96,11 +157,18 @@ export function skypilotTask(run: RunArgs, launch: z.infer<typeof LaunchOnly>): 
     return remote;
   };
   const remoteRun: RunArgs = { ...run, dataset: mount(run.dataset, 'data'), model: mount(run.model, 'model'), };
-  const flags = runFlags(remoteRun, ['nproc', 'nnodes', 'node-rank', 'master-addr', 'master-port', 'instance']);
-  const runArgv = ['node', 'bin/ftplan.js', 'run', ...flags, ...SKYPILOT_DIST_FLAGS];
+  // The batch: with a plan, its effective batch split over the ranks this task starts (every GPU of
+  // every node), at a micro-batch whose fit the plan checked; the run line states both explicitly.
+  const ranks = target.gpusPerNode * run.nnodes;
+  const batch = target.plan ? splitBatch(target.plan, ranks) : { microBatch: run.batchSize, gradAccum: run.gradAccum };
+  const effective = batch.microBatch * batch.gradAccum * ranks;
+  const flags = runFlags(remoteRun, ['nproc', 'nnodes', 'node-rank', 'master-addr', 'master-port', 'instance', 'batch-size', 'grad-accum']);
+  const runArgv = ['node', 'bin/ftplan.js', 'run', ...flags, '--batch-size', String(batch.microBatch), '--grad-accum', String(batch.gradAccum), ...SKYPILOT_DIST_FLAGS];
+  // SkyPilot sets the GPUs and nodes; the batch split above holds only for these counts.
+  const guard = `if [ "$SKYPILOT_NUM_GPUS_PER_NODE" != ${target.gpusPerNode} ] || [ "$SKYPILOT_NUM_NODES" != ${run.nnodes} ]; then echo "ftplan: this task splits ${effective} rows per step over ${target.gpusPerNode} GPU(s) × ${run.nnodes} node(s), SkyPilot gave $SKYPILOT_NUM_GPUS_PER_NODE × $SKYPILOT_NUM_NODES: write it again with ftplan launch" >&2; exit 2; fi`;
   const resources: Record<string, unknown> = { accelerators: `${skyAccelerator(target.accelerator)}:${target.gpusPerNode}`, disk_size: launch.diskSize };
   if (target.cloud) resources.cloud = target.cloud;
-  if (target.region) resources.region = target.region;
+  if (target.region) resources.region = target.cloud ? skypilotRegion(target.cloud, target.region) : target.region;
   if (target.instanceType) resources.instance_type = target.instanceType;
   if (launch.spot) resources.use_spot = true;
   const task: Record<string, unknown> = {
@@ -120,11 +188,17 @@ export function skypilotTask(run: RunArgs, launch: z.infer<typeof LaunchOnly>): 
       'python3 -m pip install --quiet "torch==${FTPLAN_TORCH_VERSION}"',
       'bash scripts/setup.sh --no-run',
     ].join('\n'),
-    run: ['set -euo pipefail', `# ${target.source}`, runArgv.map(shellQuote).join(' ')].join('\n'),
+    run: [
+      'set -euo pipefail',
+      `# ${target.source}`,
+      `# effective batch ${effective} rows per optimizer step = micro-batch ${batch.microBatch} × ${batch.gradAccum} accumulation × ${target.gpusPerNode} GPU(s) × ${run.nnodes} node(s)${target.plan ? ` (the plan's ${target.plan.batchSize})` : ''}`,
+      guard,
+      runArgv.map(shellQuote).join(' '),
+    ].join('\n'),
   };
   const errors = validateSkypilotTask(task);
   if (errors.length) throw new FtplanError('ERR_NATIVE', `the SkyPilot task does not validate against schemas/skypilot-task.schema.json: ${errors.join('; ')}`, { exitCode: 1 });
-  return { yaml: stringify(task, { lineWidth: 0 }), task, runArgv, source: target.source };
+  return { yaml: stringify(task, { lineWidth: 0 }), task, runArgv, source: target.source, batch: { ...batch, ranks, effective }, planModel: target.plan?.model ?? null };
 }
 
 let validator: ReturnType<Ajv['compile']> | undefined;
@@ -138,14 +212,27 @@ export function validateSkypilotTask(task: unknown): string[] {
 }
 
 export async function runLaunch(raw: Record<string, unknown>, out: (s: string) => void = (s) => process.stdout.write(s)): Promise<void> {
-  const runRaw = Object.fromEntries(Object.keys(RUN_OPTIONS).map((k) => [k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()), raw[k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())]]));
-  const run = parseArgs(RunArgsSchema, RUN_OPTIONS, runRaw, 'launch');
   const launchTable = Object.fromEntries(Object.entries(LAUNCH_OPTIONS).filter(([k]) => !(k in RUN_OPTIONS)));
   const launch = parseArgs(LaunchOnly, launchTable, raw, 'launch');
+  const planModel = launch.plan ? targetFromPlan(launch.plan).plan?.model : undefined;
+  const given = { batchSize: raw.batchSize as number | undefined, gradAccum: raw.gradAccum as number | undefined, model: raw.model as string | undefined };
+  const runRaw = Object.fromEntries(Object.keys(RUN_OPTIONS).map((k) => [k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()), raw[k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())]]));
+  runRaw.model ??= planModel ?? RUN_OPTIONS.model.default;
+  runRaw.batchSize ??= RUN_OPTIONS['batch-size'].default;
+  runRaw.gradAccum ??= RUN_OPTIONS['grad-accum'].default;
+  const run = parseArgs(RunArgsSchema, RUN_OPTIONS, runRaw, 'launch');
   const t = skypilotTask(run, launch);
+  if (launch.plan && ((given.batchSize !== undefined && given.batchSize !== t.batch.microBatch) || (given.gradAccum !== undefined && given.gradAccum !== t.batch.gradAccum))) {
+    throw new FtplanError('ERR_USAGE', `--batch-size ${given.batchSize ?? '-'} / --grad-accum ${given.gradAccum ?? '-'} conflict with the plan: its ${t.batch.effective} rows per step over ${t.batch.ranks} GPU(s) are micro-batch ${t.batch.microBatch} × ${t.batch.gradAccum} accumulation`, {
+      fix: 'leave --batch-size and --grad-accum out (launch takes them from the plan), or estimate again with the batch you want',
+    });
+  }
+  if (t.planModel && given.model !== undefined && given.model !== t.planModel) {
+    process.stderr.write(`warning: the plan measured ${t.planModel}, this task runs ${given.model}: the micro-batch ${t.batch.microBatch} fits ${t.planModel}'s memory, not necessarily ${given.model}'s (estimate ${given.model} for a plan of its own)\n`);
+  }
   const header = `# SkyPilot task written by ftplan launch (${t.source}).\n# Start it with: sky launch -c ftplan ${launch.output ?? 'task.yaml'}\n`;
   if (launch.output) {
     writeFileAtomic(launch.output, header + t.yaml);
-    process.stderr.write(`wrote ${launch.output}: ${(t.task.resources as { accelerators: string }).accelerators} × ${run.nnodes} node(s); sky launch -c ftplan ${launch.output}\n`);
+    process.stderr.write(`wrote ${launch.output}: ${(t.task.resources as { accelerators: string }).accelerators} × ${run.nnodes} node(s), micro-batch ${t.batch.microBatch} × ${t.batch.gradAccum} accumulation × ${t.batch.ranks} GPU(s) = ${t.batch.effective} rows per step; sky launch -c ftplan ${launch.output}\n`);
   } else out(header + t.yaml);
 }

@@ -29,10 +29,10 @@ const DATA_OPTIONS = {
 } as const satisfies Record<string, OptionSpec>;
 
 export const ESTIMATE_OPTIONS = {
-  model: { type: 'string', describe: `a preset (${presetNames().join(', ')}), a Hugging Face model folder, or a hub id in the local hub cache`, default: 'gpt2' },
+  model: { type: 'string', describe: `a preset (${presetNames().join(', ')}), a Hugging Face model folder, or a hub id (org/name): from the Hugging Face cache, else downloaded into it (config and tokenizer only)`, default: 'gpt2' },
   'batch-size': { type: 'number', describe: 'training micro-batch size', default: 16, alias: 'b' },
   'grad-accum': { type: 'number', describe: 'gradient accumulation steps (effective batch = batch-size × grad-accum)', default: 1 },
-  dataset: { type: 'string', describe: 'the data set to plan for (default: the shipped profile of mteb/tweet_sentiment_extraction); file, folder or hub id' },
+  dataset: { type: 'string', describe: 'the data set to plan for (default: the shipped profile of mteb/tweet_sentiment_extraction); file, folder or hub id (org/name, cached or downloaded)' },
   ...DATA_OPTIONS,
   'seq-len': { type: 'number', describe: 'pad every row to this length (default: measured at the data set\'s mean padded length per batch)' },
   batching: { type: 'string', describe: 'how batches are padded (ignored with --seq-len: fixed)', default: 'longest', choices: BATCHING_POLICIES },
@@ -110,7 +110,7 @@ export const EstimateArgsSchema = z
 export type EstimateArgs = z.infer<typeof EstimateArgsSchema>;
 
 export const PROFILE_OPTIONS = {
-  dataset: { type: 'string', describe: 'a jsonl/csv/tsv/parquet file, a folder with train/test files, or a Hugging Face id in the local hub cache', demandOption: true },
+  dataset: { type: 'string', describe: 'a jsonl/csv/tsv/parquet file, a folder with train/test files, or a Hugging Face data set id (org/name): from the Hugging Face cache, else its parquet files downloaded into it', demandOption: true },
   ...DATA_OPTIONS,
   tokenizer: { type: 'string', describe: 'a model folder whose tokenizer to use (default: the embedded GPT-2 tokenizer)' },
   'batch-size': { type: 'number', describe: 'batch size for the tokens-per-epoch of each batching policy', default: 16, alias: 'b' },
@@ -198,8 +198,8 @@ export const ImportArgsSchema = z
 export type ImportArgs = z.infer<typeof ImportArgsSchema>;
 
 export const RUN_OPTIONS = {
-  model: { type: 'string', describe: 'a preset, a Hugging Face model folder, or a hub id in the local hub cache', default: 'gpt2' },
-  dataset: { type: 'string', describe: 'a jsonl/csv/tsv/parquet file, a folder with train/test files, or a hub id in the local hub cache', demandOption: true },
+  model: { type: 'string', describe: 'a preset, a Hugging Face model folder, or a hub id (org/name): from the Hugging Face cache, else downloaded into it with its weights', default: 'gpt2' },
+  dataset: { type: 'string', describe: 'a jsonl/csv/tsv/parquet file, a folder with train/test files, or a hub data set id (org/name), cached or downloaded', demandOption: true },
   ...DATA_OPTIONS,
   'eval-limit': { type: 'number', describe: 'evaluate on at most this many rows of the eval split (default: all)' },
   init: { type: 'string', describe: 'pretrained (a folder\'s weights) or random (the shape only)', default: 'pretrained', choices: ['pretrained', 'random'] },
@@ -286,7 +286,7 @@ export type RunArgs = z.infer<typeof RunArgsSchema>;
 
 export const EVAL_OPTIONS = {
   model: { type: 'string', describe: 'a checkpoint folder (or any model --model takes)', demandOption: true },
-  dataset: { type: 'string', describe: 'the data set; its eval split (test, else validation) is used', demandOption: true },
+  dataset: { type: 'string', describe: 'a file (all of it is evaluated), or a folder / hub id: its test split, else validation (no train file needed)', demandOption: true },
   ...DATA_OPTIONS,
   'eval-batch-size': { type: 'number', describe: 'eval batch size', default: 64 },
   device: { type: 'string', describe: 'auto | cpu | cuda | cuda:N', default: 'auto' },

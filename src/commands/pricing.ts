@@ -10,6 +10,7 @@ import { FtplanError } from '../errors.js';
 import { catalogCsv, effectivePrice, filterRows, freshness, loadCatalog, loadGpus, userCatalogDir, type PriceRow } from '../pricing/catalog.js';
 import { writeFileAtomic } from '../model/safetensors.js';
 import { importSkypilot } from '../pricing/skypilot.js';
+import { groupRegions, regionCell } from '../report/table.js';
 import { IMPORT_OPTIONS, ImportArgsSchema, parseArgs, PRICING_OPTIONS, PricingArgsSchema } from './options.js';
 
 export function listPricing(raw: Record<string, unknown>, now = new Date()) {
@@ -20,19 +21,27 @@ export function listPricing(raw: Record<string, unknown>, now = new Date()) {
   return { args, sources, rows: withAge };
 }
 
+/** What makes two price rows the same offer in every way but the region. */
+export const offerKey = (r: PriceRow & { pricePerHour: number; freshness: string }): string =>
+  [r.cloud, r.instanceType, r.gpu, r.gpuCount, r.pricePerHour, r.price, r.spotPrice, r.asOf, r.freshness, r.source].join('|');
+
 function render(result: ReturnType<typeof listPricing>): string {
   const { args, rows, sources } = result;
-  const shown = args.limit ? rows.slice(0, args.limit) : rows;
-  const t = new Table({ head: ['cloud', 'instance', 'GPUs', 'region', args.spot ? 'spot $/h' : '$/h', 'spot $/h', 'as of', 'source'], style: { head: [], border: [] }, wordWrap: true, colWidths: [8, 26, 14, 20, 10, 10, 12, 40] });
-  for (const r of shown) {
-    t.push([r.cloud, r.instanceType, `${r.gpuCount}× ${r.gpu}`, r.region, r.pricePerHour.toFixed(4), r.spotPrice === null ? '—' : r.spotPrice.toFixed(4), r.asOf ? `${r.asOf}${r.freshness === 'stale' ? ' (stale)' : ''}` : 'undated', r.source]);
+  // One line per offer (the same instance at the same prices, from the same source) with its
+  // regions counted, as the plan table does; --json keeps every region's row.
+  const groups = groupRegions(rows, offerKey);
+  const shown = args.limit ? groups.slice(0, args.limit) : groups;
+  const t = new Table({ head: ['cloud', 'instance', 'GPUs', 'region', args.spot ? 'spot $/h' : '$/h', 'spot $/h', 'as of', 'source'], style: { head: [], border: [] }, wordWrap: true, colWidths: [8, 26, 14, 30, 10, 10, 12, 34] });
+  for (const g of shown) {
+    const r = g.row;
+    t.push([r.cloud, r.instanceType, `${r.gpuCount}× ${r.gpu}`, regionCell(g), r.pricePerHour.toFixed(4), r.spotPrice === null ? '—' : r.spotPrice.toFixed(4), r.asOf ? `${r.asOf}${r.freshness === 'stale' ? ' (stale)' : ''}` : 'undated', r.source]);
   }
   const stale = rows.filter((r) => r.freshness !== 'fresh').length;
   const known = new Set(Object.keys(loadGpus()));
   const unknown = [...new Set(rows.filter((r) => !known.has(r.gpu)).map((r) => r.gpu))];
   return [
     t.toString(),
-    `${shown.length} of ${rows.length} matching rows, cheapest first; from ${sources.map((s) => `${s.file} (${s.kind}, ${s.rows} rows)`).join(', ')}`,
+    `${shown.length} of ${groups.length} offers, cheapest first (${rows.length} instance × region rows; --json lists each); from ${sources.map((s) => `${s.file} (${s.kind}, ${s.rows} rows)`).join(', ')}`,
     unknown.length ? `warning: pricing/gpus.json has no data for ${unknown.join(', ')}: plans leave those rows out (known: ${[...known].join(', ')})` : '',
     stale ? `warning: ${stale} of these prices are older than ${args.maxAgeDays} days or undated: re-import a fresh SkyPilot catalog (ftplan pricing import)` : '',
   ]
@@ -74,7 +83,7 @@ export async function runImport(raw: Record<string, unknown>, out: (s: string) =
         `  zones folded into regions: ${c.zonesFolded}; GCP accelerator rows joined with hosts: ${c.gcpAcceleratorRows - c.gcpNoHost} (no host: ${c.gcpNoHost})`,
         `  spot not offered: ${c.spotEmpty} empty/zero, ${c.spotNotCheaper} not below on-demand; fractional GPUs: ${c.fractionalGpu}; bad prices: ${c.missingPrice + c.negativePrice}; duplicates: ${c.duplicates}`,
         `  rows with extra fields (read by position): ${c.extraFields}; short rows skipped: ${c.shortRows}; GpuInfo in GB under SizeInMiB: ${c.gpuInfoGbAsMib}`,
-        `  left out: ${c.noGpu} without a GPU${skipped ? `; GPUs the planner has no data for: ${skipped}` : ''}`,
+        `  left out: ${c.noGpu} without a GPU${c.noRegion ? `; ${c.noRegion} without a region` : ''}${skipped ? `; GPUs the planner has no data for: ${skipped}` : ''}`,
       ].join('\n') + '\n',
     );
   }

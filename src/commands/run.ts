@@ -12,11 +12,11 @@ import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renam
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
-import { loadDataset, type Dataset, type SplitData } from '../data/loaders.js';
+import { loadDataset, locateDataset, type Dataset, type SplitData } from '../data/loaders.js';
 import { gpt2TokenizerFiles } from '../data/gpt2-files.js';
 import { tokenizerFor } from '../data/tokenizer.js';
 import { fromNative, FtplanError } from '../errors.js';
-import { resolveModel, saveCheckpoint } from '../model/hf.js';
+import { obtainModel, readHfConfig, saveCheckpoint, type ModelNeed } from '../model/hf.js';
 import { writeFileAtomic } from '../model/safetensors.js';
 import { parameterCount } from '../planner/memory.js';
 import { runStepsPerEpoch } from '../planner/projection.js';
@@ -26,7 +26,7 @@ import { epochBatches, encodeExamples, toNativeBatch, type Encoded } from '../tr
 import { argmaxRows, classificationMetrics, crossEntropy, type EvalMetrics } from '../train/metrics.js';
 import { lrFactor, warmupSteps } from '../train/schedule.js';
 import { guardHostMemory, lengthSchedule, readEstimate, resolveDevice, stepTiming, timeRunSteps } from './estimate.js';
-import { calibrationFile, calibrationKey, readCalibration, recordCalibration } from '../calibration.js';
+import { calibrate, calibrationFile, calibrationKey, readCalibration, recordCalibration } from '../calibration.js';
 import { epochTokens } from '../data/batching.js';
 import { modelShape } from '../model/open.js';
 import type { ModelConfig } from '../model/presets.js';
@@ -106,13 +106,10 @@ export function findCheckpoint(path: string): { dir: string; state: TrainerState
   return found[0];
 }
 
-function modelSourceDir(spec: string): string | null {
-  try {
-    const s = resolveModel(spec);
-    return s.kind === 'folder' ? s.dir : null;
-  } catch {
-    return null;
-  }
+/** The model's folder (a hub id fetched into the cache first), or null for a preset. */
+async function modelSourceDir(spec: string, need: ModelNeed): Promise<string | null> {
+  const s = await obtainModel(spec, need);
+  return s.kind === 'folder' ? s.dir : null;
 }
 
 export async function evaluate(session: NativeSession, rows: readonly Encoded[], batchSize: number, padId: number, labels: readonly string[]): Promise<EvalMetrics> {
@@ -263,9 +260,13 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
   const resumeFrom = args.resume !== undefined ? findCheckpoint(args.resume || args.outputDir) : null;
   // The tokenizer of the model the run started from (a checkpoint carries the same files), and the
   // data tokenized once, before the short measurement that needs its lengths.
-  const tokenizerSource = modelSourceDir(args.model) ?? undefined;
+  // A hub model is fetched here, weights included unless they are not used, so a bad id or a
+  // refused token fails before any measuring.
+  // Resuming, the checkpoint's own copy of the tokenizer stands in when --model cannot be had.
+  const tokenizerSource =
+    (resumeFrom ? await modelSourceDir(args.model, 'shape').catch(() => resumeFrom.dir) : await modelSourceDir(args.model, args.init === 'random' ? 'shape' : 'weights')) ?? undefined;
   const tokenizer = tokenizerFor(tokenizerSource);
-  const shape = modelShape(resumeFrom?.dir ?? args.model, ds.labels.length).config;
+  const shape = (await modelShape(resumeFrom?.dir ?? args.model, ds.labels.length)).config;
   const train = encodeExamples(ds.splits.train!.examples, tokenizer, shape.nPositions);
   if (dist && !addon.runtimeInfo().c10d) {
     throw new FtplanError('ERR_INPUT', '--nproc/--nnodes > 1: this build of the native addon has no c10d (libtorch\'s ProcessGroupGloo and the gloo headers were missing at build time)', { fix: 'on Debian: apt-get install libgloo-dev, then npm run build:native (scripts/setup.sh does both)' });
@@ -573,7 +574,7 @@ interface Predicted {
 async function predictThroughput(args: RunArgs, config: ModelConfig, train: readonly Encoded[], device: string, addon: NativeAddon, saved: ReturnType<typeof readEstimate> | null): Promise<Predicted> {
   if (saved) {
     const { measurement: m, calibration: cal } = saved;
-    return { tokensPerSec: m.tokensPerSec * (cal?.ratio ?? 1), measuredTokensPerSec: m.tokensPerSec, calibration: cal, evalTokensPerSec: m.evalTokensPerSec, deviceName: m.deviceName, source: `${args.estimate} (measured ${m.measuredAt})` };
+    return { tokensPerSec: calibrate(m, cal).tokensPerSec, measuredTokensPerSec: m.tokensPerSec, calibration: cal, evalTokensPerSec: m.evalTokensPerSec, deviceName: m.deviceName, source: `${args.estimate} (measured ${m.measuredAt})` };
   }
   const lengths = train.map((r) => r.ids.length);
   const meanLen = epochTokens(lengths, args.batchSize, args.batching, { seed: args.seed }).meanPaddedLength;
@@ -589,11 +590,11 @@ async function predictThroughput(args: RunArgs, config: ModelConfig, train: read
   } catch (e) {
     throw fromNative(e, 'measuring the short estimate before the run');
   }
-  const timing = stepTiming({ ...steps, samplesPerStep: r.samplesPerStep }, meanLen);
+  const timing = stepTiming({ ...steps, samplesPerStep: args.batchSize * args.gradAccum }, meanLen);
   const stored = readCalibration(calibrationKey(r.deviceName, args.model, args.dtype));
   const cal = stored ? { ratio: stored.ratio, runs: stored.runs } : null;
   return {
-    tokensPerSec: timing.tokensPerSec * (cal?.ratio ?? 1),
+    tokensPerSec: calibrate(timing, cal).tokensPerSec,
     measuredTokensPerSec: timing.tokensPerSec,
     calibration: cal,
     evalTokensPerSec: r.evalMs[0] ? ((args.evalBatchSize * seqLen) / (r.evalMs[0] as number)) * 1000 : null,
@@ -671,7 +672,10 @@ export async function runRun(raw: Record<string, unknown>, out: (s: string) => v
   const args = parseArgs(RunArgsSchema, RUN_OPTIONS, raw, 'run');
   const dist = workerEnv();
   if (!dist && args.nproc * args.nnodes > 1) {
-    // the launcher: this node's workers do the run
+    // the launcher: this node's workers do the run. A hub model and data set are fetched here
+    // once, so the workers find them in the cache instead of downloading them side by side.
+    await locateDataset(args.dataset);
+    await obtainModel(args.model, args.init === 'random' || args.resume !== undefined ? 'shape' : 'weights');
     const res = await launchWorkers(args);
     process.exitCode = res.code;
     return;
@@ -706,9 +710,20 @@ export async function runRun(raw: Record<string, unknown>, out: (s: string) => v
 
 export async function runEval(raw: Record<string, unknown>, out: (s: string) => void = (s) => process.stdout.write(s)): Promise<void> {
   const args = parseArgs(EvalArgsSchema, EVAL_OPTIONS, raw, 'eval');
-  const ds = await loadDataset(args.dataset, { textColumn: args.textColumn, labelColumn: args.labelColumn, limit: args.limit, emptyText: args.emptyText, unknownLabels: args.unknownLabels });
+  // The model's classes (config.json id2label): evaluation data without a training split maps its
+  // labels onto them, instead of guessing the classes from the eval rows (a class they lack would
+  // shift every id after it).
+  const source = await obtainModel(args.model, 'weights');
+  const modelLabels = source.kind === 'folder' ? (readHfConfig(source.dir).labels ?? undefined) : undefined;
+  const ds = await loadDataset(args.dataset, { textColumn: args.textColumn, labelColumn: args.labelColumn, limit: args.limit, emptyText: args.emptyText, unknownLabels: args.unknownLabels, evalOnly: true, modelLabels });
   const split = evalSplit(ds);
-  if (!split) throw new FtplanError('ERR_INPUT', `${args.dataset} has no eval split (test or validation)`, { fix: 'pass a data set with a test.* or validation.* file' });
+  if (!split) throw new FtplanError('ERR_INPUT', `${args.dataset} has no eval split (test or validation)`, { fix: 'pass a data set with a test.* or validation.* file, or the file to evaluate on itself' });
+  if (split.examples.length === 0) {
+    const d = split.dropped;
+    throw new FtplanError('ERR_INPUT', `${split.files.join(', ')}: no rows left to evaluate (${split.rowsRead} read; dropped: ${d.missingLabel} without a label, ${d.unknownLabel} with a class the model does not have, ${d.emptyText} empty)`, {
+      fix: 'check --label-column and that the labels are the model\'s classes (its config.json id2label)',
+    });
+  }
   const addon = loadNative();
   const device = resolveDevice(args.device, addon);
   const opened = await openModel(args.model, { numLabels: ds.labels.length, dtype: args.dtype, device, threads: args.threads ?? availableParallelism() });
@@ -718,5 +733,11 @@ export async function runEval(raw: Record<string, unknown>, out: (s: string) => 
   const tokenizer = tokenizerFor(opened.source.kind === 'folder' ? opened.source.dir : undefined);
   const rows = encodeExamples(split.examples, tokenizer, opened.config.nPositions);
   const m = await evaluate(opened.session, rows, args.evalBatchSize, opened.config.padTokenId, ds.labels);
-  out(args.json ? `${JSON.stringify({ schema: 'ftplan.eval/1', model: args.model, dataset: args.dataset, split: split.name, metrics: m }, null, 2)}\n` : `${renderMetrics(m)}\n`);
+  const which = ds.source === 'file' ? 'the whole file' : `the ${split.name} split`;
+  const dropped = split.rowsRead - split.examples.length;
+  out(
+    args.json
+      ? `${JSON.stringify({ schema: 'ftplan.eval/1', model: args.model, dataset: args.dataset, split: split.name, files: split.files, rowsRead: split.rowsRead, dropped: split.dropped, labels: ds.labels, labelSource: ds.labelSource, metrics: m }, null, 2)}\n`
+      : `${which} (${split.files.join(', ')}): ${split.examples.length} rows${dropped ? ` (${dropped} of ${split.rowsRead} dropped)` : ''}; labels: ${ds.labelSource}\n${renderMetrics(m)}\n`,
+  );
 }

@@ -1,13 +1,15 @@
 /**
  * loaders.ts — text-classification data sets as users have them: jsonl, csv, tsv, parquet, a folder
  * of train/test files (also a Hugging Face snapshot's data/*.parquet shards), or a Hugging Face id
- * resolved in the local hub cache. Text and label columns are detected or named; string labels map
+ * (org/name) from the hub cache, downloaded into it when it is not there (src/hub/). Text and label columns are detected or named; string labels map
  * to ids in a stable (sorted), recorded order; empty texts, missing and unknown labels follow a
  * policy and are counted, never a crash.
  */
 import { checkParquetStructure } from './parquet-guard.js';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { findSnapshot, hubCacheDir, isRepoId, type CachedSnapshot } from '../hub/cache.js';
+import { hubSnapshot } from '../hub/download.js';
+import { HubRequestError } from '../hub/errors.js';
 import { basename, extname, join, resolve } from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { parquetMetadata } from 'hyparquet';
@@ -56,6 +58,16 @@ export interface LoadOptions {
   /** rows whose label is not one of the training labels: drop (default) or error */
   unknownLabels?: 'drop' | 'error';
   env?: NodeJS.ProcessEnv;
+  /**
+   * Evaluation only (`ftplan eval`): a file given alone is the eval split (all of it), and a folder
+   * or hub snapshot needs no training split, only test/validation.
+   */
+  evalOnly?: boolean;
+  /**
+   * The model's classes (its config.json id2label, in id order), for data without a training split
+   * to take them from: class ids in the data are the model's ids, class names are matched to these.
+   */
+  modelLabels?: string[];
 }
 
 type Row = Record<string, unknown>;
@@ -216,40 +228,6 @@ export async function readRows(file: string): Promise<Row[]> {
 // ---------------------------------------------------------------------------------------------
 // Finding the files of a data set
 
-/** Candidate hub cache roots, in huggingface_hub's order. */
-export function hubCacheRoots(env: NodeJS.ProcessEnv = process.env): string[] {
-  const roots: string[] = [];
-  if (env.HF_HUB_CACHE) roots.push(env.HF_HUB_CACHE);
-  if (env.HUGGINGFACE_HUB_CACHE) roots.push(env.HUGGINGFACE_HUB_CACHE);
-  if (env.HF_HOME) roots.push(join(env.HF_HOME, 'hub'));
-  const xdg = env.XDG_CACHE_HOME ?? join(env.HOME ?? homedir(), '.cache');
-  roots.push(join(xdg, 'huggingface', 'hub'));
-  return [...new Set(roots)];
-}
-
-/** org/name -> the snapshot folder in the local hub cache (refs/main's revision, else the newest). */
-export function resolveHubSnapshot(id: string, kind: 'datasets' | 'models', env: NodeJS.ProcessEnv = process.env): { dir: string; tried: string[] } | { dir: null; tried: string[] } {
-  const tried: string[] = [];
-  const folder = `${kind}--${id.replace(/\//g, '--')}`;
-  for (const root of hubCacheRoots(env)) {
-    const repo = join(root, folder);
-    tried.push(repo);
-    const snaps = join(repo, 'snapshots');
-    if (!existsSync(snaps)) continue;
-    const ref = join(repo, 'refs', 'main');
-    if (existsSync(ref)) {
-      const rev = readFileSync(ref, 'utf8').trim();
-      if (existsSync(join(snaps, rev))) return { dir: join(snaps, rev), tried };
-    }
-    const revs = readdirSync(snaps)
-      .map((r) => join(snaps, r))
-      .filter((p) => statSync(p).isDirectory())
-      .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
-    if (revs[0]) return { dir: revs[0], tried };
-  }
-  return { dir: null, tried };
-}
-
 function filesInFolder(dir: string): Partial<Record<SplitName, string[]>> {
   const out: Partial<Record<SplitName, string[]>> = {};
   const scan = (d: string) => {
@@ -271,28 +249,212 @@ function filesInFolder(dir: string): Partial<Record<SplitName, string[]>> {
   return out;
 }
 
-export function locateDataset(spec: string, env: NodeJS.ProcessEnv = process.env): { name: string; source: string; files: Partial<Record<SplitName, string[]>> } {
+/** Shards named like train-00000-of-00003.parquet: all of them, or the split is not complete. */
+function incompleteShards(files: string[]): string[] {
+  const groups = new Map<string, { of: number; have: Set<number> }>();
+  for (const f of files) {
+    const m = /^(.*)-(\d+)-of-(\d+)(\.[^.]+)$/.exec(basename(f));
+    if (!m) continue;
+    const key = `${m[1]}|${m[3]}|${m[4]}`;
+    const g = groups.get(key) ?? { of: Number(m[3]), have: new Set<number>() };
+    g.have.add(Number(m[2]));
+    groups.set(key, g);
+  }
+  const missing: string[] = [];
+  for (const [key, g] of groups) {
+    const [stem, of, ext] = key.split('|') as [string, string, string];
+    for (let i = 0; i < g.of; i++) if (!g.have.has(i)) missing.push(`${stem}-${String(i).padStart(5, '0')}-of-${of}${ext}`);
+  }
+  return missing;
+}
+
+/**
+ * The split files under `base` ('' or '<config>/') that the folder reader would use: train*, test*,
+ * validation* directly in it or in its data/, parquet preferred, every shard of a split; null when
+ * there is no training split there.
+ */
+function splitFilesUnder(paths: string[], base: string): string[] | null {
+  const candidates = paths.filter((p) => {
+    if (!p.startsWith(base)) return false;
+    const parts = p.slice(base.length).split('/');
+    return (parts.length === 1 || (parts.length === 2 && parts[0] === 'data')) && splitOf(p) !== null && FORMATS.includes(extname(p).toLowerCase());
+  });
+  const pick = (files: string[]) => {
+    const top = files.filter((p) => !p.slice(base.length).includes('/'));
+    return top.some((p) => splitOf(p) === 'train') ? top : files.filter((p) => p.startsWith(`${base}data/`));
+  };
+  const parquet = pick(candidates.filter((p) => extname(p).toLowerCase() === '.parquet'));
+  if (parquet.some((p) => splitOf(p) === 'train')) return parquet;
+  const any = pick(candidates);
+  if (!any.some((p) => splitOf(p) === 'train')) return null;
+  // one format per split, as the folder reader takes it
+  const out: string[] = [];
+  for (const split of ['train', 'test', 'validation'] as SplitName[]) {
+    const files = any.filter((p) => splitOf(p) === split);
+    const ext = FORMATS.find((e) => files.some((p) => extname(p).toLowerCase() === e));
+    out.push(...files.filter((p) => extname(p).toLowerCase() === ext));
+  }
+  return out;
+}
+
+/** Of several configurations (sub-folders with their own splits), the one to read: 'default', or the only one. */
+function pickConfig(id: string, configs: string[]): string | null {
+  if (configs.length === 0) return null;
+  if (configs.includes('default')) return 'default';
+  if (configs.length === 1) return configs[0] as string;
+  throw new FtplanError('ERR_INPUT', `--dataset ${id}: the repo has ${configs.length} configurations (${configs.join(', ')}) and ftplan reads one`, {
+    fix: `download the files of the one you want (huggingface-cli download --repo-type dataset ${id} --include '${configs[0]}/*') and pass its folder`,
+  });
+}
+
+/**
+ * The data files of a hub data set repo that the folder reader will use, as the datasets library
+ * uploads them (parquet, split files at the top, under data/, or under one configuration's folder),
+ * and the folder they are read from ('' or the configuration).
+ */
+function selectDataFiles(id: string, paths: string[]): { files: string[]; config: string } {
+  const top = splitFilesUnder(paths, '');
+  if (top) return { files: top, config: '' };
+  const folders = [...new Set(paths.filter((p) => p.includes('/')).map((p) => p.split('/')[0] as string))].filter((f) => f !== 'data' && !f.startsWith('.')).sort();
+  const config = pickConfig(id, folders.filter((f) => splitFilesUnder(paths, `${f}/`)));
+  if (config) return { files: splitFilesUnder(paths, `${config}/`) as string[], config };
+  throw new NoDataFilesError(`--dataset ${id}: the repo has no training split file ftplan reads (train*.parquet / .jsonl / .csv / .tsv / .json at the top, under data/ or under a configuration's folder); it has ${paths.slice(0, 8).join(', ') || 'no files'}${paths.length > 8 ? ', …' : ''}`, {
+    fix: 'download the data files yourself and pass the folder or file (a train file, and test/validation files if there are any)',
+  });
+}
+
+/** A data set repo whose main branch has no split files ftplan reads. */
+class NoDataFilesError extends FtplanError {
+  constructor(message: string, opts: { fix: string }) {
+    super('ERR_INPUT', message, opts);
+  }
+}
+
+/** The branch where the hub keeps its parquet conversion of a data set: <config>/<split>/0000.parquet. */
+const PARQUET_BRANCH = 'refs/convert/parquet';
+
+/** The split of a conversion folder (train, test, validation; partial-* splits are not whole). */
+const convertedSplit = (folder: string) => splitOf(`${folder}.parquet`);
+
+/** The files of the parquet conversion to fetch: one configuration's split folders. */
+function selectConverted(id: string, paths: string[]): string[] {
+  const parquet = paths.filter((p) => p.split('/').length === 3 && p.endsWith('.parquet') && convertedSplit(p.split('/')[1] as string));
+  const configs = [...new Set(parquet.filter((p) => convertedSplit(p.split('/')[1] as string) === 'train').map((p) => p.split('/')[0] as string))].sort();
+  const config = pickConfig(id, configs);
+  if (!config) throw new NoDataFilesError(`--dataset ${id}: the hub's parquet conversion has no training split`, { fix: 'download the data files yourself and pass the folder or file' });
+  return parquet.filter((p) => p.startsWith(`${config}/`));
+}
+
+/** Splits of a cached conversion: its configuration's folder, and the parquet files of each split. */
+function convertedSplits(id: string, dir: string): { root: string; files: Partial<Record<SplitName, string[]>> } | null {
+  const configs = readdirSync(dir)
+    .filter((c) => !c.startsWith('.') && statSync(join(dir, c)).isDirectory() && existsSync(join(dir, c, 'train')))
+    .sort();
+  const config = pickConfig(id, configs);
+  if (!config) return null;
+  const files: Partial<Record<SplitName, string[]>> = {};
+  for (const folder of readdirSync(join(dir, config)).sort()) {
+    const split = convertedSplit(folder);
+    if (!split || !statSync(join(dir, config, folder)).isDirectory()) continue;
+    const parts = readdirSync(join(dir, config, folder))
+      .filter((f) => f.endsWith('.parquet'))
+      .sort()
+      .map((f) => join(dir, config, folder, f));
+    if (parts.length) (files[split] ??= []).push(...parts);
+  }
+  return files.train ? { root: join(dir, config), files } : null;
+}
+
+/** The folder of a hub snapshot the data is read from: the snapshot, or its one configuration's folder. */
+function dataRoot(id: string, dir: string): string | null {
+  if (filesInFolder(dir).train) return dir;
+  const configs = readdirSync(dir)
+    .filter((f) => f !== 'data' && !f.startsWith('.') && statSync(join(dir, f)).isDirectory() && filesInFolder(join(dir, f)).train)
+    .sort();
+  const config = pickConfig(id, configs);
+  return config ? join(dir, config) : null;
+}
+
+function missingFromMain(id: string) {
+  return (cached: CachedSnapshot, offline: boolean): string[] => {
+    let root: string | null;
+    try {
+      root = dataRoot(id, cached.dir);
+    } catch (e) {
+      if (offline) throw e;
+      root = null; // several configurations cached: the repo's listing decides
+    }
+    if (!root) return ['a training split file'];
+    return incompleteShards(Object.values(filesInFolder(root)).flat());
+  };
+}
+
+/**
+ * A hub data set: from the cache when it has a complete training split, else downloaded into it.
+ * A repo whose main branch has no split files ftplan reads (a loading script, unsplit or unusual
+ * files) is read from the hub's parquet conversion (refs/convert/parquet) when it has one.
+ */
+async function hubDataset(id: string, env: NodeJS.ProcessEnv): Promise<{ dir: string; files: Partial<Record<SplitName, string[]>>; note: string }> {
+  const cacheDir = hubCacheDir(env);
+  const mainCached = findSnapshot(cacheDir, 'dataset', id);
+  const converted = findSnapshot(cacheDir, 'dataset', id, PARQUET_BRANCH);
+  const mainComplete = (() => {
+    try {
+      return mainCached !== null && missingFromMain(id)(mainCached, false).length === 0;
+    } catch {
+      return false;
+    }
+  })();
+  if (!mainComplete && converted) {
+    const c = convertedSplits(id, converted.dir);
+    if (c) return { dir: c.root, files: c.files, note: `, the hub's parquet conversion (${PARQUET_BRANCH})` };
+  }
+  try {
+    const snap = await hubSnapshot({ type: 'dataset', id, env, missing: missingFromMain(id), select: async (files) => ({ fetch: selectDataFiles(id, files.map((f) => f.path)).files }) });
+    const dir = dataRoot(id, snap.dir) ?? snap.dir;
+    return { dir, files: filesInFolder(dir), note: '' };
+  } catch (e) {
+    if (!(e instanceof NoDataFilesError)) throw e;
+    let snap;
+    try {
+      snap = await hubSnapshot({
+        type: 'dataset',
+        id,
+        env,
+        revision: PARQUET_BRANCH,
+        missing: (cached) => (convertedSplits(id, cached.dir) ? [] : ['a training split']),
+        select: async (files) => ({ fetch: selectConverted(id, files.map((f) => f.path)) }),
+      });
+    } catch (e2) {
+      if (e2 instanceof HubRequestError && e2.status === 404) throw new FtplanError('ERR_INPUT', `${e.message}, and the hub has no parquet conversion of it`, { fix: e.fix });
+      throw e2;
+    }
+    const c = convertedSplits(id, snap.dir);
+    if (!c) throw e;
+    return { dir: c.root, files: c.files, note: `, the hub's parquet conversion (${PARQUET_BRANCH})` };
+  }
+}
+
+export async function locateDataset(spec: string, env: NodeJS.ProcessEnv = process.env, opts: { evalOnly?: boolean } = {}): Promise<{ name: string; source: string; files: Partial<Record<SplitName, string[]>> }> {
   const path = resolve(spec);
+  // for evaluation, test or validation files stand alone; for training, a train file is needed
+  const usable = (files: Partial<Record<SplitName, string[]>>) => Boolean(files.train || (opts.evalOnly && (files.test || files.validation)));
   if (existsSync(path)) {
-    if (statSync(path).isFile()) return { name: basename(path), source: 'file', files: { train: [path] } }; // a file given alone is what to train on
+    // a file given alone is what to train on, or, for evaluation, what to evaluate on
+    if (statSync(path).isFile()) return { name: basename(path), source: 'file', files: opts.evalOnly ? { test: [path] } : { train: [path] } };
     const files = filesInFolder(path);
-    if (!files.train) {
+    if (!usable(files)) {
+      if (opts.evalOnly) throw inputError(path, 'has no test, validation or train file', 'name it test.jsonl (or .csv, .tsv, .parquet; validation.* works too), or pass the file itself');
       throw inputError(path, 'has no training file', 'name it train.jsonl, train.csv, train.tsv or train.parquet (test.* and validation.* are read too), or pass the file itself');
     }
     return { name: basename(path), source: 'folder', files };
   }
-  if (/^[\w.-]+\/[\w.-]+$/.test(spec)) {
-    const found = resolveHubSnapshot(spec, 'datasets', env);
-    if (found.dir) {
-      const files = filesInFolder(found.dir);
-      if (!files.train) throw inputError(found.dir, 'is in the hub cache but has no training split file', `download the data files: huggingface-cli download --repo-type dataset ${spec}`);
-      return { name: spec, source: `hub cache (${found.dir})`, files };
-    }
-    throw new FtplanError('ERR_INPUT', `data set '${spec}' is neither a path nor in the local Hugging Face hub cache (looked in ${found.tried.join(', ')})`, {
-      fix: `download it first (huggingface-cli download --repo-type dataset ${spec}), set HF_HUB_CACHE / HF_HOME to where it is, or pass a local path`,
-    });
+  if (isRepoId(spec) && spec.includes('/')) {
+    const { dir, files, note } = await hubDataset(spec, env);
+    if (!usable(files)) throw inputError(dir, 'is in the hub cache but has no training split file', `remove ${dir} and run again to download it afresh`);
+    return { name: spec, source: `hub cache (${dir})${note}`, files };
   }
-  throw new FtplanError('ERR_INPUT', `--dataset ${spec}: no such file or folder`, { fix: 'pass a jsonl/csv/tsv/parquet file, a folder with train/test files, or a Hugging Face id (org/name) in the local hub cache' });
+  throw new FtplanError('ERR_INPUT', `--dataset ${spec}: no such file or folder`, { fix: 'pass a jsonl/csv/tsv/parquet file, a folder with train/test files, or a Hugging Face data set id (org/name)' });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -329,14 +491,16 @@ function isIntegerLike(v: unknown): boolean {
 }
 
 export async function loadDataset(spec: string, opts: LoadOptions = {}): Promise<Dataset> {
-  const located = locateDataset(spec, opts.env);
+  const located = await locateDataset(spec, opts.env, { evalOnly: opts.evalOnly });
   const rowsBySplit = new Map<SplitName, { files: string[]; rows: Row[] }>();
   for (const [split, files] of Object.entries(located.files) as [SplitName, string[]][]) {
     const rows: Row[] = [];
     for (const f of files) for (const r of await readRows(f)) rows.push(r);
     rowsBySplit.set(split, { files, rows });
   }
-  const train = rowsBySplit.get('train') as { files: string[]; rows: Row[] };
+  // Columns and classes come from the training split; evaluation-only data has none, and uses its
+  // eval split for the columns and the model's own classes (modelLabels) for the labels.
+  const train = (rowsBySplit.get('train') ?? rowsBySplit.get('test') ?? rowsBySplit.get('validation')) as { files: string[]; rows: Row[] };
   const firstFile = train.files[0] as string;
   if (train.rows.length === 0) throw inputError(firstFile, 'has no rows', 'point --dataset at a file with rows');
   const columns = [...new Set(train.rows.slice(0, 100).flatMap((r) => Object.keys(r)))];
@@ -354,7 +518,21 @@ export async function loadDataset(spec: string, opts: LoadOptions = {}): Promise
   let labels: string[];
   let labelSource: string;
   const idOf = new Map<string, number>();
-  if (integer) {
+  if (!rowsBySplit.has('train') && opts.modelLabels) {
+    // evaluation data on its own: the model's classes, by id or by name
+    labels = [...opts.modelLabels];
+    if (integer) {
+      labels.forEach((_, i) => idOf.set(String(i), i));
+      labelSource = `class ids 0..${labels.length - 1} in '${labelColumn}', the model's classes (id2label: ${labels.map((l, i) => `${i}=${l}`).join(', ')})`;
+    } else {
+      labels.forEach((l, i) => idOf.set(l, i));
+      const names = [...new Set(trainLabels.map(labelKey))];
+      if (!names.some((n) => idOf.has(n))) {
+        throw inputError(firstFile, `the class names in '${labelColumn}' (${names.slice(0, 5).join(', ')}${names.length > 5 ? ', …' : ''}) are none of the model's classes (${labels.join(', ')})`, 'use class ids 0..K-1 in the label column, or evaluate a checkpoint whose config.json id2label names these classes');
+      }
+      labelSource = `class names in '${labelColumn}', matched to the model's classes (id2label: ${labels.map((l, i) => `${i}=${l}`).join(', ')})`;
+    }
+  } else if (integer) {
     const ids = [...new Set(trainLabels.map((v) => Number(labelKey(v))))].sort((a, b) => a - b);
     const max = ids[ids.length - 1] as number;
     if (ids.length < 2) throw inputError(firstFile, `column '${labelColumn}' has only one class (${max})`, 'a classifier needs at least two classes in the training split');

@@ -1,52 +1,140 @@
 /**
  * hf.ts — Hugging Face GPT-2 checkpoints in and out.
  *
- * In: a folder with config.json + model.safetensors, written by transformers for GPT2Model,
- * GPT2LMHeadModel or GPT2ForSequenceClassification (keys with or without "transformer."; Conv1D
- * weights stored [in, out]; lm_head tied to wte and absent; attn.bias buffers ignored). A missing
- * `score` head is initialised and reported. Every tensor is checked against config.json.
+ * In: a folder with config.json + model.safetensors (or model.safetensors.index.json and its
+ * shards), written by transformers for GPT2Model, GPT2LMHeadModel or GPT2ForSequenceClassification
+ * (keys with or without "transformer."; Conv1D weights stored [in, out]; lm_head tied to wte and
+ * absent; attn.bias buffers ignored). A missing `score` head is initialised and reported. Every
+ * header is checked against config.json before a byte of weights is read (preflight.ts), then every
+ * tensor again as it is loaded.
  * Out: the layout transformers reads for GPT2ForSequenceClassification: transformer.* + score.weight
  * in model.safetensors, config.json with num_labels/id2label/label2id/pad_token_id, tokenizer files.
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { FtplanError } from '../errors.js';
 import { gpt2TokenizerConfigs, gpt2TokenizerFiles } from '../data/gpt2-files.js';
-import { resolveHubSnapshot } from '../data/loaders.js';
+import { findSnapshot, hubCacheDir, isRepoId, repoDir, type CachedSnapshot } from '../hub/cache.js';
+import { hubSnapshot, type RepoFile } from '../hub/download.js';
 import { ModelConfigSchema, PRESETS, type ModelConfig } from './presets.js';
+import { CONV1D, expectedShapes, matchTensors, transpose2d, type NamedTensor } from './layout.js';
+import { preflightCheckpoint, type CheckpointCheck } from './preflight.js';
 import { encodeSafetensors, readSafetensors, writeFileAtomic } from './safetensors.js';
 
-export interface NamedTensor {
-  shape: number[];
-  data: Float32Array;
-}
+export type { NamedTensor };
+export { expectedShapes, transpose2d };
 export type StateDict = Record<string, NamedTensor>;
 
 export type ModelSource = { kind: 'preset'; name: string } | { kind: 'folder'; dir: string; name: string };
 
 const TOKENIZER_FILES = ['tokenizer.json', 'vocab.json', 'merges.txt', 'tokenizer_config.json', 'special_tokens_map.json'];
-const CONV1D = /\.(attn\.c_attn|attn\.c_proj|mlp\.c_fc|mlp\.c_proj)\.weight$/;
 
 function inputError(file: string, message: string, fix: string): FtplanError {
   return new FtplanError('ERR_INPUT', `${file}: ${message}`, { fix });
 }
 
-/** --model: a preset name, a local folder, or a hub id (org/name) in the local hub cache. */
+/**
+ * --model as the local cache has it: a preset name, a local folder, or a hub id in the hub cache
+ * (no network; `obtainModel` downloads what is missing).
+ */
 export function resolveModel(spec: string, env: NodeJS.ProcessEnv = process.env): ModelSource {
-  if (PRESETS[spec]) return { kind: 'preset', name: spec };
-  const path = resolve(spec);
-  if (existsSync(path)) {
-    if (!existsSync(join(path, 'config.json'))) throw inputError(path, 'has no config.json', 'point --model at a folder written by transformers (save_pretrained), or use a preset');
-    return { kind: 'folder', dir: path, name: spec };
-  }
-  if (/^[\w.-]+(\/[\w.-]+)?$/.test(spec)) {
-    const found = resolveHubSnapshot(spec, 'models', env);
-    if (found.dir) return { kind: 'folder', dir: found.dir, name: spec };
-    throw new FtplanError('ERR_INPUT', `--model ${spec}: not a preset (${Object.keys(PRESETS).join(', ')}), not a folder, and not in the local hub cache (looked in ${found.tried.join(', ')})`, {
-      fix: `download it first (huggingface-cli download ${spec}), set HF_HUB_CACHE / HF_HOME, or pass a local folder`,
+  const local = localModel(spec);
+  if (local) return local;
+  if (isRepoId(spec)) {
+    const found = findSnapshot(hubCacheDir(env), 'model', spec);
+    if (found && found.state('config.json') === 'present') return { kind: 'folder', dir: found.dir, name: spec };
+    throw new FtplanError('ERR_INPUT', `--model ${spec}: not a preset (${Object.keys(PRESETS).join(', ')}), not a folder, and not in the local hub cache (looked in ${repoDir(hubCacheDir(env), 'model', spec)})`, {
+      fix: spec.includes('/')
+        ? `download it first (ftplan estimate --model ${spec} fetches its config and tokenizer; or huggingface-cli download ${spec}), set HF_HUB_CACHE / HF_HOME to the cache that has it, or pass a local folder`
+        : `name a hub model by its full id to download it (org/name, e.g. openai-community/gpt2), or pass a local folder`,
     });
   }
-  throw new FtplanError('ERR_INPUT', `--model ${spec}: no such preset or folder`, { fix: `use one of ${Object.keys(PRESETS).join(', ')}, or a folder with config.json` });
+  throw notAModel(spec);
+}
+
+function localModel(spec: string): ModelSource | null {
+  if (PRESETS[spec]) return { kind: 'preset', name: spec };
+  const path = resolve(spec);
+  if (!existsSync(path)) return null;
+  if (!existsSync(join(path, 'config.json'))) throw inputError(path, 'has no config.json', 'point --model at a folder written by transformers (save_pretrained), or use a preset');
+  return { kind: 'folder', dir: path, name: spec };
+}
+
+function notAModel(spec: string): FtplanError {
+  return new FtplanError('ERR_INPUT', `--model ${spec}: no such preset or folder`, { fix: `use one of ${Object.keys(PRESETS).join(', ')}, a folder with config.json, or a Hugging Face id (org/name)` });
+}
+
+/**
+ * What a command needs of a model: its shape (config.json, and the tokenizer files the repo has),
+ * or also its weights (model.safetensors, or the shard index and its shards).
+ */
+export type ModelNeed = 'shape' | 'weights';
+
+function shardsOf(indexFile: string): string[] {
+  const index = readJsonFile(indexFile);
+  const map = index.weight_map;
+  if (!map || typeof map !== 'object') throw inputError(indexFile, 'has no weight_map', 'restore it from the original download');
+  return [...new Set(Object.values(map as Record<string, unknown>).map(String))].sort();
+}
+
+function missingFromSnapshot(need: ModelNeed) {
+  return (snap: CachedSnapshot, offline: boolean): string[] => {
+    const missing: string[] = [];
+    if (snap.state('config.json') !== 'present') missing.push('config.json');
+    // The tokenizer files the repo has: settled when each is either cached or known to be absent.
+    // Offline, a cache without them is used as it is (GPT-2's own tokenizer stands in).
+    const usable = snap.state('tokenizer.json') === 'present' || (snap.state('vocab.json') === 'present' && snap.state('merges.txt') === 'present');
+    if (!offline && !usable && TOKENIZER_FILES.some((f) => snap.state(f) === 'unknown')) missing.push('its tokenizer files');
+    if (need === 'weights' && snap.state('model.safetensors') !== 'present') {
+      const index = 'model.safetensors.index.json';
+      if (snap.state(index) === 'present') missing.push(...shardsOf(join(snap.dir, index)).filter((f) => snap.state(f) !== 'present'));
+      else if (!(snap.state('model.safetensors') === 'absent' && snap.state(index) === 'absent')) missing.push('model.safetensors');
+    }
+    return missing;
+  };
+}
+
+async function selectModelFiles(id: string, need: ModelNeed, files: RepoFile[], get: (path: string) => Promise<string>): Promise<{ fetch: string[]; absent: string[] }> {
+  const has = new Set(files.map((f) => f.path));
+  if (!has.has('config.json')) {
+    throw new FtplanError('ERR_INPUT', `--model ${id}: the repo has no config.json (it has ${[...has].slice(0, 8).join(', ') || 'no files'}${has.size > 8 ? ', …' : ''})`, { fix: 'ftplan fine-tunes GPT-2 checkpoints saved by transformers: pick a repo with config.json' });
+  }
+  const fetch = ['config.json', ...TOKENIZER_FILES.filter((f) => has.has(f))];
+  const absent = TOKENIZER_FILES.filter((f) => !has.has(f));
+  if (need === 'weights') {
+    // the config first: a model ftplan cannot build is refused before gigabytes of weights arrive
+    readHfConfig(dirname(await get('config.json')));
+    const index = 'model.safetensors.index.json';
+    if (has.has('model.safetensors')) fetch.push('model.safetensors');
+    else if (has.has(index)) {
+      const shards = shardsOf(await get(index));
+      const lacking = shards.filter((f) => !has.has(f));
+      if (lacking.length) throw new FtplanError('ERR_INPUT', `--model ${id}: ${index} names shards the repo does not have: ${lacking.slice(0, 3).join(', ')}`, { fix: 'the repo is incomplete: pick another revision or repo' });
+      fetch.push(index, ...shards);
+    } else {
+      const other = ['pytorch_model.bin', 'tf_model.h5', 'flax_model.msgpack'].filter((f) => has.has(f));
+      throw new FtplanError('ERR_INPUT', `--model ${id}: the repo has no model.safetensors${other.length ? ` (it has ${other.join(', ')})` : ''}`, {
+        fix: 'ftplan reads safetensors weights: pick a repo that has model.safetensors, or convert the weights (transformers: save_pretrained(safe_serialization=True)) and pass the folder',
+      });
+    }
+  }
+  return { fetch, absent };
+}
+
+/**
+ * --model for a command that uses it: a preset, a local folder, or a hub id (org/name) from the
+ * hub cache, downloaded into that cache when it is not complete there (HF_HUB_OFFLINE=1: cache only).
+ */
+export async function obtainModel(spec: string, need: ModelNeed, opts: { env?: NodeJS.ProcessEnv; log?: (line: string) => void } = {}): Promise<ModelSource> {
+  const local = localModel(spec);
+  if (local) return local;
+  if (isRepoId(spec) && spec.includes('/')) {
+    const snap = await hubSnapshot({ type: 'model', id: spec, env: opts.env, log: opts.log, missing: missingFromSnapshot(need), select: (files, get) => selectModelFiles(spec, need, files, get) });
+    return { kind: 'folder', dir: snap.dir, name: spec };
+  }
+  // a single name (distilgpt2): only what the cache has; downloads take the full org/name
+  if (isRepoId(spec)) return resolveModel(spec, opts.env);
+  throw notAModel(spec);
 }
 
 function readJsonFile(file: string): Record<string, unknown> {
@@ -115,37 +203,6 @@ export function readHfConfig(dir: string, defaultLabels = 3): HfConfig {
   return { model: parsed.data, labels: labels && labels.length === parsed.data.numLabels ? labels : null, raw: c };
 }
 
-/** The native model's parameter shapes (torch Linear layout: weight [out, in]). */
-export function expectedShapes(cfg: ModelConfig): Map<string, number[]> {
-  const C = cfg.nEmbd;
-  const F = cfg.nInner || 4 * C;
-  const m = new Map<string, number[]>([
-    ['transformer.wte.weight', [cfg.vocabSize, C]],
-    ['transformer.wpe.weight', [cfg.nPositions, C]],
-  ]);
-  for (let i = 0; i < cfg.nLayer; i++) {
-    const h = `transformer.h.${i}`;
-    m.set(`${h}.ln_1.weight`, [C]).set(`${h}.ln_1.bias`, [C]);
-    m.set(`${h}.attn.c_attn.weight`, [3 * C, C]).set(`${h}.attn.c_attn.bias`, [3 * C]);
-    m.set(`${h}.attn.c_proj.weight`, [C, C]).set(`${h}.attn.c_proj.bias`, [C]);
-    m.set(`${h}.ln_2.weight`, [C]).set(`${h}.ln_2.bias`, [C]);
-    m.set(`${h}.mlp.c_fc.weight`, [F, C]).set(`${h}.mlp.c_fc.bias`, [F]);
-    m.set(`${h}.mlp.c_proj.weight`, [C, F]).set(`${h}.mlp.c_proj.bias`, [C]);
-  }
-  m.set('transformer.ln_f.weight', [C]).set('transformer.ln_f.bias', [C]);
-  m.set('score.weight', [cfg.numLabels, C]);
-  return m;
-}
-
-export function transpose2d(t: NamedTensor): NamedTensor {
-  const [rows, cols] = t.shape as [number, number];
-  const out = new Float32Array(t.data.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = t.data[r * cols + c] as number;
-  return { shape: [cols, rows], data: out };
-}
-
-const sameShape = (a: number[], b: number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
-
 export interface LoadedCheckpoint {
   dir: string;
   config: HfConfig;
@@ -155,8 +212,12 @@ export interface LoadedCheckpoint {
   missing: string[];
   /** file tensors that are not parameters (tied lm_head, attention-mask buffers) */
   ignored: string[];
+  /** model.safetensors, or the index of a sharded checkpoint */
   file: string;
+  /** the safetensors files read (the shards, for a sharded checkpoint) */
+  files: string[];
   fileDtypes: string[];
+  check: CheckpointCheck;
 }
 
 export function loadCheckpoint(dir: string, opts: { numLabels?: number } = {}): LoadedCheckpoint {
@@ -166,49 +227,21 @@ export function loadCheckpoint(dir: string, opts: { numLabels?: number } = {}): 
     config.model = { ...config.model, numLabels: opts.numLabels };
     config.labels = null;
   }
-  const file = join(dir, 'model.safetensors');
-  if (!existsSync(file)) {
-    const other = ['pytorch_model.bin', 'tf_model.h5', 'model.safetensors.index.json'].find((f) => existsSync(join(dir, f)));
-    throw inputError(dir, `has no model.safetensors${other ? ` (it has ${other})` : ''}`, other === 'model.safetensors.index.json' ? 'sharded checkpoints are not supported yet: save it unsharded (save_pretrained(max_shard_size="100GB"))' : 'save the model with transformers\' save_pretrained(safe_serialization=True)');
-  }
-  const st = readSafetensors(file);
-  const expected = expectedShapes(config.model);
+  // Every header first (cheap: a truncated shard fails before gigabytes are read), then the data,
+  // matched again from what was read (a file rewritten in between is caught, not half-trusted).
+  const check = preflightCheckpoint(dir, config.model);
+  const read = check.files.map((file) => ({ file, st: readSafetensors(file) }));
+  const match = matchTensors(config.model, read.flatMap(({ file, st }) => [...st.tensors].map(([key, t]) => ({ key, shape: t.shape, file }))), check.index ?? (check.files[0] as string));
+  const fileDtypes = new Set(read.flatMap(({ st }) => [...st.tensors.values()].map((t) => t.dtype)));
   const state: StateDict = {};
-  const ignored: string[] = [];
-  const fileDtypes = new Set<string>();
-  for (const [key, t] of st.tensors) {
-    fileDtypes.add(t.dtype);
-    if (key === 'lm_head.weight' || /\.attn\.(bias|masked_bias)$/.test(key)) {
-      ignored.push(key);
-      continue;
+  for (const [name, p] of match.params) {
+    const t = read.find((r) => r.file === p.file)!.st.tensors.get(p.key)!;
+    for (let i = 0; i < t.data.length; i++) {
+      if (!Number.isFinite(t.data[i])) throw inputError(p.file, `tensor '${p.key}' contains NaN or infinite values (index ${i})`, 'the checkpoint is broken (a diverged run?): use an earlier checkpoint');
     }
-    const name = key === 'score.weight' || key.startsWith('transformer.') ? key : `transformer.${key}`;
-    const want = expected.get(name);
-    if (!want) {
-      throw inputError(file, `tensor '${key}' is not part of GPT-2 (n_layer ${config.model.nLayer} in config.json)`, 'the checkpoint and its config.json do not match: use the pair transformers saved together');
-    }
-    let tensor: NamedTensor = { shape: t.shape, data: t.data };
-    if (CONV1D.test(name)) {
-      const conv = [want[1] as number, want[0] as number]; // HF Conv1D stores [in, out]
-      if (!sameShape(t.shape, conv)) throw inputError(file, `tensor '${key}' has shape [${t.shape}], config.json implies [${conv}]`, 'the checkpoint and its config.json do not match: use the pair transformers saved together');
-      tensor = transpose2d(tensor);
-    } else if (!sameShape(t.shape, want)) {
-      if (name === 'score.weight') {
-        throw inputError(file, `score.weight has ${t.shape[0]} classes, the data set has ${want[0]}`, 'fine-tune from the base model (without its classification head), or use a data set with the same classes');
-      }
-      throw inputError(file, `tensor '${key}' has shape [${t.shape}], config.json implies [${want}]`, 'the checkpoint and its config.json do not match: use the pair transformers saved together');
-    }
-    for (let i = 0; i < tensor.data.length; i++) {
-      if (!Number.isFinite(tensor.data[i])) throw inputError(file, `tensor '${key}' contains NaN or infinite values (index ${i})`, 'the checkpoint is broken (a diverged run?): use an earlier checkpoint');
-    }
-    state[name] = tensor;
+    state[name] = p.conv1d ? transpose2d(t) : { shape: t.shape, data: t.data };
   }
-  const missing = [...expected.keys()].filter((n) => !(n in state));
-  const missingTrunk = missing.filter((n) => n !== 'score.weight');
-  if (missingTrunk.length) {
-    throw inputError(file, `is missing ${missingTrunk.length} GPT-2 tensor(s): ${missingTrunk.slice(0, 4).join(', ')}${missingTrunk.length > 4 ? ', …' : ''}`, 'the file is incomplete: download or save it again');
-  }
-  return { dir, config, state, missing, ignored, file, fileDtypes: [...fileDtypes] };
+  return { dir, config, state, missing: match.missing, ignored: match.ignored, file: check.index ?? (check.files[0] as string), files: check.files, fileDtypes: [...fileDtypes], check };
 }
 
 /** Native state -> HF GPT2ForSequenceClassification tensors (Conv1D back to [in, out]). */

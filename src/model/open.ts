@@ -1,11 +1,12 @@
 /**
  * open.ts — a native training session for `--model`: a preset (random init), or a Hugging Face
- * folder / hub id (its weights; a missing score head initialised and reported). `--init random`
- * takes only the shape, since throughput does not depend on weight values.
+ * folder / hub id (its weights; a missing score head initialised and reported; a hub id not in the
+ * cache is downloaded). `--init random` takes only the shape, since throughput does not depend on
+ * weight values.
  */
 import { fromNative } from '../errors.js';
 import { loadNative, type NativeSession, type TrainOptions } from '../native.js';
-import { loadCheckpoint, readHfConfig, resolveModel, type LoadedCheckpoint, type ModelSource } from './hf.js';
+import { loadCheckpoint, obtainModel, readHfConfig, type LoadedCheckpoint, type ModelSource } from './hf.js';
 import { modelConfig, type ModelConfig } from './presets.js';
 
 export interface OpenedModel {
@@ -17,19 +18,23 @@ export interface OpenedModel {
   checkpoint?: LoadedCheckpoint;
 }
 
-/** The model's shape without loading weights (for estimates). */
-export function modelShape(spec: string, numLabels: number): { source: ModelSource; config: ModelConfig } {
-  const source = resolveModel(spec);
-  if (source.kind === 'preset') return { source, config: modelConfig(source.name, { numLabels }) };
-  const cfg = readHfConfig(source.dir, numLabels).model;
-  return { source, config: { ...cfg, numLabels } };
+/** The shape of a model already resolved (a preset, or a folder's config.json). */
+export function shapeOf(source: ModelSource, numLabels: number): ModelConfig {
+  if (source.kind === 'preset') return modelConfig(source.name, { numLabels });
+  return { ...readHfConfig(source.dir, numLabels).model, numLabels };
+}
+
+/** The model's shape without its weights (for estimates): a hub id fetches config.json and the tokenizer only. */
+export async function modelShape(spec: string, numLabels: number, env?: NodeJS.ProcessEnv): Promise<{ source: ModelSource; config: ModelConfig }> {
+  const source = await obtainModel(spec, 'shape', { env });
+  return { source, config: shapeOf(source, numLabels) };
 }
 
 export async function openModel(spec: string, opts: TrainOptions & { numLabels: number; init?: 'pretrained' | 'random' }): Promise<OpenedModel> {
   const { numLabels, init = 'pretrained', ...train } = opts;
-  const source = resolveModel(spec);
+  const source = await obtainModel(spec, init === 'pretrained' ? 'weights' : 'shape');
   const checkpoint = source.kind === 'folder' && init === 'pretrained' ? loadCheckpoint(source.dir, { numLabels }) : undefined;
-  const config = checkpoint ? checkpoint.config.model : modelShape(spec, numLabels).config;
+  const config = checkpoint ? checkpoint.config.model : shapeOf(source, numLabels);
   const addon = loadNative();
   let session: NativeSession;
   try {

@@ -59,7 +59,7 @@ export function trainingMemory(cfg: ModelConfig, act: ActivationModel, batch: nu
 
 export interface Fit {
   fits: boolean;
-  /** the largest micro-batch (≤ the requested batch) that fits one GPU, 0 when none does */
+  /** the largest micro-batch that fits one GPU and divides its rows (micro × gradAccum = them), 0 when none fits */
   microBatch: number;
   gradAccum: number;
   usableBytes: number;
@@ -68,8 +68,8 @@ export interface Fit {
 }
 
 /**
- * Keep the requested effective batch (per GPU share, `batchPerGpu`), using the largest micro-batch
- * that fits and gradient accumulation for the rest.
+ * Keep the requested effective batch (per GPU share, `batchPerGpu`) exactly, using the largest
+ * micro-batch that fits and divides it, and gradient accumulation for the rest.
  */
 export function fitMicroBatch(cfg: ModelConfig, act: ActivationModel, gpuMemoryGiB: number, batchPerGpu: number): Fit {
   const usableBytes = (gpuMemoryGiB * 2 ** 30 - CUDA_RESERVE_BYTES) * FRAGMENTATION_MARGIN;
@@ -84,10 +84,13 @@ export function fitMicroBatch(cfg: ModelConfig, act: ActivationModel, gpuMemoryG
       reason: `needs ${(one.peakBytes / 2 ** 30).toFixed(1)} GiB at micro-batch 1 (${((16 * parameterCount(cfg)) / 2 ** 30).toFixed(1)} GiB of it weights, gradients and AdamW states), ${(usableBytes / 2 ** 30).toFixed(1)} GiB usable`,
     };
   }
-  let micro = 1;
-  while (micro < batchPerGpu && trainingMemory(cfg, act, micro + 1).peakBytes <= usableBytes) micro++;
-  const gradAccum = Math.ceil(batchPerGpu / micro);
-  const microBatch = Math.ceil(batchPerGpu / gradAccum); // even split, same effective batch
+  let largest = 1;
+  while (largest < batchPerGpu && trainingMemory(cfg, act, largest + 1).peakBytes <= usableBytes) largest++;
+  // The largest micro-batch that fits and divides the GPU's rows exactly: micro × accumulation is
+  // then the batch asked for, never rounded up (7 rows at most 3 per pass: 1 × 7, not 3 × 3 = 9).
+  let microBatch = largest;
+  while (batchPerGpu % microBatch !== 0) microBatch--;
+  const gradAccum = batchPerGpu / microBatch;
   const peak = trainingMemory(cfg, act, microBatch).peakBytes;
   return {
     fits: true,

@@ -2,6 +2,7 @@
  * recommend.ts — SkyPilot's optimizer shape with a measured runtime: price rows × projected hours →
  * a cost map (plan rows), a separate pick, and the epoch arithmetic. Pure: no I/O, no native calls.
  */
+import { calibrate, type AppliedCalibration } from '../calibration.js';
 import type { ModelConfig } from '../model/presets.js';
 import { scalingModel, type ScalingModel } from './scaling.js';
 import { effectivePrice, freshness, type GpuSpec, type PriceRow } from '../pricing/catalog.js';
@@ -41,6 +42,8 @@ export interface PlanInput {
   now: Date;
   /** the data-parallel model's constants and their sources (scaling.ts) */
   scaling?: ScalingModel;
+  /** earlier runs' factor for this device and model (calibration.ts): applied by calibrate(), as to the projection */
+  calibration?: AppliedCalibration | null;
 }
 
 export interface PlanRow {
@@ -57,6 +60,8 @@ export interface PlanRow {
   gradAccum: number;
   fits: boolean;
   basis: Basis | 'n/a';
+  /** the calibration factor applied to this row's training throughput (1: none, or an analytic row, which takes no measured throughput) */
+  calibration: number;
   efficiency: number;
   scalingEfficiency: number;
   /** the gradient all-reduce inside stepMs (0 on one GPU) */
@@ -90,6 +95,8 @@ export interface Plan {
   notes: string[];
   /** how multi-GPU rows are scaled, and what is measured vs published vs assumed */
   scaling: ScalingModel;
+  /** the calibration applied (the same factor as the projection's), and to which rows */
+  calibration: (AppliedCalibration & { appliedTo: string }) | null;
 }
 
 function rowPlan(p: PlanInput, r: PriceRow, epochs: number) {
@@ -97,13 +104,15 @@ function rowPlan(p: PlanInput, r: PriceRow, epochs: number) {
   const perGpuBatch = Math.ceil(p.batchSize / r.gpuCount);
   const fit = fitMicroBatch(p.model, p.activation, gpu.memoryGiB, perGpuBatch);
   const base = { fit, gpu };
-  if (!fit.fits) return { ...base, step: null, epochHours: Infinity, hours: Infinity };
-  const step = instanceStep(p.measurement, gpu, r.gpuCount, fit.microBatch * p.meanSeqLen, fit.gradAccum, p.gpus);
-  const evalRatio = p.measurement.evalTokensPerSec ? p.measurement.evalTokensPerSec / p.measurement.tokensPerSec : 3;
+  if (!fit.fits) return { ...base, step: null, calibration: 1, epochHours: Infinity, hours: Infinity };
+  const step = instanceStep(calibrate(p.measurement, p.calibration ?? null), gpu, r.gpuCount, fit.microBatch * p.meanSeqLen, fit.gradAccum, p.gpus);
+  const calibration = step.basis === 'analytic' ? 1 : (p.calibration?.ratio ?? 1);
+  // eval runs at the measured eval:train ratio, the train side as this row's (calibrated) one
+  const evalRatio = p.measurement.evalTokensPerSec ? p.measurement.evalTokensPerSec / (p.measurement.tokensPerSec * calibration) : 3;
   const trainHours = p.trainTokensPerEpoch / step.tokensPerSec / 3600;
   const evalHours = p.evalTokensPerEpoch / (step.tokensPerSec * evalRatio) / 3600;
   const epochHours = trainHours + evalHours;
-  return { ...base, step, epochHours, hours: SETUP_HOURS + epochs * epochHours };
+  return { ...base, step, calibration, epochHours, hours: SETUP_HOURS + epochs * epochHours };
 }
 
 export function plan(p: PlanInput): Plan {
@@ -128,10 +137,15 @@ export function plan(p: PlanInput): Plan {
       rows = evaluated(epochs);
     }
   }
-  const out: PlanRow[] = rows.map(({ r, price, fit, step, hours, gpu }) => {
+  const out: PlanRow[] = rows.map(({ r, price, fit, step, hours, gpu, calibration }) => {
     const cost = hours * price;
     let reason = fit.fits ? fit.reason : `does not fit: ${fit.reason}`;
     let feasible = fit.fits;
+    if (feasible && p.batchSize % r.gpuCount !== 0) {
+      // data-parallel ranks take equal shares: this batch cannot be trained here as it is
+      feasible = false;
+      reason = `a batch of ${p.batchSize} rows does not split over ${r.gpuCount} GPUs: make --batch-size × --grad-accum a multiple of ${r.gpuCount}`;
+    }
     if (feasible && p.budget !== undefined && cost > p.budget) {
       feasible = false;
       reason = `over budget: $${cost.toFixed(2)} > $${p.budget}`;
@@ -154,6 +168,7 @@ export function plan(p: PlanInput): Plan {
       gradAccum: fit.gradAccum,
       fits: fit.fits,
       basis: step?.basis ?? 'n/a',
+      calibration,
       efficiency: step?.efficiency ?? 0,
       scalingEfficiency: step?.scalingEfficiency ?? 0,
       allReduceMs: step?.allReduceMs ?? 0,
@@ -189,6 +204,13 @@ export function plan(p: PlanInput): Plan {
   if (out.some((x) => x.basis === 'analytic')) {
     notes.push('basis "analytic": measured on a CPU, so GPU efficiency is an assumption (see src/planner/performance.ts); measure on a GPU (--device cuda) for "extrapolated" rows');
   }
+  const cal = p.calibration && p.calibration.ratio !== 1 ? p.calibration : null;
+  const calibrated = out.filter((x) => x.calibration !== 1).length;
+  if (cal) {
+    notes.push(
+      `calibration ×${cal.ratio.toFixed(3)} from ${cal.runs} earlier run(s) on this device: applied to the measured throughput, so to the local projection and to the ${calibrated} row(s) computed from it (basis measured/extrapolated)${out.some((x) => x.basis === 'analytic') ? '; analytic rows take no measured throughput and are not calibrated' : ''}`,
+    );
+  }
   if (out.some((x) => x.priceFreshness !== 'fresh')) notes.push(`some prices are older than ${p.maxAgeDays} days or undated: import a fresh SkyPilot catalog (ftplan pricing import)`);
   const arithmetic = [
     `${p.trainRows.toLocaleString('en-US')} rows ÷ ${pick && pick.gradAccum * pick.gpus > 1 ? `(micro-batch ${pick.microBatch} × ${pick.gradAccum} accumulation × ${pick.gpus} GPU(s))` : p.batchSize} per step = ${stepsPerEpoch.toLocaleString('en-US')} steps/epoch × ${epochs} epochs = ${(stepsPerEpoch * epochs).toLocaleString('en-US')} steps (${epochsBasis})`,
@@ -216,5 +238,6 @@ export function plan(p: PlanInput): Plan {
     arithmetic,
     notes,
     scaling,
+    calibration: cal ? { ...cal, appliedTo: `the local projection and ${calibrated} of ${out.length} rows (basis measured/extrapolated; analytic rows take no measured throughput)` } : null,
   };
 }

@@ -9,7 +9,11 @@
  *   - fractional GPUs (Azure's 1/6 A10) and GPUs the planner has no data for are left out;
  *   - RunPod's GpuInfo gives GB under the name SizeInMiB (noticed and counted; the planner takes GPU
  *     memory from pricing/gpus.json, never from GpuInfo);
- *   - zones are folded into their region: the cheapest zone's on-demand and spot prices.
+ *   - zones are folded into their region: the cheapest zone's on-demand and spot prices;
+ *   - Vast's regions are its hosts' geolocation as SkyPilot's fetcher asks for it (georegion=true):
+ *     "<state or country>, <country code>, <continent>", e.g. "Japan, JP, AS"; a host that names no
+ *     state leaves the first part empty (", US, NA"), which is kept as "US, NA" (vastRegion) and
+ *     spelled back SkyPilot's way for a launch (skypilotRegion).
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseCsv } from 'csv-parse/sync';
@@ -35,6 +39,8 @@ export interface ImportCounts {
   gcpNoHost: number;
   gpuInfoGbAsMib: number;
   zonesFolded: number;
+  /** rows whose Region is empty: left out */
+  noRegion: number;
 }
 
 export interface ImportResult {
@@ -94,6 +100,23 @@ function gcpHost(gpu: string, count: number): string | null {
     default:
       return null;
   }
+}
+
+/** A Vast region without its empty parts: ", US, NA" -> "US, NA"; "Japan, JP, AS" stays. */
+export function vastRegion(raw: string): string {
+  return raw
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)
+    .join(', ');
+}
+
+/**
+ * A price row's region as SkyPilot's catalog spells it (what `resources.region` must match): Vast's
+ * regions without a place name get their empty first part back; other clouds' are unchanged.
+ */
+export function skypilotRegion(cloud: string, region: string): string {
+  return cloud === 'vast' && region.split(',').length === 2 ? `, ${region}` : region;
 }
 
 const numOrNull = (v: unknown): number | null => {
@@ -163,6 +186,7 @@ export function importSkypilot(file: string, cloud: string, meta: { source: stri
     gcpNoHost: 0,
     gpuInfoGbAsMib: 0,
     zonesFolded: 0,
+    noRegion: 0,
   };
   const validPrice = (price: number | null): price is number => {
     if (price === null || Number.isNaN(price)) counts.missingPrice++;
@@ -208,7 +232,12 @@ export function importSkypilot(file: string, cloud: string, meta: { source: stri
       continue;
     }
     if (!validPrice(price)) continue;
-    zoneRows.push({ instanceType: r.InstanceType as string, gpu, gpuCount: count, vCPUs: numOrNull(r.vCPUs), memoryGiB: numOrNull(r.MemoryGiB), region: (r.Region as string).trim(), zone, price, spot: spotRaw });
+    const region = c === 'vast' ? vastRegion(r.Region as string) : (r.Region as string).trim();
+    if (!region) {
+      counts.noRegion++;
+      continue;
+    }
+    zoneRows.push({ instanceType: r.InstanceType as string, gpu, gpuCount: count, vCPUs: numOrNull(r.vCPUs), memoryGiB: numOrNull(r.MemoryGiB), region, zone: c === 'vast' ? region : zone, price, spot: spotRaw });
   }
   for (const r of gcpAccel) {
     const gpuName = (r.AcceleratorName as string).trim();
@@ -229,7 +258,12 @@ export function importSkypilot(file: string, cloud: string, meta: { source: stri
     if (!validPrice(price)) continue;
     const accSpot = numOrNull(r.SpotPrice);
     const spot = accSpot !== null && accSpot > 0 && host.spot !== null ? accSpot + host.spot : null;
-    zoneRows.push({ instanceType: hostType, gpu, gpuCount: count, vCPUs: host.vCPUs, memoryGiB: host.memoryGiB, region: (r.Region as string).trim(), zone, price: price + host.price, spot });
+    const region = (r.Region as string).trim();
+    if (!region) {
+      counts.noRegion++;
+      continue;
+    }
+    zoneRows.push({ instanceType: hostType, gpu, gpuCount: count, vCPUs: host.vCPUs, memoryGiB: host.memoryGiB, region, zone, price: price + host.price, spot });
   }
   // Fold zones into regions: the cheapest zone, for on-demand and for spot.
   const byRegion = new Map<string, { row: ZoneRow; zones: Set<string>; spots: number[] }>();

@@ -34,6 +34,27 @@ function style() {
   return color ? { head: ['cyan'], border: ['grey'] } : { head: [], border: [] };
 }
 
+/**
+ * Rows that differ only in their region, as one line: the first row of each group (the rows come
+ * sorted, so the first is the one to show) and how many more regions it stands for. The plan table
+ * and `ftplan pricing` group with it; their --json keeps every row.
+ */
+export function groupRegions<T extends { region: string }>(rows: readonly T[], key: (row: T) => string): { row: T; more: number; regions: string[] }[] {
+  const groups = new Map<string, { row: T; more: number; regions: string[] }>();
+  for (const row of rows) {
+    const k = key(row);
+    const g = groups.get(k);
+    if (g) {
+      g.more++;
+      g.regions.push(row.region);
+    } else groups.set(k, { row, more: 0, regions: [row.region] });
+  }
+  return [...groups.values()];
+}
+
+/** A group's region cell: the first region, and "(+N more)" for the rest. */
+export const regionCell = (g: { row: { region: string }; more: number }): string => (g.more ? `${g.row.region} (+${g.more} more)` : g.row.region);
+
 /** The plan: one row per instance and region, the pick marked, the arithmetic under it. */
 export function renderPlan(r: EstimateResult, top = 12): string {
   const p = r.plan;
@@ -44,31 +65,21 @@ export function renderPlan(r: EstimateResult, top = 12): string {
     colWidths: [3, 8, 24, 13, 18, 9, 8, 10, 9, 6, 14, 30],
   });
   // One line per instance type: its cheapest region (the JSON output has every region).
-  const seen = new Map<string, number>();
-  const grouped: (typeof p.rows)[number][] = [];
-  for (const x of p.rows) {
-    const key = `${x.cloud}|${x.instance}|${x.feasible}`;
-    if (seen.has(key)) seen.set(key, (seen.get(key) as number) + 1);
-    else {
-      seen.set(key, 0);
-      grouped.push(x);
-    }
-  }
+  const grouped = groupRegions(p.rows, (x) => `${x.cloud}|${x.instance}|${x.feasible}`);
   const rows = top > 0 ? grouped.slice(0, top) : grouped;
-  for (const x of rows) {
-    const more = seen.get(`${x.cloud}|${x.instance}|${x.feasible}`) ?? 0;
+  for (const { row: x, more } of rows) {
     t.push([
       x.recommended ? '★' : '',
       x.cloud,
       x.instance,
       x.gpus > 1 && x.fits ? `${x.gpus}× ${x.gpu} (DP ${Math.round(x.scalingEfficiency * 100)}%)` : `${x.gpus}× ${x.gpu}`,
-      more ? `${x.region} (+${more} more)` : x.region,
+      regionCell({ row: x, more }),
       x.pricePerHour.toFixed(3) + (x.spot ? ' spot' : ''),
       Number.isFinite(x.hours) ? x.hours.toFixed(2) : '—',
       Number.isFinite(x.costUsd) ? x.costUsd.toFixed(2) : '—',
       x.fits ? `${x.microBatch} × ${x.gradAccum}` : '—',
       x.fits ? 'yes' : 'no',
-      x.basis,
+      x.calibration !== 1 ? `${x.basis} ×${x.calibration.toFixed(3)} (calibrated)` : x.basis,
       x.feasible ? '' : x.reason,
     ]);
   }
@@ -86,6 +97,7 @@ export function renderEstimate(r: EstimateResult, top = 12): string {
   const measured = new Table({ head: ['measured here', ''], wordWrap: true, colWidths: [24, 76], style: style() });
   measured.push(
     ['model', `${r.model} (${num(m.parameters)} parameters, ${num(m.matmulParameters)} in matmuls)`],
+    ...(r.checkpoint ? [['checkpoint', r.checkpoint.note]] : []),
     ['device', `${r.device}: ${m.deviceName}`],
     ['dtype · threads', `${r.dtype} · ${m.threads} thread(s)`],
     ['libtorch · BLAS', `${m.libtorch.version}${m.libtorch.cuda ? ' (CUDA)' : ' (CPU)'} · ${m.blas.kind}${m.blas.slow ? ' (SLOW: reference BLAS)' : ''}`],

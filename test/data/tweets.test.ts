@@ -100,8 +100,8 @@ describe('loading the tweet data set', () => {
     copyFileSync(join(TWEETS, 'test.parquet'), join(snap, 'data', 'test-00000-of-00001.parquet'));
     const ds = await expectTweetCounts('mteb/tweet_sentiment_extraction', { HF_HUB_CACHE: hub });
     expect(ds.source).toBe(`hub cache (${snap})`);
-    const viaHome = await loadDataset('mteb/tweet_sentiment_extraction', { env: { HF_HOME: join(hub, '..', 'nope'), HOME: '/nonexistent', XDG_CACHE_HOME: join(hub, 'x') } }).catch((e: Error) => e);
-    expect((viaHome as Error).message).toMatch(/neither a path nor in the local Hugging Face hub cache/);
+    const viaHome = await loadDataset('mteb/tweet_sentiment_extraction', { env: { HF_HOME: join(hub, '..', 'nope'), HOME: '/nonexistent', XDG_CACHE_HOME: join(hub, 'x'), HF_HUB_OFFLINE: '1' } }).catch((e: Error) => e);
+    expect((viaHome as Error).message).toBe(`HF_HUB_OFFLINE=1 and --dataset mteb/tweet_sentiment_extraction is not in the cache at ${join(hub, '..', 'nope', 'hub', 'datasets--mteb--tweet_sentiment_extraction')}`);
   });
 
   it('csv and tsv, string labels mapped in sorted order and recorded', async () => {

@@ -16,7 +16,7 @@ describe('memory fit, measured', () => {
     const probe = async (name: string) => {
       const cfg = modelConfig(name);
       const p = await addon.probeActivations({ model: cfg, seqLen: 128, threads: 2 });
-      return { cfg, act: { ...p, measuredOn: 'cpu', dtype: 'fp32' as const } };
+      return { cfg, act: { ...p, seqLen: 128, measuredOn: 'cpu', dtype: 'fp32' as const } };
     };
     const xl = await probe('gpt2-xl'); // the probe uses 1- and 2-block twins: it runs here though xl does not
     const onL4 = fitMicroBatch(xl.cfg, xl.act, gpus.L4!.memoryGiB, 16);
@@ -40,7 +40,7 @@ describe('memory fit, measured', () => {
     const probe = await addon.probeActivations({ model: cfg, seqLen: 100, threads: 2 });
     const r = await addon.benchmark({ model: cfg, batchSize: 2, seqLen: 16, steps: 1, warmupSteps: 0, threads: 2, probeBatchSizes: [16], probeSeqLen: 100 });
     const measured = r.probe[0]!.peakBytes;
-    const predicted = trainingMemory(cfg, { ...probe, measuredOn: 'cpu', dtype: 'fp32' }, 16).peakBytes;
+    const predicted = trainingMemory(cfg, { ...probe, seqLen: 100, measuredOn: 'cpu', dtype: 'fp32' }, 16).peakBytes;
     expect(Math.abs(predicted - measured) / measured).toBeLessThan(0.1);
   }, 120_000);
 });

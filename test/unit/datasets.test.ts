@@ -81,8 +81,9 @@ describe('loading a data set', () => {
     expect(ds.source).toBe(`hub cache (${snap})`);
     expect(ds.splits.train!.examples.map((e) => e.text)).toEqual(src.train.map((r) => r.text));
     expect(ds.splits.test!.examples).toHaveLength(30);
-    const viaHome = await loadDataset('acme/reviews', { env: { HF_HOME: join(hub, '..', 'nope'), HOME: '/nonexistent', XDG_CACHE_HOME: join(hub, 'x') } }).catch((e: Error) => e);
-    expect((viaHome as Error).message).toMatch(/neither a path nor in the local Hugging Face hub cache/);
+    // not in the cache that HF_HOME names, and offline: an error naming where it looked (downloads: test/hub.test.ts)
+    const viaHome = await loadDataset('acme/reviews', { env: { HF_HOME: join(hub, '..', 'nope'), HOME: '/nonexistent', XDG_CACHE_HOME: join(hub, 'x'), HF_HUB_OFFLINE: '1' } }).catch((e: Error) => e);
+    expect((viaHome as Error).message).toBe(`HF_HUB_OFFLINE=1 and --dataset acme/reviews is not in the cache at ${join(hub, '..', 'nope', 'hub', 'datasets--acme--reviews')}`);
   });
 
   it('policies: empty texts, missing and unknown labels are counted, never a crash', async () => {

@@ -76,7 +76,7 @@ describe('the native boundary: arguments are checked in TS before the call', () 
     ['Session.step: a token id outside the vocab', () => session().step([makeBatch([[1, 9999]], 4, cfg.padTokenId, [1])]), /token id 9999 is outside the vocab/],
     ['Session.step: ids of the wrong length', () => session().step([{ ...good, inputIds: new Int32Array(3) }]), /Int32Array of batchSize × seqLen = 4 elements/],
     ['Session.logits: lengths 0', () => session().logits({ ...good, lengths: Int32Array.from([0]) }), /0 real tokens in a row of 4/],
-    ['Session.setLr: Infinity', () => session().setLr(Number.POSITIVE_INFINITY), /lr must be a finite number >= 0/],
+    ['Session.setLr: Infinity', () => session().setLr(Number.POSITIVE_INFINITY), /lr must be a finite number > 0/],
     ['Session.loadState: data of the wrong size', () => session().loadState({ w: { shape: [2, 2], data: new Float32Array(3) } }), /has 3 values for shape \[2, 2\]/],
     ['Session.saveTrainingState: no path', () => session().saveTrainingState(''), /takes a file path/],
     ['Session.loadTrainingState: a missing file', () => session().loadTrainingState('/nonexistent/state.pt'), /no such file/],

@@ -1,0 +1,37 @@
+// state.h — a model's weights in and out by name: the native (torch Linear) layout and HF's module
+// names ("transformer.h.0.attn.c_attn.weight"); src/model/hf.ts maps Hugging Face checkpoints onto
+// them. The optimizer's and the random generators' state (an exact resume) is the trainer's
+// (Trainer::save_training_state).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "gpt2.h"
+#include "record.h"
+
+namespace ftplan {
+
+using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
+
+// X(type, name, jsName, default): see record.h.
+#define FTPLAN_STATE_LOAD_REPORT(X)                                                   \
+  X(std::vector<std::string>, loaded, loaded, {})         /* copied into the model */ \
+  X(std::vector<std::string>, missing, missing, {})       /* the model's, not given: left as they were */ \
+  X(std::vector<std::string>, unexpected, unexpected, {}) /* given, not the model's: ignored */
+
+struct StateLoadReport {
+  FTPLAN_STATE_LOAD_REPORT(FTPLAN_FIELD)
+};
+
+// Copies each tensor whose name is a parameter of the model into it. Throws std::invalid_argument
+// (and copies nothing further) when a shape differs from the parameter's or a value is not finite.
+StateLoadReport load_parameters(GPT2ForSequenceClassification& model, const NamedTensors& tensors);
+
+// Every parameter, in the model's order: float32, contiguous, on the CPU, detached copies.
+NamedTensors parameters_on_cpu(GPT2ForSequenceClassification& model);
+
+}  // namespace ftplan
