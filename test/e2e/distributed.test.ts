@@ -150,7 +150,7 @@ describe('ftplan launch --emit skypilot', () => {
 
   it('for `ftplan estimate --gpus 8`: validates against the SkyPilot task schema, and its run line is exactly what ftplan run accepts', async () => {
     const dir = tmp();
-    const est = ftplan(['estimate', '--model', 'tiny', '--dataset', DATASET, '--limit', '200', '--steps', '2', '--warmup-steps', '1', '--gpus', '8', '--json']);
+    const est = ftplan(['estimate', '--model', 'tiny', '--dataset', DATASET, '--limit', '200', '--steps', '2', '--warmup-steps', '1', '--min-time', '0', '--threads', '1', '--gpus', '8', '--json']);
     expect(est.code, est.stderr).toBe(0);
     const planFile = join(dir, 'plan.json');
     writeFileSync(planFile, est.stdout);
