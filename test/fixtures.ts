@@ -212,7 +212,7 @@ export function gpt2TokenizerFolder(): string {
 // Checkpoints
 
 /** sshleifer/tiny-gpt2's shape: GPT-2's vocabulary and positions, 2 layers, 2 heads, 2 channels. */
-export const TINY_GPT2: Partial<ModelConfig> = { vocabSize: 50257, nPositions: 1024, nEmbd: 2, nLayer: 2, nHead: 2, padTokenId: 50256 };
+export const TINY_GPT2_SHAPE: Partial<ModelConfig> = { vocabSize: 50257, nPositions: 1024, nEmbd: 2, nLayer: 2, nHead: 2, padTokenId: 50256 };
 
 export interface TinyCheckpoint {
   dir: string;
@@ -229,7 +229,7 @@ export interface TinyCheckpoint {
  */
 export function tinyHfCheckpoint(dir: string, o: { config?: Partial<ModelConfig>; seed?: number; head?: boolean; labels?: string[]; weightScale?: number } = {}): TinyCheckpoint {
   const labels = o.labels ?? [...LABELS];
-  const config = modelConfig('tiny', { ...TINY_GPT2, ...o.config, numLabels: labels.length });
+  const config = modelConfig('tiny', { ...TINY_GPT2_SHAPE, ...o.config, numLabels: labels.length });
   const r = prng(o.seed ?? 1);
   const std = o.weightScale ?? 0.2;
   const state: StateDict = {};
