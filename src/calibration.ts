@@ -16,7 +16,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { writeFileAtomic } from './model/safetensors.js';
+import { writeFileAtomic } from './util/fs.js';
 
 export interface CalibrationEntry {
   /** the factor the next estimate applies to its measured throughput (shrunk toward 1) */

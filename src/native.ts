@@ -6,9 +6,9 @@
  */
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { FtplanError } from './errors.js';
+import { PACKAGE_ROOT } from './paths.js';
 import type { ModelConfig } from './model/presets.js';
 import { checkedAddon } from './native/checked.js';
 import {
@@ -31,8 +31,6 @@ import {
 
 export * from './native/records.js';
 export { checkedAddon };
-
-export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 export type Dtype = 'fp32' | 'bf16';
 

@@ -9,7 +9,7 @@ import { batchLengthSample, epochTokens, lengthsFromHistogram, type Batching } f
 import { loadProfile, type DatasetProfile } from '../data/profile.js';
 import { FtplanError, fromNative, usageError } from '../errors.js';
 import { fitStepTime, median, MeasurementSchema, stepMsAt, type Measurement, type StepTimeModel } from '../measurement.js';
-import { writeFileAtomic } from '../model/safetensors.js';
+import { writeFileAtomic } from '../util/fs.js';
 import { filterRows, loadCatalog, loadGpus } from '../pricing/catalog.js';
 import { loadScalingCalibration, scalingModel } from '../planner/scaling.js';
 import { availableHostMemory, hostMemoryNeed, parameterCount } from '../planner/memory.js';

@@ -17,7 +17,7 @@ import { gpt2TokenizerFiles } from '../data/gpt2-files.js';
 import { tokenizerFor } from '../data/tokenizer.js';
 import { fromNative, FtplanError } from '../errors.js';
 import { obtainModel, readHfConfig, saveCheckpoint, type ModelNeed } from '../model/hf.js';
-import { writeFileAtomic } from '../model/safetensors.js';
+import { writeFileAtomic } from '../util/fs.js';
 import { parameterCount } from '../planner/memory.js';
 import { runStepsPerEpoch } from '../planner/projection.js';
 import { openModel, type OpenedModel } from '../model/open.js';

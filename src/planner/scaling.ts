@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../native.js';
+import { PACKAGE_ROOT } from '../paths.js';
 import { ALLREDUCE_LATENCY_MS, BUCKET_BYTES } from './performance.js';
 
 export interface ScalingCalibration {

@@ -10,7 +10,7 @@ import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { z } from 'zod';
 import { FtplanError } from '../errors.js';
-import { PACKAGE_ROOT } from '../native.js';
+import { PACKAGE_ROOT } from '../paths.js';
 import { importSkypilot } from './skypilot.js';
 
 export const CLOUDS = ['aws', 'gcp', 'azure', 'lambda', 'runpod', 'vast'] as const;

@@ -12,7 +12,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { FtplanError } from '../errors.js';
-import { PACKAGE_ROOT } from '../native.js';
+import { PACKAGE_ROOT } from '../paths.js';
 import { RUN_OPTIONS, type RunArgs } from '../commands/options.js';
 
 export interface DistEnv {
