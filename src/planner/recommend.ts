@@ -5,7 +5,7 @@
 import { calibrate, type AppliedCalibration } from '../calibration.js';
 import type { ModelConfig } from '../model/presets.js';
 import { scalingModel, type ScalingModel } from './scaling.js';
-import { effectivePrice, freshness, type GpuSpec, type PriceRow } from '../pricing/catalog.js';
+import { effectivePrice, freshness, type GpuSpec, type PriceRow } from '../pricing/rows.js';
 import { fitMicroBatch, type ActivationModel } from './memory.js';
 import { instanceStep, type Basis, type LocalMeasurement } from './performance.js';
 import { runStepsPerEpoch } from './projection.js';
