@@ -18,6 +18,9 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from './util/fs.js';
 
+// The rule that applies a stored factor is the planner's (pure); the store re-exports it beside the factors.
+export { calibrate, type AppliedCalibration } from './planner/calibrate.js';
+
 export interface CalibrationEntry {
   /** the factor the next estimate applies to its measured throughput (shrunk toward 1) */
   ratio: number;
@@ -31,32 +34,6 @@ export interface CalibrationEntry {
   min: number;
   max: number;
   updatedAt: string;
-}
-
-/** The factor an estimate applies, and how many runs it comes from. */
-export interface AppliedCalibration {
-  ratio: number;
-  runs: number;
-}
-
-/**
- * The one rule for applying a calibration: the factor multiplies the measured training throughput
- * (and divides the step time, multiplies the achieved FLOP/s), so everything computed from the
- * measurement inherits it alike: the projection on this device, and every plan row whose step time
- * comes from this measurement (basis measured or extrapolated). Rows of the analytic model take no
- * measured throughput, so no factor reaches them; eval throughput is not calibrated (runs measure
- * training). Used by estimate (projection), the planner (rows) and run (the prediction it checks).
- */
-export function calibrate<M extends { tokensPerSec: number; stepMs?: number; achievedFlops?: number; samplesPerSec?: number }>(m: M, cal: AppliedCalibration | null): M {
-  if (!cal || cal.ratio === 1) return m;
-  const r = cal.ratio;
-  return {
-    ...m,
-    tokensPerSec: m.tokensPerSec * r,
-    ...(m.stepMs !== undefined ? { stepMs: m.stepMs / r } : {}),
-    ...(m.achievedFlops !== undefined ? { achievedFlops: m.achievedFlops * r } : {}),
-    ...(m.samplesPerSec !== undefined ? { samplesPerSec: m.samplesPerSec * r } : {}),
-  };
 }
 
 /** How many runs' worth of "the estimate was exact" the stored mean is shrunk toward. */

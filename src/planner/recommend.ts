@@ -2,7 +2,7 @@
  * recommend.ts — SkyPilot's optimizer shape with a measured runtime: price rows × projected hours →
  * a cost map (plan rows), a separate pick, and the epoch arithmetic. Pure: no I/O, no native calls.
  */
-import { calibrate, type AppliedCalibration } from '../calibration.js';
+import { calibrate, type AppliedCalibration } from './calibrate.js';
 import type { ModelConfig } from '../model/presets.js';
 import { scalingModel, type ScalingModel } from './scaling.js';
 import { effectivePrice, freshness, type GpuSpec, type PriceRow } from '../pricing/rows.js';
