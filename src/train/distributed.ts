@@ -13,7 +13,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { FtplanError } from '../errors.js';
 import { PACKAGE_ROOT } from '../paths.js';
-import { RUN_OPTIONS, type RunArgs } from '../commands/options.js';
+import { RUN_OPTIONS, type RunArgs } from '../flags/run.js';
 
 export interface DistEnv {
   rank: number;
