@@ -4,10 +4,11 @@
  * (bare) measured tokens/s. Stored in $FTPLAN_HOME/calibration.json (default ~/.ftplan).
  *
  * The factor applied is shrunk toward 1. On a shared machine one run's ratio is mostly the
- * machine's speed in that minute (this VM: identical one-minute runs ±11%, bench/RESULTS.md), about
- * the size of the steady bias a calibration is for; applying one noisy ratio in full made the next
- * prediction worse, not better (+48.6% after one run). So the store keeps the geometric mean of the
- * runs' ratios and applies it as if one more run had found the estimate exact:
+ * machine's speed in that minute (identical one-minute runs on a shared 2-core machine spread ±11%,
+ * bench/RESULTS.md), about the size of the steady bias a calibration is for; one noisy ratio applied
+ * in full makes the next prediction worse, not better (+48.6% after one run, ibid.). So the store
+ * keeps the geometric mean of the runs' ratios and applies it as if one more run had found the
+ * estimate exact:
  *   applied = exp(n/(n + 1) · mean log ratio)
  * — the square root of the ratio after one run, approaching the mean as runs agree on it. The
  * spread of the runs (the standard deviation of their log ratios, from two runs on) is kept so an
