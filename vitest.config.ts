@@ -6,19 +6,36 @@ import { defineConfig } from 'vitest/config';
 const testHome = mkdtempSync(join(tmpdir(), 'ftplan-home-'));
 process.env.FTPLAN_TEST_HOME = testHome; // read by test/global-setup.ts's teardown
 
+// The test projects, one folder each (docs/testing.md):
+//   unit    pure TypeScript, no native addon (stubs where the subject is the TS logic); in parallel
+//   native  the addon loaded in-process
+//   e2e     the CLI as a user runs it (node bin/ftplan.js over dist/)
+//   slow    CI only: the node-gyp rebuild and long training runs
+//   data    CI only: the real tweet data, tiny-gpt2 and price catalogs (FTPLAN_DATA)
+// `npm test` runs unit, native and e2e and needs nothing outside the repository; `npm run test:ci`
+// runs slow and data. Groups run one after another; native and e2e files one at a time (2 cores,
+// and LibTorch's OpenMP threads in each process).
+const project = (name: string, groupOrder: number, parallel: boolean) => ({
+  extends: true as const,
+  test: {
+    name,
+    include: [`test/${name}/**/*.test.ts`],
+    sequence: { groupOrder },
+    ...(parallel ? { maxWorkers: 2 } : { maxWorkers: 1, fileParallelism: false }),
+  },
+});
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    // Native code and OpenMP: one process per test file, files one after another (2 cores).
     pool: 'forks',
-    fileParallelism: false,
     testTimeout: 120_000,
+    hookTimeout: 600_000,
     // every test file removes the temp folders it made with tempDir() (test/helpers.ts)
     setupFiles: ['test/setup.ts'],
     // and the run removes the FTPLAN_HOME below when it ends
     globalSetup: ['test/global-setup.ts'],
-    hookTimeout: 600_000,
     // imported price tables and the calibration store of the tests stay out of the user's ~/.ftplan
     env: { FTPLAN_HOME: testHome },
+    projects: [project('unit', 0, true), project('native', 1, false), project('e2e', 2, false), project('slow', 3, false), project('data', 4, false)],
   },
 });

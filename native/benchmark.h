@@ -48,10 +48,10 @@ struct BenchConfig {
   FTPLAN_BENCH_CONFIG(FTPLAN_FIELD)
 };
 
-// The shape of one step, which every timed step and probe is built from: a model that can be built
-// (validate(GPT2Config)) and at least one row and one micro-batch per step. Checked where the
-// options are read, so a call without a step fails at once; run_benchmark checks the schedule
-// (steps, lengths against the model) before it builds anything.
+// The step the benchmark times: a model that can be built (validate(GPT2Config)), at least one row
+// per micro-batch and one micro-batch per step. Checked where the options are read, so a call
+// without a step fails at once; run_benchmark also checks the schedule (steps, lengths against the
+// model's positions, probe sizes) before it builds anything.
 void validate(const BenchConfig& cfg);
 
 // Whether an exception is an out-of-memory failure (CUDA caching allocator, CPU allocator, new).

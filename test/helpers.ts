@@ -1,8 +1,17 @@
+// Shared by every test project: temp folders, small models and batches, and the `ftplan` command as
+// a user runs it (node bin/ftplan.js over the built dist/).
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { modelConfig, type ModelConfig } from '../src/model/presets.js';
 import type { NativeBatch } from '../src/native.js';
+
+/** The repository root (the tests' working directory). */
+export const ROOT = resolve(import.meta.dirname, '..');
+
+/** Debian's python3 with python3-torch: the independent reference implementation runs on it. */
+export const REFERENCE_PYTHON = process.env.FTPLAN_REFERENCE_PYTHON ?? '/usr/bin/python3';
 
 /** A small model for tests: GPT-2's layout, a reduced vocabulary so steps take milliseconds. */
 export function tinyModel(overrides: Partial<ModelConfig> = {}): ModelConfig {
@@ -49,4 +58,53 @@ export function removeTempDirs(): number {
   const dirs = tempDirs.splice(0);
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
   return dirs.length;
+}
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliOptions {
+  /** added to the environment (vitest.config.ts gives every run a test FTPLAN_HOME) */
+  env?: Record<string, string>;
+  /** false: `env` is the whole environment (to leave out the machine's own settings) */
+  inheritEnv?: boolean;
+  /** a hang guard only; a shared machine may pause processes for a while */
+  timeoutMs?: number;
+  /** shell commands run before ftplan replaces the shell (e.g. `ulimit -f 200`) */
+  shell?: string;
+}
+
+const BIN = join(ROOT, 'bin/ftplan.js');
+
+/** `ftplan <args>` run to its end. */
+const environment = (o: CliOptions) => (o.inheritEnv === false ? { ...o.env } : { ...process.env, ...o.env });
+
+export function ftplan(args: string[], o: CliOptions = {}): CliResult {
+  const env = environment(o);
+  const timeout = o.timeoutMs ?? 600_000;
+  const r = o.shell
+    ? spawnSync('bash', ['-c', `${o.shell}; exec "$0" "$@"`, process.execPath, BIN, ...args], { cwd: ROOT, encoding: 'utf8', env, timeout })
+    : spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', env, timeout });
+  return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The same without blocking the test's event loop (for several processes at once). */
+export function ftplanAsync(args: string[], o: CliOptions = {}): Promise<CliResult> {
+  return new Promise((res, rej) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: environment(o), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), o.timeoutMs ?? 600_000);
+    child.on('error', rej);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      res({ code, signal, stdout, stderr });
+    });
+  });
 }

@@ -48,14 +48,18 @@ class Session : public Napi::ObjectWrap<Session> {
   }
 
  private:
-  // Claims the session and queues work(trainer) as a Job; the claim ends when the promise settles.
+  void claim(Napi::Env env) {
+    bool idle = false;
+    if (!s_->busy.compare_exchange_strong(idle, true))
+      throw js_error(env, {"ERR_BUSY", "this session is already running an operation; await it first"});
+  }
+
+  // Claims the session and queues work(state) as a Job; the claim ends when the promise settles.
   // Every job first sets the compute thread's threads to the session's (another session or a
   // benchmark may have changed them).
   template <class Work>
   Napi::Value run(Napi::Env env, Work work) {
-    bool idle = false;
-    if (!s_->busy.compare_exchange_strong(idle, true))
-      throw js_error(env, {"ERR_BUSY", "this session is already running an operation; await it first"});
+    claim(env);
     try {
       return queue(
           env,
@@ -116,9 +120,7 @@ class Session : public Napi::ObjectWrap<Session> {
     return guarded(info.Env(), [&] {
       double lr = 0;
       from_js(info[0], lr, "lr");
-      bool idle = false;
-      if (!s_->busy.compare_exchange_strong(idle, true))
-        throw js_error(info.Env(), {"ERR_BUSY", "this session is already running an operation; await it first"});
+      claim(info.Env());
       struct Release {
         SessionState& s;
         ~Release() { s.busy = false; }

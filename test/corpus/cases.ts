@@ -1,9 +1,11 @@
 // The broken-input corpus: every row is one input ftplan reads (a data file, a model folder, a price
 // table, a flag) in a broken form, the command that reads it, and the exit code and message it must
-// give. test/corpus.test.ts runs each through `node bin/ftplan.js`. See README.md here.
-import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// give. test/e2e/corpus.test.ts runs each through `node bin/ftplan.js`. See README.md here. Every
+// input is made here from the fixtures below and test/fixtures.ts; the cases cut from the real tweet
+// parquet file are in test/data/corpus.test.ts.
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { DATA } from '../data.js';
+import { labelledFileBytes, labelledRows, parquetDataPage, tinyHfCheckpoint } from '../fixtures.js';
 
 export interface CorpusCase {
   name: string;
@@ -19,8 +21,9 @@ export interface CorpusCase {
 
 export const FIXTURES = resolve(import.meta.dirname, 'fixtures');
 export const TWEETS = join(FIXTURES, 'tweets-small');
-const TINY = join(DATA, 'tiny-gpt2');
-const TWEET_DATA = join(DATA, 'tweet_sentiment_extraction');
+// A synthetic labelled data set as parquet (uncompressed, so a test can damage one part of a page)
+const PARQUET = labelledFileBytes(labelledRows(300, 17), 'parquet', { uncompressed: true });
+const PAGE = parquetDataPage(PARQUET);
 
 const write = (path: string, data: string | Buffer) => {
   mkdirSync(dirname(path), { recursive: true });
@@ -31,12 +34,9 @@ const rows = (n: number, label: (i: number) => unknown) => Array.from({ length: 
 
 const profile = (file: string, ...more: string[]) => (dir: string) => ['profile', '--dataset', join(dir, file), ...more];
 
-// --- model folders: the real tiny-gpt2, copied and broken ----------------------------------------
+// --- model folders: a random checkpoint of tiny-gpt2's shape (test/fixtures.ts), then broken -------
 function copyTiny(dir: string): string {
-  const m = join(dir, 'model');
-  mkdirSync(m, { recursive: true });
-  for (const f of ['config.json', 'model.safetensors', 'vocab.json', 'merges.txt', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']) cpSync(join(TINY, f), join(m, f));
-  return m;
+  return tinyHfCheckpoint(join(dir, 'model'), { seed: 3 }).dir;
 }
 type Header = Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] } | Record<string, string>>;
 function splitSafetensors(buf: Buffer): { header: Header; data: Buffer } {
@@ -130,12 +130,37 @@ export const CASES: CorpusCase[] = [
     exitCode: 2,
     message: ["label 'sarcastic' is not one of the training labels (negative, positive)", '--unknown-labels drop'],
   },
-  { name: 'parquet: the real train.parquet cut in half', category: 'data', setup: (d) => write(join(d, 'train.parquet'), readFileSync(join(TWEET_DATA, 'test.parquet')).subarray(0, 97_000)), args: profile('train.parquet'), exitCode: 2, message: ['train.parquet: not a readable parquet file', 'truncated'] },
-  { name: 'parquet: its footer cut off', category: 'data', setup: (d) => { const b = readFileSync(join(TWEET_DATA, 'test.parquet')); write(join(d, 'train.parquet'), b.subarray(0, b.length - 6)); }, args: profile('train.parquet'), exitCode: 2, message: ['train.parquet: not a readable parquet file'] },
-  // Found by the fuzzer: each of these aborted the process inside hyparquet (a fatal V8 error) before
-  // the footer and page headers were checked and pages were decoded in a child process.
-  { name: 'parquet: 62 bytes cut from a page header (a Thrift list of 198 million booleans)', category: 'data', setup: (d) => { const b = readFileSync(join(TWEET_DATA, 'test.parquet')); write(join(d, 'train.parquet'), Buffer.concat([b.subarray(0, 52789), b.subarray(52851)])); }, args: profile('train.parquet'), exitCode: 2, message: ['train.parquet: not a readable parquet file (a page at byte'] },
-  { name: 'parquet: one byte of an RLE run changed (a run of 163 million values)', category: 'data', setup: (d) => { const b = Buffer.from(readFileSync(join(TWEET_DATA, 'test.parquet'))); b[191618] = 0xff; write(join(d, 'train.parquet'), b); }, args: profile('train.parquet'), exitCode: 2, message: ['train.parquet: not a readable parquet file (the decoder aborted', 'download it again'] },
+  { name: 'parquet: a file cut in half', category: 'data', setup: (d) => write(join(d, 'train.parquet'), PARQUET.subarray(0, PARQUET.length >> 1)), args: profile('train.parquet'), exitCode: 2, message: ['train.parquet: not a readable parquet file', 'truncated'] },
+  { name: 'parquet: its footer cut off', category: 'data', setup: (d) => write(join(d, 'train.parquet'), PARQUET.subarray(0, PARQUET.length - 6)), args: profile('train.parquet'), exitCode: 2, message: ['train.parquet: not a readable parquet file'] },
+  // The two failures the fuzzer found in hyparquet (test/data/corpus.test.ts has the originals, cut
+  // from the real tweet parquet file), made on purpose: each aborted the process inside hyparquet (a
+  // fatal V8 error) before the page headers were checked and pages were decoded in a child process.
+  {
+    name: 'parquet: a page header whose size runs past its column chunk',
+    category: 'data',
+    setup: (d) => {
+      const b = Buffer.from(PARQUET);
+      // compressed_page_size 8,191 or more (zigzag varint of the same length: 0xfe …, 0x7f), far past the page
+      b.fill(0xfe, PAGE.compressedSize.at, PAGE.compressedSize.at + PAGE.compressedSize.length - 1);
+      b[PAGE.compressedSize.at + PAGE.compressedSize.length - 1] = 0x7f;
+      write(join(d, 'train.parquet'), b);
+    },
+    args: profile('train.parquet'),
+    exitCode: 2,
+    message: [`train.parquet: not a readable parquet file (a page at byte ${PAGE.offset} has no valid size)`],
+  },
+  {
+    name: 'parquet: an RLE run header that claims 167 million values',
+    category: 'data',
+    setup: (d) => {
+      const b = Buffer.from(PARQUET);
+      b.set([0xfe, 0xff, 0xff, 0x9f, 0x01], PAGE.levelsRun); // varint 335,544,318: an RLE run (even) of 167,772,159
+      write(join(d, 'train.parquet'), b);
+    },
+    args: profile('train.parquet'),
+    exitCode: 2,
+    message: ['train.parquet: not a readable parquet file (the decoder aborted', 'download it again'],
+  },
   { name: 'parquet: JSON lines under a .parquet name', category: 'data', setup: (d) => write(join(d, 'train.parquet'), readFileSync(join(TWEETS, 'train.jsonl'))), args: profile('train.parquet'), exitCode: 2, message: ['train.parquet: not a readable parquet file'] },
   { name: 'an unknown file type (.xlsx)', category: 'data', setup: (d) => write(join(d, 'd.xlsx'), 'PK\u0003\u0004'), args: profile('d.xlsx'), exitCode: 2, message: ["unknown data file type '.xlsx'", 'use one of .jsonl'] },
   { name: 'a path that does not exist', category: 'data', args: profile('nowhere.jsonl'), exitCode: 2, message: ['nowhere.jsonl: no such file or folder'] },

@@ -1,0 +1,126 @@
+// The estimate's timing loop (timeRunSteps) on a stub addon and a fake clock: when it stops, which
+// lengths it times, what it hands the session. Real step times are measured in bench/, never here.
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { MAX_TIMED_STEPS, timeRunSteps } from '../../src/commands/estimate.js';
+import type { NativeAddon, NativeBatch } from '../../src/native.js';
+import { tinyModel } from '../helpers.js';
+
+let now = 0;
+
+interface Call {
+  seqLens: number[];
+  batchSizes: number[];
+  seeds: number[];
+  lr: number | null;
+}
+
+/** A Session that takes `ms(seqLen)` of fake time a step and records what it was given. */
+function stubAddon(ms: (seqLen: number) => number) {
+  const calls: Call[] = [];
+  const bad: NativeBatch[] = [];
+  let lr: number | null = null;
+  class Session {
+    constructor(readonly opts: unknown) {}
+    async init() {}
+    setLr(v: number) {
+      lr = v;
+    }
+    async step(batches: NativeBatch[], o: { seeds: number[] }) {
+      calls.push({ seqLens: batches.map((b) => b.seqLen), batchSizes: batches.map((b) => b.batchSize), seeds: o.seeds, lr });
+      // every row is a full row of the step's length
+      for (const b of batches) if (b.inputIds.length !== b.batchSize * b.seqLen || b.lengths.some((l) => l !== b.seqLen)) bad.push(b);
+      now += ms(batches[0]!.seqLen);
+      return { loss: 1 + calls.length, gradNorm: 1, tokens: 0, nativeMs: 0 };
+    }
+  }
+  return { addon: { Session } as unknown as NativeAddon, calls, bad };
+}
+
+const base = { model: tinyModel(), batchSize: 4, gradAccum: 1, dtype: 'fp32' as const, device: 'cpu', threads: 1, seed: 3, warmupSteps: 0 };
+
+beforeEach(() => {
+  now = 0;
+  vi.spyOn(performance, 'now').mockImplementation(() => now);
+});
+afterEach(() => vi.restoreAllMocks());
+
+describe('timeRunSteps: when timing stops', () => {
+  it('--min-time keeps timing a fast model past 200 steps (the old cap) until its steps add up to it, then stops', async () => {
+    const { addon } = stubAddon(() => 2); // 2 ms a step
+    const r = await timeRunSteps(addon, { ...base, steps: 2, minMs: 4000, lens: [8] });
+    expect(r.stepMs).toHaveLength(2000); // 2000 × 2 ms = 4000 ms
+    expect(r.stepMs.every((ms) => ms === 2)).toBe(true);
+    const total = r.stepMs.reduce((a, b) => a + b, 0);
+    expect(total).toBeGreaterThanOrEqual(4000);
+    expect(total - r.stepMs.at(-1)!).toBeLessThan(4000); // stopped at the first step past it
+  });
+
+  it('stops at the first step that reaches the minimum, whatever the step time', async () => {
+    for (const stepMs of [7, 333, 1999]) {
+      const { addon } = stubAddon(() => stepMs);
+      const r = await timeRunSteps(addon, { ...base, steps: 1, minMs: 2000, lens: [8] });
+      expect(r.stepMs).toHaveLength(Math.ceil(2000 / stepMs));
+    }
+  });
+
+  it('times at least --steps steps when they pass the minimum sooner', async () => {
+    const { addon } = stubAddon(() => 500);
+    const r = await timeRunSteps(addon, { ...base, steps: 5, minMs: 100, lens: [8] });
+    expect(r.stepMs).toEqual([500, 500, 500, 500, 500]);
+  });
+
+  it(`never times more than ${MAX_TIMED_STEPS} steps`, async () => {
+    const { addon } = stubAddon(() => 0.01);
+    const r = await timeRunSteps(addon, { ...base, steps: 1, minMs: 1e9, lens: [8] });
+    expect(r.stepMs).toHaveLength(MAX_TIMED_STEPS);
+  });
+
+  it('--min-time 0 times exactly --steps steps', async () => {
+    const { addon } = stubAddon(() => 10);
+    expect((await timeRunSteps(addon, { ...base, steps: 3, minMs: 0, lens: [8] })).stepMs).toHaveLength(3);
+  });
+});
+
+describe('timeRunSteps: what it times', () => {
+  it('the lengths in turn, one a step; warm-up steps at the longest length, untimed, their losses first', async () => {
+    const { addon, calls, bad } = stubAddon((T) => T); // a step of length T takes T ms
+    const r = await timeRunSteps(addon, { ...base, warmupSteps: 2, steps: 5, minMs: 0, lens: [8, 16, 12] });
+    expect(bad).toEqual([]);
+    expect(calls.map((c) => c.seqLens[0])).toEqual([16, 16, 8, 16, 12, 8, 16]);
+    expect(r.stepSeqLens).toEqual([8, 16, 12, 8, 16]);
+    expect(r.stepMs).toEqual([8, 16, 12, 8, 16]); // each step's own time, not the warm-up's
+    expect(r.losses).toEqual([2, 3, 4, 5, 6, 7, 8]); // 2 warm-up losses, then one per timed step
+    expect(calls.slice(2).every((c) => c.lr === 5e-5)).toBe(true); // timed steps at a fixed learning rate
+  });
+
+  it('gradient accumulation: each step is --grad-accum micro-batches of --batch-size, each with its own dropout seed', async () => {
+    const { addon, calls } = stubAddon(() => 1);
+    await timeRunSteps(addon, { ...base, batchSize: 3, gradAccum: 4, steps: 2, minMs: 0, lens: [10] });
+    expect(calls).toHaveLength(2);
+    for (const c of calls) {
+      expect(c.batchSizes).toEqual([3, 3, 3, 3]);
+      expect(new Set(c.seeds).size).toBe(4);
+    }
+    expect(calls[0]!.seeds).not.toEqual(calls[1]!.seeds);
+  });
+
+  it('is seeded: the same seed gives the same batches and seeds, another seed others', async () => {
+    const record = async (seed: number) => {
+      const ids: number[][] = [];
+      const { addon } = stubAddon(() => 1);
+      const S = (addon as unknown as { Session: new (o: unknown) => { step(b: NativeBatch[], o: { seeds: number[] }): Promise<unknown> } }).Session;
+      const spy = class extends S {
+        override step(b: NativeBatch[], o: { seeds: number[] }) {
+          ids.push([...b[0]!.inputIds, ...b[0]!.labels!, ...o.seeds]);
+          return super.step(b, o);
+        }
+      };
+      await timeRunSteps({ Session: spy } as unknown as NativeAddon, { ...base, seed, steps: 3, minMs: 0, lens: [6, 9] });
+      return ids;
+    };
+    const a = await record(5);
+    expect(await record(5)).toEqual(a);
+    expect(await record(6)).not.toEqual(a);
+    expect(a.flat().every((v) => Number.isInteger(v) && v >= 0)).toBe(true);
+  });
+});

@@ -1,0 +1,104 @@
+// The native boundary's TypeScript side (src/native.ts checkedAddon), on a stub addon that records
+// what reaches it: bad arguments are refused with ERR_INVALID_ARGUMENT before the C++ side is
+// called, good ones pass through. The real addon's own checks and errors: test/native/.
+import { describe, expect, it } from 'vitest';
+import { FtplanError, NativeCallError } from '../../src/errors.js';
+import { checkedAddon, type NativeAddon } from '../../src/native.js';
+import { makeBatch, tinyModel } from '../helpers.js';
+
+async function caught(f: () => unknown): Promise<unknown> {
+  try {
+    await f();
+  } catch (e) {
+    return e;
+  }
+  throw new Error('expected an error');
+}
+
+describe('the native boundary: arguments are checked in TS before the call', () => {
+  // A raw addon whose every function records that it was reached: the checks must stop bad
+  // arguments before it.
+  const reached: string[] = [];
+  const spy = new Proxy({} as NativeAddon, {
+    get: (_t, name: string) => {
+      if (name === 'Session') {
+        return class {
+          constructor() {
+            reached.push('Session');
+          }
+          step() {
+            reached.push('Session.step');
+            return Promise.resolve();
+          }
+          logits() {
+            reached.push('Session.logits');
+            return Promise.resolve();
+          }
+          setLr() {
+            reached.push('Session.setLr');
+          }
+          loadState() {
+            reached.push('Session.loadState');
+            return Promise.resolve();
+          }
+          saveTrainingState() {
+            reached.push('Session.saveTrainingState');
+            return Promise.resolve();
+          }
+          loadTrainingState() {
+            reached.push('Session.loadTrainingState');
+            return Promise.resolve();
+          }
+        };
+      }
+      return () => {
+        reached.push(name);
+        return Promise.resolve();
+      };
+    },
+  });
+  const checked = checkedAddon(spy);
+  const cfg = tinyModel();
+  const good = makeBatch([[1, 2, 3]], 4, cfg.padTokenId, [1]);
+  const session = () => new checked.Session({ model: cfg, threads: 1 });
+
+  const bad: [string, () => unknown, RegExp][] = [
+    ['flopsPerToken: seqLen over the positions', () => checked.flopsPerToken(cfg, cfg.nPositions + 1), /seqLen must be in \[1, 64\]/],
+    ['parameterCounts: nEmbd not divisible by nHead', () => checked.parameterCounts({ ...cfg, nEmbd: 65 }), /model\.nHead: nEmbd must be divisible by nHead/],
+    ['benchmark: batch 0', () => checked.benchmark({ model: cfg, batchSize: 0, seqLen: 8 }), /batchSize must be in \[1,/],
+    ['benchmark: NaN lr', () => checked.benchmark({ model: cfg, batchSize: 1, seqLen: 8, lr: Number.NaN }), /lr must be a finite number/],
+    ['benchmark: a device name', () => checked.benchmark({ model: cfg, batchSize: 1, seqLen: 8, device: 'tpu' }), /device must be cpu, cuda or cuda:N/],
+    ['benchmark: probe sizes', () => checked.benchmark({ model: cfg, batchSize: 1, seqLen: 8, probeBatchSizes: [4, 0] }), /probeBatchSizes\[\] must be in \[1,/],
+    ['probeActivations: seqLen 0', () => checked.probeActivations({ model: cfg, seqLen: 0 }), /seqLen must be in \[1, 64\]/],
+    ['Session: threads 5000', () => new checked.Session({ model: cfg, threads: 5000 }), /threads must be in \[0, 1024\]/],
+    ['Session.step: no micro-batch', () => session().step([]), /at least one micro-batch/],
+    ['Session.step: a label out of range', () => session().step([makeBatch([[1, 2]], 4, cfg.padTokenId, [7])]), /label 7 is outside \[0, 3\)/],
+    ['Session.step: a token id outside the vocab', () => session().step([makeBatch([[1, 9999]], 4, cfg.padTokenId, [1])]), /token id 9999 is outside the vocab/],
+    ['Session.step: ids of the wrong length', () => session().step([{ ...good, inputIds: new Int32Array(3) }]), /Int32Array of batchSize × seqLen = 4 elements/],
+    ['Session.logits: lengths 0', () => session().logits({ ...good, lengths: Int32Array.from([0]) }), /0 real tokens in a row of 4/],
+    ['Session.setLr: Infinity', () => session().setLr(Number.POSITIVE_INFINITY), /lr must be a finite number > 0/],
+    ['Session.loadState: data of the wrong size', () => session().loadState({ w: { shape: [2, 2], data: new Float32Array(3) } }), /has 3 values for shape \[2, 2\]/],
+    ['Session.saveTrainingState: no path', () => session().saveTrainingState(''), /takes a file path/],
+    ['Session.loadTrainingState: a missing file', () => session().loadTrainingState('/nonexistent/state.pt'), /no such file/],
+    ['setCpuMemoryLimit: negative', () => checked.setCpuMemoryLimit(-1), /bytes must be in \[0,/],
+  ];
+  it.each(bad)('%s: ERR_INVALID_ARGUMENT, the C++ side never called', async (_name, f, message) => {
+    reached.length = 0;
+    const e = await caught(f);
+    expect(e).toBeInstanceOf(NativeCallError);
+    expect(e).toBeInstanceOf(FtplanError);
+    expect((e as NativeCallError).code).toBe('ERR_INVALID_ARGUMENT');
+    expect((e as Error).message).toMatch(message);
+    expect(reached.filter((n) => n !== 'Session')).toEqual([]);
+  });
+
+  it('good arguments pass through to the C++ side', async () => {
+    reached.length = 0;
+    const s = session();
+    await s.step([good]);
+    await s.logits(good);
+    s.setLr(1e-4);
+    await checked.benchmark({ model: cfg, batchSize: 2, seqLen: 8, probeBatchSizes: [4, 2], probeStopAtFit: true });
+    expect(reached).toEqual(['Session', 'Session.step', 'Session.logits', 'Session.setLr', 'benchmark']);
+  });
+});
