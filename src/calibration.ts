@@ -4,10 +4,11 @@
  * (bare) measured tokens/s. Stored in $FTPLAN_HOME/calibration.json (default ~/.ftplan).
  *
  * The factor applied is shrunk toward 1. On a shared machine one run's ratio is mostly the
- * machine's speed in that minute (this VM: identical one-minute runs ±11%, bench/RESULTS.md), about
- * the size of the steady bias a calibration is for; applying one noisy ratio in full made the next
- * prediction worse, not better (+48.6% after one run). So the store keeps the geometric mean of the
- * runs' ratios and applies it as if one more run had found the estimate exact:
+ * machine's speed in that minute (identical one-minute runs on a shared 2-core machine spread ±11%,
+ * bench/RESULTS.md), about the size of the steady bias a calibration is for; one noisy ratio applied
+ * in full makes the next prediction worse, not better (+48.6% after one run, ibid.). So the store
+ * keeps the geometric mean of the runs' ratios and applies it as if one more run had found the
+ * estimate exact:
  *   applied = exp(n/(n + 1) · mean log ratio)
  * — the square root of the ratio after one run, approaching the mean as runs agree on it. The
  * spread of the runs (the standard deviation of their log ratios, from two runs on) is kept so an
@@ -16,7 +17,10 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { writeFileAtomic } from './model/safetensors.js';
+import { writeFileAtomic } from './util/fs.js';
+
+// The rule that applies a stored factor is the planner's (pure); the store re-exports it beside the factors.
+export { calibrate, type AppliedCalibration } from './planner/calibrate.js';
 
 export interface CalibrationEntry {
   /** the factor the next estimate applies to its measured throughput (shrunk toward 1) */
@@ -31,32 +35,6 @@ export interface CalibrationEntry {
   min: number;
   max: number;
   updatedAt: string;
-}
-
-/** The factor an estimate applies, and how many runs it comes from. */
-export interface AppliedCalibration {
-  ratio: number;
-  runs: number;
-}
-
-/**
- * The one rule for applying a calibration: the factor multiplies the measured training throughput
- * (and divides the step time, multiplies the achieved FLOP/s), so everything computed from the
- * measurement inherits it alike: the projection on this device, and every plan row whose step time
- * comes from this measurement (basis measured or extrapolated). Rows of the analytic model take no
- * measured throughput, so no factor reaches them; eval throughput is not calibrated (runs measure
- * training). Used by estimate (projection), the planner (rows) and run (the prediction it checks).
- */
-export function calibrate<M extends { tokensPerSec: number; stepMs?: number; achievedFlops?: number; samplesPerSec?: number }>(m: M, cal: AppliedCalibration | null): M {
-  if (!cal || cal.ratio === 1) return m;
-  const r = cal.ratio;
-  return {
-    ...m,
-    tokensPerSec: m.tokensPerSec * r,
-    ...(m.stepMs !== undefined ? { stepMs: m.stepMs / r } : {}),
-    ...(m.achievedFlops !== undefined ? { achievedFlops: m.achievedFlops * r } : {}),
-    ...(m.samplesPerSec !== undefined ? { samplesPerSec: m.samplesPerSec * r } : {}),
-  };
 }
 
 /** How many runs' worth of "the estimate was exact" the stored mean is shrunk toward. */

@@ -1,25 +1,18 @@
 /**
- * cli.ts — ftplan's command line: yargs, options from one typed table per command, heavy commands
+ * cli.ts — ftplan's command line: yargs, each command's flags from its registry (src/flags/), heavy commands
  * imported lazily (only commands that measure or train load LibTorch), and one top-level catch that
  * separates user errors (message + fix, exit 2) from runtime failures (exit 1).
  */
-import yargs, { type Options } from 'yargs';
+import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { ESTIMATE_OPTIONS, EVAL_OPTIONS, IMPORT_OPTIONS, PRICING_OPTIONS, PROFILE_OPTIONS, RUN_OPTIONS, type OptionSpec } from './commands/options.js';
 import { EXIT_RUNTIME, EXIT_USAGE, FtplanError } from './errors.js';
-import { LAUNCH_OPTIONS } from './commands/launch-options.js';
-import { parseArgs, RunArgsSchema, type RunArgs } from './commands/options.js';
-
-function toYargs(table: Record<string, OptionSpec>): Record<string, Options> {
-  const out: Record<string, Options> = {};
-  for (const [name, spec] of Object.entries(table)) {
-    const o = { type: spec.type, describe: spec.describe, default: spec.default, choices: spec.choices as string[] | undefined, alias: spec.alias, demandOption: spec.demandOption, array: spec.array };
-    // Leave unset keys out: an explicit `default: undefined` makes yargs drop a flag given without
-    // a value (`--resume` would read as not given).
-    out[name] = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Options;
-  }
-  return out;
-}
+import { EVAL_OPTIONS } from './flags/eval.js';
+import { ESTIMATE_OPTIONS } from './flags/estimate.js';
+import { LAUNCH_OPTIONS } from './flags/launch.js';
+import { IMPORT_OPTIONS, PRICING_OPTIONS } from './flags/pricing.js';
+import { PROFILE_OPTIONS } from './flags/profile.js';
+import { parseArgs, toYargs } from './flags/registry.js';
+import { RUN_OPTIONS, RunArgsSchema, type RunArgs } from './flags/run.js';
 
 export function reportError(err: unknown, verbose: boolean, write: (s: string) => void = (s) => process.stderr.write(s)): number {
   if (err instanceof FtplanError) {

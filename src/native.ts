@@ -1,148 +1,21 @@
 /**
  * native.ts — loads the LibTorch addon (lazily: require() of it maps ~290 shared libraries, ~0.5 s)
- * and gives it types. When loading fails, one error lists every path tried and every fix.
+ * and gives it types (native/types.ts). When loading fails, one error lists every path tried and every fix.
  * The records it returns are native/records.ts's schemas; the argument checks in front of every
  * call are native/checked.ts's (docs/native-boundary.md).
  */
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { FtplanError } from './errors.js';
-import type { ModelConfig } from './model/presets.js';
+import { PACKAGE_ROOT } from './paths.js';
 import { checkedAddon } from './native/checked.js';
-import {
-  recordMismatches,
-  type ActivationProbe,
-  type CpuCacheStats,
-  type CpuMemoryUse,
-  type DenormalState,
-  type DistInfo,
-  type DropoutCheck,
-  type FlopsEstimate,
-  type FusedAttentionCheck,
-  type FusedAttentionTiming,
-  type NativeBenchmarkResult,
-  type ParameterCounts,
-  type RuntimeInfo,
-  type StateLoadReport,
-  type StepResult,
-} from './native/records.js';
+import { recordMismatches } from './native/records.js';
+import type { NativeAddon } from './native/types.js';
 
 export * from './native/records.js';
+export * from './native/types.js';
 export { checkedAddon };
-
-export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-
-export type Dtype = 'fp32' | 'bf16';
-
-export interface TrainOptions {
-  lr?: number;
-  beta1?: number;
-  beta2?: number;
-  eps?: number;
-  weightDecay?: number;
-  maxGradNorm?: number;
-  dtype?: Dtype;
-  device?: string;
-  seed?: number;
-  threads?: number;
-}
-
-export interface BenchmarkOptions extends TrainOptions {
-  model: ModelConfig;
-  batchSize: number;
-  seqLen: number;
-  gradAccum?: number;
-  warmupSteps?: number;
-  steps?: number;
-  /** timed steps beyond `steps`, up to maxSteps, until they add up to minTimedMs */
-  minTimedMs?: number;
-  maxSteps?: number;
-  /** padded lengths to cycle through, one per timed step (default: seqLen for every step) */
-  seqLens?: number[];
-  evalBatchSize?: number;
-  evalSteps?: number;
-  /** memory probe: one step at each batch size at probeSeqLen, after the timed steps */
-  probeBatchSizes?: number[];
-  probeSeqLen?: number;
-  /** stop the probe at the first size that fits (sizes largest first: the largest batch that fits) */
-  probeStopAtFit?: boolean;
-}
-
-export interface NativeBatch {
-  batchSize: number;
-  seqLen: number;
-  inputIds: Int32Array; // [batchSize * seqLen], right padded
-  lengths: Int32Array; // [batchSize]
-  labels?: Int32Array; // [batchSize]
-}
-
-export interface DistributedOptions {
-  rank: number;
-  worldSize: number;
-  masterAddr: string;
-  masterPort: number;
-  timeoutMs: number;
-  bucketBytes?: number;
-}
-
-export type NamedTensors = Record<string, { shape: number[]; data: Float32Array }>;
-
-export interface NativeSession {
-  /** builds the model and its optimizer (seeded); returns the parameter count */
-  init(): Promise<number>;
-  loadState(state: NamedTensors): Promise<StateLoadReport>;
-  state(): Promise<NamedTensors>;
-  /** AdamW moments and steps + random generator states, for an exact resume */
-  saveTrainingState(path: string): Promise<void>;
-  loadTrainingState(path: string): Promise<void>;
-  /** seeds: one per micro-batch; the generators are re-seeded before each (same dropout on any rank) */
-  step(microBatches: NativeBatch[], opts?: { seeds?: number[] }): Promise<StepResult>;
-  /** join a c10d process group (TCPStore + Gloo on CPU / NCCL on CUDA); after init() */
-  initDistributed(opts: DistributedOptions): Promise<DistInfo>;
-  /** element-wise sum across the group */
-  allreduce(values: Float64Array): Promise<Float64Array>;
-  /** median ms of a float32 all-reduce of each size in bytes */
-  allreduceBenchmark(opts: { bytes: number[]; iters?: number }): Promise<number[]>;
-  logits(batch: NativeBatch): Promise<Float32Array>;
-  setLr(lr: number): void;
-}
-
-export interface NativeAddon {
-  runtimeInfo(): RuntimeInfo;
-  flopsPerToken(model: ModelConfig, seqLen: number): FlopsEstimate;
-  parameterCounts(model: ModelConfig): Promise<ParameterCounts>;
-  benchmark(opts: BenchmarkOptions): Promise<NativeBenchmarkResult>;
-  probeActivations(opts: TrainOptions & { model: ModelConfig; seqLen: number }): Promise<ActivationProbe>;
-  Session: new (opts: TrainOptions & { model: ModelConfig }) => NativeSession;
-  /** the CPU allocator's block cache (large blocks kept for reuse across steps); {cache: false} turns it off */
-  cpuAllocator(opts?: { cache?: boolean; release?: boolean }): CpuCacheStats;
-  /** fail CPU tensor allocations past this many bytes held (0: no limit); FTPLAN_CPU_MEMORY_LIMIT sets it at load */
-  setCpuMemoryLimit(bytes: number): void;
-  cpuMemory(): CpuMemoryUse;
-  // Tests and benchmarks (native/js/selftest.cpp).
-  /** largest relative parameter difference between the fused CPU AdamW and LibTorch's after `steps` steps */
-  fusedAdamwCheck(steps: number, weightDecay: number, gradScale: number): number;
-  /** one forward + backward of the CPU dropout kernel on n elements (native/dropout.h) */
-  dropoutCheck(n: number, p: number): DropoutCheck;
-  /** the fused causal softmax + dropout (native/attention.h) against torch's ops on random [n, t, t] scores */
-  fusedAttentionCheck(n: number, t: number, p: number): FusedAttentionCheck;
-  /** median ms of forward + backward of the fused op and of the composed torch ops on [n, t, t] scores, interleaved */
-  fusedAttentionTiming(n: number, t: number, p: number, reps: number): FusedAttentionTiming;
-  /** whether CPU tensors use ftplan's dropout kernel (true, the default) or torch's; sets it when given */
-  cpuDropout(enabled?: boolean): boolean;
-  /** whether the CPU attention (LibTorch without SDPA) uses the fused op (true, the default); sets it when given */
-  fusedAttention(enabled?: boolean): boolean;
-  /** whether the classifier runs its last block for each row's last real token only (true, the default) or on every position as HF does; sets it when given */
-  lastBlockPruned(enabled?: boolean): boolean;
-  /** whether LibTorch work flushes denormal floats to zero (FTZ/DAZ, the default); sets it when given; what the compute thread and its intra-op threads do now */
-  flushDenormal(enabled?: boolean): DenormalState;
-  /** throw one kind of C++ exception (bad_alloc, c10, c10_oom, invalid_argument, runtime_error, unknown), sync or in a worker */
-  _raise(kind: string, async?: boolean): Promise<void> | undefined;
-  /** each result record's field names, from the C++ field lists (compared with NATIVE_RECORDS at load) */
-  _records(): Record<string, string[]>;
-}
 
 /** What build-native.mjs recorded about the libtorch the addon was linked against. */
 export interface LibtorchRecord {

@@ -15,30 +15,15 @@ import { stringify } from 'yaml';
 import { z } from 'zod';
 import { batchPlan, effectiveBatch, type BatchPlan } from '../batch-plan.js';
 import { FtplanError } from '../errors.js';
-import { writeFileAtomic } from '../model/safetensors.js';
-import { PACKAGE_ROOT } from '../native.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { PACKAGE_ROOT } from '../paths.js';
 import { skypilotRegion } from '../pricing/skypilot.js';
 import { runFlags } from '../train/distributed.js';
 import { parseArgs, RUN_OPTIONS, RunArgsSchema, type RunArgs } from './options.js';
-import { LAUNCH_OPTIONS } from './launch-options.js';
+import { LAUNCH_OPTIONS, LaunchOnlyArgsSchema as LaunchOnly } from './launch-options.js';
 
 export { LAUNCH_OPTIONS };
 
-const LaunchOnly = z
-  .object({
-    emit: z.literal('skypilot', { error: '--emit must be skypilot' }),
-    plan: z.string().min(1).optional(),
-    gpu: z.string().regex(/^[A-Za-z0-9-]+$/, '--gpu must be an accelerator name such as H100').optional(),
-    gpus: z.number().int('--gpus must be a whole number').positive('--gpus must be positive').max(16, '--gpus must be at most 16'),
-    cloud: z.string().regex(/^[a-z]+$/, '--cloud must be a lower-case cloud name').optional(),
-    region: z.string().min(1).optional(),
-    spot: z.boolean(),
-    diskSize: z.number().int('--disk-size must be a whole number').positive('--disk-size must be positive'),
-    name: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9-_.]*$/, '--name: letters, digits, - _ .'),
-    torchVersion: z.string().regex(/^\d+\.\d+(\.\d+)?$/, '--torch-version must look like 2.5.1'),
-    output: z.string().min(1).optional(),
-  })
-  .strict();
 
 export const MASTER_PORT = 29500;
 /** The SkyPilot-provided values the run line takes (https://docs.skypilot.co/en/latest/running-jobs/environment-variables.html). */

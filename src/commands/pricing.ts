@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import Table from 'cli-table3';
 import { FtplanError } from '../errors.js';
 import { catalogCsv, effectivePrice, filterRows, freshness, loadCatalog, loadGpus, userCatalogDir, type PriceRow } from '../pricing/catalog.js';
-import { writeFileAtomic } from '../model/safetensors.js';
+import { writeFileAtomic } from '../util/fs.js';
 import { importSkypilot } from '../pricing/skypilot.js';
 import { groupRegions, regionCell } from '../report/table.js';
 import { IMPORT_OPTIONS, ImportArgsSchema, parseArgs, PRICING_OPTIONS, PricingArgsSchema } from './options.js';

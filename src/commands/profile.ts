@@ -4,6 +4,7 @@
  */
 import Table from 'cli-table3';
 import { loadDataset } from '../data/loaders.js';
+import { BATCHING_POLICIES } from '../data/batching.js';
 import { batchingCosts, profileDataset, type DatasetProfile } from '../data/profile.js';
 import { embeddedTokenizer, folderTokenizer } from '../data/tokenizer.js';
 import { parseArgs, PROFILE_OPTIONS, ProfileArgsSchema, type ProfileArgs } from './options.js';
@@ -33,7 +34,7 @@ export function renderProfile(p: DatasetProfile, costs: Record<string, ReturnTyp
     ...p.labels.map((l) => [`label ${l}`, ...splits.map((s) => `${num(s.labelCounts[l] ?? 0)} (${(((s.labelCounts[l] ?? 0) / s.rows) * 100).toFixed(1)}%)`)]),
     ['tokens p50 / p90 / p99 / max', ...splits.map((s) => `${s.tokens.p50} / ${s.tokens.p90} / ${s.tokens.p99} / ${s.tokens.max}`)],
     ['tokens (mean per row)', ...splits.map((s) => `${num(s.tokens.total)} (${num(s.tokens.mean, 1)})`)],
-    ...['fixed', 'longest', 'grouped'].map((policy) => [
+    ...BATCHING_POLICIES.map((policy) => [
       `epoch tokens, batch ${batchSize}, ${policy}`,
       ...Object.keys(p.splits).map((name) => {
         const c = costs[name]?.[policy];

@@ -5,8 +5,8 @@
  *   grouped random mega-batches of 50 batches sorted by length (HF group_by_length /
  *           LengthGroupedSampler), so rows of similar length share a batch
  */
-export type Batching = 'fixed' | 'longest' | 'grouped';
-export const BATCHING_POLICIES: Batching[] = ['fixed', 'longest', 'grouped'];
+export const BATCHING_POLICIES = ['fixed', 'longest', 'grouped'] as const;
+export type Batching = (typeof BATCHING_POLICIES)[number];
 
 export interface EpochTokens {
   policy: Batching;

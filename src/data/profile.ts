@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { z } from 'zod';
 import { FtplanError } from '../errors.js';
-import { PACKAGE_ROOT } from '../native.js';
+import { PACKAGE_ROOT } from '../paths.js';
 import { BATCHING_POLICIES, epochTokens, lengthsFromHistogram, type EpochTokens } from './batching.js';
 import type { Dataset, SplitName } from './loaders.js';
 import type { TextTokenizer } from './tokenizer.js';

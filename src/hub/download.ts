@@ -13,12 +13,13 @@
  * blobs/ and linked from snapshots/<commit>/, as huggingface_hub does.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, copyFileSync, writeFileSync, utimesSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, renameSync, rmSync, statSync, symlinkSync, copyFileSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
-import cliProgress from 'cli-progress';
 import { FtplanError } from '../errors.js';
+import { fmtBytes, Progress } from './progress.js';
 import { findSnapshot, hubSettings, repoDir, repoFolderName, snapshotAt, type CachedSnapshot, type HubSettings, type RepoType } from './cache.js';
+import { withBlobLock } from './blob-lock.js';
 import { corruptError, cutOffError, fromFetchFailure, httpError, offlineError, type HubContext } from './errors.js';
 
 /** One file of the repo at a commit, as the hub lists it. */
@@ -77,107 +78,6 @@ async function fetchRetrying(input: string | URL | Request, init?: RequestInit):
       const reset = ['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET'].includes(cause?.code ?? '') || /other side closed/.test(cause?.message ?? '');
       if (attempt >= 2 || !reset || init?.signal?.aborted) throw e;
     }
-  }
-}
-
-function fmtBytes(n: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(v >= 100 ? 0 : 1)} ${units[i]}`;
-}
-
-/** A bar on a terminal, a line per file otherwise (logs, CI, pipes). */
-class Progress {
-  private bar: cliProgress.SingleBar | null = null;
-  private done = 0;
-  constructor(
-    private readonly id: string,
-    private readonly total: number,
-    private readonly log: (line: string) => void,
-    tty: boolean,
-  ) {
-    if (tty && total > 0) {
-      this.bar = new cliProgress.SingleBar(
-        { format: `${id} {file} |{bar}| {percentage}% {got}/{size}`, hideCursor: true, stream: process.stderr, clearOnComplete: true },
-        cliProgress.Presets.shades_classic,
-      );
-      this.bar.start(total, 0, { file: '', got: fmtBytes(0), size: fmtBytes(total) });
-    }
-  }
-  file(path: string, size: number, from: number, endpoint: string): void {
-    if (this.bar) this.bar.update(this.done, { file: path });
-    else this.log(from > 0 ? `resuming ${this.id}/${path} at ${fmtBytes(from)} of ${fmtBytes(size)} from ${endpoint}` : `downloading ${this.id}/${path} (${fmtBytes(size)}) from ${endpoint}`);
-  }
-  add(n: number): void {
-    this.done += n;
-    this.bar?.update(this.done, { got: fmtBytes(this.done) });
-  }
-  stop(): void {
-    this.bar?.stop();
-    this.bar = null;
-  }
-}
-
-/**
- * A lock per blob, so two ftplan processes (the workers of a data-parallel run, two commands at
- * once) never append to the same .incomplete file. The holder's pid is in the file and its mtime
- * is refreshed while it works; a lock whose holder is gone or silent for 30 s is taken over.
- */
-async function withBlobLock<T>(lock: string, log: (l: string) => void, fn: (touch: () => void) => Promise<T>): Promise<T> {
-  mkdirSync(dirname(lock), { recursive: true });
-  let told = false;
-  for (;;) {
-    try {
-      const fh = await open(lock, 'wx');
-      await fh.write(`${process.pid}\n`);
-      await fh.close();
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      let pid = NaN;
-      let age = 0;
-      try {
-        pid = Number(readFileSync(lock, 'utf8').trim());
-        age = Date.now() - statSync(lock).mtimeMs;
-      } catch {
-        continue; // released meanwhile
-      }
-      const alive = Number.isInteger(pid) && pid > 0 && (() => {
-        try {
-          process.kill(pid, 0);
-          return true;
-        } catch (err) {
-          return (err as NodeJS.ErrnoException).code === 'EPERM';
-        }
-      })();
-      if (!alive || age > 30_000) {
-        rmSync(lock, { force: true });
-        continue;
-      }
-      if (!told) log(`waiting for process ${pid}, which is downloading the same file (${lock})`);
-      told = true;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
-  let last = Date.now();
-  const touch = () => {
-    if (Date.now() - last < 5_000) return;
-    last = Date.now();
-    try {
-      utimesSync(lock, new Date(), new Date());
-    } catch {
-      // removed by someone who took it over; the blob's checks still hold
-    }
-  };
-  try {
-    return await fn(touch);
-  } finally {
-    rmSync(lock, { force: true });
   }
 }
 

@@ -19,7 +19,8 @@ import { hubSnapshot, type RepoFile } from '../hub/download.js';
 import { ModelConfigSchema, PRESETS, type ModelConfig } from './presets.js';
 import { CONV1D, expectedShapes, matchTensors, transpose2d, type NamedTensor } from './layout.js';
 import { preflightCheckpoint, type CheckpointCheck } from './preflight.js';
-import { encodeSafetensors, readSafetensors, writeFileAtomic } from './safetensors.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { encodeSafetensors, readSafetensors } from './safetensors.js';
 
 export type { NamedTensor };
 export { expectedShapes, transpose2d };

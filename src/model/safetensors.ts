@@ -4,7 +4,7 @@
  * then the raw little-endian tensor bytes. Every field is checked against the file before a byte of
  * tensor data is trusted; errors name the file, the tensor and the fix.
  */
-import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { FtplanError } from '../errors.js';
 
 export type SafeDtype = 'F32' | 'F16' | 'BF16' | 'F64';
@@ -250,27 +250,4 @@ export function encodeSafetensors(tensors: Map<string, { shape: number[]; data: 
     pos += t.data.byteLength;
   }
   return out;
-}
-
-/** Write a file atomically: a temp file in the same folder, fsync, rename over the target. */
-export function writeFileAtomic(path: string, data: Buffer | string): void {
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-  try {
-    const fd = openSync(tmp, 'w');
-    try {
-      const buf = typeof data === 'string' ? Buffer.from(data) : data;
-      for (let done = 0; done < buf.length; ) done += writeSync(fd, buf, done, buf.length - done);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-  } catch (e) {
-    // Disk full, a file-size limit, no permission: no half-written file is left, and the error
-    // names the file it was writing (writeSync's does not).
-    rmSync(tmp, { force: true });
-    const err = e as NodeJS.ErrnoException;
-    err.path = path;
-    throw err;
-  }
 }

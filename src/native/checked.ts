@@ -9,7 +9,7 @@
 import { existsSync } from 'node:fs';
 import { NATIVE_CODES, NativeCallError, type ErrorCode } from '../errors.js';
 import { ModelConfigSchema, type ModelConfig } from '../model/presets.js';
-import type { DistributedOptions, NamedTensors, NativeAddon, NativeBatch, NativeSession, TrainOptions } from '../native.js';
+import type { DistributedOptions, NamedTensors, NativeAddon, NativeBatch, NativeSession, TrainOptions } from './types.js';
 
 class ArgError extends Error {}
 const bad = (msg: string): never => {

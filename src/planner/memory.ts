@@ -116,13 +116,6 @@ export function analyticActivationBytesPerRow(cfg: ModelConfig, seqLen: number, 
   return scale * (cfg.nLayer * perLayer) + 4 * 4 * T * C;
 }
 
-/** Available host memory: MemAvailable; FTPLAN_TEST_AVAILABLE_MEMORY (bytes) overrides it, for tests only. */
-export function availableHostMemory(freemem: () => number): number {
-  const fake = process.env.FTPLAN_TEST_AVAILABLE_MEMORY;
-  if (fake !== undefined && fake !== '' && Number.isFinite(Number(fake))) return Number(fake);
-  return freemem();
-}
-
 export interface HostMemoryNeed {
   statesBytes: number;
   activationBytes: number;

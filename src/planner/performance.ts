@@ -23,7 +23,7 @@
  *   latency   — GPUs: an assumption (ALLREDUCE_LATENCY_MS per ring hop, NCCL's order of magnitude
  *               on NVLink); CPU: the Gloo fit.
  */
-import type { GpuSpec } from '../pricing/catalog.js';
+import type { GpuSpec } from '../pricing/rows.js';
 
 export const E_MAX = { bf16: 0.45, fp32: 0.6 } as const;
 export const T_HALF_PER_TFLOP = 4;

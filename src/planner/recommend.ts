@@ -3,10 +3,10 @@
  * a cost map (plan rows), a separate pick, and the epoch arithmetic. Pure: no I/O, no native calls.
  */
 import { batchPlan, microBatchesPerStep, stepsPerEpoch as epochSteps, type BatchPlan } from '../batch-plan.js';
-import { calibrate, type AppliedCalibration } from '../calibration.js';
+import { calibrate, type AppliedCalibration } from './calibrate.js';
 import type { ModelConfig } from '../model/presets.js';
 import { scalingModel, type ScalingModel } from './scaling.js';
-import { effectivePrice, freshness, type GpuSpec, type PriceRow } from '../pricing/catalog.js';
+import { effectivePrice, freshness, type GpuSpec, type PriceRow } from '../pricing/rows.js';
 import { fitMicroBatch, type ActivationModel } from './memory.js';
 import { instanceStep, type Basis, type LocalMeasurement } from './performance.js';
 

@@ -4,18 +4,8 @@
  * assumed, and the model itself was checked on this kind of machine over Gloo (pricing/scaling.json,
  * written by bench/scaling.mjs: measured all-reduce times and the 2-process step, predicted vs measured).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../native.js';
+import type { ScalingCalibration } from '../pricing/scaling.js';
 import { ALLREDUCE_LATENCY_MS, BUCKET_BYTES } from './performance.js';
-
-export interface ScalingCalibration {
-  measuredAt: string;
-  machine: string;
-  command: string;
-  gloo: { latencyMs: number; bandwidthGBs: number; points: { bytes: number; ms: number }[] };
-  run: { model: string; predictedTwoProcessStepMs: number; errorPct: number; speedupOverOneProcess: number; twoProcesses: { stepMs: number }; oneProcessAllCores: { stepMs: number }; oneProcessHalfCoresAccum2?: { stepMs: number } };
-}
 
 export interface ScalingModel {
   model: string;
@@ -23,16 +13,6 @@ export interface ScalingModel {
   gpu: { bandwidth: string; latencyMs: number; latency: string };
   calibration: (Pick<ScalingCalibration, 'measuredAt' | 'machine' | 'command'> & { source: string; glooLatencyMs: number; glooBandwidthGBs: number; measuredTwoProcessStepMs: number; predictedTwoProcessStepMs: number; errorPct: number; twoProcessEfficiency: number; twoProcessVsOneThread: number | null }) | null;
   summary: string;
-}
-
-export function loadScalingCalibration(file = join(PACKAGE_ROOT, 'pricing/scaling.json')): ScalingCalibration | null {
-  if (!existsSync(file)) return null;
-  try {
-    const j = JSON.parse(readFileSync(file, 'utf8')) as ScalingCalibration & { schema?: string };
-    return j.schema === 'ftplan.scaling/1' ? j : null;
-  } catch {
-    return null;
-  }
 }
 
 export function scalingModel(cal: ScalingCalibration | null): ScalingModel {

@@ -1,45 +1,20 @@
 /**
- * catalog.ts — GPU instance price rows: the typed record, the schema, the shipped table
- * (pricing/catalog.csv) and user tables (imported SkyPilot catalogs, --catalog files), the GPU table
- * (pricing/gpus.json), filtering, and the age check. Fetching prices is separate (SkyPilot's
- * catalog fetchers, or scripts/build-catalog.mjs for the shipped table); this file only reads.
+ * catalog.ts — the price tables in force: the shipped table (pricing/catalog.csv), user tables
+ * (imported SkyPilot catalogs, --catalog files) and the GPU table (pricing/gpus.json), read and
+ * validated. The row records and the pure functions over them are rows.ts's (re-exported here, so a
+ * caller that loads rows imports one module). Fetching prices is separate (SkyPilot's catalog
+ * fetchers, or scripts/build-catalog.mjs for the shipped table); this file only reads.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
-import { z } from 'zod';
 import { FtplanError } from '../errors.js';
-import { PACKAGE_ROOT } from '../native.js';
+import { PACKAGE_ROOT } from '../paths.js';
+import { CATALOG_COLUMNS, CLOUDS, GpusFileSchema, PriceRowSchema, type GpuSpec, type PriceRow } from './rows.js';
 import { importSkypilot } from './skypilot.js';
 
-export const CLOUDS = ['aws', 'gcp', 'azure', 'lambda', 'runpod', 'vast'] as const;
-export type Cloud = (typeof CLOUDS)[number];
-
-export const PriceRowSchema = z
-  .object({
-    cloud: z.enum(CLOUDS),
-    instanceType: z.string().min(1),
-    gpu: z.string().min(1),
-    gpuCount: z.number().int().min(1).max(16),
-    vCPUs: z.number().nonnegative().nullable(),
-    memoryGiB: z.number().nonnegative().nullable(),
-    region: z.string().min(1),
-    /** on-demand $/h for the whole instance */
-    price: z.number().positive().finite(),
-    /** spot/preemptible $/h, null when not offered */
-    spotPrice: z.number().positive().finite().nullable(),
-    /** where the row comes from: repo/path@commit or a URL */
-    source: z.string().min(1),
-    /** the date the price was read at the source (YYYY-MM-DD); null when the source has no date */
-    asOf: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).nullable(),
-    note: z.string(),
-  })
-  .strict();
-
-export type PriceRow = z.infer<typeof PriceRowSchema>;
-
-export const CATALOG_COLUMNS = ['cloud', 'instanceType', 'gpu', 'gpuCount', 'vCPUs', 'memoryGiB', 'region', 'price', 'spotPrice', 'source', 'asOf', 'note'] as const;
+export * from './rows.js';
 
 export const SHIPPED_CATALOG = join(PACKAGE_ROOT, 'pricing/catalog.csv');
 export const GPUS_FILE = join(PACKAGE_ROOT, 'pricing/gpus.json');
@@ -48,21 +23,6 @@ export const GPUS_FILE = join(PACKAGE_ROOT, 'pricing/gpus.json');
 export function userCatalogDir(env: NodeJS.ProcessEnv = process.env): string {
   return env.FTPLAN_HOME ? join(env.FTPLAN_HOME, 'catalogs') : join(env.HOME ?? homedir(), '.ftplan', 'catalogs');
 }
-
-const GpuSchema = z
-  .object({
-    memoryGiB: z.number().positive(),
-    bf16: z.number().positive().nullable(),
-    fp16: z.number().positive(),
-    tf32: z.number().positive().nullable(),
-    fp32: z.number().positive(),
-    memoryBandwidthGBs: z.number().positive(),
-    interconnect: z.object({ kind: z.string(), GBs: z.number().positive() }),
-    source: z.string().min(10),
-  })
-  .strict();
-export type GpuSpec = z.infer<typeof GpuSchema>;
-const GpusFileSchema = z.object({ schema: z.literal('ftplan.gpus/1'), note: z.string(), gpus: z.record(z.string(), GpuSchema) });
 
 export function loadGpus(path = GPUS_FILE): Record<string, GpuSpec> {
   let raw: unknown;
@@ -144,7 +104,7 @@ export function readCatalog(file: string): PriceRow[] {
  * named or taken from the folder (…/gcp/vms.csv), the date from the file's modification time.
  */
 export function readAnyCatalog(spec: string): { file: string; rows: PriceRow[] } {
-  const m = /^(aws|gcp|azure|lambda|runpod|vast)=(.+)$/.exec(spec);
+  const m = new RegExp(`^(${CLOUDS.join('|')})=(.+)$`).exec(spec);
   const file = m ? (m[2] as string) : spec;
   let head = '';
   try {
@@ -158,14 +118,6 @@ export function readAnyCatalog(spec: string): { file: string; rows: PriceRow[] }
     throw new FtplanError('ERR_INPUT', `${file}: a SkyPilot catalog, but its cloud is not known from its folder ('${cloud}')`, { fix: `name it: --catalog gcp=${file} (one of ${CLOUDS.join(', ')})` });
   }
   return { file, rows: importSkypilot(file, cloud, { source: file, asOf: statSync(file).mtime.toISOString().slice(0, 10) }).rows };
-}
-
-export function catalogCsv(rows: PriceRow[]): string {
-  const esc = (v: unknown) => {
-    const s = v === null || v === undefined ? '' : String(v);
-    return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-  };
-  return `${CATALOG_COLUMNS.join(',')}\n${rows.map((r) => CATALOG_COLUMNS.map((c) => esc(r[c])).join(',')).join('\n')}\n`;
 }
 
 export interface CatalogSource {
@@ -203,39 +155,3 @@ export function loadCatalog(opts: { catalogs?: string[]; env?: NodeJS.ProcessEnv
   return { rows: [...shipped.filter((r) => !replaced.has(r.cloud)), ...imported], sources };
 }
 
-export interface RowFilter {
-  gpu?: string;
-  cloud?: string;
-  region?: string;
-  gpus?: number;
-  spot?: boolean;
-}
-
-export function filterRows(rows: PriceRow[], f: RowFilter): PriceRow[] {
-  const gpu = f.gpu?.toLowerCase();
-  return rows.filter(
-    (r) =>
-      (!gpu || r.gpu.toLowerCase() === gpu || r.gpu.toLowerCase().startsWith(`${gpu}-`)) &&
-      (!f.cloud || r.cloud === f.cloud.toLowerCase()) &&
-      (!f.region || r.region.toLowerCase().includes(f.region.toLowerCase())) &&
-      (!f.gpus || r.gpuCount === f.gpus) &&
-      (!f.spot || r.spotPrice !== null),
-  );
-}
-
-/** The price a plan pays: spot when asked for and offered, else on-demand. */
-export function effectivePrice(r: PriceRow, spot: boolean): number {
-  return spot && r.spotPrice !== null ? r.spotPrice : r.price;
-}
-
-export function ageDays(r: PriceRow, now: Date): number | null {
-  if (!r.asOf) return null;
-  return Math.floor((now.getTime() - new Date(`${r.asOf}T00:00:00Z`).getTime()) / 86_400_000);
-}
-
-/** 'fresh', 'stale' (older than maxAgeDays) or 'undated'. */
-export function freshness(r: PriceRow, now: Date, maxAgeDays: number): 'fresh' | 'stale' | 'undated' {
-  const age = ageDays(r, now);
-  if (age === null) return 'undated';
-  return age > maxAgeDays ? 'stale' : 'fresh';
-}

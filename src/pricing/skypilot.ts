@@ -18,7 +18,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { FtplanError } from '../errors.js';
-import { CLOUDS, PriceRowSchema, type Cloud, type PriceRow } from './catalog.js';
+import { CLOUDS, PriceRowSchema, type Cloud, type PriceRow } from './rows.js';
 
 export interface ImportCounts {
   rowsRead: number;

@@ -12,8 +12,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { FtplanError } from '../errors.js';
-import { PACKAGE_ROOT } from '../native.js';
-import { RUN_OPTIONS, type RunArgs } from '../commands/options.js';
+import { PACKAGE_ROOT } from '../paths.js';
+import { RUN_OPTIONS, type RunArgs } from '../flags/run.js';
 
 export interface DistEnv {
   rank: number;
