@@ -14,9 +14,10 @@ import { cudaVisible, guardHostMemory, resolveDevice } from '../measure/host.js'
 import { measure } from '../measure/measure.js';
 import { readMeasurement } from '../measure/read.js';
 import { lengthSchedule } from '../measure/steps.js';
-import { writeFileAtomic } from '../model/safetensors.js';
+import { writeFileAtomic } from '../util/fs.js';
 import { filterRows, loadCatalog, loadGpus } from '../pricing/catalog.js';
-import { loadScalingCalibration, scalingModel } from '../planner/scaling.js';
+import { scalingModel } from '../planner/scaling.js';
+import { loadScalingCalibration } from '../pricing/scaling.js';
 import { plan } from '../planner/recommend.js';
 import { renderHtml, renderMarkdown } from '../report/documents.js';
 import { modelShape } from '../model/open.js';

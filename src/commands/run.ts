@@ -7,7 +7,7 @@
 import { locateDataset } from '../data/loaders.js';
 import { FtplanError } from '../errors.js';
 import { obtainModel } from '../model/hf.js';
-import { writeFileAtomic } from '../model/safetensors.js';
+import { writeFileAtomic } from '../util/fs.js';
 import { runMarkdown, runSummary } from '../report/run.js';
 import { launchWorkers, workerEnv } from '../train/distributed.js';
 import { runTraining } from '../train/fine-tune.js';

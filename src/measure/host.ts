@@ -6,7 +6,8 @@ import { freemem } from 'node:os';
 import { FtplanError, usageError } from '../errors.js';
 import type { ModelConfig } from '../model/presets.js';
 import { loadNative, type Dtype, type NativeAddon } from '../native.js';
-import { availableHostMemory, hostMemoryNeed } from '../planner/memory.js';
+import { hostMemoryNeed } from '../planner/memory.js';
+import { availableHostMemory } from '../util/host.js';
 
 /** Whether --device auto would pick a GPU (asks the addon only when it loads). */
 export function cudaVisible(): boolean {

@@ -9,7 +9,7 @@ import { batchPlan, microBatchesPerStep, type BatchPlan } from '../batch-plan.js
 import { FtplanError, fromNative } from '../errors.js';
 import { saveCheckpoint } from '../model/hf.js';
 import type { ModelConfig } from '../model/presets.js';
-import { writeFileAtomic } from '../model/safetensors.js';
+import { writeFileAtomic } from '../util/fs.js';
 import type { NativeSession } from '../native.js';
 
 /** trainer_state.json, in the Hugging Face Trainer's spelling. */

@@ -6,7 +6,9 @@ import { encode as gpt2Encode } from 'gpt-3-encoder';
 import { labelledDataset, labelledRows, tinyHfCheckpoint, writeLabelled } from '../fixtures.js';
 import { ftplan as cli, tempDir } from '../helpers.js';
 
-const ftplan = (args: string[], env: Record<string, string> = {}) => cli(args, { env });
+// Its own FTPLAN_HOME: a calibration stored by another test file's runs would scale these projections.
+const HOME = tempDir('ftplan-cli-home-');
+const ftplan = (args: string[], env: Record<string, string> = {}) => cli(args, { env: { FTPLAN_HOME: HOME, ...env } });
 
 describe('ftplan estimate', () => {
   // The README's `ftplan estimate` measures gpt2 (minutes of CPU here: test/slow/ runs it as it is);
