@@ -7,6 +7,7 @@
  * ERR_OUT_OF_MEMORY, ERR_TORCH, ERR_NATIVE, ERR_BUSY) becomes a NativeCallError with that code.
  */
 import { existsSync } from 'node:fs';
+import { DEVICE_NAME } from '../device.js';
 import { NATIVE_CODES, NativeCallError, type ErrorCode } from '../errors.js';
 import { ModelConfigSchema, type ModelConfig } from '../model/presets.js';
 import type { DistributedOptions, NamedTensors, NativeAddon, NativeBatch, NativeSession, TrainOptions } from './types.js';
@@ -54,7 +55,7 @@ function train(o: unknown, what: string): Record<string, unknown> {
   optNum(t, 'weightDecay', 0);
   optNum(t, 'maxGradNorm', 0);
   if (t.dtype !== undefined && t.dtype !== 'fp32' && t.dtype !== 'bf16') bad(`dtype must be fp32 or bf16 (got ${String(t.dtype)})`);
-  if (t.device !== undefined && (typeof t.device !== 'string' || !/^(cpu|cuda(:\d+)?)$/.test(t.device))) bad(`device must be cpu, cuda or cuda:N (got ${String(t.device)})`);
+  if (t.device !== undefined && (typeof t.device !== 'string' || !DEVICE_NAME.test(t.device))) bad(`device must be cpu, cuda or cuda:N (got ${String(t.device)})`);
   optInt(t, 'seed', 0);
   optInt(t, 'threads', 0, 1024);
   return t;
