@@ -3,7 +3,10 @@
  * data-parallel on the recommended instance (or the one named): resources, num_nodes, a setup that
  * installs Node 20, a libtorch (the PyTorch wheel's, for CUDA) and this ftplan checkout (SkyPilot
  * syncs `workdir` to every node), and a run line that starts ftplan's launcher on every node with
- * SkyPilot's node rank, node count, GPUs per node and the first node's IP as master.
+ * SkyPilot's node rank, node count, GPUs per node and the first node's IP as master. With a plan, the
+ * run trains the batch the plan priced: its pick's micro-batch and accumulation on its GPUs (split
+ * over every rank when there are more nodes), with a guard that stops the run if SkyPilot gives it
+ * other GPU or node counts than the batch was split for.
  *
  * The YAML is validated against the vendored SkyPilot task schema (schemas/skypilot-task.schema.json)
  * before it is written; `sky launch task.yaml` takes it from there.

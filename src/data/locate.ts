@@ -246,7 +246,7 @@ export async function locateDataset(spec: string, env: NodeJS.ProcessEnv = proce
   }
   if (isRepoId(spec) && spec.includes('/')) {
     const { dir, files, note } = await hubDataset(spec, env);
-    if (!usable(files)) throw inputError(dir, 'is in the hub cache but has no training split file', `remove ${dir} and run again to download it afresh`);
+    if (!usable(files)) throw inputError(dir, `is in the hub cache but has no ${opts.evalOnly ? 'test, validation or train' : 'training'} split file`, `remove ${dir} and run again to download it afresh`);
     return { name: spec, source: `hub cache (${dir})${note}`, files };
   }
   throw new FtplanError('ERR_INPUT', `--dataset ${spec}: no such file or folder`, { fix: 'pass a jsonl/csv/tsv/parquet file, a folder with train/test files, or a Hugging Face data set id (org/name)' });

@@ -17,6 +17,7 @@ import { guardHostMemory, resolveDevice } from '../measure/host.js';
 import { readEstimate } from '../measure/read.js';
 import { obtainModel, type ModelNeed } from '../model/hf.js';
 import { modelShape, openModel } from '../model/open.js';
+import { preflightCheckpoint } from '../model/preflight.js';
 import { loadNative } from '../native.js';
 import { parameterCount } from '../planner/memory.js';
 import { instancePrice } from '../pricing/instance-price.js';
@@ -59,7 +60,10 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
   const tokenizerSource =
     (resumeFrom ? await modelSourceDir(args.model, 'shape').catch(() => resumeFrom.dir) : await modelSourceDir(args.model, args.init === 'random' ? 'shape' : 'weights')) ?? undefined;
   const tokenizer = tokenizerFor(tokenizerSource);
-  const shape = (await modelShape(resumeFrom?.dir ?? args.model, ds.labels.length)).config;
+  const modelFrom = await modelShape(resumeFrom?.dir ?? args.model, ds.labels.length);
+  const shape = modelFrom.config;
+  // The weights' headers now, before the short measurement: a broken download fails in seconds.
+  if (modelFrom.source.kind === 'folder' && (resumeFrom || args.init === 'pretrained')) preflightCheckpoint(modelFrom.source.dir, shape);
   const train = encodeExamples(ds.splits.train!.examples, tokenizer, shape.nPositions);
   if (dist && !addon.runtimeInfo().c10d) {
     throw new FtplanError('ERR_INPUT', '--nproc/--nnodes > 1: this build of the native addon has no c10d (libtorch\'s ProcessGroupGloo and the gloo headers were missing at build time)', { fix: 'on Debian: apt-get install libgloo-dev, then npm run build:native (scripts/setup.sh does both)' });

@@ -260,6 +260,20 @@ describe('ftplan estimate --model <folder>: the weights are checked before anyth
     expect(r.stderr).toMatch(/model.safetensors.index.json: names 1 of its 2 shards that are not in .*model-00002-of-00002.safetensors/);
   });
 
+  it('ftplan run checks the headers too, before its memory guard and short measurement: exit 2 naming the file', () => {
+    const dir = checkpoint(SMALL);
+    const b = readFileSync(st(dir));
+    writeFileSync(st(dir), b.subarray(0, b.length - 4096));
+    const data = join(tmp(), 'train.jsonl');
+    writeFileSync(data, `${Array.from({ length: 12 }, (_, i) => JSON.stringify({ text: `row ${i}`, label: LABELS[i % 3] })).join('\n')}\n`);
+    // with (faked) no memory to spare, the memory guard before the measurement would stop the run
+    // with exit 1: exit 2 and the file's name say the headers were checked first
+    const r = cli(['run', '--model', dir, '--dataset', data, '--output-dir', join(tmp(), 'out'), '--device', 'cpu', '--threads', '1', '--json'], { env: { FTPLAN_TEST_AVAILABLE_MEMORY: '1' } });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain(`${st(dir)} is truncated`);
+    expect(r.stdout).toBe('');
+  });
+
   it('weights present: checked and reported; config.json alone: estimated from the shape, and said so', () => {
     const withWeights = checkpoint(SMALL);
     const shapeOnly = tmp();
