@@ -167,7 +167,7 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
     device,
     outputDir: out,
     status,
-    message: message || 'completed',
+    message: message || `all ${totalSteps} steps (${args.epochs} epoch(s)) done`,
     steps: step,
     totalSteps,
     epochsDone: state.epochsDone,
