@@ -13,14 +13,17 @@ process.env.FTPLAN_TEST_HOME = testHome; // read by test/global-setup.ts's teard
 //   slow    CI only: the node-gyp rebuild and long training runs
 //   data    CI only: the real tweet data, tiny-gpt2 and price catalogs (FTPLAN_DATA)
 // `npm test` runs unit, native and e2e and needs nothing outside the repository; `npm run test:ci`
-// runs slow and data. Groups run one after another; native and e2e files one at a time (2 cores,
-// and LibTorch's OpenMP threads in each process).
-const project = (name: string, groupOrder: number, parallel: boolean) => ({
+// runs slow and data. Groups run one after another. unit files run two at a time; e2e files too,
+// each CLI process held to one LibTorch thread (OMP_NUM_THREADS, which ftplan's --threads defaults
+// to) so two side by side fit two cores; native files (the addon in the test's own process, every
+// core) and the slow and data runs one at a time.
+const project = (name: string, groupOrder: number, parallel: boolean, env: Record<string, string> = {}) => ({
   extends: true as const,
   test: {
     name,
     include: [`test/${name}/**/*.test.ts`],
     sequence: { groupOrder },
+    env,
     ...(parallel ? { maxWorkers: 2 } : { maxWorkers: 1, fileParallelism: false }),
   },
 });
@@ -36,6 +39,6 @@ export default defineConfig({
     globalSetup: ['test/global-setup.ts'],
     // imported price tables and the calibration store of the tests stay out of the user's ~/.ftplan
     env: { FTPLAN_HOME: testHome },
-    projects: [project('unit', 0, true), project('native', 1, false), project('e2e', 2, false), project('slow', 3, false), project('data', 4, false)],
+    projects: [project('unit', 0, true), project('native', 1, false), project('e2e', 2, true, { OMP_NUM_THREADS: '1' }), project('slow', 3, false), project('data', 4, false)],
   },
 });

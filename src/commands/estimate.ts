@@ -28,6 +28,7 @@ import { project } from '../planner/projection.js';
 import { renderEstimate } from '../report/table.js';
 import { ESTIMATE_OPTIONS, EstimateArgsSchema, parseArgs, type EstimateArgs } from './options.js';
 import { buildProfile } from './profile.js';
+import { defaultThreads } from '../util/host.js';
 
 export type { CheckpointSummary, EstimateResult } from '../estimate/result.js';
 
@@ -143,7 +144,7 @@ export async function estimate(args: EstimateArgs, given?: { profile: DatasetPro
         batch,
         dtype: args.dtype,
         device: resolveDevice(args.device, addon),
-        threads: args.threads ?? availableParallelism(),
+        threads: args.threads ?? defaultThreads(availableParallelism()),
         seed: args.seed,
         seq,
         memoryWarmupSteps: Math.max(1, args.warmupSteps), // at the longest length: the peak memory

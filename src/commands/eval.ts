@@ -13,6 +13,7 @@ import { renderMetrics } from '../report/run.js';
 import { encodeExamples } from '../train/data.js';
 import { evalSplit, evaluate } from '../train/evaluate.js';
 import { EVAL_OPTIONS, EvalArgsSchema, parseArgs } from './options.js';
+import { defaultThreads } from '../util/host.js';
 
 export async function runEval(raw: Record<string, unknown>, out: (s: string) => void = (s) => process.stdout.write(s)): Promise<void> {
   const args = parseArgs(EvalArgsSchema, EVAL_OPTIONS, raw, 'eval');
@@ -32,7 +33,7 @@ export async function runEval(raw: Record<string, unknown>, out: (s: string) => 
   }
   const addon = loadNative();
   const device = resolveDevice(args.device, addon);
-  const opened = await openModel(args.model, { numLabels: ds.labels.length, dtype: args.dtype, device, threads: args.threads ?? availableParallelism() });
+  const opened = await openModel(args.model, { numLabels: ds.labels.length, dtype: args.dtype, device, threads: args.threads ?? defaultThreads(availableParallelism()) });
   if (opened.report.initialised.includes('score.weight')) {
     throw new FtplanError('ERR_INPUT', `${args.model} has no classification head (score.weight) to evaluate`, { fix: 'evaluate a folder that ftplan run wrote (it saves the head)' });
   }

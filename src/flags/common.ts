@@ -31,7 +31,7 @@ export const JSON_OUTPUT = flag({ type: 'boolean', describe: 'print JSON', defau
 
 export const DEVICE = flag({ type: 'string', describe: 'auto | cpu | cuda | cuda:N', default: 'auto' }, z.string().regex(DEVICE_FLAG, '--device must be auto, cpu, cuda or cuda:N'));
 export const DTYPE = choice(['fp32', 'bf16'], { describe: 'fp32, or bf16 autocast with fp32 master weights', default: 'fp32' });
-export const THREADS = flag({ type: 'number', describe: 'CPU threads for LibTorch (default: all cores)' }, positiveInt('--threads').max(1024, '--threads must be at most 1024').optional());
+export const THREADS = flag({ type: 'number', describe: 'CPU threads for LibTorch (default: OMP_NUM_THREADS, else all cores)' }, positiveInt('--threads').max(1024, '--threads must be at most 1024').optional());
 
 /** Which price rows and tables (estimate, pricing). */
 export const GPU_FILTER = flag({ type: 'string', describe: 'only this GPU (A100 also matches A100-80GB)' }, z.string().min(1).optional());

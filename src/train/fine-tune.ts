@@ -30,6 +30,7 @@ import { finishRun, initialState, spentUsd, trainEpochs, watchSignals, type Loop
 import { compareWithPrediction, predictThroughput } from './predict.js';
 import type { RunReport } from './result.js';
 import { warmupSteps } from './schedule.js';
+import { defaultThreads } from '../util/host.js';
 
 /** The model's folder (a hub id fetched into the cache first), or null for a preset. */
 async function modelSourceDir(spec: string, need: ModelNeed): Promise<string | null> {
@@ -82,7 +83,7 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
     dtype: args.dtype,
     device,
     seed: args.seed,
-    threads: dist ? workerThreads(args, availableParallelism()) : (args.threads ?? availableParallelism()),
+    threads: dist ? workerThreads(args, availableParallelism()) : (args.threads ?? defaultThreads(availableParallelism())),
   });
   const { session, config } = opened;
   let backend = '';

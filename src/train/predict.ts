@@ -15,6 +15,7 @@ import type { NativeAddon } from '../native.js';
 import type { RunArgs } from '../commands/options.js';
 import type { Encoded } from './data.js';
 import type { RunReport } from './result.js';
+import { defaultThreads } from '../util/host.js';
 
 /**
  * tokensPerSec is what the user was told: the measured throughput times the calibration the
@@ -50,7 +51,7 @@ export async function predictThroughput(args: RunArgs, config: ModelConfig, trai
       batch,
       dtype: args.dtype,
       device,
-      threads: args.threads ?? availableParallelism(),
+      threads: args.threads ?? defaultThreads(availableParallelism()),
       seed: args.seed,
       seq: { seqLen: Math.max(1, Math.round(meanLen)), meanLen, sampleLens },
       ...SHORT_MEASUREMENT,

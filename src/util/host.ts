@@ -6,3 +6,14 @@ export function availableHostMemory(freemem: () => number): number {
   if (fake !== undefined && fake !== '' && Number.isFinite(Number(fake))) return Number(fake);
   return freemem();
 }
+
+/**
+ * LibTorch's CPU threads when --threads is not given: OMP_NUM_THREADS when it is a positive
+ * integer (as PyTorch itself defaults, so a job scheduler's or container's setting is honoured),
+ * otherwise every core.
+ */
+export function defaultThreads(cores: number): number {
+  const omp = process.env.OMP_NUM_THREADS?.trim();
+  if (omp && /^[1-9]\d*$/.test(omp)) return Math.min(Number(omp), 1024);
+  return cores;
+}

@@ -3,9 +3,9 @@
 // peaks is in test/native/memory-model.test.ts; the real SkyPilot catalogs in the data suite.
 import { describe, expect, it } from 'vitest';
 import { modelConfig } from '../../src/model/presets.js';
-import { effectivePrice, freshness, loadCatalog, loadGpus, readCatalog, type PriceRow } from '../../src/pricing/catalog.js';
+import { effectivePrice, freshness, loadCatalog, loadGpus, type PriceRow } from '../../src/pricing/catalog.js';
 import { importSkypilot } from '../../src/pricing/skypilot.js';
-import { fitMicroBatch, parameterCount, trainingMemory, type ActivationModel } from '../../src/planner/memory.js';
+import { parameterCount, trainingMemory, type ActivationModel } from '../../src/planner/memory.js';
 import { instanceStep, matchGpu, peakFlops, type LocalMeasurement } from '../../src/planner/performance.js';
 import { epochsRule, plan, SETUP_HOURS } from '../../src/planner/recommend.js';
 import { tempDir } from '../helpers.js';
