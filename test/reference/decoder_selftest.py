@@ -304,9 +304,10 @@ def checks():
     mi = parse_config({k: v for k, v in raw_config("mistral").items() if k != "sliding_window"})
     ll = parse_config(raw_config("llama", attention_bias=True, mlp_bias=True, sliding_window=3))
     q3 = parse_config(raw_config("qwen3", head_dim=12, attention_bias=True))
-    got = [q2["qkv_bias"], q2["o_bias"], q2["layer_windows"], mi["layer_windows"], mi["qkv_bias"], ll["qkv_bias"], ll["o_bias"], ll["mlp_bias"], ll["layer_windows"], q3["head_dim"], q3["qk_norm"], q3["o_bias"]]
-    want = [True, False, [0, 0, 5, 5], [4096, 4096], False, True, True, True, [0, 0], 12, True, True]
-    check("config defaults per family (qwen2 qkv bias, window layers; mistral window 4096; llama biases; qwen3 head_dim)", got == want, got)
+    off = parse_config(raw_config("qwen2", use_sliding_window=False, sliding_window=5, max_window_layers=0))
+    got = [q2["qkv_bias"], q2["o_bias"], q2["layer_windows"], off["layer_windows"], mi["layer_windows"], mi["qkv_bias"], ll["qkv_bias"], ll["o_bias"], ll["mlp_bias"], ll["layer_windows"], q3["head_dim"], q3["qk_norm"], q3["o_bias"]]
+    want = [True, False, [0, 0, 5, 5], [0, 0], [4096, 4096], False, True, True, True, [0, 0], 12, True, True]
+    check("config defaults per family (qwen2 qkv bias, window layers, no window unless use_sliding_window; mistral window 4096; llama biases; qwen3 head_dim)", got == want, got)
     return out
 
 
