@@ -6,6 +6,7 @@ import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FtplanError } from '../../src/errors.js';
+import { tokenizerJsonFromVocab } from '../../src/data/tokenizer.js';
 import { folderLmTokenizer, packagedTokenizer, packagedTokenizerDir, packagedTokenizerForPreset } from '../../src/data/lm-tokenizer.js';
 import { decoderPresetConfig, decoderPresetNames } from '../../src/model/decoder-presets.js';
 import { tempDir } from '../helpers.js';
@@ -64,20 +65,32 @@ describe('a model folder\'s tokenizer files', () => {
     return dir;
   };
 
-  it('reads tokenizer.json + tokenizer_config.json like the package; chat_template.jinja when the config has none', () => {
+  it('reads tokenizer.json + tokenizer_config.json like the package', () => {
     const dir = folder();
     const t = folderLmTokenizer(dir);
     expect(t.encode('Hello world')).toEqual([9707, 1879]);
+    expect([t.eosTokenId, t.padTokenId]).toEqual([151645, 151643]);
     expect(t.chatTemplateFile).toBe(join(dir, 'tokenizer_config.json'));
-    const cfg = JSON.parse(readFileSync(join(dir, 'tokenizer_config.json'), 'utf8'));
-    delete cfg.chat_template;
-    cfg.eos_token = { content: '<|endoftext|>', lstrip: false }; // the AddedToken form of older files
-    writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify(cfg));
+  });
+
+  // a three-token byte-level BPE: 'a', 'b', 'ab' (one merge) and <|endoftext|>
+  const tiny = (config: object) => {
+    const dir = tempDir('lmtok-tiny');
+    writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(tokenizerJsonFromVocab({ a: 0, b: 1, ab: 2, '<|endoftext|>': 3 }, 'a b\n')));
+    writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify(config));
+    return dir;
+  };
+
+  it('chat_template.jinja when tokenizer_config.json has none; special tokens in the AddedToken form of older files', () => {
+    const dir = tiny({ eos_token: { content: '<|endoftext|>', lstrip: false }, pad_token: null });
     writeFileSync(join(dir, 'chat_template.jinja'), '{% for m in messages %}{{ m.content }}{% endfor %}');
     const u = folderLmTokenizer(dir);
+    expect(u.encode('abab')).toEqual([2, 2]);
     expect(u.chatTemplate).toBe('{% for m in messages %}{{ m.content }}{% endfor %}');
     expect(u.chatTemplateFile).toBe(join(dir, 'chat_template.jinja'));
-    expect([u.eosToken, u.eosTokenId]).toEqual(['<|endoftext|>', 151643]);
+    expect([u.eosToken, u.eosTokenId, u.padTokenId, u.bosTokenId]).toEqual(['<|endoftext|>', 3, null, null]);
+    const named = folderLmTokenizer(tiny({ eos_token: '<|endoftext|>', chat_template: [{ name: 'tool_use', template: 'T' }, { name: 'default', template: 'D' }] }));
+    expect(named.chatTemplate).toBe('D');
   });
 
   it('refuses a folder without tokenizer.json, a broken JSON file, an eos_token the vocabulary lacks — each by name', () => {
@@ -86,11 +99,8 @@ describe('a model folder\'s tokenizer files', () => {
     writeFileSync(join(dir, 'tokenizer.json'), '{"version": ');
     expect(() => folderLmTokenizer(dir)).toThrow(FtplanError);
     expect(() => folderLmTokenizer(dir)).toThrow(/tokenizer\.json is not valid JSON/);
-    const ok = folder();
-    writeFileSync(join(ok, 'tokenizer_config.json'), JSON.stringify({ eos_token: '<|nope|>' }));
-    const q = JSON.parse(readFileSync(join(ok, 'tokenizer.json'), 'utf8'));
-    q.added_tokens = q.added_tokens.filter((a: { content: string }) => a.content !== '<|endoftext|>');
-    writeFileSync(join(ok, 'tokenizer.json'), JSON.stringify(q));
-    expect(() => folderLmTokenizer(ok)).toThrow(/names no eos_token the tokenizer has \('<\|nope\|>' is not in/);
+    const noEos = tiny({ eos_token: '<|nope|>' });
+    writeFileSync(join(noEos, 'tokenizer.json'), JSON.stringify(tokenizerJsonFromVocab({ a: 0, b: 1, ab: 2 }, 'a b\n')));
+    expect(() => folderLmTokenizer(noEos)).toThrow(/names no eos_token the tokenizer has \('<\|nope\|>' is not in/);
   });
 });
