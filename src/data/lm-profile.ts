@@ -12,10 +12,11 @@ import { z } from 'zod';
 import { FtplanError } from '../errors.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { BATCHING_POLICIES, epochTokens, lengthsFromHistogram, type EpochTokens } from './batching.js';
-import type { SplitName } from './dataset.js';
-import type { LmDataset } from './lm-dataset.js';
+import type { Dataset, SplitName } from './dataset.js';
+import { tokenizeLmRows, type LmDataset, type LmSplit } from './lm-dataset.js';
 import { LM_FORMATS } from './lm-examples.js';
-import type { PackagedTokenizer } from './lm-tokenizer.js';
+import { toPromptCompletion, TWEET_SENTIMENT_TEMPLATE, type PromptTemplate } from './lm-from-labels.js';
+import type { LmTokenizer, PackagedTokenizer } from './lm-tokenizer.js';
 import { tokenStats } from './profile.js';
 
 const StatsSchema = z.object({
@@ -87,6 +88,21 @@ export function profileLmDataset(ds: LmDataset): LmProfile {
     seqLen: ds.seqLen,
     splits,
   });
+}
+
+/**
+ * The profile of a labelled data set written as prompt/completion pairs (lm-from-labels.ts),
+ * without writing them: the files named are the labelled set's own. seqLen: long enough by
+ * default that no row is cut (an estimate cuts to its --seq-len).
+ */
+export function profileLabelledAsLm(ds: Dataset, tokenizer: LmTokenizer, opts: { template?: PromptTemplate; seqLen?: number } = {}): LmProfile {
+  const seqLen = opts.seqLen ?? 4096;
+  const splits: Partial<Record<SplitName, LmSplit>> = {};
+  for (const [name, split] of Object.entries(ds.splits) as [SplitName, NonNullable<Dataset['splits'][SplitName]>][]) {
+    const rows = toPromptCompletion(split.examples, ds.labels, opts.template ?? TWEET_SENTIMENT_TEMPLATE);
+    splits[name] = tokenizeLmRows(rows as unknown as Record<string, unknown>[], split.files, name, 'prompt-completion', { tokenizer, seqLen, chat: null });
+  }
+  return profileLmDataset({ name: ds.name, source: `${ds.source}, as prompt/completion pairs (src/data/lm-from-labels.ts)`, format: 'prompt-completion', formatSource: 'written from the labels', seqLen, tokenizer: tokenizer.name, chatTemplate: null, splits });
 }
 
 /** The shipped profile of the reference tweets as "tweet → sentiment word" pairs, tokenized by a packaged tokenizer. */
