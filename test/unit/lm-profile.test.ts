@@ -5,9 +5,11 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadLmDataset } from '../../src/data/lm-dataset.js';
-import { defaultLmProfilePath, lmBatchingCosts, loadLmProfile, profileLmDataset } from '../../src/data/lm-profile.js';
+import { loadDataset } from '../../src/data/loaders.js';
+import { defaultLmProfilePath, lmBatchingCosts, loadLmProfile, profileLabelledAsLm, profileLmDataset } from '../../src/data/lm-profile.js';
 import { packagedTokenizer } from '../../src/data/lm-tokenizer.js';
 import { loadProfile } from '../../src/data/profile.js';
+import { labelledDataset } from '../fixtures.js';
 import { tempDir } from '../helpers.js';
 
 describe('profileLmDataset', () => {
@@ -35,6 +37,17 @@ describe('profileLmDataset', () => {
     writeFileSync(join(dir, 'train.jsonl'), JSON.stringify({ prompt: 'word '.repeat(30), completion: ' z' }));
     const ds = await loadLmDataset(dir, { tokenizer: packagedTokenizer('qwen3'), seqLen: 8 });
     expect(() => profileLmDataset(ds)).toThrow(/no training rows left to learn from \(1 with nothing to learn within 8 tokens, 0 empty\)/);
+  });
+});
+
+describe('profileLabelledAsLm', () => {
+  it('a labelled set profiled as "text → label word" pairs: the set\'s own files, two targets per row', async () => {
+    const src = labelledDataset({ train: 12, test: 6 });
+    const p = profileLabelledAsLm(await loadDataset(src.dir), packagedTokenizer('qwen3'));
+    expect(p.splits.train.files.map((f) => f.name)).toEqual(['train.jsonl']);
+    expect([p.splits.train.rows, p.splits.test!.rows]).toEqual([12, 6]);
+    expect(p.splits.train.targets.histogram).toEqual({ 2: 12 });
+    expect(p.source).toMatch(/as prompt\/completion pairs/);
   });
 });
 
