@@ -162,8 +162,10 @@ describe('the plan in ftplan estimate', () => {
     expect(over.length).toBeGreaterThan(0);
     expect(over.every((x) => !x.feasible && /^over budget/.test(x.reason))).toBe(true);
     const under = rows.filter((x) => x.costUsd <= budget && x.fits);
-    expect(under.length).toBeGreaterThan(0);
-    expect(under.every((x) => x.feasible)).toBe(true);
+    expect(under.filter((x) => x.feasible).length).toBeGreaterThan(0);
+    // the budget rules none of them out (a row may still be infeasible for its own reason, e.g. a
+    // 5-GPU instance the batch does not split over)
+    expect(under.filter((x) => !x.feasible).map((x) => x.reason).filter((r) => /budget/.test(r))).toEqual([]);
   });
 
   it('--deadline likewise, and re-planning needs no LibTorch (--measurement, with the addon missing)', () => {
