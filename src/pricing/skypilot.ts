@@ -128,6 +128,17 @@ export function vastRegion(raw: string): string {
  * A price row's region as SkyPilot's catalog spells it (what `resources.region` must match): Vast's
  * regions without a place name get their empty first part back; other clouds' are unchanged.
  */
+/**
+ * The accelerator name SkyPilot asks a cloud for: ftplan's GPU names are SkyPilot's own except where
+ * a cloud's catalog spells one its own way (Vast lists the RTX A6000 as RTXA6000; "H100-PCIe" is
+ * an H100 to SkyPilot, the instance type saying which).
+ */
+export function skypilotAccelerator(gpu: string, cloud: string | null | undefined): string {
+  if (gpu === 'H100-PCIe') return 'H100';
+  if (gpu === 'A6000' && cloud === 'vast') return 'RTXA6000';
+  return gpu;
+}
+
 export function skypilotRegion(cloud: string, region: string): string {
   return cloud === 'vast' && region.split(',').length === 2 ? `, ${region}` : region;
 }

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { GPUS_FILE, loadCatalog, loadGpus } from '../../src/pricing/catalog.js';
-import { importSkypilot } from '../../src/pricing/skypilot.js';
+import { importSkypilot, skypilotAccelerator } from '../../src/pricing/skypilot.js';
 import { tempDir } from '../helpers.js';
 import { writeSkypilot } from '../fixtures.js';
 
@@ -121,5 +121,15 @@ describe('importing SkyPilot names of the added GPUs', () => {
     expect(readCatalog(`${dir}/ok.csv`)).toHaveLength(2);
     writeFileSync(`${dir}/dup.csv`, `${head}\ngcp,n1-standard-8,T4,1,8,30,us-central1,0.73,,src here,2026-05-20,\ngcp,n1-standard-8,T4,1,8,30,us-central1,0.8,,src here,2026-05-20,\n`);
     expect(() => readCatalog(`${dir}/dup.csv`)).toThrow(/dup\.csv:3: duplicate row for gcp n1-standard-8 in us-central1/);
+  });
+});
+
+describe('the accelerator name a SkyPilot task asks for', () => {
+  it('is the catalog\'s own spelling on the cloud the row came from', () => {
+    expect(skypilotAccelerator('A6000', 'vast')).toBe('RTXA6000');
+    expect(skypilotAccelerator('A6000', 'lambda')).toBe('A6000');
+    expect(skypilotAccelerator('H100-PCIe', 'azure')).toBe('H100');
+    expect(skypilotAccelerator('RTX4090', 'vast')).toBe('RTX4090');
+    expect(skypilotAccelerator('A6000', null)).toBe('A6000');
   });
 });
