@@ -6,10 +6,12 @@
 import { describe, expect, it } from 'vitest';
 import { loadDecoderCheckpoint, saveDecoderCheckpoint } from '../../src/model/decoder-checkpoint.js';
 import type { DecoderConfig, Task } from '../../src/model/decoder-config.js';
-import { decoderPresetConfig } from '../../src/model/decoder-presets.js';
+import { decoderPresetConfig, decoderPresetNames } from '../../src/model/decoder-presets.js';
+import { decoderFlopsPerToken, decoderParameterCount } from '../../src/model/decoder-size.js';
 import { parseDecoderConfig } from '../../src/model/families.js';
 import { openDecoder } from '../../src/model/open-decoder.js';
 import { FtplanError } from '../../src/errors.js';
+import { timeRunSteps } from '../../src/measure/steps.js';
 import { loadNative, loadRawNative, type NativeBatch } from '../../src/native.js';
 import { DECODER_FAMILIES, TINY_DECODERS, tinyDecoderCheckpoint, type DecoderFamily } from '../decoder-fixtures.js';
 import { randomRows, tempDir } from '../helpers.js';
@@ -57,6 +59,17 @@ describe('shapes', () => {
     // the published counts (the models' cards), from their config.json shapes, without building them
     expect((await addon.parameterCounts(decoderPresetConfig('qwen2.5-0.5b', 'causal-lm'))).total).toBe(494_032_768);
     expect((await addon.parameterCounts(decoderPresetConfig('llama-3.1-8b', 'causal-lm'))).total).toBe(8_030_261_248);
+  });
+
+  it('the native counts and FLOPs are the TypeScript ones (decoder-size.ts) for every preset and task', async () => {
+    for (const name of decoderPresetNames())
+      for (const task of ['classification', 'causal-lm'] as Task[]) {
+        const cfg = decoderPresetConfig(name, task, { numLabels: 3 });
+        expect((await addon.parameterCounts(cfg)).total, `${name} ${task}`).toBe(decoderParameterCount(cfg));
+        const T = Math.min(512, cfg.maxPositionEmbeddings);
+        const ts = decoderFlopsPerToken(cfg, T);
+        expect(addon.flopsPerToken(cfg, T), `${name} ${task}`).toEqual({ flopsPerToken: ts.flopsPerToken, matmulParameters: ts.matmulParameters });
+      }
   });
 
   it('FLOPs per token: 6N + 12·L·H·D·T, the LM head in N for causal-lm, the window bounding T (hand-computed)', () => {
@@ -178,6 +191,10 @@ describe('training', () => {
       expect(r.probe[0]!.peakBytes).toBeGreaterThan(0);
       const p = await addon.probeActivations({ model: cfg, seqLen: 16, threads: 1 });
       expect(p.perSamplePerLayer).toBeGreaterThan(0);
+      // the run's own path (estimate times it): synthetic batches with the task's targets
+      const t = await timeRunSteps(addon, { model: cfg, batchSize: 2, gradAccum: 2, dtype: 'fp32', device: 'cpu', threads: 1, seed: 1, warmupSteps: 1, steps: 2, minMs: 0, lens: [8, 16] });
+      expect(t.stepSeqLens).toEqual([8, 16]);
+      expect(t.losses.every(Number.isFinite)).toBe(true);
     }
   });
 });
