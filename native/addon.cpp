@@ -31,6 +31,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"fusedAttentionCheck", fusedAttentionCheck},
       {"fusedAttentionTiming", fusedAttentionTiming},
       {"lmLossCheck", lmLossCheck},
+      {"lmChunkRows", lmChunkRows},
       {"cpuDropout", cpuDropout},
       {"fusedAttention", fusedAttention},
       {"lastBlockPruned", lastBlockPruned},

@@ -271,6 +271,10 @@ export function checkedAddon(raw: NativeAddon): NativeAddon {
         int(chunkRows, 'chunkRows', 1);
         if (typeof bf16 !== 'boolean') bad('bf16 must be a boolean');
       }, () => raw.lmLossCheck(n, c, v, chunkRows, bf16)),
+    lmChunkRows: (rows) =>
+      call('lmChunkRows', () => {
+        if (rows !== undefined) int(rows, 'rows', 0);
+      }, () => raw.lmChunkRows(rows)),
     cpuDropout: (enabled) => switchCall('cpuDropout', enabled, () => raw.cpuDropout(enabled)),
     fusedAttentionCheck: (n, t, p) =>
       call('fusedAttentionCheck', () => {

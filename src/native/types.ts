@@ -134,6 +134,8 @@ export interface NativeAddon {
   fusedAttentionTiming(n: number, t: number, p: number, reps: number): FusedAttentionTiming;
   /** the chunked causal-LM loss (native/lm_loss.h) against the plain one on random [n, c] hidden states and a [v, c] head: loss and gradient differences, peak bytes of each */
   lmLossCheck(n: number, c: number, v: number, chunkRows: number, bf16: boolean): LmLossCheck;
+  /** rows per chunk of the models' causal-LM loss (0: automatic, the default); sets it when given (tests: several chunks on a tiny model) */
+  lmChunkRows(rows?: number): number;
   /** whether CPU tensors use ftplan's dropout kernel (true, the default) or torch's; sets it when given */
   cpuDropout(enabled?: boolean): boolean;
   /** whether the CPU attention (LibTorch without SDPA) uses the fused op (true, the default); sets it when given */
