@@ -172,8 +172,10 @@ export function parseDecoderConfigDetailed(raw: Record<string, unknown>, opts: P
     if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) throw inputError(file, `${k} is ${JSON.stringify(v)}, not a token id`, fix);
     return id;
   };
-  const eosTokenId = firstId('eos_token_id');
-  const bosTokenId = firstId('bos_token_id');
+  // LlamaConfig and MistralConfig default to bos 1, eos 2 (Llama 2's SentencePiece ids); the Qwen classes to none
+  const classIds = family === 'llama' || family === 'mistral';
+  const eosTokenId = raw.eos_token_id === undefined && classIds ? 2 : firstId('eos_token_id');
+  const bosTokenId = raw.bos_token_id === undefined && classIds ? 1 : firstId('bos_token_id');
   const padTokenId = firstId('pad_token_id') ?? opts.tokenizerPadTokenId ?? eosTokenId;
   if (padTokenId === null) {
     throw inputError(file, 'has no pad_token_id and no eos_token_id, and the tokenizer names no pad token', 'set pad_token_id in config.json (the id of a token the model never needs to predict, e.g. its end-of-text token)');
@@ -264,7 +266,20 @@ function readSlidingWindow(raw: Record<string, unknown>, family: DecoderModelTyp
   const w = raw.sliding_window === undefined ? dflt : raw.sliding_window;
   if (w !== null && (typeof w !== 'number' || !Number.isInteger(w) || w <= 0)) throw inputError(file, `sliding_window is ${JSON.stringify(w)}, not null or a positive whole number`, 'set sliding_window to null (no window) or a token count');
   if (family === 'mistral') return w ?? 0;
-  // qwen2/qwen3: the window only with use_sliding_window, and only on layers >= max_window_layers
+  // qwen2/qwen3: the window only with use_sliding_window, and only on the layers layer_types marks
+  // "sliding_attention" (when the file lists them), else on layers >= max_window_layers
+  if (raw.layer_types !== undefined && raw.layer_types !== null) {
+    const types = raw.layer_types;
+    if (!Array.isArray(types) || types.length !== layers || types.some((t) => t !== 'full_attention' && t !== 'sliding_attention')) {
+      throw inputError(file, `layer_types is not a list of ${layers} "full_attention" / "sliding_attention" entries`, 'remove layer_types (max_window_layers then decides), or list one type per layer');
+    }
+    const sliding = types.filter((t) => t === 'sliding_attention').length;
+    if (raw.use_sliding_window !== true || w === null || sliding === 0) return 0;
+    if (sliding < layers) {
+      throw inputError(file, `layer_types puts the ${w}-token window on ${sliding} of ${layers} layers; ftplan applies one attention pattern to every layer`, 'make every layer "full_attention" (no window) or every layer "sliding_attention", or set use_sliding_window to false');
+    }
+    return w;
+  }
   if (raw.use_sliding_window !== true || w === null) return 0;
   const mwl = raw.max_window_layers === undefined || raw.max_window_layers === null ? 28 : Number(raw.max_window_layers);
   if (!Number.isInteger(mwl) || mwl < 0) throw inputError(file, `max_window_layers is ${JSON.stringify(raw.max_window_layers)}, not a layer count`, 'set max_window_layers to a whole number');
@@ -302,7 +317,7 @@ export function decoderConfigToHf(cfg: DecoderConfig, opts: DecoderHfOptions = {
   if (fam === 'qwen2' && cfg.headDim * cfg.numAttentionHeads !== cfg.hiddenSize) throw bad('head_dim × heads different from hidden_size');
 
   const out: Record<string, unknown> = { ...(opts.base ?? {}) };
-  for (const k of ['rope_parameters', 'use_sliding_window', 'max_window_layers', 'sliding_window', 'attention_bias', 'mlp_bias', 'id2label', 'label2id', 'num_labels']) delete out[k];
+  for (const k of ['rope_parameters', 'layer_types', 'use_sliding_window', 'max_window_layers', 'sliding_window', 'attention_bias', 'mlp_bias', 'id2label', 'label2id', 'num_labels']) delete out[k];
   Object.assign(out, {
     architectures: [architectureName(fam, cfg.task)],
     model_type: fam,

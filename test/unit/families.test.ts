@@ -78,6 +78,19 @@ describe('parseDecoderConfig: transformers semantics per family', () => {
     expect([v5.ropeScalingType, v5.ropeTheta]).toEqual(['llama3', 500000]);
   });
 
+  it('qwen2/qwen3 layer_types: all full = no window, all sliding = the window (with use_sliding_window)', () => {
+    const base = small('qwen2', { num_key_value_heads: 2, sliding_window: 8, max_window_layers: 1 });
+    expect(parse({ ...base, use_sliding_window: true, layer_types: ['full_attention', 'full_attention'] }).slidingWindow).toBe(0);
+    expect(parse({ ...base, use_sliding_window: true, layer_types: ['sliding_attention', 'sliding_attention'] }).slidingWindow).toBe(8);
+    expect(parse({ ...base, use_sliding_window: false, layer_types: ['sliding_attention', 'sliding_attention'] }).slidingWindow).toBe(0);
+  });
+
+  it('eos/bos: LlamaConfig and MistralConfig default to 2 and 1, so a file without ids pads with 2', () => {
+    const { eos_token_id: _, ...raw } = small('llama');
+    const d = parseDecoderConfigDetailed(raw, { task: 'causal-lm', file: FILE });
+    expect([d.eosTokenId, d.bosTokenId, d.config.padTokenId]).toEqual([2, 1, 2]);
+  });
+
   it('pad id: config, else the tokenizer, else eos (the first of a list)', () => {
     expect(parse(small('llama', { pad_token_id: 7 })).padTokenId).toBe(7);
     expect(parseDecoderConfig(small('llama'), { task: 'causal-lm', file: FILE, tokenizerPadTokenId: 9 }).padTokenId).toBe(9);
@@ -115,7 +128,12 @@ describe('parseDecoderConfig: bad configs are refused with the file and the fix'
   });
   it('a field of the wrong type', () => refused(small('llama', { num_hidden_layers: '2' }), /num_hidden_layers is "2", not a number/));
   it('an activation other than SiLU', () => refused(small('llama', { hidden_act: 'gelu' }), /hidden_act 'gelu'/));
-  it('no pad and no eos', () => refused({ ...small('llama'), eos_token_id: undefined }, /no pad_token_id/, /pad_token_id/));
+  it('no pad and no eos (Qwen classes have no default ids)', () => refused({ ...small('qwen3', { num_key_value_heads: 2 }), eos_token_id: undefined }, /no pad_token_id/, /pad_token_id/));
+  it('layer_types with the window on some layers only, or malformed', () => {
+    const base = small('qwen3', { num_key_value_heads: 2, use_sliding_window: true, sliding_window: 8 });
+    refused({ ...base, layer_types: ['full_attention', 'sliding_attention'] }, /window on 1 of 2 layers/, /every layer/);
+    refused({ ...base, layer_types: ['full_attention'] }, /layer_types is not a list of 2/);
+  });
   it('odd head_dim', () => refused(small('llama', { head_dim: 7 }), /head_dim 7 is odd/));
   it('a window on only some qwen2 layers', () => refused(small('qwen2', { num_key_value_heads: 2, use_sliding_window: true, sliding_window: 8, max_window_layers: 1 }), /layers 1…1 only/, /max_window_layers/));
 });
