@@ -30,6 +30,7 @@ HF semantics kept on purpose (each one a place an implementation can drift):
   lookups (tied to lm_head it still gets the head's).
 - classification: `score` (no bias) at each row's last real token (lengths - 1), mean cross-entropy.
 - causal-lm: logits at t predict lm_labels at t + 1; mean cross-entropy over the targets != -100.
+- No dropout (attention_dropout is 0 in these families' configs; a comparison runs deterministically).
 """
 import json
 import math
