@@ -35,6 +35,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"cpuDropout", cpuDropout},
       {"fusedAttention", fusedAttention},
       {"lastBlockPruned", lastBlockPruned},
+      {"fusedRmsNorm", fusedRmsNorm},
       {"flushDenormal", flushDenormal},
       {"_raise", raise},
       {"_records", records},

@@ -29,6 +29,7 @@ Napi::Value lmChunkRows(const Napi::CallbackInfo& info);          // (rows?) -> 
 Napi::Value cpuDropout(const Napi::CallbackInfo& info);           // (enabled?) -> boolean
 Napi::Value fusedAttention(const Napi::CallbackInfo& info);       // (enabled?) -> boolean
 Napi::Value lastBlockPruned(const Napi::CallbackInfo& info);      // (enabled?) -> boolean
+Napi::Value fusedRmsNorm(const Napi::CallbackInfo& info);         // (enabled?) -> boolean
 Napi::Value flushDenormal(const Napi::CallbackInfo& info);        // (enabled?) -> DenormalState
 Napi::Value raise(const Napi::CallbackInfo& info);                // _raise(kind, async?)
 Napi::Value records(const Napi::CallbackInfo& info);              // _records() -> {Record: [field, ...]}

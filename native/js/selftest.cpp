@@ -93,6 +93,7 @@ Napi::Value lmChunkRows(const Napi::CallbackInfo& info) {
 
 Napi::Value cpuDropout(const Napi::CallbackInfo& info) { return switch_call(info, set_cpu_dropout_enabled, cpu_dropout_enabled); }
 Napi::Value fusedAttention(const Napi::CallbackInfo& info) { return switch_call(info, set_fused_attention_enabled, fused_attention_enabled); }
+Napi::Value fusedRmsNorm(const Napi::CallbackInfo& info) { return switch_call(info, set_fused_rms_norm_enabled, fused_rms_norm_enabled); }
 Napi::Value lastBlockPruned(const Napi::CallbackInfo& info) { return switch_call(info, set_last_block_pruned, last_block_pruned); }
 
 // Reports what the compute thread and its intra-op threads do, after applying the setting there

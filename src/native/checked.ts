@@ -292,6 +292,7 @@ export function checkedAddon(raw: NativeAddon): NativeAddon {
     flushDenormal: (enabled) => switchCall('flushDenormal', enabled, () => raw.flushDenormal(enabled)),
     fusedAttention: (enabled) => switchCall('fusedAttention', enabled, () => raw.fusedAttention(enabled)),
     lastBlockPruned: (enabled) => switchCall('lastBlockPruned', enabled, () => raw.lastBlockPruned(enabled)),
+    fusedRmsNorm: (enabled) => switchCall('fusedRmsNorm', enabled, () => raw.fusedRmsNorm(enabled)),
     cpuAllocator: (opts) =>
       call('cpuAllocator', () => {
         if (opts === undefined) return;

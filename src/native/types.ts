@@ -142,6 +142,8 @@ export interface NativeAddon {
   fusedAttention(enabled?: boolean): boolean;
   /** whether the classifier runs its last block for each row's last real token only (true, the default) or on every position as HF does; sets it when given */
   lastBlockPruned(enabled?: boolean): boolean;
+  /** whether the decoders' RMSNorm on fp32 CPU inputs uses the fused kernel (true, the default) or torch's ops; sets it when given */
+  fusedRmsNorm(enabled?: boolean): boolean;
   /** whether LibTorch work flushes denormal floats to zero (FTZ/DAZ, the default); sets it when given; what the compute thread and its intra-op threads do now */
   flushDenormal(enabled?: boolean): DenormalState;
   /** throw one kind of C++ exception (bad_alloc, c10, c10_oom, invalid_argument, runtime_error, unknown), sync or in a worker */
