@@ -8,11 +8,11 @@
  */
 import { FtplanError } from '../errors.js';
 import type { SplitName } from './dataset.js';
-import { compileChatTemplate } from './chat.js';
 import { loadLmDataset, tokenizeLmRows, type LmDataset, type LmSplit } from './lm-dataset.js';
 import { detectLmFormat, type LmFormat } from './lm-examples.js';
 import { TWEET_SENTIMENT_TEMPLATE, toPromptCompletion } from './lm-from-labels.js';
 import type { LmTokenizer } from './lm-tokenizer.js';
+import type { TextTokenizer } from './tokenizer.js';
 import { LABEL_COLUMNS, loadDataset, locateDataset, readRows } from './loaders.js';
 
 export const LM_DATA_FORMATS = ['auto', 'text', 'prompt-completion', 'messages', 'labels'] as const;
@@ -98,15 +98,19 @@ export function lmEvalSplit(ds: LmDataset): LmSplit | undefined {
   return ds.splits.test ?? ds.splits.validation;
 }
 
-/** A chat template compiled now, so a template that fails to compile fails before any work (loadLmDataset compiles it per data set). */
-export function checkChatTemplate(tok: LmTokenizer): void {
-  if (tok.chatTemplate !== null) compileChatTemplate(tok.chatTemplate, tok.chatTemplateFile ?? tok.name);
-}
-
 /** No row of the training split left to learn from: the error names what was skipped and why. */
 export function noLmTrainingRows(ds: LmData): FtplanError {
   const t = ds.splits.train;
   return new FtplanError('ERR_INPUT', `${ds.name}: no training rows left to learn from${t ? ` (${t.rowsRead} read: ${t.skipped.noTarget} with no counted token within ${ds.seqLen} tokens, ${t.skipped.empty} empty)` : ' (no training split)'}`, {
     fix: 'raise --seq-len or shorten the prompts (a prompt that fills the sequence leaves no completion token), or check the columns',
   });
+}
+
+/**
+ * A decoder's tokenizer for classification rows: with its special tokens (Llama 3's BOS in front),
+ * as transformers' tokenizer(text) feeds *ForSequenceClassification; the score head reads the last
+ * real token, so nothing is appended.
+ */
+export function classificationTokenizer(tok: LmTokenizer): TextTokenizer {
+  return { name: `${tok.name}, special tokens added`, encode: (text) => tok.encode(text, { addSpecialTokens: true }), eosTokenId: tok.eosTokenId, vocabSize: tok.vocabSize };
 }
