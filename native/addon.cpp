@@ -30,6 +30,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"dropoutCheck", dropoutCheck},
       {"fusedAttentionCheck", fusedAttentionCheck},
       {"fusedAttentionTiming", fusedAttentionTiming},
+      {"lmLossCheck", lmLossCheck},
       {"cpuDropout", cpuDropout},
       {"fusedAttention", fusedAttention},
       {"lastBlockPruned", lastBlockPruned},

@@ -24,6 +24,7 @@ Napi::Value fusedAdamwCheck(const Napi::CallbackInfo& info);      // (steps, wei
 Napi::Value dropoutCheck(const Napi::CallbackInfo& info);         // (n, p) -> DropoutCheck
 Napi::Value fusedAttentionCheck(const Napi::CallbackInfo& info);  // (n, t, p) -> FusedAttentionCheck
 Napi::Value fusedAttentionTiming(const Napi::CallbackInfo& info); // (n, t, p, reps) -> FusedAttentionTiming
+Napi::Value lmLossCheck(const Napi::CallbackInfo& info);          // (n, c, v, chunkRows, bf16) -> LmLossCheck
 Napi::Value cpuDropout(const Napi::CallbackInfo& info);           // (enabled?) -> boolean
 Napi::Value fusedAttention(const Napi::CallbackInfo& info);       // (enabled?) -> boolean
 Napi::Value lastBlockPruned(const Napi::CallbackInfo& info);      // (enabled?) -> boolean

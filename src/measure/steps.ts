@@ -49,8 +49,8 @@ export interface TimedSteps {
  * micro-batches per step. Side by side in one process, the native benchmark's own loop (no JS
  * between steps) ran `tiny` steps 5–7% faster than the same steps driven from JS
  * (`node bench/loop-overhead.mjs`), so the estimate times the run's path.
- * Batches are synthetic (uniform token ids, every row full; causal-lm: every next token a target),
- * as throughput does not depend on them.
+ * Batches are synthetic (uniform token ids, every row full), as throughput does not depend on them;
+ * a causal-LM model's count every next token (the LM head's full cost).
  */
 export async function timeRunSteps(
   addon: NativeAddon,
@@ -64,10 +64,8 @@ export async function timeRunSteps(
   const micro = (T: number): NativeBatch[] =>
     Array.from({ length: o.gradAccum }, () => {
       const inputIds = Int32Array.from({ length: o.batchSize * T }, () => Math.floor(rnd() * o.model.vocabSize));
-      const lengths = new Int32Array(o.batchSize).fill(T);
-      // causal-lm: every next token counts (text rows; a prompt's masked tokens cost the same compute)
-      if (lm) return { batchSize: o.batchSize, seqLen: T, inputIds, lengths, lmLabels: inputIds.slice() };
-      return { batchSize: o.batchSize, seqLen: T, inputIds, lengths, labels: Int32Array.from({ length: o.batchSize }, () => Math.floor(rnd() * o.model.numLabels)) };
+      const targets = lm ? { lmLabels: inputIds.slice() } : { labels: Int32Array.from({ length: o.batchSize }, () => Math.floor(rnd() * o.model.numLabels)) };
+      return { batchSize: o.batchSize, seqLen: T, inputIds, lengths: new Int32Array(o.batchSize).fill(T), ...targets };
     });
   const seeds = (step: number) => Array.from({ length: o.gradAccum }, (_, j) => microSeed(o.seed, step, j));
   const longest = Math.max(...o.lens);
