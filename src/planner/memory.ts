@@ -8,8 +8,8 @@
  *                    copies of the largest parameter (the token embedding).
  * Activations per row at the data set's longest sequence come from the native probe (measured on
  * reduced-depth twins of the model): rows × (layers × perSamplePerLayer + perSampleBase). A
- * causal-LM decoder's chunked loss adds the LM head's gradient and one chunk of logits at the end
- * of the forward (model-shape.ts lmLossBytes). The shape facts (parameters, layers, the largest
+ * causal-LM decoder's chunked loss adds the LM head's gradient and a chunk of logits (twice) at the
+ * end of the forward (model-shape.ts lmLossBytes). The shape facts (parameters, layers, the largest
  * parameter) come from model-shape.ts, for GPT-2 and the Llama-family decoders alike.
  * On a GPU, a fixed reserve covers the CUDA context and library workspaces, and a margin covers the
  * caching allocator's fragmentation.
@@ -34,6 +34,10 @@ export function parameterCount(cfg: PlannedModel): number {
 
 export interface MemoryEstimate {
   batch: number;
+  /** the end of the forward: weights + moments (+ a bf16 copy) + activations (+ a causal-LM head's loss buffers) */
+  forwardBytes: number;
+  /** the optimizer step: weights + gradients + moments + AdamW's temporaries (torch's AdamW on a GPU) */
+  optimizerBytes: number;
   /** 16 bytes/param: weights, gradients, two AdamW moments (fp32) */
   statesBytes: number;
   activationBytes: number;
@@ -46,10 +50,12 @@ export function trainingMemory(cfg: PlannedModel, act: ActivationModel, batch: n
   const P = parameterCount(cfg);
   const largest = largestParameterBytes(cfg);
   const activationBytes = batch * (layersOf(cfg) * act.perSamplePerLayer + act.perSampleBase);
-  const forward = 12 * P + (act.dtype === 'bf16' ? 2 * P : 0) + activationBytes + lmLossBytes(cfg);
+  const forward = 12 * P + (act.dtype === 'bf16' ? 2 * P : 0) + activationBytes + lmLossBytes(cfg, batch * act.seqLen);
   const optimizer = 16 * P + 2 * largest;
   return {
     batch,
+    forwardBytes: forward,
+    optimizerBytes: optimizer,
     statesBytes: 16 * P,
     activationBytes,
     peakBytes: Math.max(forward, optimizer),
