@@ -36,6 +36,19 @@ describe('ftplan estimate with a Llama-family decoder', () => {
     expect(j.plan.rows.length).toBeGreaterThan(0);
     expect(j.plan.rows.some((row: { fits: boolean }) => row.fits)).toBe(true);
     expect(j.projection.totalSteps).toBeGreaterThan(0);
+    // re-planned from the saved JSON (no LibTorch), and launched with the task it measured
+    const saved = join(tmp(), 'est.json');
+    writeFileSync(saved, r.stdout);
+    const re = ftplan(['estimate', '--measurement', saved, '--dataset', DATASET, '--limit', '64', '--gpu', 'A100', '--json']);
+    expect(re.code, re.stderr).toBe(0);
+    const rj = JSON.parse(re.stdout);
+    expect([rj.family, rj.task, rj.flopsPerToken]).toEqual(['llama', 'causal-lm', j.flopsPerToken]);
+    expect(rj.plan.rows.every((row: { gpu: string }) => row.gpu.startsWith('A100'))).toBe(true);
+    const plan = join(tmp(), 'plan.json');
+    writeFileSync(plan, re.stdout);
+    const yaml = ftplan(['launch', '--emit', 'skypilot', '--plan', plan, '--dataset', DATASET]);
+    expect(yaml.code, yaml.stderr).toBe(0);
+    expect(yaml.stdout).toMatch(/ftplan\.js run .*--task causal-lm/);
   }, 300_000);
 
   it('GPT-2 with --task causal-lm is a usage error naming the families that do it', () => {
