@@ -7,6 +7,7 @@
 #include "attention.h"
 #include "compat.h"
 #include "dropout.h"
+#include "rmsnorm.h"
 
 namespace ftplan {
 
@@ -31,11 +32,7 @@ torch::Tensor repeat_kv(const torch::Tensor& x, int64_t G) {
 
 RMSNormImpl::RMSNormImpl(int64_t n, double eps) : eps_(eps) { weight = register_parameter("weight", torch::ones({n})); }
 
-torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
-  auto h = x.to(torch::kFloat);
-  h = h * torch::rsqrt(h.pow(2).mean(-1, /*keepdim=*/true) + eps_);
-  return weight * h.to(x.scalar_type());
-}
+torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) { return rms_norm(x, weight, eps_); }
 
 torch::Tensor sliding_window_mask(int64_t T, int64_t window, const c10::Device& device) {
   auto pos = torch::arange(T, torch::TensorOptions().dtype(torch::kLong).device(device));

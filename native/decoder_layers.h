@@ -24,7 +24,8 @@
 
 namespace ftplan {
 
-// HF LlamaRMSNorm: x / sqrt(mean(x²) + eps) in fp32, cast back to x's dtype, times weight (ones).
+// HF LlamaRMSNorm: x / sqrt(mean(x²) + eps) in fp32, cast back to x's dtype, times weight (ones);
+// rmsnorm.h's fused CPU path for fp32 inputs.
 class RMSNormImpl : public torch::nn::Module {
  public:
   RMSNormImpl(int64_t n, double eps);

@@ -2,6 +2,7 @@
 #include "lm_loss.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <stdexcept>
 
@@ -21,8 +22,14 @@ void check_inputs(const torch::Tensor& h, const torch::Tensor& w, const torch::T
   if (compute != torch::kFloat && compute != torch::kBFloat16) throw std::invalid_argument("lm_cross_entropy: compute dtype must be float or bfloat16");
 }
 
+std::atomic<int64_t>& chunk_rows_override() {
+  static std::atomic<int64_t> rows{0};
+  return rows;
+}
+
 int64_t rows_for(int64_t chunk_rows, const torch::Tensor& h, const torch::Tensor& w) {
   const int64_t N = h.size(0);
+  if (chunk_rows <= 0) chunk_rows = chunk_rows_override().load();
   if (chunk_rows <= 0) return lm_chunk_rows(N, h.size(1), w.size(0));
   return std::min(chunk_rows, N);
 }
@@ -71,6 +78,13 @@ struct LmCrossEntropy : public torch::autograd::Function<LmCrossEntropy> {
 };
 
 }  // namespace
+
+int64_t lm_chunk_rows_override() { return chunk_rows_override().load(); }
+
+void set_lm_chunk_rows_override(int64_t rows) {
+  if (rows < 0) throw std::invalid_argument("chunk rows must be 0 (automatic) or positive");
+  chunk_rows_override().store(rows);
+}
 
 int64_t lm_chunk_rows(int64_t N, int64_t C, int64_t V) {
   if (N < 1) return 1;

@@ -38,6 +38,11 @@ std::pair<torch::Tensor, torch::Tensor> lm_token_losses(const torch::Tensor& h, 
 // then balanced so the chunks are of equal size.
 int64_t lm_chunk_rows(int64_t N, int64_t C, int64_t V);
 
+// Rows per chunk where a caller passes 0 (the models): 0, the default, picks lm_chunk_rows(); tests
+// set a few rows so that every batch of a tiny model goes through the head in several chunks.
+int64_t lm_chunk_rows_override();
+void set_lm_chunk_rows_override(int64_t rows);
+
 // For tests: the chunked loss against the plain one (logits of all rows, cross_entropy, autograd)
 // on random h [n, c], w [v, c] and targets: the largest differences of the loss and of the
 // gradients of h and w, and each one's peak bytes of tensors during forward + backward (the CPU

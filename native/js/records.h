@@ -32,6 +32,7 @@
 #include "../memory.h"
 #include "../memory_probe.h"
 #include "../model.h"
+#include "../rmsnorm.h"
 #include "../state.h"
 #include "../trainer.h"
 #include "../dropout.h"

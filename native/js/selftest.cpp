@@ -80,8 +80,20 @@ Napi::Value lmLossCheck(const Napi::CallbackInfo& info) {
   });
 }
 
+// (rows?) -> the rows per chunk the models' LM loss uses (0: automatic), after setting it when given.
+Napi::Value lmChunkRows(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&] {
+    if (!info[0].IsUndefined()) {
+      const int64_t rows = arg<int64_t>(info, 0, "rows");
+      on_compute_thread([&] { set_lm_chunk_rows_override(rows); });
+    }
+    return to_js(info.Env(), lm_chunk_rows_override());
+  });
+}
+
 Napi::Value cpuDropout(const Napi::CallbackInfo& info) { return switch_call(info, set_cpu_dropout_enabled, cpu_dropout_enabled); }
 Napi::Value fusedAttention(const Napi::CallbackInfo& info) { return switch_call(info, set_fused_attention_enabled, fused_attention_enabled); }
+Napi::Value fusedRmsNorm(const Napi::CallbackInfo& info) { return switch_call(info, set_fused_rms_norm_enabled, fused_rms_norm_enabled); }
 Napi::Value lastBlockPruned(const Napi::CallbackInfo& info) { return switch_call(info, set_last_block_pruned, last_block_pruned); }
 
 // Reports what the compute thread and its intra-op threads do, after applying the setting there

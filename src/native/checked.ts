@@ -271,6 +271,10 @@ export function checkedAddon(raw: NativeAddon): NativeAddon {
         int(chunkRows, 'chunkRows', 1);
         if (typeof bf16 !== 'boolean') bad('bf16 must be a boolean');
       }, () => raw.lmLossCheck(n, c, v, chunkRows, bf16)),
+    lmChunkRows: (rows) =>
+      call('lmChunkRows', () => {
+        if (rows !== undefined) int(rows, 'rows', 0);
+      }, () => raw.lmChunkRows(rows)),
     cpuDropout: (enabled) => switchCall('cpuDropout', enabled, () => raw.cpuDropout(enabled)),
     fusedAttentionCheck: (n, t, p) =>
       call('fusedAttentionCheck', () => {
@@ -288,6 +292,7 @@ export function checkedAddon(raw: NativeAddon): NativeAddon {
     flushDenormal: (enabled) => switchCall('flushDenormal', enabled, () => raw.flushDenormal(enabled)),
     fusedAttention: (enabled) => switchCall('fusedAttention', enabled, () => raw.fusedAttention(enabled)),
     lastBlockPruned: (enabled) => switchCall('lastBlockPruned', enabled, () => raw.lastBlockPruned(enabled)),
+    fusedRmsNorm: (enabled) => switchCall('fusedRmsNorm', enabled, () => raw.fusedRmsNorm(enabled)),
     cpuAllocator: (opts) =>
       call('cpuAllocator', () => {
         if (opts === undefined) return;

@@ -134,12 +134,16 @@ export interface NativeAddon {
   fusedAttentionTiming(n: number, t: number, p: number, reps: number): FusedAttentionTiming;
   /** the chunked causal-LM loss (native/lm_loss.h) against the plain one on random [n, c] hidden states and a [v, c] head: loss and gradient differences, peak bytes of each */
   lmLossCheck(n: number, c: number, v: number, chunkRows: number, bf16: boolean): LmLossCheck;
+  /** rows per chunk of the models' causal-LM loss (0: automatic, the default); sets it when given (tests: several chunks on a tiny model) */
+  lmChunkRows(rows?: number): number;
   /** whether CPU tensors use ftplan's dropout kernel (true, the default) or torch's; sets it when given */
   cpuDropout(enabled?: boolean): boolean;
   /** whether the CPU attention (LibTorch without SDPA) uses the fused op (true, the default); sets it when given */
   fusedAttention(enabled?: boolean): boolean;
   /** whether the classifier runs its last block for each row's last real token only (true, the default) or on every position as HF does; sets it when given */
   lastBlockPruned(enabled?: boolean): boolean;
+  /** whether the decoders' RMSNorm on fp32 CPU inputs uses the fused kernel (true, the default) or torch's ops; sets it when given */
+  fusedRmsNorm(enabled?: boolean): boolean;
   /** whether LibTorch work flushes denormal floats to zero (FTZ/DAZ, the default); sets it when given; what the compute thread and its intra-op threads do now */
   flushDenormal(enabled?: boolean): DenormalState;
   /** throw one kind of C++ exception (bad_alloc, c10, c10_oom, invalid_argument, runtime_error, unknown), sync or in a worker */

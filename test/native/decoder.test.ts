@@ -132,6 +132,36 @@ describe('padding never changes a row\'s result', () => {
   });
 });
 
+describe('the fused RMSNorm (CPU, fp32)', () => {
+  it('gives the composed ops\' loss and gradients, and the same bits on every call', async () => {
+    const cfg = tiny('qwen3', 'causal-lm'); // input, post-attention, final and q/k norms
+    const { s } = await session(cfg, 12);
+    const b = batch(randomRows(3, 4, 12, 90, 14), 12, cfg.padTokenId, 'causal-lm');
+    expect(addon.fusedRmsNorm()).toBe(true);
+    const fused = await s.gradients(b);
+    const again = await s.gradients(b);
+    for (const [name, g] of Object.entries(fused.gradients)) expect(Buffer.from(again.gradients[name]!.data.buffer).equals(Buffer.from(g.data.buffer)), name).toBe(true);
+    expect(addon.fusedRmsNorm(false)).toBe(false);
+    let plain;
+    try {
+      plain = await s.gradients(b);
+    } finally {
+      addon.fusedRmsNorm(true);
+    }
+    expect(Math.abs(plain.loss - fused.loss)).toBeLessThan(1e-6);
+    for (const [name, g] of Object.entries(fused.gradients)) {
+      const h = plain.gradients[name]!.data;
+      let m = 0;
+      let scale = 0;
+      for (let i = 0; i < g.data.length; i++) {
+        m = Math.max(m, Math.abs(g.data[i]! - h[i]!));
+        scale = Math.max(scale, Math.abs(h[i]!));
+      }
+      expect(m, name).toBeLessThanOrEqual(1e-5 * Math.max(scale, 1e-3));
+    }
+  });
+});
+
 describe('the causal-LM loss in chunks', () => {
   it('equals the plain loss and gradients (fp32), chunk by chunk, at a fraction of the peak memory', () => {
     const r = addon.lmLossCheck(256, 32, 4000, 16, false);

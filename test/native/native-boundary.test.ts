@@ -133,6 +133,7 @@ describe('every result the addon returns matches its schema exactly (no field mo
     FusedAttentionTimingSchema.parse(addon.fusedAttentionTiming(2, 9, 0.1, 1));
     DenormalStateSchema.parse(addon.flushDenormal());
     expect(typeof addon.cpuDropout()).toBe('boolean');
+    expect(addon.fusedRmsNorm()).toBe(true);
   });
 
   it.runIf(addon.runtimeInfo().c10d)('a process group of one: initDistributed, allreduce, allreduceBenchmark', async () => {

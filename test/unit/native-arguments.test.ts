@@ -96,6 +96,7 @@ describe('the native boundary: arguments are checked in TS before the call', () 
     ['causal-lm step: nothing counted', () => lmSession().step([{ ...lmBatch, lmLabels: Int32Array.from([5, -100, -100, 8, -100, -100]) }]), /no counted target/],
     ['lmEval on a classifier', () => session().lmEval(good), /lmEval\(\) is for causal-lm models/],
     ['lmLossCheck: chunkRows 0', () => checked.lmLossCheck(8, 4, 10, 0, false), /chunkRows must be in \[1,/],
+    ['lmChunkRows: negative', () => checked.lmChunkRows(-1), /rows must be in \[0,/],
   ];
   it.each(bad)('%s: ERR_INVALID_ARGUMENT, the C++ side never called', async (_name, f, message) => {
     reached.length = 0;
