@@ -89,7 +89,8 @@ export async function loadLmData(spec: string, opts: LmDataOptions): Promise<LmD
   if (!Number.isInteger(opts.seqLen) || opts.seqLen < 2) throw new RangeError(`loadLmData: seqLen ${opts.seqLen} must be a whole number ≥ 2`);
   const format = resolveLmFormat(opts.format === 'auto' ? await columnsOf(spec, opts) : [], opts.format, opts.labelColumn);
   if (format === 'labels') return labelledAsLm(spec, opts);
-  const ds = await loadLmDataset(spec, { tokenizer: opts.tokenizer, seqLen: opts.seqLen, format, limit: opts.limit, seed: opts.seed, env: opts.env, evalOnly: opts.evalOnly });
+  // auto: lm-dataset.ts detects the same format from the columns (and says so in formatSource)
+  const ds = await loadLmDataset(spec, { tokenizer: opts.tokenizer, seqLen: opts.seqLen, format: opts.format === 'auto' ? undefined : format, limit: opts.limit, seed: opts.seed, env: opts.env, evalOnly: opts.evalOnly });
   return { ...ds, labelled: null };
 }
 
