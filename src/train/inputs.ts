@@ -47,7 +47,7 @@ export interface RunInputs {
   dataNote: string;
   /** causal-lm: the rows' format and, per split, what tokenization skipped and cut */
   lmData?: NonNullable<RunReport['lmData']>;
-  /** the data set's name and where the rows came from, for the report */
+  /** the native session: random init, the model's weights, or the checkpoint to resume (its weights; the training state is loaded after) */
   open(train: TrainOptions): Promise<{ session: NativeSession; config: AnyModelConfig; report: RunReport['init']; gpt2Preset: boolean }>;
 }
 
