@@ -46,6 +46,9 @@ export function calibrationFile(env: NodeJS.ProcessEnv = process.env): string {
 
 export const calibrationKey = (deviceName: string, model: string, dtype: string) => `${deviceName}|${model}|${dtype}`;
 
+/** The model part of a key: the name, and the task when it is not classification (a causal-LM step of the same model is another workload). */
+export const calibrationModel = (model: string, task: string) => (task === 'classification' ? model : `${model} ${task}`);
+
 export const appliedRatio = (meanLog: number, runs: number) => Math.exp((meanLog * runs) / (runs + CALIBRATION_PRIOR_RUNS));
 
 /** The runs' spread: the standard deviation of their log ratios as a percentage (null under 2 runs). */

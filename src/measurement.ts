@@ -3,6 +3,7 @@
  * it as it is (and can re-read it from JSON), so it holds numbers and provenance, never prices.
  */
 import { z } from 'zod';
+import { DecoderConfigSchema } from './model/decoder-config.js';
 import { ModelConfigSchema } from './model/presets.js';
 
 /** 'theil-sen' over steps of several lengths, or 'mean' when all steps had one length */
@@ -85,7 +86,8 @@ export const StepTimeModelSchema = z.object({
 export const MeasurementSchema = z.looseObject({
   schema: z.literal('ftplan.measurement/1'),
   model: z.string(),
-  modelConfig: ModelConfigSchema,
+  /** GPT-2's record, or a Llama-family decoder's (modelType, task) */
+  modelConfig: z.union([DecoderConfigSchema, ModelConfigSchema]),
   /** "cpu" | "cuda:0" */
   device: z.string(),
   deviceName: z.string(),
@@ -125,7 +127,7 @@ export const MeasurementSchema = z.looseObject({
   rssPeakBytes: z.number().nullable(),
   parameters: z.number().int().positive(),
   matmulParameters: z.number().int(),
-  /** 6N + 12·L·C·T, forward + backward */
+  /** 6N + attention (GPT-2: 12·L·C·T), forward + backward; a causal-LM decoder's N counts the LM head */
   flopsPerToken: z.number().positive(),
   achievedFlops: z.number().positive(),
   losses: z.array(z.number()),

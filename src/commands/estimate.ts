@@ -4,10 +4,10 @@
  */
 import { availableParallelism } from 'node:os';
 import { batchPlan, describeBatch, effectiveBatch, type BatchPlan } from '../batch-plan.js';
-import { calibrate, calibrationFile, calibrationKey, calibrationSpreadPct, readCalibration } from '../calibration.js';
+import { calibrate, calibrationFile, calibrationKey, calibrationModel, calibrationSpreadPct, readCalibration } from '../calibration.js';
 import { epochTokens, lengthsFromHistogram } from '../data/batching.js';
-import { loadProfile, type DatasetProfile } from '../data/profile.js';
 import { FtplanError, usageError } from '../errors.js';
+import { estimateLengths, type LengthProfile } from '../estimate/lengths.js';
 import type { CheckpointSummary, EstimateResult } from '../estimate/result.js';
 import type { Measurement } from '../measurement.js';
 import { cudaVisible, guardHostMemory, resolveDevice } from '../measure/host.js';
@@ -20,14 +20,16 @@ import { scalingModel } from '../planner/scaling.js';
 import { loadScalingCalibration } from '../pricing/scaling.js';
 import { plan } from '../planner/recommend.js';
 import { renderHtml, renderMarkdown } from '../report/documents.js';
-import { modelShape } from '../model/open.js';
+import type { Task } from '../model/decoder-config.js';
+import { resolveDecoder } from '../model/decoder-source.js';
+import { isDecoderConfig, maxPositions, modelFamily, modelTask, type AnyModelConfig } from '../model/model-config.js';
 import { findWeights, preflightCheckpoint } from '../model/preflight.js';
-import type { ModelConfig } from '../model/presets.js';
+import { resolveAnyModel } from '../model/resolve.js';
 import { loadNative } from '../native.js';
+import { kernelsPerLayerOf, layersOf, parameterTensorsOf } from '../planner/model-shape.js';
 import { project } from '../planner/projection.js';
 import { renderEstimate } from '../report/table.js';
 import { ESTIMATE_OPTIONS, EstimateArgsSchema, parseArgs, type EstimateArgs } from './options.js';
-import { buildProfile } from './profile.js';
 import { defaultThreads } from '../util/host.js';
 
 export type { CheckpointSummary, EstimateResult } from '../estimate/result.js';
@@ -37,7 +39,7 @@ export type { CheckpointSummary, EstimateResult } from '../estimate/result.js';
  * download fails here, on the laptop, not on a rented GPU; a folder with config.json only is fine
  * for an estimate (throughput depends on the shape) and is reported as such.
  */
-export function checkModelFolder(dir: string, cfg: ModelConfig): CheckpointSummary {
+export function checkModelFolder(dir: string, cfg: AnyModelConfig): CheckpointSummary {
   const found = findWeights(dir);
   if (found.kind === 'none') {
     return {
@@ -70,14 +72,15 @@ export function parseEstimateArgs(raw: Record<string, unknown>): EstimateArgs {
  * Where the measured sequence length comes from: --seq-len, or the profile under the batching policy
  * at the micro-batch (a batch's padded length is its longest row's).
  */
-export function planSequence(args: EstimateArgs, cfg: ModelConfig, profile: DatasetProfile, batch: BatchPlan) {
+export function planSequence(args: EstimateArgs, cfg: AnyModelConfig, profile: Pick<LengthProfile, 'splits'>, batch: BatchPlan) {
   const micro = batch.microBatch;
   const train = profile.splits.train;
   const evalSplit = profile.splits.test;
-  if (args.seqLen !== undefined && args.seqLen > cfg.nPositions) {
-    throw usageError(`--seq-len ${args.seqLen} exceeds ${args.model}'s ${cfg.nPositions} positions`, `use --seq-len ${cfg.nPositions} or less`);
+  const positions = maxPositions(cfg);
+  if (args.seqLen !== undefined && args.seqLen > positions) {
+    throw usageError(`--seq-len ${args.seqLen} exceeds ${args.model}'s ${positions} positions`, `use --seq-len ${positions} or less`);
   }
-  const maxLen = args.seqLen ?? cfg.nPositions;
+  const maxLen = args.seqLen ?? positions;
   const trainLengths = lengthsFromHistogram(train.tokens.histogram, maxLen);
   const evalLengths = evalSplit ? lengthsFromHistogram(evalSplit.tokens.histogram, maxLen) : [];
   const policy = args.seqLen !== undefined ? 'fixed' : args.batching;
@@ -86,7 +89,7 @@ export function planSequence(args: EstimateArgs, cfg: ModelConfig, profile: Data
     evalLengths.length && args.evalBatchSize > 0
       ? epochTokens(evalLengths, args.evalBatchSize, policy === 'fixed' ? 'fixed' : 'longest', { fixedLength: args.seqLen, seed: args.seed })
       : null;
-  const seqLen = args.seqLen ?? Math.min(cfg.nPositions, Math.max(1, Math.round(trainEpoch.meanPaddedLength)));
+  const seqLen = args.seqLen ?? Math.min(positions, Math.max(1, Math.round(trainEpoch.meanPaddedLength)));
   // The timed steps' padded lengths: a sample of the epoch's real ones (lengthSchedule says why).
   const sampleLens = lengthSchedule(trainLengths, micro, policy, Math.max(1, args.steps), { fixedLength: args.seqLen, seed: args.seed });
   const basis =
@@ -98,44 +101,70 @@ export function planSequence(args: EstimateArgs, cfg: ModelConfig, profile: Data
   return { policy, trainEpoch, evalEpoch, seqLen, meanLen: args.seqLen ?? trainEpoch.meanPaddedLength, sampleLens, probeSeqLen, basis, trainRows: train.rows, evalRows: evalSplit?.rows ?? 0 };
 }
 
-/** The data set's profile: computed from --dataset, else the shipped one of the reference data set. */
-export async function datasetProfile(args: EstimateArgs): Promise<{ profile: DatasetProfile; source: string }> {
-  if (!args.dataset) return { profile: loadProfile(), source: 'shipped token-length profile' };
-  const profile = await buildProfile({ ...args, dataset: args.dataset, tokenizer: undefined });
-  return { profile, source: `profiled now from ${args.dataset}` };
+/** The token lengths to plan with (estimate/lengths.ts): --dataset with the model's tokenizer, else a shipped profile. */
+function lengthsFor(args: EstimateArgs, task: Task, decoder: Parameters<typeof estimateLengths>[1], positions: number): Promise<LengthProfile> {
+  return estimateLengths(task, decoder, {
+    dataset: args.dataset,
+    textColumn: args.textColumn,
+    labelColumn: args.labelColumn,
+    limit: args.limit,
+    seed: args.seed,
+    emptyText: args.emptyText,
+    unknownLabels: args.unknownLabels,
+    lmFormat: args.lmFormat,
+    seqLen: Math.max(2, args.seqLen ?? positions),
+  });
 }
 
-export async function estimate(args: EstimateArgs, given?: { profile: DatasetProfile; source: string }, progress?: (line: string) => void, now = new Date()): Promise<EstimateResult> {
-  const { profile, source } = given ?? (await datasetProfile(args));
+/** The classification head's classes from the data; a causal-LM model keeps its record. */
+function withClasses(cfg: AnyModelConfig, lengths: LengthProfile): AnyModelConfig {
+  return lengths.labels ? { ...cfg, numLabels: lengths.labels.length } : cfg;
+}
+
+export async function estimate(args: EstimateArgs, progress?: (line: string) => void, now = new Date()): Promise<EstimateResult> {
   let m: Measurement;
-  let cfg: ModelConfig;
+  let cfg: AnyModelConfig;
+  let lengths: LengthProfile;
   let seq: ReturnType<typeof planSequence>;
   let checkpoint: CheckpointSummary | null = null;
   const notes: string[] = [];
   const { rows: priceRows } = loadCatalog({ catalogs: args.catalog }); // bad price tables fail before any measuring
+  if (args.lmFormat !== 'auto' && args.task !== 'causal-lm' && !args.measurement) throw usageError(`--lm-format ${args.lmFormat} is for --task causal-lm`, 'add --task causal-lm, or leave --lm-format out');
   if (args.measurement) {
     m = readMeasurement(args.measurement);
-    cfg = { ...m.modelConfig, numLabels: profile.labels.length };
+    const saved = m.modelConfig as AnyModelConfig;
+    const task = modelTask(saved);
+    if (task !== args.task && args.task !== 'classification') throw usageError(`--task ${args.task}: ${args.measurement} measured ${m.model} for ${task}`, `leave --task out (a re-plan takes the measurement's), or estimate again for ${args.task}`);
+    // a decoder's own tokenizer profiles --dataset: the measured model as it resolves here
+    const decoder = isDecoderConfig(saved) && args.dataset ? resolveDecoder(m.model, task, {}) : null;
+    if (isDecoderConfig(saved) && args.dataset && !decoder) {
+      throw new FtplanError('ERR_INPUT', `${args.measurement}: re-planning ${m.model} for --dataset needs its tokenizer, and ${m.model} is not a preset, folder or cached hub model here`, { fix: 'run the re-plan where the model is, or leave --dataset out' });
+    }
+    lengths = await lengthsFor(args, task, decoder, maxPositions(saved));
+    cfg = withClasses(saved, lengths);
     // The measurement's batch governs: its throughput and step memory were measured at that
     // micro-batch and accumulation, so the sequence, the projection and the plan all take it.
-    const saved = batchPlan(m.batchSize, m.gradAccum);
-    if (saved.microBatch !== args.batchSize || saved.gradAccum !== args.gradAccum)
-      notes.push(`batch: the measurement's (${describeBatch(saved, 'process')}), at which ${args.measurement} was measured; --batch-size ${args.batchSize} --grad-accum ${args.gradAccum} do not apply to a re-plan (estimate again to plan another batch)`);
-    seq = planSequence(args, cfg, profile, saved);
-    progress?.(`re-planning from ${args.measurement} (measured ${m.measuredAt} on ${m.device}: ${m.deviceName}) at its batch: ${describeBatch(saved, 'process')}`);
+    const measuredBatch = batchPlan(m.batchSize, m.gradAccum);
+    if (measuredBatch.microBatch !== args.batchSize || measuredBatch.gradAccum !== args.gradAccum)
+      notes.push(`batch: the measurement's (${describeBatch(measuredBatch, 'process')}), at which ${args.measurement} was measured; --batch-size ${args.batchSize} --grad-accum ${args.gradAccum} do not apply to a re-plan (estimate again to plan another batch)`);
+    seq = planSequence(args, cfg, lengths, measuredBatch);
+    progress?.(`re-planning from ${args.measurement} (measured ${m.measuredAt} on ${m.device}: ${m.deviceName}) at its batch: ${describeBatch(measuredBatch, 'process')}`);
   } else {
     // Throughput depends on the shape, not on weight values: a folder's config.json is enough; its
     // weights, when there, are checked from their headers before anything is measured.
-    const shape = await modelShape(args.model, profile.labels.length);
-    cfg = shape.config;
-    if (shape.source.kind === 'folder') {
-      checkpoint = checkModelFolder(shape.source.dir, cfg);
+    const model = await resolveAnyModel(args.model, { task: args.task, need: 'shape' });
+    lengths = await lengthsFor(args, args.task, model.decoder, maxPositions(model.config));
+    cfg = withClasses(model.config, lengths);
+    if (model.dir && (model.decoder || model.source?.kind === 'folder')) {
+      checkpoint = checkModelFolder(model.dir, cfg);
       progress?.(checkpoint.weights === 'checked' ? `checked ${checkpoint.note}` : checkpoint.note);
     }
+    if (lengths.note) notes.push(lengths.note);
     const batch = batchPlan(args.batchSize, args.gradAccum);
-    seq = planSequence(args, cfg, profile, batch);
+    seq = planSequence(args, cfg, lengths, batch);
     if (args.device === 'cpu' || (args.device === 'auto' && !cudaVisible())) guardHostMemory(args.model, 'cpu', cfg, batch.microBatch, Math.max(seq.seqLen, ...seq.sampleLens, seq.probeSeqLen), args.dtype);
-    progress?.(`measuring ${args.model} (${args.dtype}, batch ${batch.microBatch} × ${seq.sampleLens.length > 1 && args.seqLen === undefined ? `${Math.min(...seq.sampleLens)}–${Math.max(...seq.sampleLens)}` : seq.seqLen} tokens): ${args.warmupSteps} warm-up + at least ${args.steps} timed steps and ${args.minTime} s of them, taken one at a time as \`ftplan run\` takes them…`);
+    const what = isDecoderConfig(cfg) ? `${args.model} (${cfg.modelType}, ${cfg.task}, ${args.dtype}` : `${args.model} (${args.dtype}`;
+    progress?.(`measuring ${what}, batch ${batch.microBatch} × ${seq.sampleLens.length > 1 && args.seqLen === undefined ? `${Math.min(...seq.sampleLens)}–${Math.max(...seq.sampleLens)}` : seq.seqLen} tokens): ${args.warmupSteps} warm-up + at least ${args.steps} timed steps and ${args.minTime} s of them, taken one at a time as \`ftplan run\` takes them…`);
     const addon = loadNative();
     m = await measure(
       {
@@ -162,11 +191,12 @@ export async function estimate(args: EstimateArgs, given?: { profile: DatasetPro
   const batch = batchPlan(m.batchSize, m.gradAccum);
   // What earlier runs on this device and model measured against their estimates (ftplan run),
   // applied by one rule to the projection here and to the plan's rows (calibration.ts).
-  const cal = readCalibration(calibrationKey(m.deviceName, m.model, m.dtype));
+  const task = modelTask(cfg);
+  const cal = readCalibration(calibrationKey(m.deviceName, calibrationModel(m.model, task), m.dtype));
   const applied = cal ? { ratio: cal.ratio, runs: cal.runs } : null;
   const gpus = loadGpus();
   const thePlan = plan({
-    measurement: { ...m, nLayer: cfg.nLayer },
+    measurement: { ...m, nLayer: layersOf(cfg), parameterTensors: parameterTensorsOf(cfg), kernelsPerLayer: kernelsPerLayerOf(cfg) },
     model: cfg,
     activation: m.activation,
     rows: filterRows(priceRows, args),
@@ -209,6 +239,10 @@ export async function estimate(args: EstimateArgs, given?: { profile: DatasetPro
   return {
     schema: 'ftplan.estimate/1',
     model: m.model,
+    family: modelFamily(cfg),
+    task,
+    flopsPerToken: m.flopsPerToken,
+    parameters: m.parameters,
     device: m.device,
     dtype: m.dtype,
     batchSize: m.batchSize,
@@ -217,7 +251,7 @@ export async function estimate(args: EstimateArgs, given?: { profile: DatasetPro
     seqLenBasis: seq.basis,
     batching: seq.policy,
     epochs: thePlan.epochs,
-    dataset: { name: profile.name, trainRows: seq.trainRows, evalRows: seq.evalRows, source },
+    dataset: { name: lengths.name, trainRows: seq.trainRows, evalRows: seq.evalRows, source: lengths.source, ...(task === 'causal-lm' ? { format: lengths.format, tokenizer: lengths.tokenizer, targetsPerRow: lengths.splits.train.targets?.mean ?? null } : {}) },
     measurement: m,
     libtorch: { ...m.libtorch, blas: m.blas.kind },
     projection,
@@ -230,7 +264,7 @@ export async function estimate(args: EstimateArgs, given?: { profile: DatasetPro
 
 export async function runEstimate(raw: Record<string, unknown>, out: (s: string) => void = (s) => process.stdout.write(s)): Promise<void> {
   const args = parseEstimateArgs(raw);
-  const result = await estimate(args, undefined, args.json ? undefined : (s) => process.stderr.write(`${s}\n`));
+  const result = await estimate(args, args.json ? undefined : (s) => process.stderr.write(`${s}\n`));
   if (!Number.isFinite(result.projection.hours)) throw new FtplanError('ERR_NATIVE', 'the measurement gave no usable step time');
   for (const file of args.report ?? []) {
     writeFileAtomic(file, file.toLowerCase().endsWith('.html') ? renderHtml(result) : renderMarkdown(result));

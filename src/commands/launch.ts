@@ -17,6 +17,7 @@ import { Ajv } from 'ajv';
 import { stringify } from 'yaml';
 import { z } from 'zod';
 import { batchPlan, effectiveBatch, type BatchPlan } from '../batch-plan.js';
+import { TASKS, type Task } from '../model/decoder-config.js';
 import { FtplanError } from '../errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { PACKAGE_ROOT } from '../paths.js';
@@ -40,11 +41,13 @@ interface Target {
   gpusPerNode: number;
   source: string;
   /** from a plan: the pick's BatchPlan (micro-batch × accumulation × its GPUs), the effective batch priced, the model measured */
-  plan?: { batch: BatchPlan; batchSize: number; model: string | null };
+  plan?: { batch: BatchPlan; batchSize: number; model: string | null; task: Task | null };
 }
 
 const PlanFileSchema = z.object({
   model: z.string().optional(),
+  /** what the plan measured: a causal-LM estimate launches a causal-LM run */
+  task: z.enum(TASKS).optional(),
   plan: z.object({
     batchSize: z.number().int().positive(),
     recommended: z
@@ -75,7 +78,7 @@ function targetFromPlan(file: string): Target {
     const i = parsed.error.issues[0];
     throw new FtplanError('ERR_INPUT', `--plan ${file}: not an estimate's plan (${i?.path.join('.')}: ${i?.message})`, { fix: 'pass a file written by `ftplan estimate --json > plan.json`, unedited' });
   }
-  const { plan, model } = parsed.data;
+  const { plan, model, task } = parsed.data;
   const r = plan.recommended;
   if (!r) throw new FtplanError('ERR_INPUT', `--plan ${file}: the estimate recommends no instance`, { fix: 'relax its constraints (--budget, --deadline, --gpus) and estimate again, or name --gpu/--gpus' });
   const batch = batchPlan(r.microBatch, r.gradAccum, r.gpus);
@@ -94,7 +97,7 @@ function targetFromPlan(file: string): Target {
     accelerator: r.gpu,
     gpusPerNode: r.gpus,
     source: `${file}: recommended ${r.cloud} ${r.instance} (${r.gpus}× ${r.gpu}, ${r.region})`,
-    plan: { batch, batchSize: plan.batchSize, model: model ?? null },
+    plan: { batch, batchSize: plan.batchSize, model: model ?? null, task: task ?? null },
   };
 }
 
@@ -206,10 +209,12 @@ export function validateSkypilotTask(task: unknown): string[] {
 export async function runLaunch(raw: Record<string, unknown>, out: (s: string) => void = (s) => process.stdout.write(s)): Promise<void> {
   const launchTable = Object.fromEntries(Object.entries(LAUNCH_OPTIONS).filter(([k]) => !(k in RUN_OPTIONS)));
   const launch = parseArgs(LaunchOnly, launchTable, raw, 'launch');
-  const planModel = launch.plan ? targetFromPlan(launch.plan).plan?.model : undefined;
+  const fromPlan = launch.plan ? targetFromPlan(launch.plan).plan : undefined;
+  const planModel = fromPlan?.model;
   const given = { batchSize: raw.batchSize as number | undefined, gradAccum: raw.gradAccum as number | undefined, model: raw.model as string | undefined };
   const runRaw = Object.fromEntries(Object.keys(RUN_OPTIONS).map((k) => [k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()), raw[k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())]]));
   runRaw.model ??= planModel ?? RUN_OPTIONS.model.default;
+  runRaw.task ??= fromPlan?.task ?? RUN_OPTIONS.task.default;
   runRaw.batchSize ??= RUN_OPTIONS['batch-size'].default;
   runRaw.gradAccum ??= RUN_OPTIONS['grad-accum'].default;
   const run = parseArgs(RunArgsSchema, RUN_OPTIONS, runRaw, 'launch');

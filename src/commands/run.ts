@@ -11,6 +11,7 @@ import { writeFileAtomic } from '../util/fs.js';
 import { runMarkdown, runSummary } from '../report/run.js';
 import { launchWorkers, workerEnv } from '../train/distributed.js';
 import { runTraining } from '../train/fine-tune.js';
+import { runDecoder } from '../train/inputs.js';
 import { parseArgs, RUN_OPTIONS, RunArgsSchema } from './options.js';
 
 export type { RunReport } from '../train/result.js';
@@ -22,7 +23,8 @@ export async function runRun(raw: Record<string, unknown>, out: (s: string) => v
     // the launcher: this node's workers do the run. A hub model and data set are fetched here
     // once, so the workers find them in the cache instead of downloading them side by side.
     await locateDataset(args.dataset);
-    await obtainModel(args.model, args.init === 'random' || args.resume !== undefined ? 'shape' : 'weights');
+    const need = args.init === 'random' || args.resume !== undefined ? 'shape' : 'weights';
+    if (!(await runDecoder(args.model, args.task, need))) await obtainModel(args.model, need);
     const res = await launchWorkers(args);
     process.exitCode = res.code;
     return;

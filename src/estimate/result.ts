@@ -14,6 +14,13 @@ export type CheckpointSummary =
 export interface EstimateResult {
   schema: 'ftplan.estimate/1';
   model: string;
+  /** gpt2, llama, mistral, qwen2 or qwen3 */
+  family: string;
+  task: 'classification' | 'causal-lm';
+  /** training FLOPs per token (6N + attention; a causal-LM decoder's N counts the LM head): the measurement's */
+  flopsPerToken: number;
+  /** the model's parameters (a tied LM head once) */
+  parameters: number;
   device: string;
   dtype: string;
   /** the micro-batch the steps were measured at (rows per forward/backward) */
@@ -24,7 +31,8 @@ export interface EstimateResult {
   seqLenBasis: string;
   batching: string;
   epochs: number;
-  dataset: { name: string; trainRows: number; evalRows: number; source: string };
+  /** causal-lm adds the rows' format, the tokenizer of the lengths and the mean counted targets per row */
+  dataset: { name: string; trainRows: number; evalRows: number; source: string; format?: string | null; tokenizer?: string; targetsPerRow?: number | null };
   measurement: Measurement;
   libtorch: Measurement['libtorch'] & { blas: string };
   projection: Projection;

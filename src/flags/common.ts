@@ -4,6 +4,8 @@
  */
 import { z } from 'zod';
 import { BATCHING_POLICIES } from '../data/batching.js';
+import { LM_DATA_FORMATS } from '../data/lm-data.js';
+import { TASKS } from '../model/decoder-config.js';
 import { DEVICE_FLAG } from '../device.js';
 import { CLOUDS } from '../pricing/rows.js';
 import { choice, flag } from './registry.js';
@@ -22,6 +24,17 @@ export const DATA_FLAGS = {
   'empty-text': choice(['keep', 'drop'], { describe: 'rows with an empty text: keep (as one end-of-text token) or drop', default: 'keep' }),
   'unknown-labels': choice(['drop', 'error'], { describe: 'eval rows whose label the training split lacks: drop, or error', default: 'drop' }),
 };
+
+/**
+ * What the model learns: a classification head (HF's *ForSequenceClassification: `score` at each
+ * row's last real token) or next-token prediction (*ForCausalLM; prompt tokens do not count).
+ */
+export const TASK = choice(TASKS, { describe: 'classification (a head over the classes at the last token) or causal-lm (next-token loss; prompt tokens and user turns do not count). GPT-2: classification only', default: 'classification' });
+/** How a causal-LM data set's rows become token sequences (lm-data.ts). */
+export const LM_FORMAT = choice(LM_DATA_FORMATS, {
+  describe: "causal-lm rows: text (all of it counts), prompt-completion (only the completion counts), messages (a chat; only the assistant's turns count), labels (a labelled set as \"text → label word\" pairs); auto: messages, prompt + completion, a text with a label column as labels, else text",
+  default: 'auto',
+});
 
 export const BATCH_SIZE = flag({ type: 'number', describe: 'training micro-batch size', default: 16, alias: 'b' }, positiveInt('--batch-size'));
 export const GRAD_ACCUM = flag({ type: 'number', describe: 'gradient accumulation steps', default: 1 }, positiveInt('--grad-accum'));

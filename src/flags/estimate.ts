@@ -1,15 +1,18 @@
 /** estimate.ts — `ftplan estimate`'s flags (registry.ts): what to measure, how, and which plan rows to price. */
 import { z } from 'zod';
 import { presetNames } from '../model/presets.js';
-import { BATCH_SIZE, BATCHING, CATALOG, CLOUD_FILTER, DATA_FLAGS, DEVICE, DTYPE, GPU_FILTER, GPUS_FILTER, GRAD_ACCUM, JSON_OUTPUT, MAX_AGE_DAYS, positiveInt, REGION_FILTER, repeated, SEED, SPOT, THREADS } from './common.js';
+import { decoderPresetNames } from '../model/decoder-presets.js';
+import { BATCH_SIZE, BATCHING, CATALOG, CLOUD_FILTER, DATA_FLAGS, DEVICE, DTYPE, GPU_FILTER, GPUS_FILTER, GRAD_ACCUM, JSON_OUTPUT, LM_FORMAT, MAX_AGE_DAYS, positiveInt, REGION_FILTER, repeated, SEED, SPOT, TASK, THREADS } from './common.js';
 import { argsShape, choice, flag, optionTable, restate } from './registry.js';
 
 export const ESTIMATE_FLAGS = {
-  model: flag({ type: 'string', describe: `a preset (${presetNames().join(', ')}), a Hugging Face model folder, or a hub id (org/name): from the Hugging Face cache, else downloaded into it (config and tokenizer only)`, default: 'gpt2' }, z.string()),
+  model: flag({ type: 'string', describe: `a preset (GPT-2: ${presetNames().join(', ')}; Llama family: ${decoderPresetNames().join(', ')}), a Hugging Face model folder, or a hub id (org/name): from the Hugging Face cache, else its published shape (the presets' models) or downloaded into the cache (config and tokenizer only)`, default: 'gpt2' }, z.string()),
+  task: TASK,
   'batch-size': BATCH_SIZE,
   'grad-accum': restate(GRAD_ACCUM, { describe: 'gradient accumulation steps (effective batch = batch-size × grad-accum)' }),
-  dataset: flag({ type: 'string', describe: 'the data set to plan for (default: the shipped profile of mteb/tweet_sentiment_extraction); file, folder or hub id (org/name, cached or downloaded)' }, z.string().min(1).optional()),
+  dataset: flag({ type: 'string', describe: 'the data set to plan for (default: the shipped profile of mteb/tweet_sentiment_extraction; causal-lm: its tweets as "tweet → sentiment word" pairs); file, folder or hub id (org/name, cached or downloaded)' }, z.string().min(1).optional()),
   ...DATA_FLAGS,
+  'lm-format': LM_FORMAT,
   'seq-len': flag({ type: 'number', describe: 'pad every row to this length (default: measured at the data set\'s mean padded length per batch)' }, positiveInt('--seq-len').optional()),
   batching: restate(BATCHING, { describe: 'how batches are padded (ignored with --seq-len: fixed)' }),
   epochs: flag(

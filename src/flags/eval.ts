@@ -1,6 +1,7 @@
 /** eval.ts — `ftplan eval`'s flags (registry.ts). */
 import { z } from 'zod';
-import { DATA_FLAGS, DEVICE, DTYPE, JSON_OUTPUT, THREADS } from './common.js';
+import { TASKS } from '../model/decoder-config.js';
+import { DATA_FLAGS, DEVICE, DTYPE, JSON_OUTPUT, LM_FORMAT, THREADS } from './common.js';
 import { argsShape, flag, optionTable, restate } from './registry.js';
 import { RUN_FLAGS } from './run.js';
 
@@ -8,6 +9,8 @@ export const EVAL_FLAGS = {
   model: flag({ type: 'string', describe: 'a checkpoint folder (or any model --model takes)', demandOption: true }, z.string().min(1)),
   dataset: flag({ type: 'string', describe: 'a file (all of it is evaluated), or a folder / hub id: its test split, else validation (no train file needed)', demandOption: true }, z.string().min(1)),
   ...DATA_FLAGS,
+  task: flag({ type: 'string', choices: TASKS, describe: 'classification or causal-lm (default: the checkpoint\'s, from config.json\'s architectures; else classification)' }, z.enum(TASKS).optional()),
+  'lm-format': LM_FORMAT,
   'eval-batch-size': RUN_FLAGS['eval-batch-size'],
   device: DEVICE,
   dtype: restate(DTYPE, { describe: 'fp32 or bf16' }),

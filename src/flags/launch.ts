@@ -3,6 +3,7 @@
  * plus where and how (validated here; see commands/launch.ts).
  */
 import { z } from 'zod';
+import { TASKS } from '../model/decoder-config.js';
 import { argsShape, flag, optionTable, type OptionSpec } from './registry.js';
 import { RUN_OPTIONS } from './run.js';
 
@@ -32,6 +33,7 @@ export type LaunchOnlyArgs = z.infer<typeof LaunchOnlyArgsSchema>;
 export const LAUNCH_OPTIONS = {
   ...RUN_OPTIONS,
   model: { type: 'string', describe: 'a preset, a Hugging Face model folder, or a hub id (default: the --plan\'s model, else gpt2)' },
+  task: { type: 'string', choices: TASKS, describe: 'classification or causal-lm (default: the --plan\'s task, else classification)' },
   'batch-size': { type: 'number', describe: 'each rank\'s micro-batch (default: the --plan\'s pick split over the ranks, else 16)', alias: 'b' },
   'grad-accum': { type: 'number', describe: 'gradient accumulation steps per rank (default: from the --plan, else 1)' },
   ...optionTable(LAUNCH_ONLY_FLAGS),

@@ -3,16 +3,18 @@
  * data-parallel launch. The launcher hands its workers these same flags (train/distributed.ts).
  */
 import { z } from 'zod';
-import { BATCH_SIZE, BATCHING, DATA_FLAGS, DEVICE, DTYPE, GRAD_ACCUM, JSON_OUTPUT, positiveInt, SEED, THREADS } from './common.js';
+import { BATCH_SIZE, BATCHING, DATA_FLAGS, DEVICE, DTYPE, GRAD_ACCUM, JSON_OUTPUT, LM_FORMAT, positiveInt, SEED, TASK, THREADS } from './common.js';
 import { argsShape, choice, flag, optionTable, restate } from './registry.js';
 
 export const RUN_FLAGS = {
-  model: flag({ type: 'string', describe: 'a preset, a Hugging Face model folder, or a hub id (org/name): from the Hugging Face cache, else downloaded into it with its weights', default: 'gpt2' }, z.string().min(1)),
+  model: flag({ type: 'string', describe: 'a preset (GPT-2 or Llama family), a Hugging Face model folder, or a hub id (org/name): from the Hugging Face cache, else downloaded into it with its weights', default: 'gpt2' }, z.string().min(1)),
+  task: TASK,
   dataset: flag(
     { type: 'string', describe: 'a jsonl/csv/tsv/parquet file, a folder with train/test files, or a hub data set id (org/name), cached or downloaded', demandOption: true },
     z.string({ error: '--dataset is required' }).min(1, '--dataset is required'),
   ),
   ...DATA_FLAGS,
+  'lm-format': LM_FORMAT,
   'eval-limit': flag({ type: 'number', describe: 'evaluate on at most this many rows of the eval split (default: all)' }, positiveInt('--eval-limit').optional()),
   init: choice(['pretrained', 'random'], { describe: 'pretrained (a folder\'s weights) or random (the shape only)', default: 'pretrained' }),
   epochs: flag({ type: 'number', describe: 'epochs', default: 3 }, positiveInt('--epochs').max(1000, '--epochs must be at most 1000')),
@@ -38,7 +40,7 @@ export const RUN_FLAGS = {
   instance: flag({ type: 'string', describe: 'take --price-per-hour from the price tables (cheapest row of this instance type)' }, z.string().min(1).optional()),
   estimate: flag({ type: 'string', describe: 'an `ftplan estimate --json` file to compare the run with (default: measure a short one first)' }, z.string().min(1).optional()),
   'early-stopping-patience': flag(
-    { type: 'number', describe: 'stop after this many evaluations without a better eval accuracy (0: off)', default: 0 },
+    { type: 'number', describe: 'stop after this many evaluations without a better eval accuracy (causal-lm: exact match, else token accuracy) (0: off)', default: 0 },
     z.number().int('--early-stopping-patience must be a whole number').nonnegative('--early-stopping-patience must be >= 0'),
   ),
   report: flag({ type: 'string', describe: 'also write the final report as Markdown to this file (.md)' }, z.string().regex(/\.md$/i, '--report must name a .md file').optional()),
@@ -66,6 +68,7 @@ export const RUN_OPTIONS = optionTable(RUN_FLAGS);
 export const RunArgsSchema = z
   .object(argsShape(RUN_FLAGS))
   .strict()
+  .refine((a) => a.lmFormat === 'auto' || a.task === 'causal-lm', { message: '--lm-format is for --task causal-lm', path: ['lmFormat'] })
   .refine((a) => a.nodeRank < a.nnodes, { message: '--node-rank must be in [0, --nnodes)', path: ['nodeRank'] })
   .refine((a) => a.budget === undefined || a.pricePerHour !== undefined || a.instance !== undefined, { message: '--budget needs --price-per-hour or --instance (the spend is hours × price)', path: ['budget'] });
 export type RunArgs = z.infer<typeof RunArgsSchema>;

@@ -4,7 +4,7 @@
  */
 import { freemem } from 'node:os';
 import { FtplanError, usageError } from '../errors.js';
-import type { ModelConfig } from '../model/presets.js';
+import type { PlannedModel } from '../planner/model-shape.js';
 import { loadNative, type Dtype, type NativeAddon } from '../native.js';
 import { hostMemoryNeed } from '../planner/memory.js';
 import { availableHostMemory } from '../util/host.js';
@@ -37,7 +37,7 @@ export function resolveDevice(spec: string, addon: NativeAddon): string {
  * gradients and AdamW states (16 B/param) plus one micro-batch's activations (estimated from the
  * shape), against the memory available now. `batch` is the micro-batch.
  */
-export function guardHostMemory(name: string, device: string, cfg: ModelConfig, batch: number, seqLen: number, dtype: Dtype): void {
+export function guardHostMemory(name: string, device: string, cfg: PlannedModel, batch: number, seqLen: number, dtype: Dtype): void {
   if (device !== 'cpu') return;
   const need = hostMemoryNeed(cfg, batch, seqLen, dtype, availableHostMemory(freemem));
   if (need.fits) return;

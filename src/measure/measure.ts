@@ -18,7 +18,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { effectiveBatch, type BatchPlan } from '../batch-plan.js';
 import { fromNative } from '../errors.js';
 import { median, type Measurement, type MeasurementWithoutActivation } from '../measurement.js';
-import type { ModelConfig } from '../model/presets.js';
+import type { AnyModelConfig } from '../model/model-config.js';
 import { detectBlas, libtorchRecord, loadNative, type Dtype, type NativeAddon } from '../native.js';
 import { outOfMemory } from './oom.js';
 import { stepTiming, timeRunSteps } from './steps.js';
@@ -26,7 +26,7 @@ import { stepTiming, timeRunSteps } from './steps.js';
 export interface MeasureSpec {
   /** the model as the user named it (--model) */
   name: string;
-  model: ModelConfig;
+  model: AnyModelConfig;
   /** the micro-batch and accumulation each timed step takes; one process (ranks 1) */
   batch: BatchPlan;
   dtype: Dtype;

@@ -4,7 +4,7 @@
  */
 import { batchPlan, effectiveBatch, type BatchPlan } from '../batch-plan.js';
 import { FtplanError, fromNative } from '../errors.js';
-import type { ModelConfig } from '../model/presets.js';
+import type { AnyModelConfig } from '../model/model-config.js';
 import type { Dtype, NativeAddon } from '../native.js';
 
 /** Micro-batch sizes to try after an out-of-memory at `batch`, largest first: halving down to 1. */
@@ -17,7 +17,7 @@ export function stepDownSizes(batch: number): number[] {
 export interface OomContext {
   /** the model's name as the user gave it (--model) */
   name: string;
-  model: ModelConfig;
+  model: AnyModelConfig;
   batch: BatchPlan;
   dtype: Dtype;
   seed: number;

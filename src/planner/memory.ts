@@ -7,11 +7,14 @@
  *   optimizer step:  weights + gradients + moments (16 bytes/param) + AdamW's temporaries, about two
  *                    copies of the largest parameter (the token embedding).
  * Activations per row at the data set's longest sequence come from the native probe (measured on
- * reduced-depth twins of the model): rows × (layers × perSamplePerLayer + perSampleBase).
+ * reduced-depth twins of the model): rows × (layers × perSamplePerLayer + perSampleBase). A
+ * causal-LM decoder's chunked loss adds the LM head's gradient and a chunk of logits (twice) at the
+ * end of the forward (model-shape.ts lmLossBytes). The shape facts (parameters, layers, the largest
+ * parameter) come from model-shape.ts, for GPT-2 and the Llama-family decoders alike.
  * On a GPU, a fixed reserve covers the CUDA context and library workspaces, and a margin covers the
  * caching allocator's fragmentation.
  */
-import type { ModelConfig } from '../model/presets.js';
+import { isDecoderShape, largestParameterBytes, layersOf, lmLossBytes, parameterTotal, widthOf, type PlannedModel } from './model-shape.js';
 
 export const CUDA_RESERVE_BYTES = 1.0 * 2 ** 30; // CUDA context + cuBLAS/cuDNN workspaces
 export const FRAGMENTATION_MARGIN = 0.95; // use at most 95% of what is left
@@ -25,15 +28,16 @@ export interface ActivationModel {
   dtype: 'fp32' | 'bf16';
 }
 
-export function parameterCount(cfg: ModelConfig): number {
-  const C = cfg.nEmbd;
-  const F = cfg.nInner || 4 * C;
-  const perLayer = 4 * C + (C * 3 * C + 3 * C) + (C * C + C) + (C * F + F) + (F * C + C);
-  return cfg.vocabSize * C + cfg.nPositions * C + cfg.nLayer * perLayer + 2 * C + C * cfg.numLabels;
+export function parameterCount(cfg: PlannedModel): number {
+  return parameterTotal(cfg);
 }
 
 export interface MemoryEstimate {
   batch: number;
+  /** the end of the forward: weights + moments (+ a bf16 copy) + activations (+ a causal-LM head's loss buffers) */
+  forwardBytes: number;
+  /** the optimizer step: weights + gradients + moments + AdamW's temporaries (torch's AdamW on a GPU) */
+  optimizerBytes: number;
   /** 16 bytes/param: weights, gradients, two AdamW moments (fp32) */
   statesBytes: number;
   activationBytes: number;
@@ -42,14 +46,16 @@ export interface MemoryEstimate {
   peakAt: 'forward' | 'optimizer';
 }
 
-export function trainingMemory(cfg: ModelConfig, act: ActivationModel, batch: number): MemoryEstimate {
+export function trainingMemory(cfg: PlannedModel, act: ActivationModel, batch: number): MemoryEstimate {
   const P = parameterCount(cfg);
-  const largest = cfg.vocabSize * cfg.nEmbd * 4;
-  const activationBytes = batch * (cfg.nLayer * act.perSamplePerLayer + act.perSampleBase);
-  const forward = 12 * P + (act.dtype === 'bf16' ? 2 * P : 0) + activationBytes;
+  const largest = largestParameterBytes(cfg);
+  const activationBytes = batch * (layersOf(cfg) * act.perSamplePerLayer + act.perSampleBase);
+  const forward = 12 * P + (act.dtype === 'bf16' ? 2 * P : 0) + activationBytes + lmLossBytes(cfg, batch * act.seqLen);
   const optimizer = 16 * P + 2 * largest;
   return {
     batch,
+    forwardBytes: forward,
+    optimizerBytes: optimizer,
     statesBytes: 16 * P,
     activationBytes,
     peakBytes: Math.max(forward, optimizer),
@@ -71,7 +77,7 @@ export interface Fit {
  * Keep the requested effective batch (per GPU share, `batchPerGpu`) exactly, using the largest
  * micro-batch that fits and divides it, and gradient accumulation for the rest.
  */
-export function fitMicroBatch(cfg: ModelConfig, act: ActivationModel, gpuMemoryGiB: number, batchPerGpu: number): Fit {
+export function fitMicroBatch(cfg: PlannedModel, act: ActivationModel, gpuMemoryGiB: number, batchPerGpu: number): Fit {
   const usableBytes = (gpuMemoryGiB * 2 ** 30 - CUDA_RESERVE_BYTES) * FRAGMENTATION_MARGIN;
   const one = trainingMemory(cfg, act, 1);
   if (one.peakBytes > usableBytes) {
@@ -104,15 +110,27 @@ export function fitMicroBatch(cfg: ModelConfig, act: ActivationModel, gpuMemoryG
 
 /**
  * Activation bytes one row keeps for backward, from the shape alone (no probe, nothing allocated):
- * per layer about T·C·34 + 5·H·T² two-byte values (Korthikanti et al. 2022, "Reducing Activation
- * Recomputation"), doubled for fp32; plus the embeddings' and the head's few T·C. An estimate for
- * refusing a plan before allocating; the measured probe replaces it once a measurement exists.
+ * per GPT-2 layer about T·C·34 + 5·H·T² two-byte values (Korthikanti et al. 2022, "Reducing
+ * Activation Recomputation"), doubled for fp32; plus the embeddings' and the head's few T·C. A
+ * Llama-family layer by the same accounting (no dropout masks), per token: the two RMSNorms'
+ * inputs 2C, attention's input C, q and k after RoPE and v (q + 2kv), o_proj's input q, the MLP's
+ * input C and SwiGLU's gate, up, silu(gate) and product 4F; the scores and their softmax 2·H·T over
+ * the attended positions. An estimate for refusing a plan before allocating; the measured probe
+ * replaces it once a measurement exists.
  */
-export function analyticActivationBytesPerRow(cfg: ModelConfig, seqLen: number, dtype: 'fp32' | 'bf16'): number {
+export function analyticActivationBytesPerRow(cfg: PlannedModel, seqLen: number, dtype: 'fp32' | 'bf16'): number {
   const T = seqLen;
-  const C = cfg.nEmbd;
-  const perLayer = (34 * T * C + 5 * cfg.nHead * T * T) * 2;
   const scale = dtype === 'fp32' ? 2 : 1;
+  if (isDecoderShape(cfg)) {
+    const C = cfg.hiddenSize;
+    const q = cfg.numAttentionHeads * cfg.headDim;
+    const kv = cfg.numKeyValueHeads * cfg.headDim;
+    const attended = cfg.slidingWindow > 0 ? Math.min(T, cfg.slidingWindow) : T;
+    const perLayer = (T * (4 * C + 2 * q + 2 * kv + 4 * cfg.intermediateSize) + 2 * cfg.numAttentionHeads * T * attended) * 2;
+    return scale * (cfg.numHiddenLayers * perLayer) + 4 * 4 * T * C;
+  }
+  const C = widthOf(cfg);
+  const perLayer = (34 * T * C + 5 * cfg.nHead * T * T) * 2;
   return scale * (cfg.nLayer * perLayer) + 4 * 4 * T * C;
 }
 
@@ -125,7 +143,7 @@ export interface HostMemoryNeed {
 }
 
 /** Weights + gradients + AdamW moments (16 B/param) + the activations of one micro-batch, against what is available (90%). */
-export function hostMemoryNeed(cfg: ModelConfig, batch: number, seqLen: number, dtype: 'fp32' | 'bf16', available: number): HostMemoryNeed {
+export function hostMemoryNeed(cfg: PlannedModel, batch: number, seqLen: number, dtype: 'fp32' | 'bf16', available: number): HostMemoryNeed {
   const statesBytes = 16 * parameterCount(cfg) + (dtype === 'bf16' ? 2 * parameterCount(cfg) : 0);
   const activationBytes = batch * analyticActivationBytesPerRow(cfg, seqLen, dtype);
   const totalBytes = statesBytes + activationBytes;

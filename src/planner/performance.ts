@@ -5,8 +5,9 @@
  *   compute   = model FLOPs of the step / (the GPU's dense peak for the dtype × efficiency)
  *   optimizer = AdamW's memory traffic (≈ 32 bytes per parameter: read and write weights and two
  *               moments, read gradients) / memory bandwidth
- *   overhead  = kernel launches of eager LibTorch, ≈ 8 µs each: ~75 per block (forward + backward)
- *               and ~12 per parameter tensor (gradient clipping + AdamW, one tensor at a time)
+ *   overhead  = kernel launches of eager LibTorch, ≈ 8 µs each: ~75 per GPT-2 block (forward +
+ *               backward; a Llama-family layer ~120: model-shape.ts) and ~12 per parameter tensor
+ *               (gradient clipping + AdamW, one tensor at a time)
  * Efficiency (the fraction of peak the matmuls reach) has two sources, named in each row's basis:
  *   extrapolated: measured here on a GPU (achieved FLOP/s ÷ this GPU's peak), carried to the target;
  *   analytic: measured on a CPU, so no GPU efficiency is known: a saturation curve
@@ -89,7 +90,11 @@ export interface LocalMeasurement {
   flopsPerToken: number;
   achievedFlops: number;
   parameters: number;
+  /** the model's layers (GPT-2's n_layer, a decoder's num_hidden_layers) */
   nLayer: number;
+  /** parameter tensors and kernel launches per layer (model-shape.ts); absent: GPT-2's (12·layers + 5, 75) */
+  parameterTensors?: number;
+  kernelsPerLayer?: number;
   evalTokensPerSec: number | null;
   tokensPerSec: number;
 }
@@ -143,8 +148,8 @@ function singleGpuStep(m: LocalMeasurement, gpu: GpuSpec, gpus: Record<string, G
   }
   const computeMs = ((m.flopsPerToken * tokensPerGpu) / (peak * efficiency)) * 1000;
   const optimizerMs = ((OPTIMIZER_BYTES_PER_PARAM * m.parameters) / (gpu.memoryBandwidthGBs * 1e9)) * 1000;
-  const paramTensors = 12 * m.nLayer + 5; // per block: 2 LayerNorms, 4 linears (weight + bias); + wte, wpe, ln_f, score
-  const overheadMs = KERNEL_LAUNCH_MS * (KERNELS_PER_LAYER * m.nLayer + KERNELS_PER_PARAM_TENSOR * paramTensors);
+  const paramTensors = m.parameterTensors ?? 12 * m.nLayer + 5; // GPT-2: per block 2 LayerNorms, 4 linears (weight + bias); + wte, wpe, ln_f, score
+  const overheadMs = KERNEL_LAUNCH_MS * ((m.kernelsPerLayer ?? KERNELS_PER_LAYER) * m.nLayer + KERNELS_PER_PARAM_TENSOR * paramTensors);
   if (basis === 'measured') return { stepMs: m.stepMs, computeMs, optimizerMs, overheadMs, efficiency, basis };
   return { stepMs: computeMs + optimizerMs + overheadMs, computeMs, optimizerMs, overheadMs, efficiency, basis };
 }

@@ -4,7 +4,7 @@
  */
 import { batchPlan, microBatchesPerStep, stepsPerEpoch as epochSteps, type BatchPlan } from '../batch-plan.js';
 import { calibrate, type AppliedCalibration } from './calibrate.js';
-import type { ModelConfig } from '../model/presets.js';
+import type { PlannedModel } from './model-shape.js';
 import { scalingModel, type ScalingModel } from './scaling.js';
 import { effectivePrice, freshness, type GpuSpec, type PriceRow } from '../pricing/rows.js';
 import { fitMicroBatch, type ActivationModel } from './memory.js';
@@ -22,7 +22,8 @@ export function epochsRule(trainRows: number): { epochs: number; rule: string } 
 
 export interface PlanInput {
   measurement: LocalMeasurement;
-  model: ModelConfig;
+  /** GPT-2's record or a Llama-family decoder's: its parameters, layers and largest tensor (model-shape.ts) */
+  model: PlannedModel;
   activation: ActivationModel;
   rows: PriceRow[];
   gpus: Record<string, GpuSpec>;

@@ -4,7 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { EvalMetrics } from '../train/metrics.js';
+import { isLmMetrics } from '../train/lm-metrics.js';
+import { metricScore, metricScoreName, type RunMetrics } from '../train/metrics.js';
 import type { RunReport } from '../train/result.js';
 
 /** A small SVG of train loss and eval loss/accuracy against steps: over- and under-fitting at a glance. */
@@ -59,7 +60,13 @@ function readCurve(dir: string, type: string, field: string): number[] {
   }
 }
 
-export function renderMetrics(m: EvalMetrics): string {
+const pct2 = (x: number) => `${(x * 100).toFixed(2)}%`;
+
+export function renderMetrics(m: RunMetrics): string {
+  if (isLmMetrics(m)) {
+    const exact = m.exactMatch !== null ? `exact match ${pct2(m.exactMatch)} (${m.exactMatchRows} rows scored) · ` : '';
+    return `${exact}loss ${m.loss.toFixed(4)} · perplexity ${m.perplexity.toFixed(3)} · token accuracy ${pct2(m.tokenAccuracy)} · ${m.targets} counted tokens in ${m.rows} rows`;
+  }
   const lines = [`accuracy ${(m.accuracy * 100).toFixed(2)}% · macro-F1 ${m.macroF1.toFixed(4)} · loss ${m.loss.toFixed(4)} · ${m.rows} rows`];
   for (const c of m.perClass) lines.push(`  ${c.label.padEnd(12)} precision ${c.precision.toFixed(3)}  recall ${c.recall.toFixed(3)}  f1 ${c.f1.toFixed(3)}  support ${c.support}`);
   lines.push(`  confusion (rows: true, columns: predicted): ${JSON.stringify(m.confusion)}`);
@@ -79,7 +86,7 @@ export function runMarkdown(r: RunReport): string {
     `- Status: ${r.status} (${r.message}); ${r.steps}/${r.totalSteps} steps, ${r.epochsDone} epoch(s), on ${r.device}.`,
     `- Wall time ${r.wallSeconds.toFixed(1)} s; training ${r.trainSeconds.toFixed(1)} s at ${r.tokensPerSec.toFixed(1)} tokens/s.`,
     r.spentUsd !== null ? `- Spent ≈ $${r.spentUsd.toFixed(4)}${r.finishUsd !== null ? `; finishing ≈ $${r.finishUsd.toFixed(4)} more` : ''}.` : '',
-    m ? `- Eval: accuracy ${(m.accuracy * 100).toFixed(2)}%, macro-F1 ${m.macroF1.toFixed(4)}, loss ${m.loss.toFixed(4)} (${m.rows} rows).` : '- Eval: no eval split.',
+    m ? (isLmMetrics(m) ? `- Eval: ${renderMetrics(m)}.` : `- Eval: accuracy ${(m.accuracy * 100).toFixed(2)}%, macro-F1 ${m.macroF1.toFixed(4)}, loss ${m.loss.toFixed(4)} (${m.rows} rows).`) : '- Eval: no eval split.',
     '',
     '## Predicted against actual',
     '',
@@ -100,9 +107,9 @@ export function runMarkdown(r: RunReport): string {
     '',
     '## Evaluations',
     '',
-    '| step | epoch | loss | accuracy | macro-F1 |',
-    '|---|---|---|---|---|',
-    ...r.evals.map((e) => `| ${e.step} | ${e.epoch} | ${e.metrics.loss.toFixed(4)} | ${(e.metrics.accuracy * 100).toFixed(2)}% | ${e.metrics.macroF1.toFixed(4)} |`),
+    ...(r.task === 'causal-lm'
+      ? ['| step | epoch | loss | perplexity | token accuracy | exact match |', '|---|---|---|---|---|---|', ...r.evals.map((e) => (isLmMetrics(e.metrics) ? `| ${e.step} | ${e.epoch} | ${e.metrics.loss.toFixed(4)} | ${e.metrics.perplexity.toFixed(3)} | ${pct2(e.metrics.tokenAccuracy)} | ${e.metrics.exactMatch !== null ? pct2(e.metrics.exactMatch) : 'n/a'} |` : ''))]
+      : ['| step | epoch | loss | accuracy | macro-F1 |', '|---|---|---|---|---|', ...r.evals.map((e) => (isLmMetrics(e.metrics) ? '' : `| ${e.step} | ${e.epoch} | ${e.metrics.loss.toFixed(4)} | ${(e.metrics.accuracy * 100).toFixed(2)}% | ${e.metrics.macroF1.toFixed(4)} |`))]),
     '',
     `Checkpoint: ${r.checkpoint}. Metrics: metrics.jsonl; curves: curves.svg in ${r.outputDir}.`,
     '',
@@ -120,7 +127,7 @@ export function runSummary(r: RunReport): string {
       r.spentUsd !== null ? `spent ≈ $${r.spentUsd.toFixed(4)}${r.finishUsd !== null ? `; finishing ≈ $${r.finishUsd.toFixed(4)} more` : ''}` : '',
       r.finalEval ? `eval: ${renderMetrics(r.finalEval)}` : 'eval: no eval split',
       `train loss  ${sparkline(readCurve(r.outputDir, 'train', 'loss'))}`,
-      r.evals.length > 1 ? `eval acc.   ${sparkline(r.evals.map((e) => e.metrics.accuracy), r.evals.length)}  (${r.evals.map((e) => (e.metrics.accuracy * 100).toFixed(1)).join(' → ')} %)` : '',
+      r.evals.length > 1 ? `${r.task === 'causal-lm' ? `eval ${metricScoreName(r.evals[0]!.metrics)}`.padEnd(11) : 'eval acc.  '} ${sparkline(r.evals.map((e) => metricScore(e.metrics)), r.evals.length)}  (${r.evals.map((e) => (metricScore(e.metrics) * 100).toFixed(1)).join(' → ')} %)` : '',
       r.vsEstimate
         ? `vs estimate (${r.vsEstimate.source}): train ${r.vsEstimate.predictedTrainSeconds.toFixed(1)} s predicted, ${r.vsEstimate.actualTrainSeconds.toFixed(1)} s actual (${pct(r.vsEstimate.errorPct)}${r.vsEstimate.calibrationApplied ? `, calibrated ×${r.vsEstimate.calibrationApplied.ratio.toFixed(3)}; uncalibrated ${pct(r.vsEstimate.uncalibratedErrorPct)}` : ''}); ${r.vsEstimate.predictedTokensPerSec.toFixed(1)} vs ${r.vsEstimate.actualTokensPerSec.toFixed(1)} tokens/s${r.vsEstimate.predictedCostUsd !== null ? `; cost $${r.vsEstimate.predictedCostUsd.toFixed(4)} predicted, $${r.vsEstimate.actualCostUsd!.toFixed(4)} actual` : ''}; calibration ×${r.vsEstimate.calibration.ratio.toFixed(3)} (${r.vsEstimate.calibration.runs} run(s)) saved to ${r.vsEstimate.calibration.file}`
         : '',

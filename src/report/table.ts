@@ -96,7 +96,7 @@ export function renderEstimate(r: EstimateResult, top = 12): string {
   const m = r.measurement;
   const measured = new Table({ head: ['measured here', ''], wordWrap: true, colWidths: [24, 76], style: style() });
   measured.push(
-    ['model', `${r.model} (${num(m.parameters)} parameters, ${num(m.matmulParameters)} in matmuls)`],
+    ['model', `${r.model} (${r.family === 'gpt2' ? '' : `${r.family}, ${r.task}, `}${num(m.parameters)} parameters, ${num(m.matmulParameters)} in matmuls)`],
     ...(r.checkpoint ? [['checkpoint', r.checkpoint.note]] : []),
     ['device', `${r.device}: ${m.deviceName}`],
     ['dtype · threads', `${r.dtype} · ${m.threads} thread(s)`],
@@ -110,13 +110,13 @@ export function renderEstimate(r: EstimateResult, top = 12): string {
       `${fmtBytes(m.peakMemoryBytes)} tensors (${m.peakMemorySource}); ${fmtBytes(m.staticMemoryBytes)} of it weights + grads + AdamW` +
         (m.rssPeakBytes !== null ? `; process peak RSS ${fmtBytes(m.rssPeakBytes)}` : ''),
     ],
-    ['model FLOPs', `${si(m.flopsPerToken, 'FLOP')}/token (6N + 12·L·C·T) → achieved ${si(m.achievedFlops, 'FLOP/s')}`],
+    ['model FLOPs', `${si(m.flopsPerToken, 'FLOP')}/token (${r.family === 'gpt2' ? '6N + 12·L·C·T' : `6N + 12·L·T·H·d_head${r.task === 'causal-lm' ? ', N with the LM head' : ''}`}) → achieved ${si(m.achievedFlops, 'FLOP/s')}`],
     ['host load', `${m.host.loadBefore.toFixed(2)} → ${m.host.loadAfter.toFixed(2)} (1-min load average, ${m.host.cpus} CPUs)`],
   );
   const p = r.projection;
   const proj = new Table({ head: ['projected here', r.dataset.name], wordWrap: true, colWidths: [24, 76], style: style() });
   proj.push(
-    ['data', `${num(r.dataset.trainRows)} train / ${num(r.dataset.evalRows)} eval rows (${r.dataset.source})`],
+    ['data', `${num(r.dataset.trainRows)} train / ${num(r.dataset.evalRows)} eval rows (${r.dataset.source})${r.dataset.targetsPerRow != null ? `; ${num(r.dataset.targetsPerRow, 1)} counted targets per row` : ''}`],
     ['steps', `${num(p.stepsPerEpoch)} steps/epoch × ${p.epochs} epochs = ${num(p.totalSteps)} steps of ${p.samplesPerStep} samples`],
     ['train time', `${num(p.trainHours, 2)} h`],
     ['eval time', p.evalIncluded ? `${num(p.evalHours, 2)} h` : 'not included'],

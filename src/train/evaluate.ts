@@ -6,6 +6,7 @@ import type { Dataset, SplitData } from '../data/loaders.js';
 import { fromNative } from '../errors.js';
 import type { NativeSession } from '../native.js';
 import { epochBatches, toNativeBatch, type Encoded } from './data.js';
+import { lmEvalMetrics, type LmEvalMetrics } from './lm-metrics.js';
 import { argmaxRows, classificationMetrics, crossEntropy, type EvalMetrics } from './metrics.js';
 
 export async function evaluate(session: NativeSession, rows: readonly Encoded[], batchSize: number, padId: number, labels: readonly string[]): Promise<EvalMetrics> {
@@ -27,6 +28,27 @@ export async function evaluate(session: NativeSession, rows: readonly Encoded[],
     truth.push(...y);
   }
   return classificationMetrics(predicted, truth, labels, lossSum / truth.length);
+}
+
+/**
+ * Causal-LM rows: forward-only batches (longest-first) through the core's lmEval — per row the
+ * summed cross-entropy, counted targets and argmax hits, never the [B, T, V] logits at once — summed
+ * over the split in row order: the loss per counted token, perplexity, token accuracy, and exact
+ * match of the short completions (lm-metrics.ts).
+ */
+export async function evaluateLm(session: NativeSession, rows: readonly Encoded[], batchSize: number, padId: number): Promise<LmEvalMetrics> {
+  const perRow: { lossSum: number; targets: number; correct: number; scored: boolean }[] = [];
+  for (const idx of epochBatches(rows, batchSize, 'longest', 0, 0, false)) {
+    const batch = toNativeBatch(rows, idx, padId);
+    let r;
+    try {
+      r = await session.lmEval(batch);
+    } catch (e) {
+      throw fromNative(e, 'evaluating');
+    }
+    idx.forEach((i, b) => perRow.push({ lossSum: r.lossSum[b] as number, targets: r.targets[b] as number, correct: r.correct[b] as number, scored: (rows[i] as Encoded).lm?.exactMatch ?? false }));
+  }
+  return lmEvalMetrics(perRow);
 }
 
 /** The split a data set is evaluated on: test, else validation. */

@@ -11,32 +11,25 @@ import { batchPlan, microBatchesPerStep, stepsPerEpoch as epochSteps } from '../
 import type { RunArgs } from '../commands/options.js';
 import { gpt2TokenizerFiles } from '../data/gpt2-files.js';
 import { loadDataset } from '../data/loaders.js';
-import { tokenizerFor } from '../data/tokenizer.js';
 import { fromNative, FtplanError } from '../errors.js';
 import { guardHostMemory, resolveDevice } from '../measure/host.js';
 import { readEstimate } from '../measure/read.js';
-import { obtainModel, type ModelNeed } from '../model/hf.js';
-import { modelShape, openModel } from '../model/open.js';
-import { preflightCheckpoint } from '../model/preflight.js';
+import { maxPositions } from '../model/model-config.js';
+import { calibrationModel } from '../calibration.js';
 import { loadNative } from '../native.js';
 import { parameterCount } from '../planner/memory.js';
 import { instancePrice } from '../pricing/instance-price.js';
 import { curvesSvg } from '../report/run.js';
 import { checkOutputDir, checkResumable, findCheckpoint, loadTrainingState } from './checkpoint.js';
-import { encodeExamples } from './data.js';
 import { workerThreads, type DistEnv } from './distributed.js';
-import { evalPaddedTokens, evalSplit } from './evaluate.js';
+import { evalPaddedTokens } from './evaluate.js';
+import { runInputs } from './inputs.js';
+import { metricScore } from './metrics.js';
 import { finishRun, initialState, spentUsd, trainEpochs, watchSignals, type LoopContext } from './loop.js';
 import { compareWithPrediction, predictThroughput } from './predict.js';
 import type { RunReport } from './result.js';
 import { warmupSteps } from './schedule.js';
 import { defaultThreads } from '../util/host.js';
-
-/** The model's folder (a hub id fetched into the cache first), or null for a preset. */
-async function modelSourceDir(spec: string, need: ModelNeed): Promise<string | null> {
-  const s = await obtainModel(spec, need);
-  return s.kind === 'folder' ? s.dir : null;
-}
 
 export async function runTraining(args: RunArgs, log: (s: string) => void = (s) => process.stderr.write(`${s}\n`), dist: DistEnv | null = null): Promise<RunReport> {
   const t0 = Date.now();
@@ -47,36 +40,26 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
   if (lead) checkOutputDir(args.outputDir);
   if (args.instance && args.pricePerHour === undefined) args = { ...args, pricePerHour: instancePrice(args.instance).price };
   const saved = args.estimate ? readEstimate(args.estimate) : null; // a bad --estimate fails before any work
-  const ds = await loadDataset(args.dataset, { textColumn: args.textColumn, labelColumn: args.labelColumn, limit: args.limit, seed: args.seed, emptyText: args.emptyText, unknownLabels: args.unknownLabels });
   const addon = loadNative();
   let device = resolveDevice(args.device, addon);
   // one GPU per worker: cuda:LOCAL_RANK, unless --device named one
   if (dist && device.startsWith('cuda') && !/^cuda:\d+$/.test(args.device)) device = `cuda:${dist.localRank}`;
   const resumeFrom = args.resume !== undefined ? findCheckpoint(args.resume || args.outputDir) : null;
-  // The tokenizer of the model the run started from (a checkpoint carries the same files), and the
-  // data tokenized once, before the short measurement that needs its lengths.
-  // A hub model is fetched here, weights included unless they are not used, so a bad id or a
-  // refused token fails before any measuring.
-  // Resuming, the checkpoint's own copy of the tokenizer stands in when --model cannot be had.
-  const tokenizerSource =
-    (resumeFrom ? await modelSourceDir(args.model, 'shape').catch(() => resumeFrom.dir) : await modelSourceDir(args.model, args.init === 'random' ? 'shape' : 'weights')) ?? undefined;
-  const tokenizer = tokenizerFor(tokenizerSource);
-  const modelFrom = await modelShape(resumeFrom?.dir ?? args.model, ds.labels.length);
-  const shape = modelFrom.config;
-  // The weights' headers now, before the short measurement: a broken download fails in seconds.
-  if (modelFrom.source.kind === 'folder' && (resumeFrom || args.init === 'pretrained')) preflightCheckpoint(modelFrom.source.dir, shape);
-  const train = encodeExamples(ds.splits.train!.examples, tokenizer, shape.nPositions);
+  // The model's record and the data tokenized once, before the short measurement that needs its
+  // lengths (inputs.ts: GPT-2, or a Llama-family decoder for either task).
+  const inputs = await runInputs(args, resumeFrom, () => loadDataset(args.dataset, { textColumn: args.textColumn, labelColumn: args.labelColumn, limit: args.limit, seed: args.seed, emptyText: args.emptyText, unknownLabels: args.unknownLabels }));
+  const shape = inputs.config;
+  const train = inputs.train;
+  if (train.length === 0) throw new FtplanError('ERR_INPUT', `${args.dataset}: no training rows`, { fix: 'check --text-column / --label-column and the data set\'s train split' });
   if (dist && !addon.runtimeInfo().c10d) {
     throw new FtplanError('ERR_INPUT', '--nproc/--nnodes > 1: this build of the native addon has no c10d (libtorch\'s ProcessGroupGloo and the gloo headers were missing at build time)', { fix: 'on Debian: apt-get install libgloo-dev, then npm run build:native (scripts/setup.sh does both)' });
   }
   // Refuse before allocating when the plan cannot fit this machine's memory (CPU).
-  guardHostMemory(args.model, device, shape, batch.microBatch, Math.min(shape.nPositions, train.reduce((m, r) => Math.max(m, r.ids.length), 1)), args.dtype);
+  guardHostMemory(args.model, device, shape, batch.microBatch, Math.min(maxPositions(shape), train.reduce((m, r) => Math.max(m, r.ids.length), 1)), args.dtype);
   // Data-parallel workers skip the short single-process measurement (it would not predict a group's
   // step); --estimate still gives the comparison.
   const predicted = dist && !args.estimate ? null : await predictThroughput(args, shape, train, device, addon, saved);
-  const opened = await openModel(resumeFrom?.dir ?? args.model, {
-    numLabels: ds.labels.length,
-    init: resumeFrom ? 'pretrained' : args.init,
+  const opened = await inputs.open({
     lr: args.lr,
     weightDecay: args.weightDecay,
     maxGradNorm: args.maxGradNorm,
@@ -96,8 +79,7 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
     }
     if (lead) log(`c10d ${backend}: ${dist.worldSize} ranks, master ${dist.masterAddr}:${dist.masterPort}, timeout ${args.distTimeout} s`);
   }
-  const evalData = evalSplit(ds);
-  const evalRows = evalData ? encodeExamples(args.evalLimit ? evalData.examples.slice(0, args.evalLimit) : evalData.examples, tokenizer, config.nPositions) : [];
+  const evalRows = inputs.evalRows;
   // A step takes gradAccum micro-batches on each rank: the single-process run with --grad-accum
   // gradAccum·ranks uses the same micro-batches, in the same steps.
   const stepsPerEpoch = epochSteps(batch, train.length);
@@ -111,8 +93,9 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
     args,
     session,
     config,
-    labels: ds.labels,
-    tokenizerFrom: tokenizerSource,
+    labels: inputs.labels,
+    tokenizerFrom: inputs.tokenizerFrom,
+    baseConfig: inputs.baseConfig,
     train,
     evalRows,
     evalPaddedTokens: evalPaddedTokens(evalRows, args.evalBatchSize),
@@ -130,6 +113,7 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
     bar: process.stderr.isTTY && !args.json && !dist ? new cliProgress.SingleBar({ format: 'step {value}/{total} | epoch {epoch} | loss {loss} | {tps} tok/s | ETA {eta_formatted} | {spent}', hideCursor: true }, cliProgress.Presets.shades_classic) : null,
   };
   log(`${opened.report.init === 'pretrained' ? `loaded ${opened.report.file} (${opened.report.loaded} tensors; initialised: ${opened.report.initialised.join(', ') || 'none'})` : `random init of ${args.model}`}; ${train.length} train / ${evalRows.length} eval rows; ${totalSteps} steps (${stepsPerEpoch}/epoch) on ${device}`);
+  if (inputs.dataNote) log(inputs.dataNote);
 
   const state = initialState(resumeFrom ? { dir: resumeFrom.dir, step: resumeFrom.state.global_step, stepsPerEpoch } : null);
   const unwatch = watchSignals(state);
@@ -140,7 +124,7 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
       await loadTrainingState(session, resumeFrom.dir);
       log(`resuming from ${resumeFrom.dir} at step ${state.step} (epoch ${state.startEpoch + 1})`);
     }
-    if (opened.source.kind !== 'folder') gpt2TokenizerFiles(); // built once now, so a checkpoint save costs only its writing
+    if (opened.gpt2Preset) gpt2TokenizerFiles(); // built once now, so a checkpoint save costs only its writing
     startupMs = Date.now() - t0;
     ctx.bar?.start(totalSteps, state.step, { epoch: state.startEpoch + 1, loss: '-', tps: '-', spent: '' });
     await trainEpochs(ctx, state);
@@ -150,20 +134,21 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
   }
   await finishRun(ctx, state);
   const { step, trainMs, tokens, evals } = state;
-  if (lead) writeFileSync(join(out, 'curves.svg'), curvesSvg(state.trainCurve, evals.map((e) => ({ step: e.step, loss: e.metrics.loss, accuracy: e.metrics.accuracy }))));
+  if (lead) writeFileSync(join(out, 'curves.svg'), curvesSvg(state.trainCurve, evals.map((e) => ({ step: e.step, loss: e.metrics.loss, accuracy: metricScore(e.metrics) }))));
   const meanStepMs = step ? trainMs / step : 0;
   const cost = spentUsd(ctx);
   const finishUsd = cost !== null && step < totalSteps ? ((totalSteps - step) * meanStepMs / 3_600_000) * (args.pricePerHour as number) : null;
   const status: RunReport['status'] = state.stop ?? 'completed';
   const vsEstimate =
     step > 0 && trainMs > 0 && predicted && lead
-      ? compareWithPrediction(predicted, { model: args.model, dtype: args.dtype, tokens, trainMs, evalTokens: state.evalTokens, evalMs: state.evalMs, pricePerHour: args.pricePerHour ?? null })
+      ? compareWithPrediction(predicted, { model: calibrationModel(args.model, inputs.task), dtype: args.dtype, tokens, trainMs, evalTokens: state.evalTokens, evalMs: state.evalMs, pricePerHour: args.pricePerHour ?? null })
       : null;
   let message = state.message;
   if (status === 'budget') message += `; finishing the remaining ${totalSteps - step} steps would cost about $${finishUsd?.toFixed(4)} more`;
   return {
     schema: 'ftplan.run/1',
     model: args.model,
+    ...(inputs.task === 'causal-lm' ? { task: 'causal-lm' as const, lmData: inputs.lmData } : {}),
     dataset: args.dataset,
     device,
     outputDir: out,

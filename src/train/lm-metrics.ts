@@ -104,3 +104,47 @@ export function countTargets(lmLabels: ArrayLike<number>, batchSize: number, seq
   for (let b = 0; b < batchSize; b++) for (let t = 1; t < seqLen; t++) if (lmLabels[b * seqLen + t] !== IGNORE_INDEX) n++;
   return n;
 }
+
+/** A causal-LM evaluation: per counted token (loss, perplexity, token accuracy) and per short completion (exact match). */
+export interface LmEvalMetrics {
+  /** mean cross-entropy over every counted target of the split (nats per token) */
+  loss: number;
+  perplexity: number;
+  /** counted targets the argmax predicted */
+  tokenAccuracy: number;
+  /** rows whose whole completion greedy decoding reproduces, of the rows scored (null: none scored: text or chat data, long or cut completions) */
+  exactMatch: number | null;
+  /** rows scored by exact match: prompt/completion rows with a short, uncut completion */
+  exactMatchRows: number;
+  targets: number;
+  rows: number;
+}
+
+export function isLmMetrics(m: object): m is LmEvalMetrics {
+  return 'perplexity' in m;
+}
+
+/** Per-row sums (the core's lmEval) → the split's metrics; `scored` says which rows count for exact match. */
+export function lmEvalMetrics(rows: { lossSum: number; targets: number; correct: number; scored: boolean }[]): LmEvalMetrics {
+  let lossSum = 0;
+  let targets = 0;
+  let correct = 0;
+  let scored = 0;
+  let exact = 0;
+  for (const r of rows) {
+    lossSum += r.lossSum;
+    targets += r.targets;
+    correct += r.correct;
+    if (r.scored) {
+      scored++;
+      if (r.targets > 0 && r.correct === r.targets) exact++;
+    }
+  }
+  const loss = targets ? lossSum / targets : Number.NaN;
+  return { loss, perplexity: perplexity(loss), tokenAccuracy: targets ? correct / targets : Number.NaN, exactMatch: scored ? exact / scored : null, exactMatchRows: scored, targets, rows: rows.length };
+}
+
+/** The number a run improves on (early stopping, the curves): exact match where rows are scored, else token accuracy. */
+export function lmScore(m: LmEvalMetrics): number {
+  return m.exactMatch ?? m.tokenAccuracy;
+}

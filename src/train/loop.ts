@@ -14,12 +14,13 @@ import type { SingleBar } from 'cli-progress';
 import { microBatchesPerStep, type BatchPlan } from '../batch-plan.js';
 import type { RunArgs } from '../commands/options.js';
 import { fromNative } from '../errors.js';
-import type { ModelConfig } from '../model/presets.js';
+import { modelTask, type AnyModelConfig } from '../model/model-config.js';
 import type { NativeSession } from '../native.js';
 import { checkpointWriteError, writeCheckpoint, type TrainerState } from './checkpoint.js';
 import { epochBatches, toNativeBatch, type Encoded } from './data.js';
 import { microSeed } from './distributed.js';
-import { evaluate } from './evaluate.js';
+import { evaluate, evaluateLm } from './evaluate.js';
+import { metricScore, metricScoreName } from './metrics.js';
 import type { RunReport } from './result.js';
 import { lrFactor } from './schedule.js';
 
@@ -29,10 +30,14 @@ export type RunStatus = RunReport['status'];
 export interface LoopContext {
   args: RunArgs;
   session: NativeSession;
-  config: ModelConfig;
+  /** GPT-2's record or a decoder's; a decoder's task says which head and which evaluation */
+  config: AnyModelConfig;
+  /** the classification head's classes (none for causal-lm) */
   labels: string[];
   /** the folder whose tokenizer files checkpoints carry (undefined: GPT-2's, built in) */
   tokenizerFrom: string | undefined;
+  /** a decoder's source config.json, whose other fields (bos/eos ids, …) checkpoints carry */
+  baseConfig?: Record<string, unknown>;
   train: readonly Encoded[];
   evalRows: readonly Encoded[];
   /** padded tokens of one pass over evalRows */
@@ -71,6 +76,7 @@ export interface RunState {
   tokens: number;
   evalMs: number;
   evalTokens: number;
+  /** the best eval score so far: accuracy; causal-lm exact match (or token accuracy) */
   bestAccuracy: number;
   sinceBest: number;
   trainCurve: { step: number; loss: number }[];
@@ -147,28 +153,35 @@ export async function saveCheckpointNow(ctx: LoopContext, state: RunState, dir: 
   const t = Date.now();
   const { args, batch } = ctx;
   const trainerState: TrainerState = { global_step: state.step, epochs_done: state.epochsDone, total_steps: ctx.totalSteps, steps_per_epoch: ctx.stepsPerEpoch, seed: args.seed, batch_size: batch.microBatch, grad_accum: batch.gradAccum, world_size: batch.ranks, epochs: args.epochs, train_rows: ctx.train.length, lr: args.lr, scheduler: args.scheduler };
-  await writeCheckpoint(dir, { session: ctx.session, config: ctx.config, labels: ctx.labels, tokenizerFrom: ctx.tokenizerFrom }, trainerState, withTrainingState, state.checkpoint);
+  await writeCheckpoint(dir, { session: ctx.session, config: ctx.config, labels: ctx.labels, tokenizerFrom: ctx.tokenizerFrom, baseConfig: ctx.baseConfig }, trainerState, withTrainingState, state.checkpoint);
   state.checkpoint = dir;
   state.lastSaveMs = Date.now() - t;
 }
 
-/** Evaluates on the eval rows (none: nothing), records it, and stops early when accuracy has not improved for --early-stopping-patience evaluations. */
+/**
+ * Evaluates on the eval rows (none: nothing), records it, and stops early when the score (accuracy;
+ * causal-lm: exact match, or token accuracy without scored rows) has not improved for
+ * --early-stopping-patience evaluations.
+ */
 export async function evaluateNow(ctx: LoopContext, state: RunState, epoch: number): Promise<void> {
   if (!ctx.evalRows.length) return;
   const t = Date.now();
-  const metrics = await evaluate(ctx.session, ctx.evalRows, ctx.args.evalBatchSize, ctx.config.padTokenId, ctx.labels);
+  const lm = modelTask(ctx.config) === 'causal-lm';
+  const metrics = lm ? await evaluateLm(ctx.session, ctx.evalRows, ctx.args.evalBatchSize, ctx.config.padTokenId) : await evaluate(ctx.session, ctx.evalRows, ctx.args.evalBatchSize, ctx.config.padTokenId, ctx.labels);
   state.evalMs += Date.now() - t;
   state.evalTokens += ctx.evalPaddedTokens;
   state.evals.push({ step: state.step, epoch, metrics });
   const patience = ctx.args.earlyStoppingPatience;
-  if (metrics.accuracy > state.bestAccuracy) {
-    state.bestAccuracy = metrics.accuracy;
+  const score = metricScore(metrics);
+  if (score > state.bestAccuracy) {
+    state.bestAccuracy = score;
     state.sinceBest = 0;
   } else if (patience && ++state.sinceBest >= patience && !state.stop) {
     state.stop = 'early-stopped';
-    state.message = `eval accuracy did not improve for ${patience} evaluation(s) (best ${(state.bestAccuracy * 100).toFixed(2)}%)`;
+    state.message = `eval ${metricScoreName(metrics)} did not improve for ${patience} evaluation(s) (best ${(state.bestAccuracy * 100).toFixed(2)}%)`;
   }
-  recordMetrics(ctx, state, { type: 'eval', step: state.step, epoch, loss: metrics.loss, accuracy: metrics.accuracy, macroF1: metrics.macroF1, perClass: metrics.perClass, confusion: metrics.confusion });
+  if (lm) recordMetrics(ctx, state, { type: 'eval', step: state.step, epoch, ...metrics });
+  else if (!('perplexity' in metrics)) recordMetrics(ctx, state, { type: 'eval', step: state.step, epoch, loss: metrics.loss, accuracy: metrics.accuracy, macroF1: metrics.macroF1, perClass: metrics.perClass, confusion: metrics.confusion });
 }
 
 /**

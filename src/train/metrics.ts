@@ -2,6 +2,8 @@
  * metrics.ts — classification metrics from predictions: accuracy, macro-F1, per-class precision
  * and recall, the confusion matrix (rows: true label, columns: predicted). Pure.
  */
+import { isLmMetrics, lmScore, type LmEvalMetrics } from './lm-metrics.js';
+
 export interface ClassMetrics {
   label: string;
   precision: number;
@@ -64,4 +66,16 @@ export function classificationMetrics(predicted: readonly number[], labels: read
     confusion,
     rows: labels.length,
   };
+}
+
+/** An evaluation of either task: classification metrics, or causal-LM ones (lm-metrics.ts). */
+export type RunMetrics = EvalMetrics | LmEvalMetrics;
+
+/** What a run improves on (early stopping, the curves): accuracy; causal-lm: exact match where rows are scored, else token accuracy. */
+export function metricScore(m: RunMetrics): number {
+  return isLmMetrics(m) ? lmScore(m) : m.accuracy;
+}
+
+export function metricScoreName(m: RunMetrics): string {
+  return isLmMetrics(m) ? (m.exactMatch !== null ? 'exact match' : 'token accuracy') : 'accuracy';
 }

@@ -5,12 +5,12 @@
  */
 import { availableParallelism } from 'node:os';
 import { batchPlan } from '../batch-plan.js';
-import { calibrate, calibrationFile, calibrationKey, readCalibration, recordCalibration } from '../calibration.js';
+import { calibrate, calibrationFile, calibrationKey, calibrationModel, readCalibration, recordCalibration } from '../calibration.js';
 import { epochTokens } from '../data/batching.js';
 import { measure } from '../measure/measure.js';
 import type { SavedEstimate } from '../measure/read.js';
 import { lengthSchedule } from '../measure/steps.js';
-import type { ModelConfig } from '../model/presets.js';
+import { modelTask, type AnyModelConfig } from '../model/model-config.js';
 import type { NativeAddon } from '../native.js';
 import type { RunArgs } from '../commands/options.js';
 import type { Encoded } from './data.js';
@@ -34,7 +34,7 @@ export interface Predicted {
 /** The short measurement before a run: 1 warm-up and at least 4 steps and 1.5 s of them, one eval batch, no memory warm-up or activation probe (a run needs no plan). */
 export const SHORT_MEASUREMENT = { memoryWarmupSteps: 0, warmupSteps: 1, steps: 4, minMs: 1500, evalSteps: 1 } as const;
 
-export async function predictThroughput(args: RunArgs, config: ModelConfig, train: readonly Encoded[], device: string, addon: NativeAddon, saved: SavedEstimate | null): Promise<Predicted> {
+export async function predictThroughput(args: RunArgs, config: AnyModelConfig, train: readonly Encoded[], device: string, addon: NativeAddon, saved: SavedEstimate | null): Promise<Predicted> {
   if (saved) {
     const { measurement: m, calibration: cal } = saved;
     return { tokensPerSec: calibrate(m, cal).tokensPerSec, measuredTokensPerSec: m.tokensPerSec, calibration: cal, evalTokensPerSec: m.evalTokensPerSec, deviceName: m.deviceName, source: `${args.estimate} (measured ${m.measuredAt})` };
@@ -60,7 +60,7 @@ export async function predictThroughput(args: RunArgs, config: ModelConfig, trai
     },
     addon,
   );
-  const stored = readCalibration(calibrationKey(m.deviceName, args.model, args.dtype));
+  const stored = readCalibration(calibrationKey(m.deviceName, calibrationModel(args.model, modelTask(config)), args.dtype));
   const cal = stored ? { ratio: stored.ratio, runs: stored.runs } : null;
   return {
     tokensPerSec: calibrate(m, cal).tokensPerSec,

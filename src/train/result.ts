@@ -3,11 +3,20 @@
  * run ended, its throughput and spend, its evaluations, and the prediction it is compared with.
  */
 import type { OpenedModel } from '../model/open.js';
-import type { EvalMetrics } from './metrics.js';
+import type { RunMetrics } from './metrics.js';
 
 export interface RunReport {
   schema: 'ftplan.run/1';
   model: string;
+  /** causal-lm runs say so (a classification run's JSON is as it was) */
+  task?: 'causal-lm';
+  /** causal-lm: the rows' format, the tokenizer, and per split the rows kept, skipped (no counted token within the model's positions, empty, --limit) and cut */
+  lmData?: {
+    format: string;
+    formatSource: string;
+    tokenizer: string;
+    splits: { name: string; rowsRead: number; rows: number; skipped: { noTarget: number; empty: number; limit: number }; truncated: number; targets: number }[];
+  };
   dataset: string;
   device: string;
   outputDir: string;
@@ -25,8 +34,9 @@ export interface RunReport {
   jsOverheadMs: number;
   spentUsd: number | null;
   finishUsd: number | null;
-  finalEval: EvalMetrics | null;
-  evals: { step: number; epoch: number; metrics: EvalMetrics }[];
+  /** classification: accuracy, F1, confusion; causal-lm: loss, perplexity, token accuracy, exact match */
+  finalEval: RunMetrics | null;
+  evals: { step: number; epoch: number; metrics: RunMetrics }[];
   checkpoint: string | null;
   /** the checkpoint this run continued from (--resume) */
   resumedFrom: string | null;
