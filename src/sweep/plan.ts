@@ -81,12 +81,14 @@ export interface SweepPlan {
   notes: string[];
 }
 
-/** The evaluations the run makes in (from, to]: each epoch's end, every --eval-steps, and one at `to` itself. */
+/**
+ * The evaluations the run makes in (from, to]: each epoch's end and every --eval-steps (a step that
+ * is both is evaluated twice, as the loop does), and one at `to` when neither fell there.
+ */
 export function evalPasses(from: number, to: number, stepsPerEpoch: number, evalSteps: number): number {
-  const points = new Set<number>([to]);
-  for (let s = Math.ceil((from + 1) / stepsPerEpoch) * stepsPerEpoch; s <= to; s += stepsPerEpoch) points.add(s);
-  if (evalSteps > 0) for (let s = Math.ceil((from + 1) / evalSteps) * evalSteps; s <= to; s += evalSteps) points.add(s);
-  return points.size;
+  const within = (every: number) => (every > 0 ? Math.floor(to / every) - Math.floor(from / every) : 0);
+  const atEnd = to % stepsPerEpoch === 0 || (evalSteps > 0 && to % evalSteps === 0);
+  return within(stepsPerEpoch) + within(evalSteps) + (atEnd ? 0 : 1);
 }
 
 const seconds = (c: StepCost, steps: number, evals: number, startup: number) => startup + steps * c.trainSeconds + evals * c.evalSeconds;
