@@ -10,39 +10,16 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { FtplanError } from '../errors.js';
 import { instancePrice } from '../pricing/instance-price.js';
-import { progressLine, renderPlan, renderSweep, sweepMarkdown, usd, duration } from '../report/sweep.js';
+import { progressLine, renderPlan, renderSweep, sweepMarkdown } from '../report/sweep.js';
 import { successiveHalving } from '../sweep/halving.js';
 import { measureSweep } from '../sweep/measure.js';
-import { planSweep, type SweepPlan } from '../sweep/plan.js';
+import { checkBudget, planSweep, type SweepPlan } from '../sweep/plan.js';
 import { sweepReport } from '../sweep/result.js';
 import { sweepSetup, type SweepSetup } from '../sweep/setup.js';
 import { sweepSkypilotTask } from '../sweep/skypilot.js';
 import { readSweepState, trialDir, writeSweepState, type SweepState } from '../sweep/state.js';
 import { trialCurves, runTrainer } from '../sweep/trainer.js';
 import { writeFileAtomic } from '../util/fs.js';
-
-/** The plan against --budget / --budget-hours: an error before any training when it does not fit. */
-export function checkBudget(plan: SweepPlan, budget: { usd?: number; hours?: number }): void {
-  const limits: [string, number | undefined, (s: { hours: number; costUsd: number | null }) => number, (x: number) => string][] = [
-    ['--budget', budget.usd, (s) => s.costUsd ?? 0, (x) => usd(x)],
-    ['--budget-hours', budget.hours, (s) => s.hours, (x) => duration(x)],
-  ];
-  for (const [flag, limit, of, fmt] of limits) {
-    if (limit === undefined) continue;
-    const first = of(plan.rungs[0]!);
-    const total = of(plan.total);
-    if (first > limit) {
-      throw new FtplanError('ERR_USAGE', `${flag} ${limit}: below one rung: the first rung alone (${plan.rungs[0]!.trials} trials to ${(plan.rungs[0]!.fraction * 100).toPrecision(2)}% of their runs) is planned at ${fmt(first)}`, {
-        fix: `raise ${flag} to at least ${fmt(first)}, or try fewer values, a smaller --min-fraction, or a smaller --limit`,
-      });
-    }
-    if (total > limit) {
-      throw new FtplanError('ERR_USAGE', `${flag} ${limit}: the search is planned at ${fmt(total)}, over the budget`, {
-        fix: `raise ${flag} to ${fmt(total)}, or try fewer values, a larger --eta or a smaller --min-fraction (the first rung is ${fmt(first)})`,
-      });
-    }
-  }
-}
 
 const pricePerHour = (s: SweepSetup): number | null => (s.args.pricePerHour ?? (s.args.instance ? instancePrice(s.args.instance).price : null)) as number | null;
 
@@ -115,7 +92,7 @@ export async function runSweep(raw: Record<string, unknown>, out: (s: string) =>
   const trainer = runTrainer({
     dir,
     trials: runs,
-    log: args.json ? () => {} : log,
+    log,
     budgetLeft: () => (args.budget !== undefined && price !== null ? args.budget - spentHours() * price : null),
     onReport: (id) => trialCurves(trialDir(dir, id)),
   });

@@ -4,15 +4,11 @@
  * report as a terminal table and as Markdown for a budgeting review.
  */
 import Table from 'cli-table3';
-import type { Spend, SweepPlan } from '../sweep/plan.js';
+import { duration, usd, type Spend, type SweepPlan } from '../sweep/plan.js';
 import type { SweepReport } from '../sweep/result.js';
 import { describeSettings, DIMENSIONS, type Value } from '../sweep/space.js';
 
-export const duration = (hours: number): string => {
-  const s = hours * 3600;
-  return s < 90 ? `${s.toFixed(1)} s` : s < 5400 ? `${(s / 60).toFixed(1)} min` : `${hours.toFixed(2)} h`;
-};
-export const usd = (x: number | null): string => (x === null ? '—' : x < 1 ? `$${x.toFixed(4)}` : `$${x.toFixed(2)}`);
+export { duration, usd };
 const pct = (x: number) => `${x.toFixed(0)}%`;
 const fraction = (f: number) => (f === 1 ? '100%' : `${(f * 100).toPrecision(2)}%`);
 const show = (k: string, v: Value) => {

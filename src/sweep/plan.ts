@@ -7,6 +7,7 @@
  * the plan takes the costliest ones as the survivors, so it is an upper bound; where they do not
  * (learning rate, weight decay, …) it is the exact step count.
  */
+import { FtplanError } from '../errors.js';
 import { rungSizes, rungStep } from './halving.js';
 
 /** One trial as the plan sees it. */
@@ -169,3 +170,34 @@ export function planSweep(p: PlanInput): SweepPlan {
     notes,
   };
 }
+
+/** Hours as a reader takes them: seconds, minutes or hours. */
+export const duration = (hours: number): string => {
+  const s = hours * 3600;
+  return s < 90 ? `${s.toFixed(1)} s` : s < 5400 ? `${(s / 60).toFixed(1)} min` : `${hours.toFixed(2)} h`;
+};
+export const usd = (x: number | null): string => (x === null ? '—' : x < 1 ? `$${x.toFixed(4)}` : `$${x.toFixed(2)}`);
+
+/** The plan against --budget / --budget-hours: an error before any training when it does not fit. */
+export function checkBudget(plan: SweepPlan, budget: { usd?: number; hours?: number }): void {
+  const limits: [string, number | undefined, (s: { hours: number; costUsd: number | null }) => number, (x: number) => string][] = [
+    ['--budget', budget.usd, (s) => s.costUsd ?? 0, usd],
+    ['--budget-hours', budget.hours, (s) => s.hours, duration],
+  ];
+  for (const [flag, limit, of, fmt] of limits) {
+    if (limit === undefined) continue;
+    const first = of(plan.rungs[0]!);
+    const total = of(plan.total);
+    if (first > limit) {
+      throw new FtplanError('ERR_USAGE', `${flag} ${limit}: below one rung: the first rung alone (${plan.rungs[0]!.trials} trials to ${(plan.rungs[0]!.fraction * 100).toPrecision(2)}% of their runs) is planned at ${fmt(first)}`, {
+        fix: `raise ${flag} to at least ${fmt(first)}, or try fewer values, a smaller --min-fraction, or a smaller --limit`,
+      });
+    }
+    if (total > limit) {
+      throw new FtplanError('ERR_USAGE', `${flag} ${limit}: the search is planned at ${fmt(total)}, over the budget`, {
+        fix: `raise ${flag} to ${fmt(total)}, or try fewer values, a larger --eta or a smaller --min-fraction (the first rung is ${fmt(first)})`,
+      });
+    }
+  }
+}
+

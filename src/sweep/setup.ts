@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import { FtplanError } from '../errors.js';
 import { camel, parseArgs } from '../flags/registry.js';
 import { RUN_OPTIONS, RunArgsSchema, type RunArgs } from '../flags/run.js';
-import { SWEEP_OPTIONS, SweepArgsSchema, type SweepArgs } from '../flags/sweep.js';
+import { NOT_SWEPT, SWEEP_OPTIONS, SweepArgsSchema, type SweepArgs } from '../flags/sweep.js';
 import { checkMetric, rungFractions, type MetricName } from './halving.js';
 import { DIMENSIONS, parseAxis, trialsOf, type Axis, type Search, type Trial, type Value } from './space.js';
 
@@ -48,7 +48,8 @@ export function sweepSetup(raw: Record<string, unknown>): SweepSetup {
   const base: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(RUN_OPTIONS)) {
     const k = camel(name);
-    base[k] = name in SWEEP_OPTIONS && args[k] !== undefined ? args[k] : 'default' in spec ? spec.default : undefined;
+    const shared = name in SWEEP_OPTIONS && !(NOT_SWEPT as readonly string[]).includes(name); // the sweep's own --json, --report, --budget are not the run's
+    base[k] = shared && args[k] !== undefined ? args[k] : 'default' in spec ? spec.default : undefined;
   }
   // local paths as absolute ones: the state (and --from-sweep) may be read from another folder
   for (const k of ['dataset', 'model']) if (typeof base[k] === 'string' && existsSync(base[k])) base[k] = resolve(base[k]);

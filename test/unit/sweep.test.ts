@@ -2,9 +2,15 @@
 // fake trainer on a fake clock (against the grid of the same trials), a stopped sweep continued from
 // its state, and the plan's arithmetic.
 import { describe, expect, it } from 'vitest';
+import yargs from 'yargs';
 import { FtplanError } from '../../src/errors.js';
+import { toYargs } from '../../src/flags/registry.js';
+import { SWEEP_OPTIONS } from '../../src/flags/sweep.js';
+import { explicitFlags } from '../../src/sweep/from-sweep.js';
+import { RUN_OPTIONS } from '../../src/flags/run.js';
+import { sweepSetup } from '../../src/sweep/setup.js';
 import { checkMetric, rank, rungFractions, rungSizes, rungStep, successiveHalving, type Clock, type HalvingState, type SweepTrial, type Trainer } from '../../src/sweep/halving.js';
-import { evalPasses, planSweep, type PlanInput } from '../../src/sweep/plan.js';
+import { checkBudget, evalPasses, planSweep, type PlanInput } from '../../src/sweep/plan.js';
 import { dimension, parseAxis, trialsOf } from '../../src/sweep/space.js';
 
 const usage = (f: () => unknown, message: RegExp) => {
@@ -111,7 +117,7 @@ function fakeTrainer(floors: Record<string, number>, clock: { t: number }, o: { 
   let calls = 0;
   const trainer: Trainer = {
     async train(trial, rung, toStep) {
-      if (o.stopAt !== undefined && ++calls > o.stopAt) return { step: at[trial.id] ?? 0, metrics: {}, status: 'interrupted' };
+      if (o.stopAt !== undefined && ++calls > o.stopAt) return { step: at[trial.id] ?? 0, metrics: {} as Record<string, number>, status: 'interrupted' };
       const from = at[trial.id] ?? 0;
       clock.t += (toStep - from) * (o.stepMs ?? 100) + (o.evalMs ?? 20);
       at[trial.id] = toStep;
@@ -225,5 +231,58 @@ describe('the plan', () => {
     expect(p.rungs[1]!.hours * 3600).toBeCloseTo(60, 9);
     expect(p.instance?.instance).toBe('fast');
     expect(p.notes.join()).toMatch(/upper bound/);
+  });
+});
+
+/** `ftplan sweep <argv>` as the CLI parses it, read into a sweep (no data read, nothing measured). */
+const setup = (argv: string[]) => sweepSetup(yargs(['--dataset', 'd.jsonl', ...argv]).options(toYargs(SWEEP_OPTIONS)).strict().parseSync() as Record<string, unknown>);
+
+describe('ftplan sweep\'s flags', () => {
+  it('make trials whose run flags are the run\'s, one value being a shared setting', () => {
+    const s = setup(['--model', 'tiny', '--lr', '1e-4,1e-3', '-b', '8,16', '--epochs', '2', '--max-steps', '40']);
+    expect(s.search).toBe('grid');
+    expect(s.axes.map((a) => a.flag)).toEqual(['lr', 'batch-size']);
+    expect(s.trials).toHaveLength(4);
+    expect(s.trials[3]!.run).toMatchObject({ model: 'tiny', lr: 1e-3, batchSize: 16, epochs: 2, maxSteps: 40, scheduler: 'linear' });
+    expect(s.fractions.map((f) => +f.toFixed(3))).toEqual([0.111, 0.333, 1]);
+    expect(s.base.json).toBe(false); // the sweep's --json is not the run's
+    // the same flags, the same fingerprint; threads do not change it, the space does
+    expect(setup(['--model', 'tiny', '--lr', '1e-4,1e-3', '-b', '8,16', '--epochs', '2', '--max-steps', '40', '--threads', '1', '--json']).fingerprint).toBe(s.fingerprint);
+    expect(setup(['--model', 'tiny', '--lr', '1e-4,3e-3', '-b', '8,16', '--epochs', '2', '--max-steps', '40']).fingerprint).not.toBe(s.fingerprint);
+  });
+
+  it('a range makes a random search of --trials draws', () => {
+    const s = setup(['--lr', '1e-5:1e-3', '--trials', '5', '--eta', '2', '--min-fraction', '0.25']);
+    expect(s.search).toBe('random');
+    expect(s.trials).toHaveLength(5);
+    expect(s.fractions).toEqual([0.25, 0.5, 1]);
+  });
+
+  it('refuses a bad space, eta, metric, budget or a flag the run does not have, naming it', () => {
+    usage(() => setup(['--lr', '1e-4']), /the search space is empty/);
+    usage(() => setup(['--lr', '1e-4,1e-4']), /0.0001 is listed twice/);
+    usage(() => setup(['--lr', '0,1e-4']), /--lr 0: must be > 0/);
+    usage(() => setup(['--lr', '1e-4,3e-4', '--trials', '2']), /--trials without a range/);
+    usage(() => setup(['--lr', '1e-5:1e-3']), /needs --trials/);
+    usage(() => setup(['--lr', '1e-4,3e-4', '--eta', '1']), /--eta 1: .*at least 2/);
+    usage(() => setup(['--lr', '1e-4,3e-4', '--min-fraction', '1.5']), /--min-fraction 1.5: must be in \(0, 1\]/);
+    usage(() => setup(['--lr', '1e-4,3e-4', '--metric', 'perplexity']), /--metric perplexity: a classification run's evaluation has no perplexity/);
+    usage(() => setup(['--lr', '1e-4,3e-4', '--lora-r', '8,16']), /--lora-r: `ftplan run` has no --lora-r/);
+    usage(() => setup(['--lr', '1e-4,3e-4', '--budget', '5']), /--budget needs --price-per-hour or --instance/);
+    usage(() => setup(['--lr', '1e-4,3e-4', '--output', 'x.yaml']), /--output names where --emit writes/);
+    usage(() => setup(['--lr', '1e-4,3e-4', '--warmup-ratio', '0.1,1']), /--warmup-ratio 1: must be < 1/);
+  });
+
+  it('checks the plan against the budget: below one rung, over the whole search, or within it', () => {
+    const plan = planSweep({ trials: TRIALS.map((t) => ({ id: t.id, totalSteps: 90, stepsPerEpoch: 30, costKey: 'k' })), fractions: rungFractions(3, 1 / 9), eta: 3, evalSteps: 0, here: { k: { trainSeconds: 36, evalSeconds: 0 } }, startupSeconds: 0, pricePerHour: 10, instances: [] });
+    // rung 1: 90 steps × 36 s = 0.9 h ($9); the search 210 steps = 2.1 h ($21)
+    usage(() => checkBudget(plan, { usd: 8 }), /--budget 8: below one rung: the first rung alone \(9 trials to 11% of their runs\) is planned at \$9\.00/);
+    usage(() => checkBudget(plan, { usd: 20 }), /--budget 20: the search is planned at \$21\.00, over the budget/);
+    usage(() => checkBudget(plan, { hours: 0.5 }), /--budget-hours 0.5: below one rung/);
+    expect(() => checkBudget(plan, { usd: 21.5, hours: 2.2 })).not.toThrow();
+  });
+
+  it('tell the flags a command line gives from the defaults (aliases, =, --no-)', () => {
+    expect([...explicitFlags(['--from-sweep', 'd', '-b', '8', '--lr=1e-3', '--no-json', '--maxSteps', '3', '--output-dir', 'o'], RUN_OPTIONS)].sort()).toEqual(['batch-size', 'from-sweep', 'json', 'lr', 'max-steps', 'output-dir']);
   });
 });

@@ -1,0 +1,172 @@
+// ftplan sweep as a user runs it: a small search (tiny from scratch, a synthetic labelled set) that
+// prints its plan first and finishes; a sweep killed mid-rung (SIGKILL) and started again that
+// finishes with the same decisions; run --from-sweep; --dry-run and --emit skypilot; bad input, each
+// refused before any training.
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { labelledDataset } from '../fixtures.js';
+import { ftplan, ROOT, tempDir } from '../helpers.js';
+
+const tmp = () => tempDir('ftplan-sweep-');
+const DATASET = labelledDataset({ dir: join(tmp(), 'reviews'), train: 150, test: 48, seed: 61 }).dir;
+// 150 rows ÷ 16 = 10 steps/epoch × 2 epochs: rungs at steps 2 (1/9), 7 (1/3), 20
+const SWEEP = ['sweep', '--model', 'tiny', '--init', 'random', '--dataset', DATASET, '--epochs', '2', '--lr', '3e-4,1e-3,3e-3', '--seed', '5', '--steps', '2', '--min-time', '0', '--save-steps', '3'];
+
+interface Report {
+  status: string;
+  trials: { id: string; settings: Record<string, number>; rungs: (number | null)[]; stepsDone: number; totalSteps: number; curves: string | null }[];
+  decisions: { rung: number; kept: string[]; ranking: { trial: string; value: number }[] }[];
+  winner: { trial: string; settings: Record<string, number>; value: number } | null;
+  planned: { steps: number; hours: number };
+  grid: { steps: number; hours: number };
+  actual: { steps: number; hours: number; starts: number };
+  vsGrid: { stepsSavedPct: number; plannedSavingPct: number };
+}
+
+describe('ftplan sweep', () => {
+  const dir = join(tmp(), 'sweep');
+  let whole: Report;
+
+  it('prints the plan first, trains by successive halving, and reports the winner against the grid', () => {
+    const r = ftplan([...SWEEP, '--dir', dir, '--price-per-hour', '2', '--report', join(dir, 'report.md')]);
+    expect(r.code, r.stderr).toBe(0);
+    const plan = r.stdout.indexOf('plan: 3 trials (grid over --lr)');
+    expect(plan).toBe(0);
+    expect(r.stdout.indexOf('done: 3 trials')).toBeGreaterThan(plan);
+    expect(r.stdout).toMatch(/the search: 24 steps, .* the grid \(every trial to the end\): 60 steps/);
+    // progress: rung 1 trains all three to step 2, the one kept goes on to the end
+    expect(r.stderr).toMatch(/rung 1\/3 · trial 1\/3 t01 \(lr 3e-4\) · steps 0→2 of 20/);
+    expect(r.stderr).toMatch(/rung 3\/3 · trial 1\/1 t0\d .* steps 2→20 of 20/);
+    expect(r.stdout).toMatch(/vs the grid: 24 steps trained against the grid's 60 \(60% fewer\)/);
+    expect(r.stdout).toContain(`ftplan run --from-sweep ${dir}`);
+    const md = readFileSync(join(dir, 'report.md'), 'utf8');
+    expect(md).toContain('## Rung decisions');
+    expect(md).toMatch(/!\[t01\]\(trials\/t01\/curves\.svg\)/);
+    // the same command on a finished sweep trains nothing and reports it again
+    const again = ftplan([...SWEEP, '--dir', dir, '--price-per-hour', '2', '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).not.toMatch(/rung \d\/3 · trial/);
+    whole = JSON.parse(again.stdout) as Report;
+    expect(whole.status).toBe('done');
+    expect(whole.trials.map((t) => t.settings.lr)).toEqual([3e-4, 1e-3, 3e-3]);
+    expect(whole.decisions).toHaveLength(1);
+    const [d] = whole.decisions;
+    expect(d!.kept).toHaveLength(1);
+    expect(d!.ranking.map((x) => x.value)).toEqual([...d!.ranking.map((x) => x.value)].sort((a, b) => a - b));
+    expect(whole.winner!.trial).toBe(d!.kept[0]);
+    const w = whole.trials.find((t) => t.id === whole.winner!.trial)!;
+    expect(w.stepsDone).toBe(20);
+    expect(whole.trials.filter((t) => t.stepsDone === 2)).toHaveLength(2);
+    expect(whole.actual.steps).toBe(24);
+    expect(whole.grid.steps).toBe(60);
+    expect(whole.vsGrid.stepsSavedPct).toBeCloseTo((1 - 24 / 60) * 100, 9);
+    for (const t of whole.trials) expect(existsSync(join(dir, 'trials', t.id, 'curves.svg'))).toBe(true);
+    expect(existsSync(join(dir, 'trials', w.id, 'model.safetensors'))).toBe(true);
+  }, 300_000);
+
+  it('a sweep killed mid-rung (SIGKILL) and started again finishes with the same decisions', async () => {
+    const killed = join(tmp(), 'killed');
+    const child = spawn(process.execPath, [join(ROOT, 'bin/ftplan.js'), ...SWEEP, '--dir', killed, '--price-per-hour', '2'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    // killed while the last trial kept trains on to the end, past a checkpoint of its own
+    await new Promise<void>((res, rej) => {
+      const poll = setInterval(() => {
+        const m = /rung 3\/3 · trial 1\/1 (t\d+)/.exec(err);
+        if (m) {
+          try {
+            const lines = readFileSync(join(killed, 'trials', m[1]!, 'metrics.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"train"'));
+            if (lines.length >= 8) {
+              clearInterval(poll);
+              child.kill('SIGKILL');
+              res();
+            }
+          } catch {
+            /* not yet */
+          }
+        }
+      }, 10);
+      child.on('close', () => {
+        clearInterval(poll);
+        rej(new Error(`the sweep ended before it was killed: ${err}`));
+      });
+    });
+    await new Promise((res) => child.on('close', res));
+    const state = JSON.parse(readFileSync(join(killed, 'sweep.json'), 'utf8'));
+    expect(state.winner).toBeNull();
+    expect(state.results).toHaveLength(3); // rung 1 done, the last rung not
+    const r = ftplan([...SWEEP, '--dir', killed, '--price-per-hour', '2', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/continuing the sweep .*: 3 rung result\(s\) done/);
+    // it continued the trial from a checkpoint inside the rung, not from the rung's start
+    expect(Number(/resuming from \S*checkpoint-(\d+) /.exec(r.stderr)?.[1])).toBeGreaterThan(2);
+    const again = JSON.parse(r.stdout) as Report;
+    expect(again.decisions).toEqual(whole.decisions);
+    expect(again.winner).toEqual(whole.winner);
+    expect(again.trials.map((t) => t.rungs)).toEqual(whole.trials.map((t) => t.rungs)); // the same metrics, bit for bit
+    expect(again.actual.starts).toBe(2);
+  }, 300_000);
+
+  it('run --from-sweep trains the winner with its settings; flags given win and are named', () => {
+    const out = join(tmp(), 'winner');
+    const r = ftplan(['run', '--from-sweep', dir, '--max-steps', '3', '--output-dir', out, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(new RegExp(`from the sweep in ${dir}: the winner ${whole.winner!.trial}`));
+    expect(r.stderr).toMatch(/given on the command line, these win over the sweep's: --max-steps 3 \(the sweep's: 0\)/);
+    const run = JSON.parse(r.stdout);
+    expect(run.dataset).toBe(DATASET);
+    expect(run.steps).toBe(3);
+    const st = JSON.parse(readFileSync(join(out, 'checkpoint-3', 'trainer_state.json'), 'utf8'));
+    expect(st.lr).toBe(whole.winner!.settings.lr);
+    expect(st.epochs).toBe(2);
+    expect(st.seed).toBe(5);
+  }, 120_000);
+
+  it('--dry-run prints the plan and writes nothing; --emit skypilot writes a task that runs the sweep', () => {
+    const d = join(tmp(), 'dry');
+    const r = ftplan([...SWEEP, '--dir', d, '--dry-run', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(existsSync(d)).toBe(false);
+    const plan = JSON.parse(r.stdout);
+    expect(plan.status).toBe('planned');
+    expect(plan.planned.steps).toBe(24);
+    const yamlFile = join(tmp(), 'sweep.yaml');
+    const e = ftplan([...SWEEP, '--dir', d, '--emit', 'skypilot', '--output', yamlFile]);
+    expect(e.code, e.stderr).toBe(0);
+    expect(existsSync(d)).toBe(false);
+    const task = parse(readFileSync(yamlFile, 'utf8'));
+    expect(task.resources.accelerators).toMatch(/^[A-Za-z0-9-]+:\d+$/);
+    expect(task.file_mounts[`/ftplan/data/reviews`]).toBe(DATASET);
+    expect(task.run).toMatch(/node bin\/ftplan\.js sweep .*--dataset \/ftplan\/data\/reviews .*--lr '3e-4,1e-3,3e-3' .*--price-per-hour [\d.]+ --dir /);
+  }, 120_000);
+
+  it('refuses bad input before any training', () => {
+    const d = join(tmp(), 'bad');
+    // the flag checks are the unit suite's (test/unit/sweep.test.ts); here, as the CLI reports them
+    const cases: [string[], RegExp][] = [
+      [['--lr', '1e-4,1e-4'], /--lr 1e-4,1e-4: 0.0001 is listed twice/],
+      [['--lr', '1e-4,3e-4', '--budget', '0.0000001', '--price-per-hour', '1'], /--budget 1e-7: below one rung: the first rung alone .* is planned at \$/],
+    ];
+    for (const [extra, message] of cases) {
+      const r = ftplan(['sweep', '--model', 'tiny', '--init', 'random', '--dataset', DATASET, '--epochs', '2', '--steps', '2', '--min-time', '0', '--dir', d, ...extra]);
+      expect(r.code, `${extra.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr).toMatch(/fix: /);
+      expect(existsSync(join(d, 'trials'))).toBe(false);
+      expect(existsSync(join(d, 'sweep.json'))).toBe(false);
+    }
+    // a data set without a test split cannot rank trials
+    const noTest = join(tmp(), 'train-only.jsonl');
+    writeFileSync(noTest, readFileSync(join(DATASET, 'train.jsonl'), 'utf8'));
+    const r = ftplan(['sweep', '--model', 'tiny', '--init', 'random', '--dataset', noTest, '--lr', '1e-4,3e-4', '--steps', '2', '--min-time', '0', '--dir', d]);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/no test split to evaluate the trials on/);
+    // another sweep's folder is not continued with other settings
+    const other = ftplan([...SWEEP.map((a) => (a === '3e-4,1e-3,3e-3' ? '1e-4,1e-3' : a)), '--dir', dir, '--dry-run']);
+    expect(other.code).toBe(2);
+    expect(other.stderr).toMatch(/holds a sweep with other settings/);
+  }, 300_000);
+});
