@@ -68,7 +68,8 @@ export async function runSweep(raw: Record<string, unknown>, out: (s: string) =>
     } satisfies SweepState;
   }
   const header = { trials: setup.trials.length, search: setup.search, eta: setup.eta, metric: setup.metric, pricePerHour: price, dimensions: setup.axes.map((a) => `--${a.flag}`) };
-  if (!args.json || args.dryRun) (args.json ? log : (s: string) => out(`${s}\n`))(renderPlan(plan, header));
+  // the plan first: on stdout, or on stderr when stdout carries the JSON
+  (args.json ? log : (x: string) => out(`${x}\n`))(renderPlan(plan, header));
   checkBudget(plan, { usd: args.budget, hours: args.budgetHours });
   if (args.dryRun) {
     if (args.json) out(`${JSON.stringify(sweepReport(dir, state, 'planned', 'dry run: nothing trained'), null, 2)}\n`);
