@@ -18,7 +18,8 @@ function dimensionFlag(d: (typeof DIMENSIONS)[number]): Flag {
   const run = (RUN_FLAGS as Record<string, Flag>)[d.flag];
   const what = run ? `${run.spec.describe}` : 'not in this ftplan: `ftplan run` has no such flag yet';
   const alias = run?.spec.alias;
-  return flag({ type: 'string', describe: `${what}: one value, or values to try (a,b,c${d.range ? ', or lo:hi with --trials' : ''})`, ...(alias ? { alias } : {}) }, z.string().optional());
+  const def = run?.spec.default !== undefined ? `; default ${String(run.spec.default)}` : '';
+  return flag({ type: 'string', describe: `${what}: one value, or values to try (a,b,c${d.range ? ', or lo:hi with --trials' : ''})${def}`, ...(alias ? { alias } : {}) }, z.string().optional());
 }
 
 const RUN_BASE = Object.fromEntries(Object.entries(RUN_FLAGS).filter(([k]) => !(NOT_SWEPT as readonly string[]).includes(k) && !DIMENSIONS.some((d) => d.flag === k))) as Record<string, Flag>;

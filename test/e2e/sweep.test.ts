@@ -110,19 +110,23 @@ describe('ftplan sweep', () => {
     expect(again.actual.starts).toBe(2);
   }, 300_000);
 
-  it('run --from-sweep trains the winner with its settings; flags given win and are named', () => {
+  it('run --from-sweep trains the winner with its settings (flags given win, named): the weights its rungs reached, bit for bit', () => {
     const out = join(tmp(), 'winner');
-    const r = ftplan(['run', '--from-sweep', dir, '--max-steps', '3', '--output-dir', out, '--json']);
+    const r = ftplan(['run', '--from-sweep', dir, '--save-steps', '4', '--output-dir', out, '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(new RegExp(`from the sweep in ${dir}: the winner ${whole.winner!.trial}`));
-    expect(r.stderr).toMatch(/given on the command line, these win over the sweep's: --max-steps 3 \(the sweep's: 0\)/);
+    expect(r.stderr).toMatch(/given on the command line, these win over the sweep's: --save-steps 4 \(the sweep's: 3\)/);
     const run = JSON.parse(r.stdout);
     expect(run.dataset).toBe(DATASET);
-    expect(run.steps).toBe(3);
-    const st = JSON.parse(readFileSync(join(out, 'checkpoint-3', 'trainer_state.json'), 'utf8'));
+    expect(run.steps).toBe(20);
+    const st = JSON.parse(readFileSync(join(out, 'checkpoint-20', 'trainer_state.json'), 'utf8'));
     expect(st.lr).toBe(whole.winner!.settings.lr);
     expect(st.epochs).toBe(2);
     expect(st.seed).toBe(5);
+    // the sweep paused the winner at step 2 and continued it to 20 with the whole run's schedule and
+    // data order: the same weights as this uninterrupted run
+    expect(readFileSync(join(out, 'model.safetensors')).equals(readFileSync(join(dir, 'trials', whole.winner!.trial, 'model.safetensors')))).toBe(true);
+    expect(run.finalEval.loss).toBe(whole.winner!.value);
   }, 120_000);
 
   it('--dry-run prints the plan and writes nothing; --emit skypilot writes a task that runs the sweep', () => {
