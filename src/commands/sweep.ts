@@ -76,7 +76,7 @@ export async function runSweep(raw: Record<string, unknown>, out: (s: string) =>
     return;
   }
   if (args.emit) {
-    const t = sweepSkypilotTask(setup, plan, raw);
+    const t = sweepSkypilotTask(setup, plan);
     const head = `# SkyPilot task written by ftplan sweep: ${setup.trials.length} trials by successive halving on ${t.source}.\n# Start it with: sky launch -c ftplan-sweep ${args.output ?? 'sweep.yaml'}\n`;
     if (args.output) {
       writeFileAtomic(args.output, head + t.yaml);
@@ -108,7 +108,8 @@ export async function runSweep(raw: Record<string, unknown>, out: (s: string) =>
     writeSweepState(dir, s);
     message = `${s.trials.length} trials, ${s.fractions.length} rung(s): the winner is ${outcome.winner}`;
   } else {
-    message = `stopped in rung ${outcome.rung + 1} at trial ${outcome.trial} (${outcome.reason}); run the same command again to continue`;
+    const why = outcome.reason === 'budget' ? 'the --budget is spent' : outcome.reason === 'interrupted' ? 'interrupted' : outcome.reason;
+    message = `stopped in rung ${outcome.rung + 1} at trial ${outcome.trial} (${why}); the same command continues it${outcome.reason === 'budget' ? ' (with a larger --budget)' : ''}`;
   }
   const curves: Record<string, string | null> = {};
   const reportDir = args.report ? dirname(resolve(args.report)) : dir;
@@ -122,5 +123,6 @@ export async function runSweep(raw: Record<string, unknown>, out: (s: string) =>
     writeFileSync(resolve(args.report), sweepMarkdown(report));
   }
   out(args.json ? `${JSON.stringify(report, null, 2)}\n` : renderSweep(report));
-  if (outcome.status !== 'done') process.exitCode = outcome.reason === 'interrupted' ? 130 : 1;
+  // a budget reached is an end the user asked for (as a run's); a signal is 130; anything else a failure
+  if (outcome.status !== 'done' && outcome.reason !== 'budget') process.exitCode = outcome.reason === 'interrupted' ? 130 : 1;
 }

@@ -21,7 +21,7 @@ import type { SweepSetup } from './setup.js';
 /** Flags that do not travel: how this machine emits, prices and reads local price tables. */
 const LOCAL_ONLY = ['emit', 'output', 'dry-run', 'dir', 'threads', 'device', 'price-per-hour', 'instance', 'catalog', 'json'];
 
-export function sweepSkypilotTask(setup: SweepSetup, plan: SweepPlan, _raw: Record<string, unknown>): { yaml: string; task: Record<string, unknown>; source: string } {
+export function sweepSkypilotTask(setup: SweepSetup, plan: SweepPlan): { yaml: string; task: Record<string, unknown>; source: string } {
   const inst = plan.instance;
   if (!inst) throw new FtplanError('ERR_USAGE', 'no instance in the price tables fits every trial: nothing to emit', { fix: 'widen --cloud/--gpu/--gpus, or import a SkyPilot catalog (ftplan pricing import)' });
   const { args } = setup;

@@ -61,6 +61,7 @@ export function runTrainer(o: RunTrainerOptions): Trainer {
       const from = checkpointStep(out);
       if (from !== null) trimMetrics(out, from);
       const budget = o.budgetLeft();
+      if (budget !== null && budget <= 0) return { step: from ?? 0, metrics: {}, status: 'budget' };
       const args: RunArgs = { ...t.run, outputDir: out, resume: from !== null ? '' : undefined, estimate: t.estimate || undefined, budget: budget ?? undefined, json: true, report: undefined };
       const r = await runTraining(args, (s) => o.log(`${t.id}: ${s}`), null, { pauseAt: toStep });
       if (r.totalSteps !== t.totalSteps) {
