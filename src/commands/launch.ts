@@ -20,7 +20,7 @@ import { batchPlan, effectiveBatch, type BatchPlan } from '../batch-plan.js';
 import { FtplanError } from '../errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { PACKAGE_ROOT } from '../paths.js';
-import { skypilotRegion } from '../pricing/skypilot.js';
+import { skypilotAccelerator, skypilotRegion } from '../pricing/skypilot.js';
 import { runFlags } from '../train/distributed.js';
 import { parseArgs, RUN_OPTIONS, RunArgsSchema, type RunArgs } from './options.js';
 import { LAUNCH_OPTIONS, LaunchOnlyArgsSchema as LaunchOnly } from './launch-options.js';
@@ -116,11 +116,6 @@ export function splitBatch(p: NonNullable<Target['plan']>, ranks: number): Batch
   return batchPlan(microBatch, perRank / microBatch, ranks);
 }
 
-/** SkyPilot's accelerator names (its catalogs say A100-80GB, H100; ftplan's table matches). */
-export function skyAccelerator(gpu: string): string {
-  return gpu === 'H100-PCIe' ? 'H100' : gpu;
-}
-
 /** The nodes' set-up: Node 20, the PyTorch wheel's libtorch, ftplan built against it (the task's envs give FTPLAN_TORCH_VERSION). */
 export const SKYPILOT_SETUP = [
   'set -euo pipefail',
@@ -174,7 +169,7 @@ export function skypilotTask(run: RunArgs, launch: z.infer<typeof LaunchOnly>): 
   const runArgv = ['node', 'bin/ftplan.js', 'run', ...flags, '--batch-size', String(batch.microBatch), '--grad-accum', String(batch.gradAccum), ...SKYPILOT_DIST_FLAGS];
   // SkyPilot sets the GPUs and nodes; the batch split above holds only for these counts.
   const guard = `if [ "$SKYPILOT_NUM_GPUS_PER_NODE" != ${target.gpusPerNode} ] || [ "$SKYPILOT_NUM_NODES" != ${run.nnodes} ]; then echo "ftplan: this task splits ${effective} rows per step over ${target.gpusPerNode} GPU(s) × ${run.nnodes} node(s), SkyPilot gave $SKYPILOT_NUM_GPUS_PER_NODE × $SKYPILOT_NUM_NODES: write it again with ftplan launch" >&2; exit 2; fi`;
-  const resources: Record<string, unknown> = { accelerators: `${skyAccelerator(target.accelerator)}:${target.gpusPerNode}`, disk_size: launch.diskSize };
+  const resources: Record<string, unknown> = { accelerators: `${skypilotAccelerator(target.accelerator, target.cloud)}:${target.gpusPerNode}`, disk_size: launch.diskSize };
   if (target.cloud) resources.cloud = target.cloud;
   if (target.region) resources.region = target.cloud ? skypilotRegion(target.cloud, target.region) : target.region;
   if (target.instanceType) resources.instance_type = target.instanceType;

@@ -9,12 +9,12 @@ import { existsSync } from 'node:fs';
 import { basename, isAbsolute, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { FtplanError } from '../errors.js';
-import { SKYPILOT_SETUP, shellQuote, skyAccelerator, validateSkypilotTask } from '../commands/launch.js';
+import { SKYPILOT_SETUP, shellQuote, validateSkypilotTask } from '../commands/launch.js';
 import { LAUNCH_ONLY_FLAGS } from '../flags/launch.js';
 import { camel } from '../flags/registry.js';
 import { SWEEP_OPTIONS } from '../flags/sweep.js';
 import { PACKAGE_ROOT } from '../paths.js';
-import { skypilotRegion } from '../pricing/skypilot.js';
+import { skypilotAccelerator, skypilotRegion } from '../pricing/skypilot.js';
 import type { SweepPlan } from './plan.js';
 import type { SweepSetup } from './setup.js';
 
@@ -53,7 +53,7 @@ export function sweepSkypilotTask(setup: SweepSetup, plan: SweepPlan): { yaml: s
     workdir: PACKAGE_ROOT,
     num_nodes: 1,
     resources: {
-      accelerators: `${skyAccelerator(inst.gpu)}:${inst.gpus}`,
+      accelerators: `${skypilotAccelerator(inst.gpu, inst.cloud)}:${inst.gpus}`,
       cloud: inst.cloud,
       region: skypilotRegion(inst.cloud, inst.region),
       instance_type: inst.instance,
