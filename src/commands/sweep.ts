@@ -85,8 +85,10 @@ export async function runSweep(raw: Record<string, unknown>, out: (s: string) =>
     return;
   }
   const s = state;
-  s.starts += 1;
-  writeSweepState(dir, s);
+  if (!s.winner) {
+    s.starts += 1; // a finished sweep started again only reports
+    writeSweepState(dir, s);
+  }
   const byId = new Map(s.trials.map((t) => [t.id, t]));
   const runs = setup.trials.map((t) => ({ ...byId.get(t.id)!, run: t.run }));
   const spentHours = () => s.results.reduce((a, r) => a + r.seconds, 0) / 3600;
@@ -103,9 +105,11 @@ export async function runSweep(raw: Record<string, unknown>, out: (s: string) =>
   });
   let message: string;
   if (outcome.status === 'done') {
-    s.winner = { trial: outcome.winner, ranking: outcome.ranking };
-    s.finishedAt = new Date().toISOString();
-    writeSweepState(dir, s);
+    if (!s.winner) {
+      s.winner = { trial: outcome.winner, ranking: outcome.ranking };
+      s.finishedAt = new Date().toISOString();
+      writeSweepState(dir, s);
+    }
     message = `${s.trials.length} trials, ${s.fractions.length} rung(s): the winner is ${outcome.winner}`;
   } else {
     const why = outcome.reason === 'budget' ? 'the --budget is spent' : outcome.reason === 'interrupted' ? 'interrupted' : outcome.reason;

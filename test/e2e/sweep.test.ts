@@ -11,8 +11,8 @@ import { labelledDataset } from '../fixtures.js';
 import { ftplan, ROOT, tempDir } from '../helpers.js';
 
 const tmp = () => tempDir('ftplan-sweep-');
-const DATASET = labelledDataset({ dir: join(tmp(), 'reviews'), train: 150, test: 48, seed: 61 }).dir;
-// 150 rows ÷ 16 = 10 steps/epoch × 2 epochs: rungs at steps 2 (1/9), 7 (1/3), 20
+const DATASET = labelledDataset({ dir: join(tmp(), 'reviews'), train: 400, test: 48, seed: 61 }).dir;
+// 400 rows ÷ 16 = 25 steps/epoch × 2 epochs: rungs at steps 6 (1/9) and 50 (1/3 is skipped: one trial is left)
 const SWEEP = ['sweep', '--model', 'tiny', '--init', 'random', '--dataset', DATASET, '--epochs', '2', '--lr', '3e-4,1e-3,3e-3', '--seed', '5', '--steps', '2', '--min-time', '0', '--save-steps', '3'];
 
 interface Report {
@@ -36,11 +36,11 @@ describe('ftplan sweep', () => {
     const plan = r.stdout.indexOf('plan: 3 trials (grid over --lr)');
     expect(plan).toBe(0);
     expect(r.stdout.indexOf('done: 3 trials')).toBeGreaterThan(plan);
-    expect(r.stdout).toMatch(/the search: 24 steps, .* the grid \(every trial to the end\): 60 steps/);
+    expect(r.stdout).toMatch(/the search: 62 steps, .* the grid \(every trial to the end\): 150 steps/);
     // progress: rung 1 trains all three to step 2, the one kept goes on to the end
-    expect(r.stderr).toMatch(/rung 1\/3 · trial 1\/3 t01 \(lr 3e-4\) · steps 0→2 of 20/);
-    expect(r.stderr).toMatch(/rung 3\/3 · trial 1\/1 t0\d .* steps 2→20 of 20/);
-    expect(r.stdout).toMatch(/vs the grid: 24 steps trained against the grid's 60 \(60% fewer\)/);
+    expect(r.stderr).toMatch(/rung 1\/3 · trial 1\/3 t01 \(lr 3e-4\) · steps 0→6 of 50/);
+    expect(r.stderr).toMatch(/rung 3\/3 · trial 1\/1 t0\d .* steps 6→50 of 50/);
+    expect(r.stdout).toMatch(/vs the grid: 62 steps trained against the grid's 150 \(59% fewer\)/);
     expect(r.stdout).toContain(`ftplan run --from-sweep ${dir}`);
     const md = readFileSync(join(dir, 'report.md'), 'utf8');
     expect(md).toContain('## Rung decisions');
@@ -58,11 +58,11 @@ describe('ftplan sweep', () => {
     expect(d!.ranking.map((x) => x.value)).toEqual([...d!.ranking.map((x) => x.value)].sort((a, b) => a - b));
     expect(whole.winner!.trial).toBe(d!.kept[0]);
     const w = whole.trials.find((t) => t.id === whole.winner!.trial)!;
-    expect(w.stepsDone).toBe(20);
-    expect(whole.trials.filter((t) => t.stepsDone === 2)).toHaveLength(2);
-    expect(whole.actual.steps).toBe(24);
-    expect(whole.grid.steps).toBe(60);
-    expect(whole.vsGrid.stepsSavedPct).toBeCloseTo((1 - 24 / 60) * 100, 9);
+    expect(w.stepsDone).toBe(50);
+    expect(whole.trials.filter((t) => t.stepsDone === 6)).toHaveLength(2);
+    expect(whole.actual.steps).toBe(62);
+    expect(whole.grid.steps).toBe(150);
+    expect(whole.vsGrid.stepsSavedPct).toBeCloseTo((1 - 62 / 150) * 100, 9);
     for (const t of whole.trials) expect(existsSync(join(dir, 'trials', t.id, 'curves.svg'))).toBe(true);
     expect(existsSync(join(dir, 'trials', w.id, 'model.safetensors'))).toBe(true);
   }, 300_000);
@@ -79,7 +79,7 @@ describe('ftplan sweep', () => {
         if (m) {
           try {
             const lines = readFileSync(join(killed, 'trials', m[1]!, 'metrics.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"train"'));
-            if (lines.length >= 8) {
+            if (lines.length >= 16) {
               clearInterval(poll);
               child.kill('SIGKILL');
               res();
@@ -102,12 +102,13 @@ describe('ftplan sweep', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/continuing the sweep .*: 3 rung result\(s\) done/);
     // it continued the trial from a checkpoint inside the rung, not from the rung's start
-    expect(Number(/resuming from \S*checkpoint-(\d+) /.exec(r.stderr)?.[1])).toBeGreaterThan(2);
+    expect(Number(/resuming from \S*checkpoint-(\d+) /.exec(r.stderr)?.[1])).toBeGreaterThan(6);
     const again = JSON.parse(r.stdout) as Report;
     expect(again.decisions).toEqual(whole.decisions);
     expect(again.winner).toEqual(whole.winner);
     expect(again.trials.map((t) => t.rungs)).toEqual(whole.trials.map((t) => t.rungs)); // the same metrics, bit for bit
-    expect(again.actual.starts).toBe(2);
+    expect(again.actual.starts).toBe(2); // the start that was killed, and this one
+    expect(whole.actual.starts).toBe(1); // a finished sweep started again only reports
   }, 300_000);
 
   it('run --from-sweep trains the winner with its settings (flags given win, named): the weights its rungs reached, bit for bit', () => {
@@ -118,12 +119,12 @@ describe('ftplan sweep', () => {
     expect(r.stderr).toMatch(/given on the command line, these win over the sweep's: --save-steps 4 \(the sweep's: 3\)/);
     const run = JSON.parse(r.stdout);
     expect(run.dataset).toBe(DATASET);
-    expect(run.steps).toBe(20);
-    const st = JSON.parse(readFileSync(join(out, 'checkpoint-20', 'trainer_state.json'), 'utf8'));
+    expect(run.steps).toBe(50);
+    const st = JSON.parse(readFileSync(join(out, 'checkpoint-50', 'trainer_state.json'), 'utf8'));
     expect(st.lr).toBe(whole.winner!.settings.lr);
     expect(st.epochs).toBe(2);
     expect(st.seed).toBe(5);
-    // the sweep paused the winner at step 2 and continued it to 20 with the whole run's schedule and
+    // the sweep paused the winner at step 6 and continued it to 50 with the whole run's schedule and
     // data order: the same weights as this uninterrupted run
     expect(readFileSync(join(out, 'model.safetensors')).equals(readFileSync(join(dir, 'trials', whole.winner!.trial, 'model.safetensors')))).toBe(true);
     expect(run.finalEval.loss).toBe(whole.winner!.value);
@@ -136,7 +137,7 @@ describe('ftplan sweep', () => {
     expect(existsSync(d)).toBe(false);
     const plan = JSON.parse(r.stdout);
     expect(plan.status).toBe('planned');
-    expect(plan.planned.steps).toBe(24);
+    expect(plan.planned.steps).toBe(62);
     const yamlFile = join(tmp(), 'sweep.yaml');
     const e = ftplan([...SWEEP, '--dir', d, '--emit', 'skypilot', '--output', yamlFile]);
     expect(e.code, e.stderr).toBe(0);
