@@ -108,6 +108,9 @@ describe('ftplan sweep', () => {
     expect(again.winner).toEqual(whole.winner);
     expect(again.trials.map((t) => t.rungs)).toEqual(whole.trials.map((t) => t.rungs)); // the same metrics, bit for bit
     expect(again.actual.starts).toBe(2); // the start that was killed, and this one
+    // the winner's curve has each step once: the lines the killed segment wrote past its checkpoint went
+    const steps = readFileSync(join(killed, 'trials', again.winner!.trial, 'metrics.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"train"')).map((l) => JSON.parse(l).step);
+    expect(steps).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
     expect(whole.actual.starts).toBe(1); // a finished sweep started again only reports
   }, 300_000);
 
