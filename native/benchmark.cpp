@@ -8,6 +8,7 @@
 
 #include <ATen/Parallel.h>
 
+#include "decoder.h"
 #include "device.h"
 
 namespace ftplan {
@@ -23,12 +24,20 @@ double training_flops_per_token(const GPT2Config& cfg, int64_t seq_len) {
          12.0 * static_cast<double>(cfg.n_layer) * static_cast<double>(cfg.n_embd) * static_cast<double>(seq_len);
 }
 
-FlopsEstimate flops_estimate(const GPT2Config& cfg, int64_t seq_len) {
-  validate(cfg);
+int64_t matmul_parameter_count(const ModelSpec& spec) {
+  return spec.is_gpt2() ? matmul_parameter_count(spec.gpt2) : decoder_matmul_parameters(spec.decoder);
+}
+
+double training_flops_per_token(const ModelSpec& spec, int64_t seq_len) {
+  return spec.is_gpt2() ? training_flops_per_token(spec.gpt2, seq_len) : decoder_training_flops_per_token(spec.decoder, seq_len);
+}
+
+FlopsEstimate flops_estimate(const ModelSpec& spec, int64_t seq_len) {
+  validate(spec);
   if (seq_len < 1) throw std::invalid_argument("seq_len must be at least 1");
   FlopsEstimate f;
-  f.flops_per_token = training_flops_per_token(cfg, seq_len);
-  f.matmul_parameters = matmul_parameter_count(cfg);
+  f.flops_per_token = training_flops_per_token(spec, seq_len);
+  f.matmul_parameters = matmul_parameter_count(spec);
   return f;
 }
 
@@ -59,32 +68,22 @@ double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
-Batch synthetic_batch(const GPT2Config& m, int64_t B, int64_t T, torch::Generator& gen) {
-  Batch b;
-  // Real-token ids only (pad id excluded), every row full: the step cost of a padded length T.
-  b.input_ids = torch::randint(0, m.vocab_size - 1, {B, T}, gen, torch::kLong);
-  b.lengths = torch::full({B}, T, torch::kLong);
-  b.labels = torch::randint(0, m.num_labels, {B}, gen, torch::kLong);
-  return b;
-}
-
 }  // namespace
 
 BenchResult run_benchmark(const BenchConfig& cfg) {
   validate(cfg);
-  if (cfg.seq_len < 1 || cfg.seq_len > cfg.model.n_positions)
-    throw std::invalid_argument("seq_len must be in [1, n_positions=" + std::to_string(cfg.model.n_positions) + "]");
+  const int64_t P = cfg.model.max_positions();
+  const std::string positions = std::string(cfg.model.positions_field()) + "=" + std::to_string(P);
+  if (cfg.seq_len < 1 || cfg.seq_len > P) throw std::invalid_argument("seq_len must be in [1, " + positions + "]");
   if (cfg.steps < 1) throw std::invalid_argument("steps must be at least 1");
   if (cfg.warmup_steps < 0) throw std::invalid_argument("warmup_steps must be >= 0");
   if (cfg.eval_batch_size < 0 || cfg.eval_steps < 0) throw std::invalid_argument("eval batch size and steps must be >= 0");
   for (const int64_t t : cfg.seq_lens)
-    if (t < 1 || t > cfg.model.n_positions)
-      throw std::invalid_argument("seq_lens must be in [1, n_positions=" + std::to_string(cfg.model.n_positions) + "]");
+    if (t < 1 || t > P) throw std::invalid_argument("seq_lens must be in [1, " + positions + "]");
   if (cfg.max_steps < 0 || cfg.min_timed_ms < 0) throw std::invalid_argument("max_steps and min_timed_ms must be >= 0");
   for (const int64_t b : cfg.probe_batch_sizes)
     if (b < 1) throw std::invalid_argument("probe batch sizes must be at least 1");
-  if (cfg.probe_seq_len < 0 || cfg.probe_seq_len > cfg.model.n_positions)
-    throw std::invalid_argument("probe_seq_len must be in [0, n_positions=" + std::to_string(cfg.model.n_positions) + "]");
+  if (cfg.probe_seq_len < 0 || cfg.probe_seq_len > P) throw std::invalid_argument("probe_seq_len must be in [0, " + positions + "]");
 
   BenchResult r;
   const c10::Device device = parse_device(cfg.train.device);
@@ -108,8 +107,8 @@ BenchResult run_benchmark(const BenchConfig& cfg) {
   synchronize(device);
   r.setup_ms = ms_since(t0);
   r.threads = at::get_num_threads();
-  r.parameters = trainer.model()->parameter_count();
-  r.transformer_parameters = trainer.model()->transformer_parameter_count();
+  r.parameters = trainer.model().parameter_count();
+  r.transformer_parameters = trainer.model().trunk_parameter_count();
   r.matmul_parameters = matmul_parameter_count(cfg.model);
   r.flops_per_token = training_flops_per_token(cfg.model, cfg.seq_len);
 
@@ -172,7 +171,7 @@ BenchResult run_benchmark(const BenchConfig& cfg) {
     if (oom) {
       pt.out_of_memory = true;
       probe.clear();
-      for (auto& p : trainer.model()->parameters()) p.mutable_grad() = torch::Tensor();
+      for (auto& p : trainer.model().module().parameters()) p.mutable_grad() = torch::Tensor();
       synchronize(device);
       release_cached_memory(device);
     }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "config.h"
+#include "model.h"
 #include "record.h"
 #include "trainer.h"
 
@@ -20,7 +21,7 @@ namespace ftplan {
 // X(type, name, jsName, default): see record.h. The training options (train) are fields of the
 // benchmark options object itself.
 #define FTPLAN_BENCH_CONFIG(X)                                                                        \
-  X(GPT2Config, model, model, {})                                                                     \
+  X(ModelSpec, model, model, {})                                                                      \
   X(TrainConfig, train, , {})                                                                         \
   X(int64_t, batch_size, batchSize, 16) /* per micro-batch */                                         \
   X(int64_t, seq_len, seqLen, 128)      /* padded length of every row (when seq_lens is empty) */     \
@@ -48,7 +49,7 @@ struct BenchConfig {
   FTPLAN_BENCH_CONFIG(FTPLAN_FIELD)
 };
 
-// The step the benchmark times: a model that can be built (validate(GPT2Config)), at least one row
+// The step the benchmark times: a model that can be built (validate(ModelSpec)), at least one row
 // per micro-batch and one micro-batch per step. Checked where the options are read, so a call
 // without a step fails at once; run_benchmark also checks the schedule (steps, lengths against the
 // model's positions, probe sizes) before it builds anything.
@@ -77,9 +78,9 @@ struct ProbePoint {
   X(std::vector<double>, eval_ms, evalMs, {})             /* timed forward-only eval batches */        \
   X(double, setup_ms, setupMs, 0)                         /* model build + init + move to device */    \
   X(int64_t, parameters, parameters, 0)                   /* all trainable parameters */               \
-  X(int64_t, transformer_parameters, transformerParameters, 0)                                         \
+  X(int64_t, transformer_parameters, transformerParameters, 0) /* the trunk: all but the head */      \
   X(int64_t, matmul_parameters, matmulParameters, 0) /* N in 6N: the weights in matmuls per token */   \
-  X(double, flops_per_token, flopsPerToken, 0)       /* 6N + 12 L C T at seq_len (forward + backward) */ \
+  X(double, flops_per_token, flopsPerToken, 0)       /* 6N + attention at seq_len (training_flops_per_token) */ \
   X(int64_t, peak_memory_bytes, peakMemoryBytes, 0)  /* tensors: peak during the run minus what was held before */ \
   X(int64_t, static_memory_bytes, staticMemoryBytes, 0) /* tensors held between steps: weights, grads, AdamW moments */ \
   X(std::string, peak_memory_source, peakMemorySource, {}) /* "cuda-caching-allocator" | "cpu-counting-allocator" */ \
@@ -98,9 +99,12 @@ struct BenchResult {
 BenchResult run_benchmark(const BenchConfig& cfg);
 
 // Model FLOPs per trained token (forward + backward), PaLM appendix B / nanoGPT estimate_mfu.
-// N counts matmul weights only: the embeddings are lookups and there is no LM head.
+// GPT-2: N counts matmul weights only (the embeddings are lookups, there is no LM head), plus
+// 12·L·C·T for attention. Decoders: decoder.h (the LM head counted for causal-LM).
 int64_t matmul_parameter_count(const GPT2Config& cfg);
 double training_flops_per_token(const GPT2Config& cfg, int64_t seq_len);
+int64_t matmul_parameter_count(const ModelSpec& spec);
+double training_flops_per_token(const ModelSpec& spec, int64_t seq_len);
 
 #define FTPLAN_FLOPS_ESTIMATE(X)                   \
   X(double, flops_per_token, flopsPerToken, 0)     \
@@ -109,6 +113,6 @@ double training_flops_per_token(const GPT2Config& cfg, int64_t seq_len);
 struct FlopsEstimate {
   FTPLAN_FLOPS_ESTIMATE(FTPLAN_FIELD)
 };
-FlopsEstimate flops_estimate(const GPT2Config& cfg, int64_t seq_len);
+FlopsEstimate flops_estimate(const ModelSpec& spec, int64_t seq_len);
 
 }  // namespace ftplan

@@ -13,7 +13,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "config.h"
+#include "model.h"
 #include "record.h"
 #include "trainer.h"
 
@@ -21,7 +21,7 @@ namespace ftplan {
 
 // X(type, name, jsName, default): see record.h.
 #define FTPLAN_ACTIVATION_PROBE_CONFIG(X) \
-  X(GPT2Config, model, model, {})         \
+  X(ModelSpec, model, model, {})          \
   X(TrainConfig, train, , {}) /* fields of the options object itself */ \
   X(int64_t, seq_len, seqLen, 0)
 

@@ -6,10 +6,10 @@
 
 namespace ftplan {
 
-StateLoadReport load_parameters(GPT2ForSequenceClassification& model, const NamedTensors& tensors) {
+StateLoadReport load_parameters(Model& model, const NamedTensors& tensors) {
   torch::NoGradGuard no_grad;
   StateLoadReport r;
-  auto params = model->named_parameters();
+  auto params = model.module().named_parameters();
   for (const auto& [name, t] : tensors) {
     auto* p = params.find(name);
     if (p == nullptr) {
@@ -27,9 +27,9 @@ StateLoadReport load_parameters(GPT2ForSequenceClassification& model, const Name
   return r;
 }
 
-NamedTensors parameters_on_cpu(GPT2ForSequenceClassification& model) {
+NamedTensors parameters_on_cpu(Model& model) {
   NamedTensors out;
-  for (const auto& item : model->named_parameters())
+  for (const auto& item : model.module().named_parameters())
     out.emplace_back(item.key(), item.value().detach().to(torch::kCPU, torch::kFloat32).contiguous().clone());
   return out;
 }

@@ -1,6 +1,6 @@
 // state.h — a model's weights in and out by name: the native (torch Linear) layout and HF's module
-// names ("transformer.h.0.attn.c_attn.weight"); src/model/hf.ts maps Hugging Face checkpoints onto
-// them. The optimizer's and the random generators' state (an exact resume) is the trainer's
+// names ("transformer.h.0.attn.c_attn.weight", "model.layers.0.self_attn.q_proj.weight");
+// src/model/hf.ts maps Hugging Face checkpoints onto them. The optimizer's and the random generators' state (an exact resume) is the trainer's
 // (Trainer::save_training_state).
 #pragma once
 
@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "gpt2.h"
+#include "model.h"
 #include "record.h"
 
 namespace ftplan {
@@ -29,9 +29,9 @@ struct StateLoadReport {
 
 // Copies each tensor whose name is a parameter of the model into it. Throws std::invalid_argument
 // (and copies nothing further) when a shape differs from the parameter's or a value is not finite.
-StateLoadReport load_parameters(GPT2ForSequenceClassification& model, const NamedTensors& tensors);
+StateLoadReport load_parameters(Model& model, const NamedTensors& tensors);
 
 // Every parameter, in the model's order: float32, contiguous, on the CPU, detached copies.
-NamedTensors parameters_on_cpu(GPT2ForSequenceClassification& model);
+NamedTensors parameters_on_cpu(Model& model);
 
 }  // namespace ftplan

@@ -17,39 +17,27 @@
 
 namespace ftplan {
 
-void check_labels(const GPT2Config& cfg, const Batch& b) {
-  if (b.labels.dim() != 1 || b.labels.size(0) != b.input_ids.size(0))
-    throw std::invalid_argument("labels must be [batch], one per row");
-  if (b.labels.min().item<int64_t>() < 0 || b.labels.max().item<int64_t>() >= cfg.num_labels)
-    throw std::invalid_argument("labels must be in [0, num_labels)");
-}
-
-Trainer::Trainer(const GPT2Config& model_cfg, const TrainConfig& cfg) : cfg_(cfg), device_(parse_device(cfg.device)) {
-  validate(model_cfg);
+Trainer::Trainer(const ModelSpec& model_spec, const TrainConfig& cfg) : cfg_(cfg), device_(parse_device(cfg.device)) {
+  validate(model_spec);
   if (!(cfg.lr > 0)) throw std::invalid_argument("lr must be positive");
   if (!(cfg.beta1 >= 0 && cfg.beta1 < 1 && cfg.beta2 >= 0 && cfg.beta2 < 1)) throw std::invalid_argument("betas must be in [0, 1)");
   if (!(cfg.eps > 0)) throw std::invalid_argument("eps must be positive");
   if (!(cfg.weight_decay >= 0)) throw std::invalid_argument("weight_decay must be >= 0");
   torch::manual_seed(cfg.seed);  // CPU and, where present, every CUDA device
-  model_ = GPT2ForSequenceClassification(model_cfg);
-  model_->to(device_);
-  model_->train();
+  model_ = build_model(model_spec);
+  model_->module().to(device_);
+  model_->module().train();
   optimizer_ = std::make_unique<torch::optim::AdamW>(
-      model_->parameters(),
+      parameters(),
       torch::optim::AdamWOptions(cfg.lr).betas(std::make_tuple(cfg.beta1, cfg.beta2)).eps(cfg.eps).weight_decay(cfg.weight_decay));
 }
 
-torch::Tensor Trainer::forward_loss(const Batch& b) {
-  auto ids = b.input_ids.to(device_, /*non_blocking=*/true);
-  auto lengths = b.lengths.to(device_, true);
-  auto labels = b.labels.to(device_, true);
-  torch::Tensor logits;
-  {
-    AutocastGuard autocast(cfg_.bf16(), device_.type());
-    logits = model_->forward(ids, lengths);  // [B,K]
-  }
-  return torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), labels);
+Batch Trainer::on_device(const Batch& b) const {
+  auto move = [&](const torch::Tensor& t) { return t.defined() ? t.to(device_, /*non_blocking=*/true) : t; };
+  return {move(b.input_ids), move(b.lengths), move(b.labels), move(b.lm_labels)};
 }
+
+torch::Tensor Trainer::forward_loss(const Batch& b) { return model_->loss(on_device(b), cfg_.bf16()); }
 
 torch::Tensor Trainer::forward_backward(const Batch& b, double scale) {
   auto loss = forward_loss(b);
@@ -61,13 +49,9 @@ StepResult Trainer::step(const std::vector<Batch>& micro_batches, const std::vec
   const auto start = std::chrono::steady_clock::now();
   if (micro_batches.empty()) throw std::invalid_argument("a step needs at least one micro-batch");
   if (!seeds.empty() && seeds.size() != micro_batches.size()) throw std::invalid_argument("seeds must have one entry per micro-batch");
-  const auto& mcfg = model_->config();
-  for (const auto& b : micro_batches) {
-    check_batch(mcfg, b.input_ids, b.lengths);
-    check_labels(mcfg, b);
-  }
-  model_->train();
-  for (auto& p : model_->parameters()) p.mutable_grad() = torch::Tensor();  // zero_grad(set_to_none)
+  for (const auto& b : micro_batches) model_->check_batch(b, /*with_targets=*/true);
+  model_->module().train();
+  for (auto& p : parameters()) p.mutable_grad() = torch::Tensor();  // zero_grad(set_to_none)
 
   StepResult r;
   const int world = dist_ ? dist_->world_size() : 1;
@@ -79,19 +63,20 @@ StepResult Trainer::step(const std::vector<Batch>& micro_batches, const std::vec
     loss_sum += forward_backward(b, scale);
     r.samples += b.input_ids.size(0);
     r.tokens += b.input_ids.numel();
+    r.targets += model_->count_targets(b);
   }
   if (dist_) {
     const auto t0 = std::chrono::steady_clock::now();
-    std::vector<torch::Tensor> params = model_->parameters();
+    std::vector<torch::Tensor> params = parameters();
     r.buckets = dist_->allreduce_grads_(params);
-    auto stats = torch::stack({loss_sum.to(torch::kFloat64), torch::tensor(static_cast<double>(r.samples), torch::kFloat64).to(device_),
-                               torch::tensor(static_cast<double>(r.tokens), torch::kFloat64).to(device_)})
-                     .contiguous();
+    auto count = [&](int64_t n) { return torch::tensor(static_cast<double>(n), torch::kFloat64).to(device_); };
+    auto stats = torch::stack({loss_sum.to(torch::kFloat64), count(r.samples), count(r.tokens), count(r.targets)}).contiguous();
     dist_->allreduce_sum_(stats);
     auto host = stats.to(torch::kCPU);
     loss_sum = host[0].to(device_, torch::kFloat32);
     r.samples = static_cast<int64_t>(host[1].item<double>());
     r.tokens = static_cast<int64_t>(host[2].item<double>());
+    r.targets = static_cast<int64_t>(host[3].item<double>());
     r.allreduce_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   }
   if (device_.is_cpu()) {
@@ -105,7 +90,7 @@ StepResult Trainer::step(const std::vector<Batch>& micro_batches, const std::vec
     }
     fused_adamw_step(gscale);
   } else {
-    r.grad_norm = cfg_.max_grad_norm > 0 ? torch::nn::utils::clip_grad_norm_(model_->parameters(), cfg_.max_grad_norm) : total_grad_norm();
+    r.grad_norm = cfg_.max_grad_norm > 0 ? torch::nn::utils::clip_grad_norm_(parameters(), cfg_.max_grad_norm) : total_grad_norm();
     optimizer_->step();
   }
   r.loss = loss_sum.item<double>() * scale;  // .item() synchronizes the device (scale: over the group's micro-batches)
@@ -114,16 +99,44 @@ StepResult Trainer::step(const std::vector<Batch>& micro_batches, const std::vec
 }
 
 torch::Tensor Trainer::logits(const Batch& batch) {
-  check_batch(model_->config(), batch.input_ids, batch.lengths);
+  model_->check_batch(batch, /*with_targets=*/false);
   torch::NoGradGuard no_grad;
-  model_->eval();
-  torch::Tensor out;
-  {
-    AutocastGuard autocast(cfg_.bf16(), device_.type());
-    out = model_->forward(batch.input_ids.to(device_), batch.lengths.to(device_));
-  }
-  model_->train();
+  model_->module().eval();
+  auto out = model_->logits(on_device(batch), cfg_.bf16());
+  model_->module().train();
   return out.to(torch::kFloat32).to(torch::kCPU).contiguous();
+}
+
+LmEval Trainer::lm_eval(const Batch& batch) {
+  model_->check_batch(batch, /*with_targets=*/true);
+  torch::NoGradGuard no_grad;
+  model_->module().eval();
+  auto r = model_->lm_eval(on_device(batch), cfg_.bf16());
+  model_->module().train();
+  return r;
+}
+
+LossGradients Trainer::loss_and_gradients(const Batch& batch) {
+  model_->check_batch(batch, /*with_targets=*/true);
+  model_->module().eval();
+  for (auto& p : parameters()) p.mutable_grad() = torch::Tensor();
+  LossGradients r;
+  try {
+    auto loss = forward_loss(batch);
+    loss.backward();
+    r.loss = loss.item<double>();
+    for (const auto& item : model_->module().named_parameters()) {
+      const auto& g = item.value().grad();
+      auto cpu = g.defined() ? g.detach().to(torch::kCPU, torch::kFloat32).contiguous().clone() : torch::zeros(item.value().sizes());
+      r.gradients.emplace_back(item.key(), cpu);
+    }
+  } catch (...) {
+    model_->module().train();
+    throw;
+  }
+  for (auto& p : parameters()) p.mutable_grad() = torch::Tensor();
+  model_->module().train();
+  return r;
 }
 
 void Trainer::save_training_state(const std::string& path) {
@@ -158,7 +171,7 @@ void Trainer::load_training_state(const std::string& path) {
 double Trainer::total_grad_norm() {
   // As torch::nn::utils::clip_grad_norm_: the 2-norm of the per-parameter 2-norms.
   std::vector<torch::Tensor> norms;
-  for (const auto& p : model_->parameters())
+  for (const auto& p : parameters())
     if (p.grad().defined()) norms.push_back(p.grad().norm(2));
   if (norms.empty()) return 0.0;
   return torch::stack(norms).norm(2).item<double>();

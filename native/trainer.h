@@ -15,8 +15,9 @@
 #include <vector>
 
 #include "distributed.h"
-#include "gpt2.h"
+#include "model.h"
 #include "record.h"
+#include "state.h"
 
 namespace ftplan {
 
@@ -43,22 +44,17 @@ struct TrainConfig {
   bool bf16() const { return dtype == Dtype::bf16; }
 };
 
-// One micro-batch, right padded. CPU tensors; the trainer moves them to its device.
-struct Batch {
-  torch::Tensor input_ids;  // [B,T] int64
-  torch::Tensor lengths;    // [B] int64, real tokens per row (>= 1)
-  torch::Tensor labels;     // [B] int64 in [0, K)
-};
-
 // What a step measured and computed. In a process group (set_distributed) loss, samples and tokens
 // are the group's, summed across ranks: no rank knows the others' batches.
 #define FTPLAN_STEP_RESULT(X)                                                                  \
   X(double, native_ms, nativeMs, 0) /* the call's time inside the native core (the rest of a    \
                                        call's wall time is the JS round trip) */               \
-  X(double, loss, loss, 0)          /* mean cross-entropy over the micro-batches */            \
+  X(double, loss, loss, 0)          /* mean over the micro-batches of each one's mean loss */  \
   X(double, grad_norm, gradNorm, 0) /* total L2 norm before clipping */                        \
   X(int64_t, samples, samples, 0)   /* rows, over the group's micro-batches */                 \
   X(int64_t, tokens, tokens, 0)     /* padded tokens (B * T), over the group's micro-batches */ \
+  X(int64_t, targets, targets, 0)   /* what the losses average over: rows (classification) or    \
+                                       counted next tokens (causal-lm), over the group's */        \
   X(int64_t, buckets, buckets, 0)   /* gradient buckets all-reduced (0: one process) */        \
   X(double, allreduce_ms, allreduceMs, 0) /* the all-reduce's share of native_ms (0: one process) */
 
@@ -66,10 +62,19 @@ struct StepResult {
   FTPLAN_STEP_RESULT(FTPLAN_FIELD)
 };
 
+// One batch's loss and the gradient of every parameter (HF names), for checks against a reference.
+#define FTPLAN_LOSS_GRADIENTS(X)        \
+  X(double, loss, loss, 0)              \
+  X(NamedTensors, gradients, gradients, {})
+
+struct LossGradients {
+  FTPLAN_LOSS_GRADIENTS(FTPLAN_FIELD)
+};
+
 class Trainer {
  public:
   // Seeds LibTorch's generators with cfg.seed, then builds and initialises the model.
-  Trainer(const GPT2Config& model_cfg, const TrainConfig& cfg);
+  Trainer(const ModelSpec& model_spec, const TrainConfig& cfg);
 
   // One optimizer step over micro_batches.size() accumulated micro-batches.
   //
@@ -94,8 +99,13 @@ class Trainer {
   // Training-mode forward and loss only (autograd graph kept): for the memory probe.
   torch::Tensor forward_loss_for_probe(const Batch& b) { return forward_loss(b); }
 
-  // Eval-mode logits [B,K] (float32, on the CPU); no gradients, dropout off.
+  // Eval-mode logits (float32, on the CPU; Model::logits' shape); no gradients, dropout off.
   torch::Tensor logits(const Batch& batch);
+  // Eval-mode causal-LM sums per row (Model::lm_eval); no gradients, dropout off.
+  LmEval lm_eval(const Batch& batch);
+  // Eval-mode (dropout off) loss of one batch and the gradient of every parameter, float32 on the
+  // CPU; no optimizer step, and the parameters' gradients are cleared again.
+  LossGradients loss_and_gradients(const Batch& batch);
 
   void set_lr(double lr);
 
@@ -105,18 +115,20 @@ class Trainer {
   void save_training_state(const std::string& path);
   void load_training_state(const std::string& path);
   const c10::Device& device() const { return device_; }
-  GPT2ForSequenceClassification& model() { return model_; }
+  Model& model() { return *model_; }
   const TrainConfig& config() const { return cfg_; }
 
  private:
   torch::Tensor forward_loss(const Batch& b);
+  Batch on_device(const Batch& b) const;
+  std::vector<torch::Tensor> parameters() { return model_->module().parameters(); }
   double total_grad_norm();
   // CPU: AdamW (with the clip coefficient folded in) in one fused pass per parameter.
   void fused_adamw_step(float gscale);
 
   TrainConfig cfg_;
   c10::Device device_;
-  GPT2ForSequenceClassification model_{nullptr};
+  std::unique_ptr<Model> model_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   std::shared_ptr<DistGroup> dist_;
 };
@@ -124,8 +136,5 @@ class Trainer {
 // Self-check of the fused CPU AdamW against torch::optim::AdamW: the largest relative difference of
 // the parameters after `steps` steps (weight decay wd, gradients scaled by gscale as clipping would).
 double fused_adamw_check(int steps, double wd, float gscale);
-
-// Throws std::invalid_argument when labels are out of [0, num_labels) or shapes disagree.
-void check_labels(const GPT2Config& cfg, const Batch& b);
 
 }  // namespace ftplan

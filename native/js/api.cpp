@@ -15,7 +15,7 @@ Napi::Value runtimeInfo(const Napi::CallbackInfo& info) {
 // Pure arithmetic: answered on the JS thread.
 Napi::Value flopsPerToken(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&] {
-    GPT2Config model;
+    ModelSpec model;
     int64_t seq_len = 0;
     from_js(info[0], model, "model");
     from_js(info[1], seq_len, "seqLen");
@@ -25,7 +25,7 @@ Napi::Value flopsPerToken(const Napi::CallbackInfo& info) {
 
 Napi::Value parameterCounts(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&]() -> Napi::Value {
-    GPT2Config model;
+    ModelSpec model;
     from_js(info[0], model, "model");
     return queue(info.Env(), [model] { return parameter_counts(model); });
   });

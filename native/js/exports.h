@@ -24,9 +24,12 @@ Napi::Value fusedAdamwCheck(const Napi::CallbackInfo& info);      // (steps, wei
 Napi::Value dropoutCheck(const Napi::CallbackInfo& info);         // (n, p) -> DropoutCheck
 Napi::Value fusedAttentionCheck(const Napi::CallbackInfo& info);  // (n, t, p) -> FusedAttentionCheck
 Napi::Value fusedAttentionTiming(const Napi::CallbackInfo& info); // (n, t, p, reps) -> FusedAttentionTiming
+Napi::Value lmLossCheck(const Napi::CallbackInfo& info);          // (n, c, v, chunkRows, bf16) -> LmLossCheck
+Napi::Value lmChunkRows(const Napi::CallbackInfo& info);          // (rows?) -> number
 Napi::Value cpuDropout(const Napi::CallbackInfo& info);           // (enabled?) -> boolean
 Napi::Value fusedAttention(const Napi::CallbackInfo& info);       // (enabled?) -> boolean
 Napi::Value lastBlockPruned(const Napi::CallbackInfo& info);      // (enabled?) -> boolean
+Napi::Value fusedRmsNorm(const Napi::CallbackInfo& info);         // (enabled?) -> boolean
 Napi::Value flushDenormal(const Napi::CallbackInfo& info);        // (enabled?) -> DenormalState
 Napi::Value raise(const Napi::CallbackInfo& info);                // _raise(kind, async?)
 Napi::Value records(const Napi::CallbackInfo& info);              // _records() -> {Record: [field, ...]}

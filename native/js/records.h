@@ -24,11 +24,15 @@
 
 #include "../benchmark.h"
 #include "../config.h"
+#include "../decoder_config.h"
 #include "../device.h"
 #include "../distributed.h"
 #include "../gpt2.h"
+#include "../lm_loss.h"
 #include "../memory.h"
 #include "../memory_probe.h"
+#include "../model.h"
+#include "../rmsnorm.h"
 #include "../state.h"
 #include "../trainer.h"
 #include "../dropout.h"
@@ -45,6 +49,9 @@
   X(ActivationProbe, FTPLAN_ACTIVATION_PROBE)               \
   X(ActivationPoint, FTPLAN_ACTIVATION_POINT)               \
   X(StepResult, FTPLAN_STEP_RESULT)                         \
+  X(LossGradients, FTPLAN_LOSS_GRADIENTS)                   \
+  X(LmEval, FTPLAN_LM_EVAL)                                 \
+  X(LmLossCheck, FTPLAN_LM_LOSS_CHECK)                      \
   X(StateLoadReport, FTPLAN_STATE_LOAD_REPORT)              \
   X(DistInfo, FTPLAN_DIST_INFO)                             \
   X(CpuCacheStats, FTPLAN_CPU_CACHE_STATS)                  \
@@ -54,9 +61,11 @@
   X(FusedAttentionCheck, FTPLAN_FUSED_ATTENTION_CHECK)      \
   X(FusedAttentionTiming, FTPLAN_FUSED_ATTENTION_TIMING)
 
-// The option records the addon reads, (type, field list).
+// The option records the addon reads, (type, field list). The model record (ModelSpec, model.h) is
+// read by hand below: its `modelType` picks which family's field list the object holds.
 #define FTPLAN_JS_OPTIONS(X)                                \
   X(GPT2Config, FTPLAN_GPT2_CONFIG)                         \
+  X(DecoderConfig, FTPLAN_DECODER_CONFIG)                   \
   X(TrainConfig, FTPLAN_TRAIN_CONFIG)                       \
   X(BenchConfig, FTPLAN_BENCH_CONFIG)                       \
   X(ActivationProbeConfig, FTPLAN_ACTIVATION_PROBE_CONFIG)  \
@@ -70,6 +79,7 @@ namespace ftplan::js {
 #define FTPLAN_JS_DECLARE_READER(T, FIELDS) inline void from_js(const Napi::Value& v, T& r, const std::string& path);
 FTPLAN_JS_RESULTS(FTPLAN_JS_DECLARE_WRITER)
 FTPLAN_JS_OPTIONS(FTPLAN_JS_DECLARE_READER)
+FTPLAN_JS_DECLARE_READER(ModelSpec, )
 
 // ---------------------------------------------------------------------------------------------
 // C++ -> JS
@@ -172,6 +182,18 @@ inline void from_js(const Napi::Value& v, Dtype& out, const std::string& path) {
   if (s != "fp32" && s != "bf16") throw std::invalid_argument(path + " must be fp32 or bf16");
   out = s == "bf16" ? Dtype::bf16 : Dtype::fp32;
 }
+inline void from_js(const Napi::Value& v, Task& out, const std::string& path) {
+  std::string s;
+  from_js(v, s, path);
+  if (s != "classification" && s != "causal-lm") throw std::invalid_argument(path + " must be classification or causal-lm");
+  out = s == "causal-lm" ? Task::causal_lm : Task::classification;
+}
+inline void from_js(const Napi::Value& v, RopeScaling& out, const std::string& path) {
+  std::string s;
+  from_js(v, s, path);
+  if (s != "none" && s != "llama3") throw std::invalid_argument(path + " must be none or llama3");
+  out = s == "llama3" ? RopeScaling::llama3 : RopeScaling::none;
+}
 inline void from_js(const Napi::Value& v, std::chrono::milliseconds& out, const std::string& path) {
   int64_t ms = 0;
   from_js(v, ms, path);
@@ -206,8 +228,9 @@ torch::Tensor tensor_from_js(const Napi::Value& v, const std::string& path, std:
   return as == to ? t : t.to(to);
 }
 
-// {batchSize, seqLen, inputIds: Int32Array [B*T], lengths: Int32Array [B], labels?: Int32Array [B]}.
-inline Batch batch_from_js(const Napi::Value& v, bool with_labels, const std::string& path) {
+// {batchSize, seqLen, inputIds: Int32Array [B*T], lengths: Int32Array [B], labels?: Int32Array [B],
+// lmLabels?: Int32Array [B*T]}: the targets that are there are read; the model checks which it needs.
+inline Batch batch_from_js(const Napi::Value& v, const std::string& path) {
   const auto o = as_object(v, path);
   int64_t B = 0, T = 0;
   from_js(o.Get("batchSize"), B, path + ".batchSize");
@@ -217,7 +240,9 @@ inline Batch batch_from_js(const Napi::Value& v, bool with_labels, const std::st
   Batch b;
   b.input_ids = tensor_from_js<int32_t, Napi::Int32Array>(o.Get("inputIds"), path + ".inputIds", {B, T}, torch::kInt32, torch::kLong);
   b.lengths = tensor_from_js<int32_t, Napi::Int32Array>(o.Get("lengths"), path + ".lengths", {B}, torch::kInt32, torch::kLong);
-  if (with_labels) b.labels = tensor_from_js<int32_t, Napi::Int32Array>(o.Get("labels"), path + ".labels", {B}, torch::kInt32, torch::kLong);
+  if (!o.Get("labels").IsUndefined()) b.labels = tensor_from_js<int32_t, Napi::Int32Array>(o.Get("labels"), path + ".labels", {B}, torch::kInt32, torch::kLong);
+  if (!o.Get("lmLabels").IsUndefined())
+    b.lm_labels = tensor_from_js<int32_t, Napi::Int32Array>(o.Get("lmLabels"), path + ".lmLabels", {B, T}, torch::kInt32, torch::kLong);
   return b;
 }
 
@@ -255,6 +280,7 @@ struct is_option_record : std::false_type {};
   template <>                              \
   struct is_option_record<T> : std::true_type {};
 FTPLAN_JS_OPTIONS(FTPLAN_JS_OPTION_RECORD)
+FTPLAN_JS_OPTION_RECORD(ModelSpec, )
 
 // An empty key: the field is a record whose fields sit in this same object (record.h). Absent or
 // undefined: the field keeps its default, except a nested record (the model), which has none.
@@ -273,6 +299,17 @@ void read_field(const Napi::Object& o, const char* key, T& out, const std::strin
     validate_if_declared(r);                                               \
   }
 FTPLAN_JS_OPTIONS(FTPLAN_JS_READER)
+
+// The model record: GPT-2's fields when modelType is absent or "gpt2", else a decoder's (its
+// modelType among them); the family's own validate() runs as the record is read.
+inline void from_js(const Napi::Value& v, ModelSpec& r, const std::string& path) {
+  const auto o = as_object(v, path.empty() ? "model" : path);
+  const Napi::Value type = o.Get("modelType");
+  const bool gpt2 = type.IsUndefined() || (type.IsString() && type.As<Napi::String>().Utf8Value() == "gpt2");
+  r.family = gpt2 ? Family::gpt2 : Family::decoder;
+  if (gpt2) from_js(v, r.gpt2, path);
+  else from_js(v, r.decoder, path);
+}
 
 // The record T read from the call's argument v (its fields named from the top: "batchSize").
 template <class T>

@@ -72,8 +72,28 @@ Napi::Value fusedAttentionTiming(const Napi::CallbackInfo& info) {
   });
 }
 
+Napi::Value lmLossCheck(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&] {
+    const int64_t n = arg<int64_t>(info, 0, "n"), c = arg<int64_t>(info, 1, "c"), v = arg<int64_t>(info, 2, "v"), rows = arg<int64_t>(info, 3, "chunkRows");
+    const bool bf16 = arg<bool>(info, 4, "bf16");
+    return to_js(info.Env(), on_compute_thread([&] { return lm_loss_check(n, c, v, rows, bf16); }));
+  });
+}
+
+// (rows?) -> the rows per chunk the models' LM loss uses (0: automatic), after setting it when given.
+Napi::Value lmChunkRows(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&] {
+    if (!info[0].IsUndefined()) {
+      const int64_t rows = arg<int64_t>(info, 0, "rows");
+      on_compute_thread([&] { set_lm_chunk_rows_override(rows); });
+    }
+    return to_js(info.Env(), lm_chunk_rows_override());
+  });
+}
+
 Napi::Value cpuDropout(const Napi::CallbackInfo& info) { return switch_call(info, set_cpu_dropout_enabled, cpu_dropout_enabled); }
 Napi::Value fusedAttention(const Napi::CallbackInfo& info) { return switch_call(info, set_fused_attention_enabled, fused_attention_enabled); }
+Napi::Value fusedRmsNorm(const Napi::CallbackInfo& info) { return switch_call(info, set_fused_rms_norm_enabled, fused_rms_norm_enabled); }
 Napi::Value lastBlockPruned(const Napi::CallbackInfo& info) { return switch_call(info, set_last_block_pruned, last_block_pruned); }
 
 // Reports what the compute thread and its intra-op threads do, after applying the setting there

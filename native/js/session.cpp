@@ -16,7 +16,7 @@ namespace ftplan::js {
 namespace {
 
 struct SessionState {
-  GPT2Config model;
+  ModelSpec model;
   TrainConfig train;
   std::unique_ptr<Trainer> trainer;
   std::shared_ptr<DistGroup> dist;
@@ -28,7 +28,8 @@ class Session : public Napi::ObjectWrap<Session> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "Session",
                        {InstanceMethod<&Session::Init>("init"), InstanceMethod<&Session::Step>("step"),
-                        InstanceMethod<&Session::Logits>("logits"), InstanceMethod<&Session::SetLr>("setLr"),
+                        InstanceMethod<&Session::Logits>("logits"), InstanceMethod<&Session::EvalLm>("lmEval"),
+                        InstanceMethod<&Session::Gradients>("gradients"), InstanceMethod<&Session::SetLr>("setLr"),
                         InstanceMethod<&Session::LoadState>("loadState"), InstanceMethod<&Session::State>("state"),
                         InstanceMethod<&Session::SaveTrainingState>("saveTrainingState"),
                         InstanceMethod<&Session::LoadTrainingState>("loadTrainingState"),
@@ -89,7 +90,7 @@ class Session : public Napi::ObjectWrap<Session> {
       return run(info.Env(), [](SessionState& s) {
         s.trainer.reset();  // the old model's memory goes before the new one is built
         s.trainer = std::make_unique<Trainer>(s.model, s.train);
-        return s.trainer->model()->parameter_count();
+        return s.trainer->model().parameter_count();
       });
     });
   }
@@ -101,17 +102,31 @@ class Session : public Napi::ObjectWrap<Session> {
       const auto arr = info[0].As<Napi::Array>();
       if (arr.Length() == 0) throw std::invalid_argument("step() needs at least one micro-batch");
       std::vector<Batch> micro;
-      for (uint32_t i = 0; i < arr.Length(); ++i) micro.push_back(batch_from_js(arr.Get(i), true, "microBatches[" + std::to_string(i) + "]"));
+      for (uint32_t i = 0; i < arr.Length(); ++i) micro.push_back(batch_from_js(arr.Get(i), "microBatches[" + std::to_string(i) + "]"));
       std::vector<uint64_t> seeds;
       if (!info[1].IsUndefined()) read_field(as_object(info[1], "step options"), "seeds", seeds, "");
       return run(info.Env(), [micro = std::move(micro), seeds = std::move(seeds)](SessionState& s) { return trainer(s).step(micro, seeds); });
     });
   }
 
-  // (batch) -> Float32Array of [B, K] logits
+  // (batch) -> Float32Array of logits: [B, K] (classification), [B, T, V] (causal-lm)
   Napi::Value Logits(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&] {
-      return run(info.Env(), [b = batch_from_js(info[0], false, "batch")](SessionState& s) { return trainer(s).logits(b); });
+      return run(info.Env(), [b = batch_from_js(info[0], "batch")](SessionState& s) { return trainer(s).logits(b); });
+    });
+  }
+
+  // (batch with lmLabels) -> LmEval: per-row loss sums, targets, argmax hits (causal-lm)
+  Napi::Value EvalLm(const Napi::CallbackInfo& info) {
+    return guarded(info.Env(), [&] {
+      return run(info.Env(), [b = batch_from_js(info[0], "batch")](SessionState& s) { return trainer(s).lm_eval(b); });
+    });
+  }
+
+  // (batch with its targets) -> LossGradients: the loss and every parameter's gradient, dropout off
+  Napi::Value Gradients(const Napi::CallbackInfo& info) {
+    return guarded(info.Env(), [&] {
+      return run(info.Env(), [b = batch_from_js(info[0], "batch")](SessionState& s) { return trainer(s).loss_and_gradients(b); });
     });
   }
 

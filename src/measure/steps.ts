@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import { batchLengthSample, type Batching } from '../data/batching.js';
 import { fitStepTime, stepMsAt, type StepTimeModel } from '../measurement.js';
-import type { ModelConfig } from '../model/presets.js';
+import { modelTask, type AnyModelConfig } from '../model/model-config.js';
 import type { Dtype, NativeAddon, NativeBatch } from '../native.js';
 import { microSeed } from '../train/distributed.js';
 
@@ -49,24 +49,24 @@ export interface TimedSteps {
  * micro-batches per step. Side by side in one process, the native benchmark's own loop (no JS
  * between steps) ran `tiny` steps 5–7% faster than the same steps driven from JS
  * (`node bench/loop-overhead.mjs`), so the estimate times the run's path.
- * Batches are synthetic (uniform token ids, every row full), as throughput does not depend on them.
+ * Batches are synthetic (uniform token ids, every row full), as throughput does not depend on them;
+ * a causal-LM model's count every next token (the LM head's full cost).
  */
 export async function timeRunSteps(
   addon: NativeAddon,
-  o: { model: ModelConfig; batchSize: number; gradAccum: number; dtype: Dtype; device: string; threads: number; seed: number; warmupSteps: number; steps: number; minMs: number; lens: readonly number[] },
+  o: { model: AnyModelConfig; batchSize: number; gradAccum: number; dtype: Dtype; device: string; threads: number; seed: number; warmupSteps: number; steps: number; minMs: number; lens: readonly number[] },
 ): Promise<TimedSteps> {
   const session = new addon.Session({ model: o.model, threads: o.threads, seed: o.seed, dtype: o.dtype, device: o.device });
   await session.init();
   let state = (o.seed ^ 0x5bd1e995) >>> 0;
   const rnd = () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 4294967296;
+  const lm = modelTask(o.model) === 'causal-lm';
   const micro = (T: number): NativeBatch[] =>
-    Array.from({ length: o.gradAccum }, () => ({
-      batchSize: o.batchSize,
-      seqLen: T,
-      inputIds: Int32Array.from({ length: o.batchSize * T }, () => Math.floor(rnd() * o.model.vocabSize)),
-      lengths: new Int32Array(o.batchSize).fill(T),
-      labels: Int32Array.from({ length: o.batchSize }, () => Math.floor(rnd() * o.model.numLabels)),
-    }));
+    Array.from({ length: o.gradAccum }, () => {
+      const inputIds = Int32Array.from({ length: o.batchSize * T }, () => Math.floor(rnd() * o.model.vocabSize));
+      const targets = lm ? { lmLabels: inputIds.slice() } : { labels: Int32Array.from({ length: o.batchSize }, () => Math.floor(rnd() * o.model.numLabels)) };
+      return { batchSize: o.batchSize, seqLen: T, inputIds, lengths: new Int32Array(o.batchSize).fill(T), ...targets };
+    });
   const seeds = (step: number) => Array.from({ length: o.gradAccum }, (_, j) => microSeed(o.seed, step, j));
   const longest = Math.max(...o.lens);
   const losses: number[] = [];

@@ -1,20 +1,22 @@
 /**
- * preflight.ts — check a Hugging Face GPT-2 checkpoint from its headers alone, without reading the
- * weights: a broken download is found on the laptop, before anyone rents a GPU for it.
+ * preflight.ts — check a Hugging Face checkpoint (GPT-2 or a Llama-family decoder) from its headers
+ * alone, without reading the weights: a broken download is found on the laptop, before anyone rents
+ * a GPU for it.
  *
  * One file (model.safetensors) or a sharded one (model.safetensors.index.json + its shards), as
  * transformers finds them (model.safetensors first). For each file: the header (bounded size, valid
  * JSON), every dtype known, byte lengths = elements × dtype size, offsets inside the file (else it is
  * truncated), no overlaps, the tensors tiling the data section; across the checkpoint: every tensor
- * a GPT-2 parameter of the shape config.json implies (layout.ts, the mapping loading uses), none
- * twice, the whole trunk present; for a sharded one, the index's shards all there and each tensor in
+ * a parameter of the shape config.json implies (layout.ts for GPT-2, decoder-layout.ts for the
+ * Llama family: the mappings loading uses), none twice, the whole trunk present; for a sharded one, the index's shards all there and each tensor in
  * the shard the index names.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { FtplanError } from '../errors.js';
+import { matchDecoderTensors } from './decoder-layout.js';
 import { matchTensors, type FileTensor, type TensorMatch } from './layout.js';
-import type { ModelConfig } from './presets.js';
+import { isDecoderConfig, type AnyModelConfig } from './model-config.js';
 import { checkSafetensorsLayout, readSafetensorsHeader, type SafetensorsHeader } from './safetensors.js';
 
 export const SINGLE_FILE = 'model.safetensors';
@@ -83,7 +85,7 @@ export function readShardIndex(index: string): Map<string, string> {
  * file and the fix; a folder without safetensors weights is an error too (findWeights first to
  * allow it).
  */
-export function preflightCheckpoint(dir: string, model: ModelConfig): CheckpointCheck {
+export function preflightCheckpoint(dir: string, model: AnyModelConfig): CheckpointCheck {
   const found = findWeights(dir);
   if (found.kind === 'none') {
     throw inputError(dir, `has no ${SINGLE_FILE}${found.other ? ` (it has ${found.other})` : ''}`, found.other ? 'ftplan reads safetensors: save the model with transformers\' save_pretrained(safe_serialization=True)' : 'download the weights (model.safetensors) into it, or save the model with transformers\' save_pretrained');
@@ -122,7 +124,8 @@ export function preflightCheckpoint(dir: string, model: ModelConfig): Checkpoint
       }
     }
   }
-  const match = matchTensors(model, tensors, found.kind === 'single' ? found.file : found.index);
+  const where = found.kind === 'single' ? found.file : found.index;
+  const match = isDecoderConfig(model) ? matchDecoderTensors(model, tensors, where) : matchTensors(model, tensors, where);
   // After the names: a tensor missing from the header reads as "missing", not as a gap in the data.
   for (const h of headers) checkSafetensorsLayout(h);
   const all = headers.flatMap((h) => h.tensors);

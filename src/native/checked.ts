@@ -9,7 +9,7 @@
 import { existsSync } from 'node:fs';
 import { DEVICE_NAME } from '../device.js';
 import { NATIVE_CODES, NativeCallError, type ErrorCode } from '../errors.js';
-import { ModelConfigSchema, type ModelConfig } from '../model/presets.js';
+import { maxPositions, modelConfigSchema, modelTask, type AnyModelConfig } from '../model/model-config.js';
 import type { DistributedOptions, NamedTensors, NativeAddon, NativeBatch, NativeSession, TrainOptions } from './types.js';
 
 class ArgError extends Error {}
@@ -35,13 +35,15 @@ function optNum(o: Record<string, unknown>, key: string, min: number, max = Numb
 function positive(v: unknown, key: string): void {
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) bad(`${key} must be a finite number > 0 (got ${String(v)})`);
 }
-function model(v: unknown): ModelConfig {
-  const r = ModelConfigSchema.safeParse(v);
+/** GPT-2's record or a decoder's (modelType), each against its own schema. */
+function model(v: unknown): AnyModelConfig {
+  if (!isObj(v)) bad('model must be an object (a GPT-2 or decoder config)');
+  const r = modelConfigSchema(v).safeParse(v);
   if (!r.success) {
     const i = r.error.issues[0];
     bad(`model.${i?.path.join('.')}: ${i?.message}`);
   }
-  return (r as { data: ModelConfig }).data;
+  return (r as { data: AnyModelConfig }).data;
 }
 function train(o: unknown, what: string): Record<string, unknown> {
   if (!isObj(o)) bad(`${what} must be an object`);
@@ -60,19 +62,36 @@ function train(o: unknown, what: string): Record<string, unknown> {
   optInt(t, 'threads', 0, 1024);
   return t;
 }
-function batch(b: unknown, cfg: ModelConfig, needLabels: boolean, what: string): void {
+/** causal-lm targets (HF `labels`): -100 or a token id, -100 at padding, one counted target at least. */
+function lmLabels(x: NativeBatch, vocab: number, what: string): void {
+  const { batchSize: B, seqLen: T } = x;
+  if (!(x.lmLabels instanceof Int32Array) || x.lmLabels.length !== B * T) bad(`${what}.lmLabels must be an Int32Array of batchSize × seqLen = ${B * T} elements (-100 where a token does not count)`);
+  let counted = 0;
+  for (let b = 0; b < B; b++) {
+    const len = x.lengths[b] as number;
+    for (let t = 0; t < T; t++) {
+      const y = x.lmLabels![b * T + t] as number;
+      if (y === -100) continue;
+      if (y < 0 || y >= vocab) bad(`${what}.lmLabels: ${y} is neither -100 nor a token id in [0, ${vocab})`);
+      if (t >= len) bad(`${what}.lmLabels: row ${b} has a target at padding position ${t} (length ${len}); padding must be -100`);
+      if (t > 0) counted++;
+    }
+  }
+  if (counted === 0) bad(`${what}.lmLabels: no counted target (every entry after the first position is -100)`);
+}
+function batch(b: unknown, cfg: AnyModelConfig, needTargets: boolean, what: string): void {
   if (!isObj(b)) bad(`${what} must be an object`);
   const x = b as unknown as NativeBatch;
   const B = int(x.batchSize, `${what}.batchSize`, 1);
-  const T = int(x.seqLen, `${what}.seqLen`, 1, cfg.nPositions);
+  const T = int(x.seqLen, `${what}.seqLen`, 1, maxPositions(cfg));
   if (!(x.inputIds instanceof Int32Array) || x.inputIds.length !== B * T) bad(`${what}.inputIds must be an Int32Array of batchSize × seqLen = ${B * T} elements`);
   if (!(x.lengths instanceof Int32Array) || x.lengths.length !== B) bad(`${what}.lengths must be an Int32Array of ${B} elements`);
   for (const id of x.inputIds) if (id < 0 || id >= cfg.vocabSize) bad(`${what}.inputIds: token id ${id} is outside the vocab [0, ${cfg.vocabSize})`);
   for (const n of x.lengths) if (n < 1 || n > T) bad(`${what}.lengths: ${n} real tokens in a row of ${T}`);
-  if (needLabels) {
-    if (!(x.labels instanceof Int32Array) || x.labels.length !== B) bad(`${what}.labels must be an Int32Array of ${B} elements`);
-    for (const y of x.labels as Int32Array) if (y < 0 || y >= cfg.numLabels) bad(`${what}.labels: label ${y} is outside [0, ${cfg.numLabels})`);
-  }
+  if (!needTargets) return;
+  if (modelTask(cfg) === 'causal-lm') return lmLabels(x, cfg.vocabSize, what);
+  if (!(x.labels instanceof Int32Array) || x.labels.length !== B) bad(`${what}.labels must be an Int32Array of ${B} elements`);
+  for (const y of x.labels as Int32Array) if (y < 0 || y >= cfg.numLabels) bad(`${what}.labels: label ${y} is outside [0, ${cfg.numLabels})`);
 }
 function state(v: unknown): void {
   if (!isObj(v)) bad('state must be an object of {shape, data} entries');
@@ -117,9 +136,9 @@ function switchCall<T>(fn: string, enabled: unknown, run: () => T): T {
 export function checkedAddon(raw: NativeAddon): NativeAddon {
   class CheckedSession implements NativeSession {
     readonly #s: NativeSession;
-    readonly #cfg: ModelConfig;
-    constructor(opts: TrainOptions & { model: ModelConfig }) {
-      let cfg!: ModelConfig;
+    readonly #cfg: AnyModelConfig;
+    constructor(opts: TrainOptions & { model: AnyModelConfig }) {
+      let cfg!: AnyModelConfig;
       this.#s = call('Session', () => {
         train(opts, 'session options');
         cfg = model(opts.model);
@@ -183,13 +202,22 @@ export function checkedAddon(raw: NativeAddon): NativeAddon {
     logits(b: NativeBatch) {
       return call('Session.logits', () => batch(b, this.#cfg, false, 'batch'), () => this.#s.logits(b));
     }
+    lmEval(b: NativeBatch) {
+      return call('Session.lmEval', () => {
+        if (modelTask(this.#cfg) !== 'causal-lm') bad('lmEval() is for causal-lm models (task causal-lm)');
+        batch(b, this.#cfg, true, 'batch');
+      }, () => this.#s.lmEval(b));
+    }
+    gradients(b: NativeBatch) {
+      return call('Session.gradients', () => batch(b, this.#cfg, true, 'batch'), () => this.#s.gradients(b));
+    }
     setLr(lr: number) {
       return call('Session.setLr', () => {
         positive(lr, 'lr');
       }, () => this.#s.setLr(lr));
     }
   }
-  const seqLen = (v: unknown, cfg: ModelConfig, what: string) => int(v, what, 1, cfg.nPositions);
+  const seqLen = (v: unknown, cfg: AnyModelConfig, what: string) => int(v, what, 1, maxPositions(cfg));
   return {
     runtimeInfo: () => call('runtimeInfo', () => {}, () => raw.runtimeInfo()),
     flopsPerToken: (m, T) => call('flopsPerToken', () => seqLen(T, model(m), 'seqLen'), () => raw.flopsPerToken(m, T)),
@@ -206,7 +234,7 @@ export function checkedAddon(raw: NativeAddon): NativeAddon {
         optInt(r, 'steps', 1);
         optInt(r, 'evalBatchSize', 0);
         optInt(r, 'evalSteps', 0);
-        optInt(r, 'probeSeqLen', 0, cfg.nPositions);
+        optInt(r, 'probeSeqLen', 0, maxPositions(cfg));
         optInt(r, 'maxSteps', 0);
         optNum(r, 'minTimedMs', 0);
         if (o.seqLens !== undefined) {
@@ -235,6 +263,18 @@ export function checkedAddon(raw: NativeAddon): NativeAddon {
         int(n, 'n', 1, 2 ** 26);
         if (typeof p !== 'number' || !(p > 0 && p < 1)) bad('p must be a number in (0, 1)');
       }, () => raw.dropoutCheck(n, p)),
+    lmLossCheck: (n, c, v, chunkRows, bf16) =>
+      call('lmLossCheck', () => {
+        int(n, 'n', 1, 1 << 16);
+        int(c, 'c', 1, 1 << 14);
+        int(v, 'v', 2, 1 << 18);
+        int(chunkRows, 'chunkRows', 1);
+        if (typeof bf16 !== 'boolean') bad('bf16 must be a boolean');
+      }, () => raw.lmLossCheck(n, c, v, chunkRows, bf16)),
+    lmChunkRows: (rows) =>
+      call('lmChunkRows', () => {
+        if (rows !== undefined) int(rows, 'rows', 0);
+      }, () => raw.lmChunkRows(rows)),
     cpuDropout: (enabled) => switchCall('cpuDropout', enabled, () => raw.cpuDropout(enabled)),
     fusedAttentionCheck: (n, t, p) =>
       call('fusedAttentionCheck', () => {
@@ -252,6 +292,7 @@ export function checkedAddon(raw: NativeAddon): NativeAddon {
     flushDenormal: (enabled) => switchCall('flushDenormal', enabled, () => raw.flushDenormal(enabled)),
     fusedAttention: (enabled) => switchCall('fusedAttention', enabled, () => raw.fusedAttention(enabled)),
     lastBlockPruned: (enabled) => switchCall('lastBlockPruned', enabled, () => raw.lastBlockPruned(enabled)),
+    fusedRmsNorm: (enabled) => switchCall('fusedRmsNorm', enabled, () => raw.fusedRmsNorm(enabled)),
     cpuAllocator: (opts) =>
       call('cpuAllocator', () => {
         if (opts === undefined) return;

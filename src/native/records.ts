@@ -92,12 +92,32 @@ export const StepResultSchema = z.strictObject({
   gradNorm: z.number(),
   samples: whole,
   tokens: whole,
+  /** what the losses average over: rows (classification) or counted next tokens (causal-lm) */
+  targets: whole,
   /** gradient buckets all-reduced this step (0: one process) */
   buckets: whole,
   /** time of the gradient all-reduce inside nativeMs (0: one process) */
   allreduceMs: z.number(),
 });
 export type StepResult = z.infer<typeof StepResultSchema>;
+
+/** Tensors by Hugging Face name, float32, row-major. */
+export const NamedTensorsSchema = z.record(z.string(), z.strictObject({ shape: z.array(whole), data: z.instanceof(Float32Array) }));
+/** One batch's loss and every parameter's gradient (dropout off, no optimizer step). */
+export const LossGradientsSchema = z.strictObject({ loss: z.number(), gradients: NamedTensorsSchema });
+export type LossGradients = z.infer<typeof LossGradientsSchema>;
+/** A causal-LM batch evaluated per row: summed cross-entropy, counted targets, targets the argmax predicts. */
+export const LmEvalSchema = z.strictObject({ lossSum: z.array(z.number()), targets: z.array(whole), correct: z.array(whole) });
+export type LmEval = z.infer<typeof LmEvalSchema>;
+export const LmLossCheckSchema = z.strictObject({
+  lossError: z.number(),
+  maxHiddenGradError: z.number(),
+  maxWeightGradError: z.number(),
+  chunks: whole,
+  chunkedPeakBytes: whole,
+  plainPeakBytes: whole,
+});
+export type LmLossCheck = z.infer<typeof LmLossCheckSchema>;
 
 export const StateLoadReportSchema = z.strictObject({ loaded: z.array(z.string()), missing: z.array(z.string()), unexpected: z.array(z.string()) });
 export type StateLoadReport = z.infer<typeof StateLoadReportSchema>;
@@ -141,6 +161,9 @@ export const NATIVE_RECORDS = {
   ActivationProbe: ActivationProbeSchema,
   ActivationPoint: ActivationPointSchema,
   StepResult: StepResultSchema,
+  LossGradients: LossGradientsSchema,
+  LmEval: LmEvalSchema,
+  LmLossCheck: LmLossCheckSchema,
   StateLoadReport: StateLoadReportSchema,
   DistInfo: DistInfoSchema,
   CpuCacheStats: CpuCacheStatsSchema,

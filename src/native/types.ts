@@ -1,5 +1,5 @@
 /** types.ts — the addon's functions and arguments as TypeScript sees them (the results are records.ts's schemas). */
-import type { ModelConfig } from '../model/presets.js';
+import type { AnyModelConfig } from '../model/model-config.js';
 import type {
   ActivationProbe,
   CpuCacheStats,
@@ -10,6 +10,9 @@ import type {
   FlopsEstimate,
   FusedAttentionCheck,
   FusedAttentionTiming,
+  LmEval,
+  LmLossCheck,
+  LossGradients,
   NativeBenchmarkResult,
   ParameterCounts,
   RuntimeInfo,
@@ -33,7 +36,8 @@ export interface TrainOptions {
 }
 
 export interface BenchmarkOptions extends TrainOptions {
-  model: ModelConfig;
+  /** GPT-2's record or a decoder's (model-config.ts); a causal-lm decoder times steps whose every next token counts */
+  model: AnyModelConfig;
   batchSize: number;
   seqLen: number;
   gradAccum?: number;
@@ -58,7 +62,15 @@ export interface NativeBatch {
   seqLen: number;
   inputIds: Int32Array; // [batchSize * seqLen], right padded
   lengths: Int32Array; // [batchSize]
+  /** classification targets: one class per row */
   labels?: Int32Array; // [batchSize]
+  /**
+   * causal-lm targets, Hugging Face's `labels`: [batchSize * seqLen], the same positions as
+   * inputIds, -100 where a token does not count (prompt tokens, and every padding position). The
+   * model shifts: the logits at t are scored against lmLabels at t + 1; the loss is the mean
+   * cross-entropy over the micro-batch's counted targets (at least one).
+   */
+  lmLabels?: Int32Array;
 }
 
 export interface DistributedOptions {
@@ -88,17 +100,24 @@ export interface NativeSession {
   allreduce(values: Float64Array): Promise<Float64Array>;
   /** median ms of a float32 all-reduce of each size in bytes */
   allreduceBenchmark(opts: { bytes: number[]; iters?: number }): Promise<number[]>;
+  /** eval mode: classification [batchSize, numLabels]; causal-lm [batchSize, seqLen, vocabSize] (every position at once: small vocabularies and tests; evaluation uses lmEval) */
   logits(batch: NativeBatch): Promise<Float32Array>;
+  /** causal-lm, eval mode, batch with lmLabels: per row the summed cross-entropy, counted targets and targets the argmax predicts (all of them: greedy decoding reproduces the row); no [B, T, V] logits at once */
+  lmEval(batch: NativeBatch): Promise<LmEval>;
+  /** eval mode (dropout off), batch with its targets: the loss and every parameter's gradient; no optimizer step */
+  gradients(batch: NativeBatch): Promise<LossGradients>;
   setLr(lr: number): void;
 }
 
 export interface NativeAddon {
   runtimeInfo(): RuntimeInfo;
-  flopsPerToken(model: ModelConfig, seqLen: number): FlopsEstimate;
-  parameterCounts(model: ModelConfig): Promise<ParameterCounts>;
+  /** 6N + attention per trained token; N the matmul weights (decoders: the LM head counted for causal-lm) */
+  flopsPerToken(model: AnyModelConfig, seqLen: number): FlopsEstimate;
+  /** total, trunk (`transformer`: HF's GPT2Model / LlamaModel) and head; a tied LM head adds 0 */
+  parameterCounts(model: AnyModelConfig): Promise<ParameterCounts>;
   benchmark(opts: BenchmarkOptions): Promise<NativeBenchmarkResult>;
-  probeActivations(opts: TrainOptions & { model: ModelConfig; seqLen: number }): Promise<ActivationProbe>;
-  Session: new (opts: TrainOptions & { model: ModelConfig }) => NativeSession;
+  probeActivations(opts: TrainOptions & { model: AnyModelConfig; seqLen: number }): Promise<ActivationProbe>;
+  Session: new (opts: TrainOptions & { model: AnyModelConfig }) => NativeSession;
   /** the CPU allocator's block cache (large blocks kept for reuse across steps); {cache: false} turns it off */
   cpuAllocator(opts?: { cache?: boolean; release?: boolean }): CpuCacheStats;
   /** fail CPU tensor allocations past this many bytes held (0: no limit); FTPLAN_CPU_MEMORY_LIMIT sets it at load */
@@ -113,12 +132,18 @@ export interface NativeAddon {
   fusedAttentionCheck(n: number, t: number, p: number): FusedAttentionCheck;
   /** median ms of forward + backward of the fused op and of the composed torch ops on [n, t, t] scores, interleaved */
   fusedAttentionTiming(n: number, t: number, p: number, reps: number): FusedAttentionTiming;
+  /** the chunked causal-LM loss (native/lm_loss.h) against the plain one on random [n, c] hidden states and a [v, c] head: loss and gradient differences, peak bytes of each */
+  lmLossCheck(n: number, c: number, v: number, chunkRows: number, bf16: boolean): LmLossCheck;
+  /** rows per chunk of the models' causal-LM loss (0: automatic, the default); sets it when given (tests: several chunks on a tiny model) */
+  lmChunkRows(rows?: number): number;
   /** whether CPU tensors use ftplan's dropout kernel (true, the default) or torch's; sets it when given */
   cpuDropout(enabled?: boolean): boolean;
   /** whether the CPU attention (LibTorch without SDPA) uses the fused op (true, the default); sets it when given */
   fusedAttention(enabled?: boolean): boolean;
   /** whether the classifier runs its last block for each row's last real token only (true, the default) or on every position as HF does; sets it when given */
   lastBlockPruned(enabled?: boolean): boolean;
+  /** whether the decoders' RMSNorm on fp32 CPU inputs uses the fused kernel (true, the default) or torch's ops; sets it when given */
+  fusedRmsNorm(enabled?: boolean): boolean;
   /** whether LibTorch work flushes denormal floats to zero (FTZ/DAZ, the default); sets it when given; what the compute thread and its intra-op threads do now */
   flushDenormal(enabled?: boolean): DenormalState;
   /** throw one kind of C++ exception (bad_alloc, c10, c10_oom, invalid_argument, runtime_error, unknown), sync or in a worker */

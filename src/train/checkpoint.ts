@@ -7,8 +7,9 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, w
 import { dirname, join, resolve } from 'node:path';
 import { batchPlan, microBatchesPerStep, type BatchPlan } from '../batch-plan.js';
 import { FtplanError, fromNative } from '../errors.js';
+import { saveDecoderCheckpoint } from '../model/decoder-checkpoint.js';
 import { saveCheckpoint } from '../model/hf.js';
-import type { ModelConfig } from '../model/presets.js';
+import { isDecoderConfig, type AnyModelConfig } from '../model/model-config.js';
 import { writeFileAtomic } from '../util/fs.js';
 import type { NativeSession } from '../native.js';
 
@@ -106,10 +107,25 @@ export function checkResumable(from: { dir: string; state: TrainerState }, want:
 
 export interface CheckpointSource {
   session: NativeSession;
-  config: ModelConfig;
+  /** GPT-2's record or a decoder's: each is written in its own Hugging Face layout */
+  config: AnyModelConfig;
+  /** the classification head's classes (a causal-lm decoder has none) */
   labels: string[];
   /** the folder whose tokenizer files the checkpoint carries (undefined: GPT-2's, built in) */
   tokenizerFrom: string | undefined;
+  /** a decoder's source config.json, whose other fields (bos/eos ids, …) the written one carries */
+  baseConfig?: Record<string, unknown>;
+}
+
+/** The model's weights and config in the Hugging Face layout of its family. */
+async function saveModel(dir: string, src: CheckpointSource): Promise<void> {
+  const state = await src.session.state();
+  if (!isDecoderConfig(src.config)) {
+    saveCheckpoint(dir, src.config, state, { labels: src.labels, tokenizerFrom: src.tokenizerFrom });
+    return;
+  }
+  const labels = src.config.task === 'classification' ? src.labels : undefined;
+  saveDecoderCheckpoint(dir, src.config, state, { labels, tokenizerFrom: src.tokenizerFrom, baseConfig: src.baseConfig });
 }
 
 /**
@@ -123,7 +139,7 @@ export async function writeCheckpoint(dir: string, src: CheckpointSource, state:
   const target = withTrainingState ? `${dir}.partial-${process.pid}` : dir;
   try {
     if (withTrainingState) rmSync(target, { recursive: true, force: true }); // a leftover of a crashed save
-    saveCheckpoint(target, src.config, await src.session.state(), { labels: src.labels, tokenizerFrom: src.tokenizerFrom });
+    await saveModel(target, src);
     writeFileAtomic(join(target, 'trainer_state.json'), `${JSON.stringify(state, null, 2)}\n`);
     if (withTrainingState) {
       const file = join(target, 'training_state.pt');

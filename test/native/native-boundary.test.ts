@@ -17,6 +17,9 @@ import {
   FlopsEstimateSchema,
   FusedAttentionCheckSchema,
   FusedAttentionTimingSchema,
+  LmEvalSchema,
+  LmLossCheckSchema,
+  LossGradientsSchema,
   NATIVE_RECORDS,
   ParameterCountsSchema,
   RuntimeInfoSchema,
@@ -26,6 +29,8 @@ import {
   loadRawNative,
   recordMismatches,
 } from '../../src/native.js';
+import { parseDecoderConfig } from '../../src/model/families.js';
+import { TINY_DECODERS } from '../decoder-fixtures.js';
 import { makeBatch, randomRows, tempDir, tinyModel } from '../helpers.js';
 
 const schemaFields = () => Object.fromEntries(Object.entries(NATIVE_RECORDS).map(([name, s]) => [name, Object.keys(s.shape)]));
@@ -98,8 +103,9 @@ describe('every result the addon returns matches its schema exactly (no field mo
     expect(await s.init()).toBe((await addon.parameterCounts(cfg)).total);
     const batch = makeBatch(randomRows(3, 2, 8, 500, 5), 8, cfg.padTokenId, [0, 1, 2]);
     const step = StepResultSchema.parse(await s.step([batch, batch], { seeds: [1, 2] }));
-    expect(step).toMatchObject({ samples: 6, tokens: 48, buckets: 0, allreduceMs: 0 });
+    expect(step).toMatchObject({ samples: 6, tokens: 48, targets: 6, buckets: 0, allreduceMs: 0 });
     expect(await s.logits(batch)).toBeInstanceOf(Float32Array);
+    expect(LossGradientsSchema.parse(await s.gradients(batch)).gradients['score.weight']!.shape).toEqual([cfg.numLabels, cfg.nEmbd]);
     const state = await s.state();
     const w = state['score.weight']!;
     expect(w.shape).toEqual([cfg.numLabels, cfg.nEmbd]);
@@ -110,12 +116,24 @@ describe('every result the addon returns matches its schema exactly (no field mo
     expect(report.missing).toHaveLength(Object.keys(state).length - 1);
   });
 
+  it('a causal-lm decoder session: step, lmEval, gradients', async () => {
+    const lm = parseDecoderConfig({ ...TINY_DECODERS.llama }, { task: 'causal-lm', file: 'tiny llama' });
+    const s = new addon.Session({ model: lm, seed: 1, threads: 1 });
+    expect(await s.init()).toBe((await addon.parameterCounts(lm)).total);
+    const b = { batchSize: 2, seqLen: 4, inputIds: Int32Array.from([1, 2, 3, 4, 5, 6, 0, 0]), lengths: Int32Array.from([4, 2]), lmLabels: Int32Array.from([-100, 2, 3, 4, -100, 6, -100, -100]) };
+    expect(StepResultSchema.parse(await s.step([b]))).toMatchObject({ samples: 2, tokens: 8, targets: 4 });
+    expect(LmEvalSchema.parse(await s.lmEval(b)).targets).toEqual([3, 1]);
+    expect(Object.keys(LossGradientsSchema.parse(await s.gradients(b)).gradients)).toContain('lm_head.weight');
+  });
+
   it('self-checks and switches', () => {
+    LmLossCheckSchema.parse(addon.lmLossCheck(8, 4, 10, 3, false));
     DropoutCheckSchema.parse(addon.dropoutCheck(1001, 0.5));
     FusedAttentionCheckSchema.parse(addon.fusedAttentionCheck(2, 9, 0.1));
     FusedAttentionTimingSchema.parse(addon.fusedAttentionTiming(2, 9, 0.1, 1));
     DenormalStateSchema.parse(addon.flushDenormal());
     expect(typeof addon.cpuDropout()).toBe('boolean');
+    expect(addon.fusedRmsNorm()).toBe(true);
   });
 
   it.runIf(addon.runtimeInfo().c10d)('a process group of one: initDistributed, allreduce, allreduceBenchmark', async () => {

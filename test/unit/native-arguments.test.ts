@@ -4,6 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { FtplanError, NativeCallError } from '../../src/errors.js';
 import { checkedAddon, type NativeAddon } from '../../src/native.js';
+import { parseDecoderConfig } from '../../src/model/families.js';
+import { TINY_DECODERS } from '../decoder-fixtures.js';
 import { makeBatch, tinyModel } from '../helpers.js';
 
 async function caught(f: () => unknown): Promise<unknown> {
@@ -61,6 +63,10 @@ describe('the native boundary: arguments are checked in TS before the call', () 
   const cfg = tinyModel();
   const good = makeBatch([[1, 2, 3]], 4, cfg.padTokenId, [1]);
   const session = () => new checked.Session({ model: cfg, threads: 1 });
+  // a causal-lm decoder (vocab 96, 128 positions) and a right-padded batch with HF labels
+  const lm = parseDecoderConfig({ ...TINY_DECODERS.qwen2 }, { task: 'causal-lm', file: 'tiny qwen2' });
+  const lmBatch = { batchSize: 2, seqLen: 3, inputIds: Int32Array.from([5, 6, 7, 8, 9, 0]), lengths: Int32Array.from([3, 2]), lmLabels: Int32Array.from([-100, 6, 7, -100, 9, -100]) };
+  const lmSession = () => new checked.Session({ model: lm, threads: 1 });
 
   const bad: [string, () => unknown, RegExp][] = [
     ['flopsPerToken: seqLen over the positions', () => checked.flopsPerToken(cfg, cfg.nPositions + 1), /seqLen must be in \[1, 64\]/],
@@ -81,6 +87,16 @@ describe('the native boundary: arguments are checked in TS before the call', () 
     ['Session.saveTrainingState: no path', () => session().saveTrainingState(''), /takes a file path/],
     ['Session.loadTrainingState: a missing file', () => session().loadTrainingState('/nonexistent/state.pt'), /no such file/],
     ['setCpuMemoryLimit: negative', () => checked.setCpuMemoryLimit(-1), /bytes must be in \[0,/],
+    ['decoder: kv heads not dividing heads', () => checked.parameterCounts({ ...lm, numKeyValueHeads: 3 }), /model\.numKeyValueHeads: numKeyValueHeads must divide numAttentionHeads/],
+    ['decoder: an unknown family', () => checked.parameterCounts({ ...lm, modelType: 'falcon' } as unknown as typeof lm), /model\.modelType/],
+    ['decoder: seqLen over max_position_embeddings', () => checked.flopsPerToken(lm, 129), /seqLen must be in \[1, 128\]/],
+    ['causal-lm step: no lmLabels', () => lmSession().step([{ ...lmBatch, lmLabels: undefined }]), /lmLabels must be an Int32Array of batchSize × seqLen = 6 elements/],
+    ['causal-lm step: a target in the padding', () => lmSession().step([{ ...lmBatch, lmLabels: Int32Array.from([-100, 6, 7, -100, 9, 4]) }]), /row 1 has a target at padding position 2/],
+    ['causal-lm step: a label outside the vocab', () => lmSession().step([{ ...lmBatch, lmLabels: Int32Array.from([-100, 600, 7, -100, 9, -100]) }]), /600 is neither -100 nor a token id/],
+    ['causal-lm step: nothing counted', () => lmSession().step([{ ...lmBatch, lmLabels: Int32Array.from([5, -100, -100, 8, -100, -100]) }]), /no counted target/],
+    ['lmEval on a classifier', () => session().lmEval(good), /lmEval\(\) is for causal-lm models/],
+    ['lmLossCheck: chunkRows 0', () => checked.lmLossCheck(8, 4, 10, 0, false), /chunkRows must be in \[1,/],
+    ['lmChunkRows: negative', () => checked.lmChunkRows(-1), /rows must be in \[0,/],
   ];
   it.each(bad)('%s: ERR_INVALID_ARGUMENT, the C++ side never called', async (_name, f, message) => {
     reached.length = 0;
@@ -99,6 +115,8 @@ describe('the native boundary: arguments are checked in TS before the call', () 
     await s.logits(good);
     s.setLr(1e-4);
     await checked.benchmark({ model: cfg, batchSize: 2, seqLen: 8, probeBatchSizes: [4, 2], probeStopAtFit: true });
-    expect(reached).toEqual(['Session', 'Session.step', 'Session.logits', 'Session.setLr', 'benchmark']);
+    await lmSession().step([lmBatch]);
+    await checked.benchmark({ model: lm, batchSize: 2, seqLen: 128 });
+    expect(reached).toEqual(['Session', 'Session.step', 'Session.logits', 'Session.setLr', 'benchmark', 'Session', 'Session.step', 'benchmark']);
   });
 });
