@@ -119,8 +119,19 @@ export function splitBatch(p: NonNullable<Target['plan']>, ranks: number): Batch
   return batchPlan(microBatch, perRank / microBatch, ranks);
 }
 
-/** SkyPilot's accelerator names (its catalogs say A100-80GB, H100; ftplan's table matches). */
-const shellQuote = (s: string) => (/^[A-Za-z0-9_./:=@%+-]+$/.test(s) || s.startsWith('$') || s.startsWith('"$(') ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+/** The nodes' set-up: Node 20, the PyTorch wheel's libtorch, ftplan built against it (the task's envs give FTPLAN_TORCH_VERSION). */
+export const SKYPILOT_SETUP = [
+  'set -euo pipefail',
+  '# Node.js >= 20.19 (NodeSource), unless the image has it',
+  'if ! node -e \'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)\' 2>/dev/null; then',
+  '  curl -fsSL https://deb.nodesource.com/setup_20.x | sudo -E bash - && sudo apt-get install -y nodejs',
+  'fi',
+  '# libtorch: the PyTorch wheel\'s (CUDA, NCCL); scripts/setup.sh builds ftplan against it (LIBTORCH_USE_PYTORCH=1)',
+  'python3 -m pip install --quiet "torch==${FTPLAN_TORCH_VERSION}"',
+  'bash scripts/setup.sh --no-run',
+].join('\n');
+
+export const shellQuote = (s: string) => (/^[A-Za-z0-9_./:=@%+-]+$/.test(s) || s.startsWith('$') || s.startsWith('"$(') ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
 export interface SkyTask {
   yaml: string;
@@ -173,16 +184,7 @@ export function skypilotTask(run: RunArgs, launch: z.infer<typeof LaunchOnly>): 
     resources,
     envs: { LIBTORCH_USE_PYTORCH: '1', FTPLAN_TORCH_VERSION: launch.torchVersion },
     ...(Object.keys(fileMounts).length ? { file_mounts: fileMounts } : {}),
-    setup: [
-      'set -euo pipefail',
-      '# Node.js >= 20.19 (NodeSource), unless the image has it',
-      'if ! node -e \'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)\' 2>/dev/null; then',
-      '  curl -fsSL https://deb.nodesource.com/setup_20.x | sudo -E bash - && sudo apt-get install -y nodejs',
-      'fi',
-      '# libtorch: the PyTorch wheel\'s (CUDA, NCCL); scripts/setup.sh builds ftplan against it (LIBTORCH_USE_PYTORCH=1)',
-      'python3 -m pip install --quiet "torch==${FTPLAN_TORCH_VERSION}"',
-      'bash scripts/setup.sh --no-run',
-    ].join('\n'),
+    setup: SKYPILOT_SETUP,
     run: [
       'set -euo pipefail',
       `# ${target.source}`,
