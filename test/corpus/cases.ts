@@ -171,7 +171,7 @@ export const CASES: CorpusCase[] = [
   { name: 'model: config.json empty', category: 'model', setup: (d) => { copyTiny(d); writeFileSync(join(d, 'model', 'config.json'), ''); }, args: evalModel, exitCode: 2, message: ['config.json: is not valid JSON'] },
   { name: 'model: config.json is not JSON', category: 'model', setup: (d) => { copyTiny(d); writeFileSync(join(d, 'model', 'config.json'), '{"n_embd": 2,'); }, args: evalModel, exitCode: 2, message: ['config.json: is not valid JSON', 'restore it'] },
   { name: 'model: a folder without config.json', category: 'model', setup: (d) => mkdirSync(join(d, 'model')), args: evalModel, exitCode: 2, message: ['has no config.json', 'save_pretrained'] },
-  { name: 'model: config.json of a BERT', category: 'model', setup: brokenConfig((c) => { c.model_type = 'bert'; }), args: evalModel, exitCode: 2, message: ["model_type is 'bert', not 'gpt2'"] },
+  { name: 'model: config.json of a BERT', category: 'model', setup: brokenConfig((c) => { c.model_type = 'bert'; }), args: evalModel, exitCode: 2, message: ["model_type 'bert' is not supported", 'gpt2, llama, mistral, qwen2, qwen3'] },
   { name: 'model: config.json without n_embd', category: 'model', setup: brokenConfig((c) => { delete c.n_embd; }), args: evalModel, exitCode: 2, message: ['config.json: has no n_embd'] },
   { name: 'model: config.json with n_layer a string', category: 'model', setup: brokenConfig((c) => { c.n_layer = 'two'; }), args: evalModel, exitCode: 2, message: ['config.json: n_layer is not a number'] },
   { name: 'model: n_embd not divisible by n_head', category: 'model', setup: brokenConfig((c) => { c.n_head = 3; }), args: evalModel, exitCode: 2, message: ['config.json: is not a buildable GPT-2 config'] },
