@@ -13,6 +13,7 @@ import { IMPORT_OPTIONS, PRICING_OPTIONS } from './flags/pricing.js';
 import { PROFILE_OPTIONS } from './flags/profile.js';
 import { parseArgs, toYargs } from './flags/registry.js';
 import { RUN_OPTIONS, RunArgsSchema, type RunArgs } from './flags/run.js';
+import { FROM_SWEEP, SWEEP_OPTIONS } from './flags/sweep.js';
 
 export function reportError(err: unknown, verbose: boolean, write: (s: string) => void = (s) => process.stderr.write(s)): number {
   if (err instanceof FtplanError) {
@@ -91,10 +92,27 @@ export async function main(argv: string[]): Promise<number> {
     .command(
       'run',
       'fine-tune on the native core: evaluation, checkpoints, curves, budget guard',
-      (y) => y.options(toYargs(RUN_OPTIONS)).strictOptions(),
+      // --from-sweep gives the data set (and the rest of the sweep's flags) unless the command line does
+      (y) => y.options(toYargs({ ...RUN_OPTIONS, ...(argv.some((a) => a.startsWith('--from-sweep')) ? { dataset: { ...RUN_OPTIONS.dataset, demandOption: false } } : {}), 'from-sweep': FROM_SWEEP.spec })).strictOptions(),
       async (args) => {
+        let raw = args as Record<string, unknown>;
+        if (typeof raw.fromSweep === 'string') {
+          const { applySweep, explicitFlags } = await import('./sweep/from-sweep.js');
+          const applied = applySweep(raw, raw.fromSweep, explicitFlags(argv.slice(argv.indexOf('run') + 1), RUN_OPTIONS));
+          for (const n of applied.notes) process.stderr.write(`${n}\n`);
+          raw = applied.raw;
+        }
         const { runRun } = await import('./commands/run.js');
-        await runRun(args as Record<string, unknown>);
+        await runRun(raw);
+      },
+    )
+    .command(
+      'sweep',
+      'price, then run, a hyperparameter search by successive halving: trials here one after another, each an `ftplan run`',
+      (y) => y.options(toYargs(SWEEP_OPTIONS)).strictOptions(),
+      async (args) => {
+        const { runSweep } = await import('./commands/sweep.js');
+        await runSweep(args as Record<string, unknown>);
       },
     )
     .command(
@@ -115,7 +133,7 @@ export async function main(argv: string[]): Promise<number> {
         await runEval(args as Record<string, unknown>);
       },
     )
-    .demandCommand(1, 'name a command: estimate, profile, pricing, run, launch, eval')
+    .demandCommand(1, 'name a command: estimate, profile, pricing, run, sweep, launch, eval')
     .strict()
     .exitProcess(false)
     .fail((msg, err) => {

@@ -87,8 +87,8 @@ export function ftplan(args: string[], o: CliOptions = {}): CliResult {
   const env = environment(o);
   const timeout = o.timeoutMs ?? 600_000;
   const r = o.shell
-    ? spawnSync('bash', ['-c', `${o.shell}; exec "$0" "$@"`, process.execPath, BIN, ...args], { cwd: ROOT, encoding: 'utf8', env, timeout })
-    : spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', env, timeout });
+    ? spawnSync('bash', ['-c', `${o.shell}; exec "$0" "$@"`, process.execPath, BIN, ...args], { cwd: ROOT, encoding: 'utf8', env, timeout, maxBuffer: 1 << 28 })
+    : spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', env, timeout, maxBuffer: 1 << 28 });
   return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
 

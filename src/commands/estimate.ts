@@ -121,7 +121,14 @@ function withClasses(cfg: AnyModelConfig, lengths: LengthProfile): AnyModelConfi
   return lengths.labels ? { ...cfg, numLabels: lengths.labels.length } : cfg;
 }
 
-export async function estimate(args: EstimateArgs, progress?: (line: string) => void, now = new Date()): Promise<EstimateResult> {
+/** The token lengths an estimate of `args` plans with, computed once for callers that estimate several batch shapes of one data set (a sweep). */
+export async function datasetLengths(args: EstimateArgs): Promise<LengthProfile> {
+  const model = await resolveAnyModel(args.model, { task: args.task, need: 'shape' });
+  return lengthsFor(args, args.task, model.decoder, maxPositions(model.config));
+}
+
+/** `given`: the data set's lengths as datasetLengths() computed them for these arguments (not re-read). */
+export async function estimate(args: EstimateArgs, progress?: (line: string) => void, now = new Date(), given?: LengthProfile): Promise<EstimateResult> {
   let m: Measurement;
   let cfg: AnyModelConfig;
   let lengths: LengthProfile;
@@ -153,7 +160,7 @@ export async function estimate(args: EstimateArgs, progress?: (line: string) => 
     // Throughput depends on the shape, not on weight values: a folder's config.json is enough; its
     // weights, when there, are checked from their headers before anything is measured.
     const model = await resolveAnyModel(args.model, { task: args.task, need: 'shape' });
-    lengths = await lengthsFor(args, args.task, model.decoder, maxPositions(model.config));
+    lengths = given ?? (await lengthsFor(args, args.task, model.decoder, maxPositions(model.config)));
     cfg = withClasses(model.config, lengths);
     if (model.dir && (model.decoder || model.source?.kind === 'folder')) {
       checkpoint = checkModelFolder(model.dir, cfg);

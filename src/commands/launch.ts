@@ -21,7 +21,7 @@ import { TASKS, type Task } from '../model/decoder-config.js';
 import { FtplanError } from '../errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { PACKAGE_ROOT } from '../paths.js';
-import { skypilotRegion } from '../pricing/skypilot.js';
+import { skypilotAccelerator, skypilotRegion } from '../pricing/skypilot.js';
 import { runFlags } from '../train/distributed.js';
 import { parseArgs, RUN_OPTIONS, RunArgsSchema, type RunArgs } from './options.js';
 import { LAUNCH_OPTIONS, LaunchOnlyArgsSchema as LaunchOnly } from './launch-options.js';
@@ -119,12 +119,19 @@ export function splitBatch(p: NonNullable<Target['plan']>, ranks: number): Batch
   return batchPlan(microBatch, perRank / microBatch, ranks);
 }
 
-/** SkyPilot's accelerator names (its catalogs say A100-80GB, H100; ftplan's table matches). */
-function skyAccelerator(gpu: string): string {
-  return gpu === 'H100-PCIe' ? 'H100' : gpu;
-}
+/** The nodes' set-up: Node 20, the PyTorch wheel's libtorch, ftplan built against it (the task's envs give FTPLAN_TORCH_VERSION). */
+export const SKYPILOT_SETUP = [
+  'set -euo pipefail',
+  '# Node.js >= 20.19 (NodeSource), unless the image has it',
+  'if ! node -e \'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)\' 2>/dev/null; then',
+  '  curl -fsSL https://deb.nodesource.com/setup_20.x | sudo -E bash - && sudo apt-get install -y nodejs',
+  'fi',
+  '# libtorch: the PyTorch wheel\'s (CUDA, NCCL); scripts/setup.sh builds ftplan against it (LIBTORCH_USE_PYTORCH=1)',
+  'python3 -m pip install --quiet "torch==${FTPLAN_TORCH_VERSION}"',
+  'bash scripts/setup.sh --no-run',
+].join('\n');
 
-const shellQuote = (s: string) => (/^[A-Za-z0-9_./:=@%+-]+$/.test(s) || s.startsWith('$') || s.startsWith('"$(') ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+export const shellQuote = (s: string) => (/^[A-Za-z0-9_./:=@%+-]+$/.test(s) || s.startsWith('$') || s.startsWith('"$(') ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
 export interface SkyTask {
   yaml: string;
@@ -165,7 +172,7 @@ export function skypilotTask(run: RunArgs, launch: z.infer<typeof LaunchOnly>): 
   const runArgv = ['node', 'bin/ftplan.js', 'run', ...flags, '--batch-size', String(batch.microBatch), '--grad-accum', String(batch.gradAccum), ...SKYPILOT_DIST_FLAGS];
   // SkyPilot sets the GPUs and nodes; the batch split above holds only for these counts.
   const guard = `if [ "$SKYPILOT_NUM_GPUS_PER_NODE" != ${target.gpusPerNode} ] || [ "$SKYPILOT_NUM_NODES" != ${run.nnodes} ]; then echo "ftplan: this task splits ${effective} rows per step over ${target.gpusPerNode} GPU(s) × ${run.nnodes} node(s), SkyPilot gave $SKYPILOT_NUM_GPUS_PER_NODE × $SKYPILOT_NUM_NODES: write it again with ftplan launch" >&2; exit 2; fi`;
-  const resources: Record<string, unknown> = { accelerators: `${skyAccelerator(target.accelerator)}:${target.gpusPerNode}`, disk_size: launch.diskSize };
+  const resources: Record<string, unknown> = { accelerators: `${skypilotAccelerator(target.accelerator, target.cloud)}:${target.gpusPerNode}`, disk_size: launch.diskSize };
   if (target.cloud) resources.cloud = target.cloud;
   if (target.region) resources.region = target.cloud ? skypilotRegion(target.cloud, target.region) : target.region;
   if (target.instanceType) resources.instance_type = target.instanceType;
@@ -177,16 +184,7 @@ export function skypilotTask(run: RunArgs, launch: z.infer<typeof LaunchOnly>): 
     resources,
     envs: { LIBTORCH_USE_PYTORCH: '1', FTPLAN_TORCH_VERSION: launch.torchVersion },
     ...(Object.keys(fileMounts).length ? { file_mounts: fileMounts } : {}),
-    setup: [
-      'set -euo pipefail',
-      '# Node.js >= 20.19 (NodeSource), unless the image has it',
-      'if ! node -e \'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)\' 2>/dev/null; then',
-      '  curl -fsSL https://deb.nodesource.com/setup_20.x | sudo -E bash - && sudo apt-get install -y nodejs',
-      'fi',
-      '# libtorch: the PyTorch wheel\'s (CUDA, NCCL); scripts/setup.sh builds ftplan against it (LIBTORCH_USE_PYTORCH=1)',
-      'python3 -m pip install --quiet "torch==${FTPLAN_TORCH_VERSION}"',
-      'bash scripts/setup.sh --no-run',
-    ].join('\n'),
+    setup: SKYPILOT_SETUP,
     run: [
       'set -euo pipefail',
       `# ${target.source}`,

@@ -5,7 +5,7 @@ import { CATALOG, CLOUD_FILTER, GPU_FILTER, GPUS_FILTER, JSON_OUTPUT, MAX_AGE_DA
 import { argsShape, choice, flag, optionTable, restate } from './registry.js';
 
 export const PRICING_FLAGS = {
-  gpu: restate(GPU_FILTER, { describe: 'GPU (T4, L4, A10G, A10, L40S, A100, A100-80GB, H100, H100-PCIe, H200); A100 also matches A100-80GB' }),
+  gpu: restate(GPU_FILTER, { describe: 'GPU (T4, V100, V100-32GB, L4, A10G, A10, RTX4090, A6000, L40, L40S, A100, A100-80GB, H100, H100-PCIe, H200, B200); A100 also matches A100-80GB, V100 matches V100-32GB' }),
   cloud: restate(CLOUD_FILTER, { describe: CLOUDS.join(', ') }),
   region: restate(REGION_FILTER, { describe: 'region (substring match)' }),
   gpus: restate(GPUS_FILTER, { describe: 'GPUs per instance' }),

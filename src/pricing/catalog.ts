@@ -90,9 +90,10 @@ export function readCatalog(file: string): PriceRow[] {
         fix: 'every row needs a known cloud, a positive price, a GPU count, a source and an as-of date (YYYY-MM-DD, or empty when the source has none)',
       });
     }
-    const key = `${row.cloud}|${row.instanceType}|${row.region}`;
+    // one GCP n1 host type is sold with T4s or with V100s: the GPU and its count are part of the key
+    const key = `${row.cloud}|${row.instanceType}|${row.gpu}|${row.gpuCount}|${row.region}`;
     if (seen.has(key)) {
-      throw new FtplanError('ERR_INPUT', `${file}:${i + 2}: duplicate row for ${row.cloud} ${row.instanceType} in ${row.region}`, { fix: 'keep one row per cloud, instance type and region' });
+      throw new FtplanError('ERR_INPUT', `${file}:${i + 2}: duplicate row for ${row.cloud} ${row.instanceType} in ${row.region}`, { fix: 'keep one row per cloud, instance type, GPU and region' });
     }
     seen.add(key);
     return parsed.data;

@@ -3,8 +3,8 @@
  * columns are found by header name (every cloud orders them differently), and the known quirks are
  * handled and counted rather than trusted:
  *   - GCP prices GPUs on separate accelerator rows (empty InstanceType): each is joined with its host
- *     VM (a2-highgpu-Ng for A100×N, g2-standard-* for L4, n1-standard-* for T4, …) and the two
- *     prices added, zone by zone, as SkyPilot does;
+ *     VM (a2-highgpu-Ng for A100×N, g2-standard-* for L4, n1-standard-* for T4 and V100, a4-highgpu-8g
+ *     for B200×8, …) and the two prices added, zone by zone, as SkyPilot does;
  *   - a spot price that is empty, zero, or not below on-demand is not offered (null);
  *   - fractional GPUs (Azure's 1/6 A10) and GPUs the planner has no data for are left out;
  *   - RunPod's GpuInfo gives GB under the name SizeInMiB (noticed and counted; the planner takes GPU
@@ -67,10 +67,18 @@ function normalizeGpu(cloud: Cloud, name: string, instanceType: string): string 
       return 'A100';
     case 'A100-80GB':
       return 'A100-80GB';
+    case 'A6000':
+    case 'RTXA6000': // Vast's name for the RTX A6000
+      return 'A6000';
     case 'H200':
+    case 'B200':
     case 'L40S':
+    case 'L40':
     case 'L4':
     case 'T4':
+    case 'V100':
+    case 'V100-32GB':
+    case 'RTX4090':
     case 'A10G':
     case 'A10':
       return n;
@@ -93,6 +101,11 @@ function gcpHost(gpu: string, count: number): string | null {
       return count === 8 ? 'a3-megagpu-8g' : null;
     case 'H200':
       return count === 8 ? 'a3-ultragpu-8g' : null;
+    case 'B200':
+      return count === 8 ? 'a4-highgpu-8g' : null;
+    case 'V100':
+      // SkyPilot's V100 hosts: 8 vCPUs per GPU (its _NUM_ACC_TO_NUM_CPU, after AWS p3)
+      return ({ 1: 'n1-standard-8', 2: 'n1-standard-16', 4: 'n1-standard-32', 8: 'n1-standard-64' } as Record<number, string>)[count] ?? null;
     case 'L4':
       return ({ 1: 'g2-standard-4', 2: 'g2-standard-24', 4: 'g2-standard-48', 8: 'g2-standard-96' } as Record<number, string>)[count] ?? null;
     case 'T4':
@@ -115,6 +128,17 @@ export function vastRegion(raw: string): string {
  * A price row's region as SkyPilot's catalog spells it (what `resources.region` must match): Vast's
  * regions without a place name get their empty first part back; other clouds' are unchanged.
  */
+/**
+ * The accelerator name SkyPilot asks a cloud for: ftplan's GPU names are SkyPilot's own except where
+ * a cloud's catalog spells one its own way (Vast lists the RTX A6000 as RTXA6000; "H100-PCIe" is
+ * an H100 to SkyPilot, the instance type saying which).
+ */
+export function skypilotAccelerator(gpu: string, cloud: string | null | undefined): string {
+  if (gpu === 'H100-PCIe') return 'H100';
+  if (gpu === 'A6000' && cloud === 'vast') return 'RTXA6000';
+  return gpu;
+}
+
 export function skypilotRegion(cloud: string, region: string): string {
   return cloud === 'vast' && region.split(',').length === 2 ? `, ${region}` : region;
 }
@@ -208,7 +232,8 @@ export function importSkypilot(file: string, cloud: string, meta: { source: stri
     const spotRaw = numOrNull(r.SpotPrice);
     const zone = (r.AvailabilityZone ?? r.Region ?? '').trim() || (r.Region as string);
     if (c === 'gcp' && gpuName === '' && r.InstanceType) {
-      if (price !== null && price > 0) hosts.set(`${r.InstanceType}|${zone}`, { price, spot: spotRaw !== null && spotRaw > 0 ? spotRaw : null, vCPUs: numOrNull(r.vCPUs), memoryGiB: numOrNull(r.MemoryGiB) });
+      // the catalog lists a4 (B200) hosts at 0 and the whole machine price on the B200 row
+      if (price !== null && (price > 0 || (price === 0 && /^a4-/.test(r.InstanceType)))) hosts.set(`${r.InstanceType}|${zone}`, { price, spot: spotRaw !== null && (spotRaw > 0 || price === 0) ? spotRaw : null, vCPUs: numOrNull(r.vCPUs), memoryGiB: numOrNull(r.MemoryGiB) });
       continue;
     }
     if (gpuName === '') {
@@ -268,7 +293,8 @@ export function importSkypilot(file: string, cloud: string, meta: { source: stri
   // Fold zones into regions: the cheapest zone, for on-demand and for spot.
   const byRegion = new Map<string, { row: ZoneRow; zones: Set<string>; spots: number[] }>();
   for (const z of zoneRows) {
-    const key = `${z.instanceType}|${z.region}`;
+    // GCP's n1 hosts carry T4s or V100s: the GPU is part of what the row sells
+    const key = `${z.instanceType}|${z.gpu}|${z.gpuCount}|${z.region}`;
     const seen = byRegion.get(key);
     let spot = z.spot;
     if (spot === null || Number.isNaN(spot) || spot <= 0) {

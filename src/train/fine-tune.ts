@@ -31,7 +31,12 @@ import type { RunReport } from './result.js';
 import { warmupSteps } from './schedule.js';
 import { defaultThreads } from '../util/host.js';
 
-export async function runTraining(args: RunArgs, log: (s: string) => void = (s) => process.stderr.write(`${s}\n`), dist: DistEnv | null = null): Promise<RunReport> {
+/** What a caller other than the CLI may add: pauseAt stops at that step with the whole run's schedule, evaluated and resumable (a sweep's rung). */
+export interface TrainingOptions {
+  pauseAt?: number;
+}
+
+export async function runTraining(args: RunArgs, log: (s: string) => void = (s) => process.stderr.write(`${s}\n`), dist: DistEnv | null = null, opts: TrainingOptions = {}): Promise<RunReport> {
   const t0 = Date.now();
   const rank = dist?.rank ?? 0;
   const lead = rank === 0; // rank 0 writes checkpoints, metrics and reports; the others write nothing
@@ -110,6 +115,7 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
     fixedLength: args.batching === 'fixed' ? Math.max(...train.map((r) => r.ids.length)) : undefined,
     parameterBytes: 4 * parameterCount(config),
     startedAt: t0,
+    pauseAt: opts.pauseAt,
     bar: process.stderr.isTTY && !args.json && !dist ? new cliProgress.SingleBar({ format: 'step {value}/{total} | epoch {epoch} | loss {loss} | {tps} tok/s | ETA {eta_formatted} | {spent}', hideCursor: true }, cliProgress.Presets.shades_classic) : null,
   };
   log(`${opened.report.init === 'pretrained' ? `loaded ${opened.report.file} (${opened.report.loaded} tensors; initialised: ${opened.report.initialised.join(', ') || 'none'})` : `random init of ${args.model}`}; ${train.length} train / ${evalRows.length} eval rows; ${totalSteps} steps (${stepsPerEpoch}/epoch) on ${device}`);

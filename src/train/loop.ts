@@ -59,6 +59,8 @@ export interface LoopContext {
   /** the run's start (Date.now()), for the spend */
   startedAt: number;
   bar: SingleBar | null;
+  /** stop at this step with the whole run's schedule, evaluated and resumable (a sweep's rung; undefined: run to the end) */
+  pauseAt?: number;
 }
 
 /** What the loop changes as it goes. */
@@ -219,6 +221,11 @@ async function mustStop(ctx: LoopContext, state: RunState): Promise<boolean> {
     state.message = `--max-steps ${ctx.args.maxSteps} reached`;
     return true;
   }
+  if (ctx.pauseAt !== undefined && state.step >= ctx.pauseAt) {
+    state.stop = 'paused';
+    state.message = `paused at step ${state.step} of ${ctx.totalSteps}`;
+    return true;
+  }
   const cost = spentUsd(ctx);
   let budget = overBudget(ctx, state);
   if (ctx.distributed) budget = await agreeAcrossRanks(ctx, state, budget);
@@ -283,7 +290,12 @@ export async function trainEpochs(ctx: LoopContext, state: RunState): Promise<vo
 export async function finishRun(ctx: LoopContext, state: RunState): Promise<void> {
   const ended = state.stop;
   if (ended === 'budget' || ended === 'interrupted') await saveCheckpointNow(ctx, state, join(ctx.outputDir, `checkpoint-${state.step}`), true);
-  else {
+  else if (ended === 'paused') {
+    // evaluated at the pause (once: an epoch's end already was), and resumable from it
+    if (!state.evals.length || state.evals[state.evals.length - 1]!.step !== state.step) await evaluateNow(ctx, state, state.epochsDone + 1);
+    const dir = join(ctx.outputDir, `checkpoint-${state.step}`);
+    if (state.checkpoint !== dir) await saveCheckpointNow(ctx, state, dir, true);
+  } else {
     if (ended === 'max-steps' && (!state.evals.length || state.evals[state.evals.length - 1]!.step !== state.step)) await evaluateNow(ctx, state, state.epochsDone + 1);
     await saveCheckpointNow(ctx, state, ctx.outputDir, false);
   }

@@ -20,7 +20,8 @@ export interface RunReport {
   dataset: string;
   device: string;
   outputDir: string;
-  status: 'completed' | 'max-steps' | 'budget' | 'interrupted' | 'early-stopped';
+  /** paused: stopped at the step the caller asked for (a sweep's rung), the schedule left as the whole run's, evaluated, resumable */
+  status: 'completed' | 'max-steps' | 'budget' | 'interrupted' | 'early-stopped' | 'paused';
   message: string;
   steps: number;
   totalSteps: number;

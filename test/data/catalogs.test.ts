@@ -43,7 +43,7 @@ describe('price catalogs (real)', () => {
       expect(c.spotNotCheaper).toBeGreaterThan(0);
     }],
     ['lambda', (c) => expect(c.spotEmpty).toBe(c.rowsKept)],
-    ['vast', (c) => expect(c.gpuNotPlanned.RTX4090).toBe(12)],
+    ['vast', (c) => expect(c.gpuNotPlanned.RTX5090).toBe(11)],
   ];
   for (const [cloud, check] of imports) {
     it(`imports SkyPilot's ${cloud} catalog as it is, quirks handled and counted`, () => {
@@ -54,6 +54,18 @@ describe('price catalogs (real)', () => {
       check(r.counts);
     });
   }
+
+  it('the GPUs people rent beyond the A100/H100 class import under their planner names', () => {
+    const imported = (cloud: string) => new Set(importSkypilot(join(SOURCES, 'skypilot-format', cloud, 'vms.csv'), cloud, { source: 't', asOf: null }).rows.map((x) => x.gpu));
+    const gcp = imported('gcp');
+    const azure = imported('azure');
+    const lambda = imported('lambda');
+    const vast = imported('vast');
+    for (const g of ['V100', 'B200']) expect(gcp.has(g), `gcp ${g}`).toBe(true);
+    for (const g of ['V100', 'V100-32GB']) expect(azure.has(g), `azure ${g}`).toBe(true);
+    for (const g of ['V100', 'A6000', 'B200']) expect(lambda.has(g), `lambda ${g}`).toBe(true);
+    for (const g of ['V100', 'A6000', 'RTX4090', 'L40S']) expect(vast.has(g), `vast ${g}`).toBe(true);
+  });
 
   it('GCP: accelerator rows are joined with their host VMs (a2-highgpu-1g = host + A100)', () => {
     const r = importSkypilot(join(SOURCES, 'skypilot-format', 'gcp', 'vms.csv'), 'gcp', { source: 't', asOf: null });

@@ -25,8 +25,8 @@ function lambdaCatalog(dir: string): string {
     'gpu_1x_h100_pcie,H100,1,26,200,2.49,us-west-3,,',
     'gpu_8x_h100_sxm5,H100,8,208,1800,23.92,us-east-1,,',
     'gpu_1x_a10,A10,1,30,200,0.75,us-west-1,,',
-    'gpu_8x_v100,V100,8,92,448,4.4,us-south-1,,',
-    'gpu_1x_rtx6000,A6000,1,14,46,0.5,us-south-1,,',
+    'gpu_1x_gh200,GH200,1,64,432,1.49,us-east-3,,',
+    'gpu_1x_rtx6000,RTX6000,1,14,46,0.5,us-south-1,,',
     'cpu_4x_generalx,,,4.0,16.0,0.2,europe-central-1,,',
   ], 'InstanceType,AcceleratorName,AcceleratorCount,vCPUs,MemoryGiB,Price,Region,GpuInfo,SpotPrice');
 }
@@ -62,7 +62,7 @@ describe('ftplan pricing', () => {
     const r = ftplan(['pricing', 'import', lambdaCatalog(tmp()), '--cloud', 'lambda', '--as-of', '2026-11-20'], { FTPLAN_HOME: home });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/imported 6 lambda rows \(9 read\)/);
-    expect(r.stdout).toMatch(/GPUs the planner has no data for: V100 1, A6000 1/);
+    expect(r.stdout).toMatch(/GPUs the planner has no data for: GH200 1, RTX6000 1/);
     expect(existsSync(join(home, 'catalogs', 'lambda.csv'))).toBe(true);
     const j = JSON.parse(ftplan(['pricing', '--cloud', 'lambda', '--json'], { FTPLAN_HOME: home }).stdout);
     expect(j.rows.every((x: { asOf: string; freshness: string }) => x.asOf === '2026-11-20' && x.freshness === 'fresh')).toBe(true);
@@ -162,8 +162,10 @@ describe('the plan in ftplan estimate', () => {
     expect(over.length).toBeGreaterThan(0);
     expect(over.every((x) => !x.feasible && /^over budget/.test(x.reason))).toBe(true);
     const under = rows.filter((x) => x.costUsd <= budget && x.fits);
-    expect(under.length).toBeGreaterThan(0);
-    expect(under.every((x) => x.feasible)).toBe(true);
+    expect(under.filter((x) => x.feasible).length).toBeGreaterThan(0);
+    // the budget rules none of them out (a row may still be infeasible for its own reason, e.g. a
+    // 5-GPU instance the batch does not split over)
+    expect(under.filter((x) => !x.feasible).map((x) => x.reason).filter((r) => /budget/.test(r))).toEqual([]);
   });
 
   it('--deadline likewise, and re-planning needs no LibTorch (--measurement, with the addon missing)', () => {

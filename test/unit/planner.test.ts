@@ -221,17 +221,17 @@ describe('price catalogs', () => {
       'gpu_1x_a100_sxm4,A100,1,30,200,1.29,us-east-1,,',
       'gpu_8x_h100_sxm5,H100,8,208,1800,23.92,us-east-1,,',
       'gpu_1x_a10,A10,1,30,200,0.75,us-west-1,,',
-      'gpu_8x_v100,V100,8,92,448,4.4,us-south-1,,',
+      'gpu_1x_gh200,GH200,1,64,432,1.49,us-east-3,,',
       'cpu_4x_generalx,,,4.0,16.0,0.2,europe-central-1,,',
     ], 'InstanceType,AcceleratorName,AcceleratorCount,vCPUs,MemoryGiB,Price,Region,GpuInfo,SpotPrice'), 'lambda', { source: 't', asOf: null });
-    expect(lambda.counts).toMatchObject({ rowsKept: 3, spotEmpty: 3, noGpu: 1, gpuNotPlanned: { V100: 1 } });
+    expect(lambda.counts).toMatchObject({ rowsKept: 3, spotEmpty: 3, noGpu: 1, gpuNotPlanned: { GH200: 1 } });
     expect(lambda.rows.find((x) => x.gpu === 'H100')).toMatchObject({ gpuCount: 8, price: 23.92, spotPrice: null });
     const vast = importSkypilot(writeSkypilot(tempDir('ftplan-sky-'), 'vast', [
-      `1x-RTX_4090-16-32768,RTX4090,1,16,32.0,"{'Gpus': [{'Name': 'RTX4090', 'Count': 1, 'MemoryInfo': {'SizeInMiB': 24564}}]}",0.35,0.2,"Quebec, CA, NA"`,
-      `2x-RTX_4090-32-65536,RTX4090,2,32,64.0,,0.7,0.4,"Quebec, CA, NA"`,
+      `1x-RTX_3090-16-32768,RTX3090,1,16,32.0,"{'Gpus': [{'Name': 'RTX3090', 'Count': 1, 'MemoryInfo': {'SizeInMiB': 24576}}]}",0.2,0.1,"Quebec, CA, NA"`,
+      `2x-RTX_3090-32-65536,RTX3090,2,32,64.0,,0.4,0.2,"Quebec, CA, NA"`,
       `1x-H100_SXM-24-131072,H100,1,24,128.0,,1.9,1.2,"Texas, US, NA"`,
     ], 'InstanceType,AcceleratorName,AcceleratorCount,vCPUs,MemoryGiB,GpuInfo,Price,SpotPrice,Region'), 'vast', { source: 't', asOf: null });
-    expect(vast.counts.gpuNotPlanned).toEqual({ RTX4090: 2 });
+    expect(vast.counts.gpuNotPlanned).toEqual({ RTX3090: 2 });
     expect(vast.rows).toHaveLength(1);
     expect(vast.rows[0]).toMatchObject({ gpu: 'H100', region: 'Texas, US, NA', price: 1.9, spotPrice: 1.2 });
   });

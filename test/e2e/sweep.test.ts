@@ -1,0 +1,180 @@
+// ftplan sweep as a user runs it: a small search (tiny from scratch, a synthetic labelled set) that
+// prints its plan first and finishes; a sweep killed mid-rung (SIGKILL) and started again that
+// finishes with the same decisions; run --from-sweep; --dry-run and --emit skypilot; bad input, each
+// refused before any training.
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { labelledDataset } from '../fixtures.js';
+import { ftplan, ROOT, tempDir } from '../helpers.js';
+
+const tmp = () => tempDir('ftplan-sweep-');
+const DATASET = labelledDataset({ dir: join(tmp(), 'reviews'), train: 400, test: 48, seed: 61 }).dir;
+// 400 rows ÷ 16 = 25 steps/epoch × 2 epochs: rungs at steps 6 (1/9) and 50 (1/3 is skipped: one trial is left)
+const SWEEP = ['sweep', '--model', 'tiny', '--init', 'random', '--dataset', DATASET, '--epochs', '2', '--lr', '3e-4,1e-3,3e-3', '--seed', '5', '--steps', '2', '--min-time', '0', '--save-steps', '3'];
+
+interface Report {
+  status: string;
+  trials: { id: string; settings: Record<string, number>; rungs: (number | null)[]; stepsDone: number; totalSteps: number; curves: string | null }[];
+  decisions: { rung: number; kept: string[]; ranking: { trial: string; value: number }[] }[];
+  winner: { trial: string; settings: Record<string, number>; value: number } | null;
+  planned: { steps: number; hours: number };
+  grid: { steps: number; hours: number };
+  actual: { steps: number; hours: number; starts: number };
+  vsGrid: { stepsSavedPct: number; plannedSavingPct: number };
+}
+
+describe('ftplan sweep', () => {
+  const dir = join(tmp(), 'sweep');
+  let whole: Report;
+
+  it('prints the plan first, trains by successive halving, and reports the winner against the grid', () => {
+    const r = ftplan([...SWEEP, '--dir', dir, '--price-per-hour', '2', '--report', join(dir, 'report.md')]);
+    expect(r.code, r.stderr).toBe(0);
+    const plan = r.stdout.indexOf('plan: 3 trials (grid over --lr)');
+    expect(plan).toBe(0);
+    expect(r.stdout.indexOf('done: 3 trials')).toBeGreaterThan(plan);
+    expect(r.stdout).toMatch(/the search: 62 steps, .* the grid \(every trial to the end\): 150 steps/);
+    // progress: rung 1 trains all three to step 2, the one kept goes on to the end
+    expect(r.stderr).toMatch(/rung 1\/3 · trial 1\/3 t01 \(lr 3e-4\) · steps 0→6 of 50/);
+    expect(r.stderr).toMatch(/rung 3\/3 · trial 1\/1 t0\d .* steps 6→50 of 50/);
+    expect(r.stdout).toMatch(/vs the grid: 62 steps trained against the grid's 150 \(59% fewer\)/);
+    expect(r.stdout).toContain(`ftplan run --from-sweep ${dir}`);
+    const md = readFileSync(join(dir, 'report.md'), 'utf8');
+    expect(md).toContain('## Rung decisions');
+    expect(md).toMatch(/!\[t01\]\(trials\/t01\/curves\.svg\)/);
+    // the same command on a finished sweep trains nothing and reports it again
+    const again = ftplan([...SWEEP, '--dir', dir, '--price-per-hour', '2', '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).not.toMatch(/rung \d\/3 · trial/);
+    whole = JSON.parse(again.stdout) as Report;
+    expect(whole.status).toBe('done');
+    expect(whole.trials.map((t) => t.settings.lr)).toEqual([3e-4, 1e-3, 3e-3]);
+    expect(whole.decisions).toHaveLength(1);
+    const [d] = whole.decisions;
+    expect(d!.kept).toHaveLength(1);
+    expect(d!.ranking.map((x) => x.value)).toEqual([...d!.ranking.map((x) => x.value)].sort((a, b) => a - b));
+    expect(whole.winner!.trial).toBe(d!.kept[0]);
+    const w = whole.trials.find((t) => t.id === whole.winner!.trial)!;
+    expect(w.stepsDone).toBe(50);
+    expect(whole.trials.filter((t) => t.stepsDone === 6)).toHaveLength(2);
+    expect(whole.actual.steps).toBe(62);
+    expect(whole.grid.steps).toBe(150);
+    expect(whole.vsGrid.stepsSavedPct).toBeCloseTo((1 - 62 / 150) * 100, 9);
+    for (const t of whole.trials) expect(existsSync(join(dir, 'trials', t.id, 'curves.svg'))).toBe(true);
+    expect(existsSync(join(dir, 'trials', w.id, 'model.safetensors'))).toBe(true);
+  }, 300_000);
+
+  it('a sweep killed mid-rung (SIGKILL) and started again finishes with the same decisions', async () => {
+    const killed = join(tmp(), 'killed');
+    const child = spawn(process.execPath, [join(ROOT, 'bin/ftplan.js'), ...SWEEP, '--dir', killed, '--price-per-hour', '2'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    // killed while the last trial kept trains on to the end, past a checkpoint of its own
+    await new Promise<void>((res, rej) => {
+      const poll = setInterval(() => {
+        const m = /rung 3\/3 · trial 1\/1 (t\d+)/.exec(err);
+        if (m) {
+          try {
+            const lines = readFileSync(join(killed, 'trials', m[1]!, 'metrics.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"train"'));
+            if (lines.length >= 16) {
+              clearInterval(poll);
+              child.kill('SIGKILL');
+              res();
+            }
+          } catch {
+            /* not yet */
+          }
+        }
+      }, 10);
+      child.on('close', () => {
+        clearInterval(poll);
+        rej(new Error(`the sweep ended before it was killed: ${err}`));
+      });
+    });
+    await new Promise((res) => child.on('close', res));
+    const state = JSON.parse(readFileSync(join(killed, 'sweep.json'), 'utf8'));
+    expect(state.winner).toBeNull();
+    expect(state.results).toHaveLength(3); // rung 1 done, the last rung not
+    const r = ftplan([...SWEEP, '--dir', killed, '--price-per-hour', '2', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/continuing the sweep .*: 3 rung result\(s\) done/);
+    // it continued the trial from a checkpoint inside the rung, not from the rung's start
+    expect(Number(/resuming from \S*checkpoint-(\d+) /.exec(r.stderr)?.[1])).toBeGreaterThan(6);
+    const again = JSON.parse(r.stdout) as Report;
+    expect(again.decisions).toEqual(whole.decisions);
+    expect(again.winner).toEqual(whole.winner);
+    expect(again.trials.map((t) => t.rungs)).toEqual(whole.trials.map((t) => t.rungs)); // the same metrics, bit for bit
+    expect(again.actual.starts).toBe(2); // the start that was killed, and this one
+    // the winner's curve has each step once: the lines the killed segment wrote past its checkpoint went
+    const steps = readFileSync(join(killed, 'trials', again.winner!.trial, 'metrics.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"train"')).map((l) => JSON.parse(l).step);
+    expect(steps).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    expect(whole.actual.starts).toBe(1); // a finished sweep started again only reports
+  }, 300_000);
+
+  it('run --from-sweep trains the winner with its settings (flags given win, named): the weights its rungs reached, bit for bit', () => {
+    const out = join(tmp(), 'winner');
+    const r = ftplan(['run', '--from-sweep', dir, '--save-steps', '4', '--output-dir', out, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(new RegExp(`from the sweep in ${dir}: the winner ${whole.winner!.trial}`));
+    expect(r.stderr).toMatch(/given on the command line, these win over the sweep's: --save-steps 4 \(the sweep's: 3\)/);
+    const run = JSON.parse(r.stdout);
+    expect(run.dataset).toBe(DATASET);
+    expect(run.steps).toBe(50);
+    const st = JSON.parse(readFileSync(join(out, 'checkpoint-50', 'trainer_state.json'), 'utf8'));
+    expect(st.lr).toBe(whole.winner!.settings.lr);
+    expect(st.epochs).toBe(2);
+    expect(st.seed).toBe(5);
+    // the sweep paused the winner at step 6 and continued it to 50 with the whole run's schedule and
+    // data order: the same weights as this uninterrupted run
+    expect(readFileSync(join(out, 'model.safetensors')).equals(readFileSync(join(dir, 'trials', whole.winner!.trial, 'model.safetensors')))).toBe(true);
+    expect(run.finalEval.loss).toBe(whole.winner!.value);
+  }, 120_000);
+
+  it('--dry-run prints the plan and writes nothing; --emit skypilot writes a task that runs the sweep', () => {
+    const d = join(tmp(), 'dry');
+    const r = ftplan([...SWEEP, '--dir', d, '--dry-run', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(existsSync(d)).toBe(false);
+    const plan = JSON.parse(r.stdout);
+    expect(plan.status).toBe('planned');
+    expect(plan.planned.steps).toBe(62);
+    const yamlFile = join(tmp(), 'sweep.yaml');
+    const e = ftplan([...SWEEP, '--dir', d, '--emit', 'skypilot', '--output', yamlFile]);
+    expect(e.code, e.stderr).toBe(0);
+    expect(existsSync(d)).toBe(false);
+    const task = parse(readFileSync(yamlFile, 'utf8'));
+    expect(task.resources.accelerators).toMatch(/^[A-Za-z0-9-]+:\d+$/);
+    expect(task.file_mounts[`/ftplan/data/reviews`]).toBe(DATASET);
+    expect(task.run).toMatch(/node bin\/ftplan\.js sweep .*--dataset \/ftplan\/data\/reviews .*--lr '3e-4,1e-3,3e-3' .*--price-per-hour [\d.]+ --dir /);
+  }, 120_000);
+
+  it('refuses bad input before any training', () => {
+    const d = join(tmp(), 'bad');
+    // the flag checks are the unit suite's (test/unit/sweep.test.ts); here, as the CLI reports them
+    const cases: [string[], RegExp][] = [
+      [['--lr', '1e-4,1e-4'], /--lr 1e-4,1e-4: 0.0001 is listed twice/],
+      [['--lr', '1e-4,3e-4', '--budget', '0.0000001', '--price-per-hour', '1'], /--budget 1e-7: below one rung: the first rung alone .* is planned at \$/],
+    ];
+    for (const [extra, message] of cases) {
+      const r = ftplan(['sweep', '--model', 'tiny', '--init', 'random', '--dataset', DATASET, '--epochs', '2', '--steps', '2', '--min-time', '0', '--dir', d, ...extra]);
+      expect(r.code, `${extra.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr).toMatch(/fix: /);
+      expect(existsSync(join(d, 'trials'))).toBe(false);
+      expect(existsSync(join(d, 'sweep.json'))).toBe(false);
+    }
+    // a data set without a test split cannot rank trials
+    const noTest = join(tmp(), 'train-only.jsonl');
+    writeFileSync(noTest, readFileSync(join(DATASET, 'train.jsonl'), 'utf8'));
+    const r = ftplan(['sweep', '--model', 'tiny', '--init', 'random', '--dataset', noTest, '--lr', '1e-4,3e-4', '--steps', '2', '--min-time', '0', '--dir', d]);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/no test split to evaluate the trials on/);
+    // another sweep's folder is not continued with other settings
+    const other = ftplan([...SWEEP.map((a) => (a === '3e-4,1e-3,3e-3' ? '1e-4,1e-3' : a)), '--dir', dir, '--dry-run']);
+    expect(other.code).toBe(2);
+    expect(other.stderr).toMatch(/holds a sweep with other settings/);
+  }, 300_000);
+});
