@@ -135,6 +135,19 @@ describe('ftplan run → ftplan eval with a Llama-family decoder', () => {
     expect(resumed.finalEval).toEqual(JSON.parse(a.stdout).finalEval);
   }, 600_000);
 
+  it('the budget guard stops a decoder run after its first step, leaving a resumable checkpoint in the HF layout', () => {
+    const model = tinyDecoderFolder(join(tmp(), 'tiny-llama-budget'), 'llama', 'causal-lm', { seed: 8 });
+    const out = tmp();
+    const r = ftplan(['run', '--model', model.dir, '--task', 'causal-lm', '--dataset', DATASET, '--limit', '64', '--epochs', '1', '--batch-size', '8', '--price-per-hour', '3600', '--budget', '0.000001', '--output-dir', out, '--json', ...QUICK]);
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.status).toBe('budget');
+    expect(j.steps).toBe(1);
+    expect(j.checkpoint).toBe(join(out, 'checkpoint-1'));
+    for (const f of ['model.safetensors', 'config.json', 'training_state.pt', 'tokenizer.json']) expect(existsSync(join(j.checkpoint, f)), f).toBe(true);
+    expect(JSON.parse(readFileSync(join(j.checkpoint, 'config.json'), 'utf8')).architectures).toEqual(['LlamaForCausalLM']);
+  }, 120_000);
+
   it('a data set whose every prompt fills the sequence is refused with the counted skips', () => {
     const model = tinyDecoderFolder(join(tmp(), 'tiny-qwen2-lm'), 'qwen2', 'causal-lm', { seed: 7, config: { max_position_embeddings: 16 } });
     const file = join(tmp(), 'long.jsonl');
