@@ -39,6 +39,15 @@ export default defineConfig({
     globalSetup: ['test/global-setup.ts'],
     // imported price tables and the calibration store of the tests stay out of the user's ~/.ftplan
     env: { FTPLAN_HOME: testHome },
-    projects: [project('unit', 0, true), project('native', 1, false), project('e2e', 2, true, { OMP_NUM_THREADS: '1' }), project('slow', 3, false), project('data', 4, false)],
+    projects: [
+      project('unit', 0, true),
+      project('native', 1, false),
+      project('e2e', 2, true, { OMP_NUM_THREADS: '1' }),
+      project('slow', 3, false),
+      project('data', 4, false),
+      // benchmarks written as tests: accuracy runs on the real tweets that take the better part of an
+      // hour on 2 cores (npm run bench:accuracy, FTPLAN_DATA); their numbers go to bench/RESULTS.md
+      { extends: true as const, test: { name: 'accuracy', include: ['bench/accuracy/**/*.test.ts'], sequence: { groupOrder: 5 }, maxWorkers: 1, fileParallelism: false } },
+    ],
   },
 });

@@ -2,7 +2,7 @@
 // FLOPs per token in the JSON), run → eval for both tasks (the saved folder reproduces the run's
 // final metrics exactly), resume bit for bit, and bad input. Tiny random checkpoints with a byte
 // tokenizer (decoder-cli-fixtures.ts) on a synthetic labelled set: small and fast, nothing
-// downloaded. The accuracy runs on the real tweets are in the data suite (test/data/decoder-accuracy.test.ts).
+// downloaded. The accuracy runs on the real tweets are benchmarks (bench/accuracy/decoder-accuracy.test.ts, npm run bench:accuracy).
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';

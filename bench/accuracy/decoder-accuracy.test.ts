@@ -7,8 +7,8 @@ import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { packagedTokenizerDir } from '../../src/data/lm-tokenizer.js';
-import { ftplan as cli, tempDir } from '../helpers.js';
-import { TWEETS } from '../real-data.js';
+import { ftplan as cli, tempDir } from '../../test/helpers.js';
+import { TWEETS } from '../../test/real-data.js';
 
 const tmp = () => tempDir('ftplan-dec-acc-');
 // a hang guard only: the causal-LM run's 128k-vocabulary head makes its steps the slow ones

@@ -6,8 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ftplan as cli, tempDir } from '../helpers.js';
-import { TWEETS } from '../real-data.js';
+import { ftplan as cli, tempDir } from '../../test/helpers.js';
+import { TWEETS } from '../../test/real-data.js';
 
 // a hang guard only: about 1,000 steps of mini in all, minutes on an idle 2-core machine
 const ftplan = (args: string[]) => cli(args, { timeoutMs: 3_000_000 });
