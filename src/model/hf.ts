@@ -21,6 +21,8 @@ import { CONV1D, expectedShapes, matchTensors, transpose2d, type NamedTensor } f
 import { preflightCheckpoint, type CheckpointCheck } from './preflight.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { encodeSafetensors, readSafetensors } from './safetensors.js';
+import { modelFamilyOf, parseDecoderConfig, SUPPORTED_MODEL_TYPES } from './families.js';
+import { decoderPresetNames } from './decoder-presets.js';
 
 export type { NamedTensor };
 export { expectedShapes, transpose2d };
@@ -28,7 +30,7 @@ export type StateDict = Record<string, NamedTensor>;
 
 export type ModelSource = { kind: 'preset'; name: string } | { kind: 'folder'; dir: string; name: string };
 
-const TOKENIZER_FILES = ['tokenizer.json', 'vocab.json', 'merges.txt', 'tokenizer_config.json', 'special_tokens_map.json'];
+const TOKENIZER_FILES = ['tokenizer.json', 'vocab.json', 'merges.txt', 'tokenizer_config.json', 'special_tokens_map.json', 'chat_template.jinja'];
 
 function inputError(file: string, message: string, fix: string): FtplanError {
   return new FtplanError('ERR_INPUT', `${file}: ${message}`, { fix });
@@ -62,7 +64,7 @@ function localModel(spec: string): ModelSource | null {
 }
 
 function notAModel(spec: string): FtplanError {
-  return new FtplanError('ERR_INPUT', `--model ${spec}: no such preset or folder`, { fix: `use one of ${Object.keys(PRESETS).join(', ')}, a folder with config.json, or a Hugging Face id (org/name)` });
+  return new FtplanError('ERR_INPUT', `--model ${spec}: no such preset or folder`, { fix: `use one of ${[...Object.keys(PRESETS), ...decoderPresetNames()].join(', ')}, a folder with config.json, or a Hugging Face id (org/name)` });
 }
 
 /**
@@ -98,13 +100,16 @@ function missingFromSnapshot(need: ModelNeed) {
 async function selectModelFiles(id: string, need: ModelNeed, files: RepoFile[], get: (path: string) => Promise<string>): Promise<{ fetch: string[]; absent: string[] }> {
   const has = new Set(files.map((f) => f.path));
   if (!has.has('config.json')) {
-    throw new FtplanError('ERR_INPUT', `--model ${id}: the repo has no config.json (it has ${[...has].slice(0, 8).join(', ') || 'no files'}${has.size > 8 ? ', …' : ''})`, { fix: 'ftplan fine-tunes GPT-2 checkpoints saved by transformers: pick a repo with config.json' });
+    throw new FtplanError('ERR_INPUT', `--model ${id}: the repo has no config.json (it has ${[...has].slice(0, 8).join(', ') || 'no files'}${has.size > 8 ? ', …' : ''})`, { fix: `ftplan fine-tunes checkpoints saved by transformers (${SUPPORTED_MODEL_TYPES.join(', ')}): pick a repo with config.json` });
   }
   const fetch = ['config.json', ...TOKENIZER_FILES.filter((f) => has.has(f))];
   const absent = TOKENIZER_FILES.filter((f) => !has.has(f));
   if (need === 'weights') {
     // the config first: a model ftplan cannot build is refused before gigabytes of weights arrive
-    readHfConfig(dirname(await get('config.json')));
+    const configFile = await get('config.json');
+    const raw = readJsonFile(configFile);
+    if (modelFamilyOf(raw, configFile) === 'gpt2') readHfConfig(dirname(configFile));
+    else parseDecoderConfig(raw, { task: 'causal-lm', file: configFile });
     const index = 'model.safetensors.index.json';
     if (has.has('model.safetensors')) fetch.push('model.safetensors');
     else if (has.has(index)) {

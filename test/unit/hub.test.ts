@@ -12,12 +12,16 @@ import { findSnapshot, hubCacheDir, hubHome, hubSettings, isRepoId, repoFolderNa
 import { loadCheckpoint, obtainModel, resolveModel } from '../../src/model/hf.js';
 import { tempDir } from '../helpers.js';
 import { labelledDatasetFiles, labelledRows, LABELS, parquetOf, sha256, startHubServer, tinyModelFiles, type HubServer } from '../hub-server.js';
+import { tinyDecoderCheckpoint } from '../decoder-fixtures.js';
 
 const TOKEN = 'hf_test_granted_0123456789';
 const OTHER_TOKEN = 'hf_test_not_granted_98765';
 const modelFiles = tinyModelFiles(1);
 const weights = modelFiles.find((f) => f.path === 'model.safetensors')!.content as Buffer;
 const llamaConfig = JSON.stringify({ model_type: 'llama', vocab_size: 32000, hidden_size: 64 });
+// a whole tiny Llama (config.json + model.safetensors, HF names): its weights download like GPT-2's
+const tinyLlama = tinyDecoderCheckpoint(tempDir('ftplan-hub-llama-'), { family: 'llama', task: 'causal-lm', seed: 3 });
+const tinyLlamaFiles = readdirSync(tinyLlama.dir).map((f) => ({ path: f, content: readFileSync(join(tinyLlama.dir, f)) }));
 let hub: HubServer;
 
 beforeAll(async () => {
@@ -28,6 +32,7 @@ beforeAll(async () => {
       { type: 'model', id: 'acme/private-gpt2', files: modelFiles, private: true },
       { type: 'model', id: 'acme/bin-only', files: [...modelFiles.filter((f) => f.path !== 'model.safetensors'), { path: 'pytorch_model.bin', content: Buffer.alloc(64, 1) }] },
       { type: 'model', id: 'acme/llama', files: [{ path: 'config.json', content: llamaConfig }, { path: 'model.safetensors', content: weights }] },
+      { type: 'model', id: 'acme/tiny-llama', files: tinyLlamaFiles },
       {
         type: 'model',
         id: 'acme/sharded',
@@ -234,8 +239,18 @@ describe('a model from the hub', () => {
     expect(hub.contentGets('pytorch_model.bin')).toEqual([]);
     const from = hub.requests.length;
     const llama = await failure(obtainModel('acme/llama', 'weights', { env, log: () => {} }));
-    expect(llama.message).toMatch(/model_type is 'llama', not 'gpt2'/);
+    expect(llama.message).toMatch(/config\.json: has no intermediate_size \(a llama config needs it\)/);
     expect(newRequests(from).some((r) => r.url.includes('model.safetensors') || r.url.includes('/lfs-cdn/'))).toBe(false);
+  });
+});
+
+describe('a Llama-family model from the hub', () => {
+  it('for its weights: config.json checked as a decoder\'s, then model.safetensors into the cache, byte for byte', async () => {
+    const env = hubEnv();
+    const src = await obtainModel('acme/tiny-llama', 'weights', { env, log: () => {} });
+    const dir = src.kind === 'folder' ? src.dir : '';
+    expect(readFileSync(join(dir, 'model.safetensors')).equals(readFileSync(join(tinyLlama.dir, 'model.safetensors')))).toBe(true);
+    expect(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).model_type).toBe('llama');
   });
 });
 
