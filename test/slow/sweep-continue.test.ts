@@ -5,24 +5,12 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { labelledDataset } from '../fixtures.js';
-import { ftplan, ROOT, tempDir } from '../helpers.js';
+import { ftplan, ROOT } from '../helpers.js';
+import { smallSweep, sweepTmp, type SweepReport } from '../sweep-fixtures.js';
 
-const tmp = () => tempDir('ftplan-sweep-');
-const DATASET = labelledDataset({ dir: join(tmp(), 'reviews'), train: 400, test: 48, seed: 61 }).dir;
-// 400 rows ÷ 16 = 25 steps/epoch × 2 epochs: rungs at steps 6 (1/9) and 50 (1/3 is skipped: one trial is left)
-const SWEEP = ['sweep', '--model', 'tiny', '--init', 'random', '--dataset', DATASET, '--epochs', '2', '--lr', '3e-4,1e-3,3e-3', '--seed', '5', '--steps', '2', '--min-time', '0', '--save-steps', '3'];
-
-interface Report {
-  status: string;
-  trials: { id: string; settings: Record<string, number>; rungs: (number | null)[]; stepsDone: number; totalSteps: number; curves: string | null }[];
-  decisions: { rung: number; kept: string[]; ranking: { trial: string; value: number }[] }[];
-  winner: { trial: string; settings: Record<string, number>; value: number } | null;
-  planned: { steps: number; hours: number };
-  grid: { steps: number; hours: number };
-  actual: { steps: number; hours: number; starts: number };
-  vsGrid: { stepsSavedPct: number; plannedSavingPct: number };
-}
+const tmp = sweepTmp;
+const { args: SWEEP, dataset: DATASET } = smallSweep();
+type Report = SweepReport;
 
 describe('ftplan sweep (continued, the winner)', () => {
   const dir = join(tmp(), 'sweep');
