@@ -14,14 +14,13 @@
 //   node bench/decoder-vs-eager.mjs                        (after `npm run build`)
 //   BENCH_MODEL=tiny-qwen2 BENCH_PAIRS=2 node bench/decoder-vs-eager.mjs   (a quick try)
 //   BENCH_ROWS=causal-lm:bf16,classification:fp32 BENCH_BATCH=4 BENCH_SEQ=128 node bench/decoder-vs-eager.mjs
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { detectBlas, loadNative } from '../dist/native.js';
 import { decoderPresetConfig } from '../dist/model/decoder-presets.js';
 import { decoderFlopsPerToken } from '../dist/model/decoder-size.js';
 import { median } from '../dist/measurement.js';
+import { eagerWorker as worker } from './eager-worker.mjs';
 
 const PY = process.env.BENCH_PYTHON ?? '/usr/bin/python3';
 const PAIRS = Number(process.env.BENCH_PAIRS ?? 5);
@@ -36,22 +35,7 @@ const rowsSpec = (process.env.BENCH_ROWS ?? 'classification:bf16,causal-lm:bf16'
 const addon = loadNative();
 const log = (s) => process.stderr.write(`${s}\n`);
 
-function eagerWorker(task, dtype) {
-  const p = spawn(PY, ['bench/eager_decoder.py', '--worker', '--model', MODEL, '--task', task, '--batch', String(B), '--seq', String(T), '--dtype', dtype, '--threads', String(threads)], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const lines = createInterface({ input: p.stdout });
-  const queue = [];
-  const waiting = [];
-  lines.on('line', (l) => (waiting.length ? waiting.shift()(JSON.parse(l)) : queue.push(JSON.parse(l))));
-  const next = () => (queue.length ? Promise.resolve(queue.shift()) : new Promise((r) => waiting.push(r)));
-  return {
-    ready: next(),
-    ask: (cmd) => {
-      p.stdin.write(`${JSON.stringify(cmd)}\n`);
-      return next();
-    },
-    quit: () => p.stdin.end(`${JSON.stringify({ cmd: 'quit' })}\n`),
-  };
-}
+const eagerWorker = (task, dtype) => worker(PY, 'bench/eager_decoder.py', ['--model', MODEL, '--task', task, '--batch', String(B), '--seq', String(T), '--dtype', dtype, '--threads', String(threads)]);
 
 // Full rows of random tokens (the eager worker's batch is full rows too); causal-lm counts every next token.
 function batchOf(cfg, task) {

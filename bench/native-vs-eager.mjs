@@ -11,13 +11,12 @@
 // the same way (on the first config).
 //   node bench/native-vs-eager.mjs            (after `npm run build`; ~10 min on 2 idle cores)
 //   BENCH_PAIRS=7 BENCH_CONFIGS=8:fp32,16:bf16 node bench/native-vs-eager.mjs
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { detectBlas, loadNative } from '../dist/native.js';
 import { modelConfig } from '../dist/model/presets.js';
 import { median } from '../dist/measurement.js';
+import { eagerWorker as worker } from './eager-worker.mjs';
 
 const PY = process.env.BENCH_PYTHON ?? '/usr/bin/python3';
 const PAIRS = Number(process.env.BENCH_PAIRS ?? 5);
@@ -32,22 +31,7 @@ const addon = loadNative();
 const cfg = modelConfig(MODEL);
 const log = (s) => process.stderr.write(`${s}\n`);
 
-function eagerWorker(batch, dtype) {
-  const p = spawn(PY, ['bench/eager_gpt2.py', '--worker', '--model', MODEL, '--batch', String(batch), '--seq', String(T), '--dtype', dtype, '--threads', String(threads)], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const lines = createInterface({ input: p.stdout });
-  const queue = [];
-  const waiting = [];
-  lines.on('line', (l) => (waiting.length ? waiting.shift()(JSON.parse(l)) : queue.push(JSON.parse(l))));
-  const next = () => (queue.length ? Promise.resolve(queue.shift()) : new Promise((r) => waiting.push(r)));
-  return {
-    ready: next(),
-    ask: (cmd) => {
-      p.stdin.write(`${JSON.stringify(cmd)}\n`);
-      return next();
-    },
-    quit: () => p.stdin.end(`${JSON.stringify({ cmd: 'quit' })}\n`),
-  };
-}
+const eagerWorker = (batch, dtype) => worker(PY, 'bench/eager_gpt2.py', ['--model', MODEL, '--batch', String(batch), '--seq', String(T), '--dtype', dtype, '--threads', String(threads)]);
 
 function batchOf(B) {
   let s = 12345;
