@@ -22,7 +22,34 @@ import type {
 
 export type Dtype = 'fp32' | 'bf16';
 
-export interface TrainOptions {
+/** What trains: every weight, LoRA adapters on a frozen base, LoRA on an NF4-quantised base, or the head only. */
+export type Method = 'full' | 'lora' | 'qlora' | 'head';
+
+/**
+ * Parameter-efficient fine-tuning, with Hugging Face PEFT's semantics (docs/peft.md). Absent fields
+ * keep PEFT's LoraConfig defaults (r 8, alpha 8, dropout 0); method absent = 'full'.
+ */
+export interface PeftOptions {
+  method?: Method;
+  /** lora/qlora: adapter rank, an integer >= 1 */
+  loraR?: number;
+  /** lora/qlora: the adapters' output is scaled by loraAlpha / loraR */
+  loraAlpha?: number;
+  /** lora/qlora: dropout on the adapters' input, in [0, 1) */
+  loraDropout?: number;
+  /** leaf module names that get adapters (q_proj, v_proj, c_attn, ...); absent or empty: every linear layer of the blocks */
+  loraTargets?: string[];
+  /** lora: how the frozen base weights are held; qlora: the dtype NF4 weights are dequantised to */
+  baseDtype?: Dtype;
+  /** qlora: quantise the per-block absmax scales too (bitsandbytes' double quantisation) */
+  nf4DoubleQuant?: boolean;
+  /** head: also train the last N blocks */
+  unfreezeLast?: number;
+  /** every method: recompute each block's activations in the backward pass instead of keeping them */
+  gradientCheckpointing?: boolean;
+}
+
+export interface TrainOptions extends PeftOptions {
   lr?: number;
   beta1?: number;
   beta2?: number;
@@ -84,9 +111,26 @@ export interface DistributedOptions {
 
 export type NamedTensors = Record<string, { shape: number[]; data: Float32Array }>;
 
+/** What a session's model holds and trains. */
+export interface ParameterInfo {
+  total: number;
+  trainable: number;
+  /** bytes of the frozen weights as held (bf16, NF4 codes + scales, fp32) */
+  frozenBytes: number;
+  /** bytes of the trainable parameters (fp32) */
+  trainableBytes: number;
+  /** module paths that carry LoRA adapters (HF names, e.g. model.layers.0.self_attn.q_proj) */
+  loraModules: string[];
+}
+
 export interface NativeSession {
   /** builds the model and its optimizer (seeded); returns the parameter count */
   init(): Promise<number>;
+  /** the trainable parameters only (LoRA A/B under `<module>.lora_A.weight`, the head, unfrozen blocks), float32 */
+  trainableState(): Promise<NamedTensors>;
+  /** the whole model under HF names with each LoRA delta merged in (W + alpha/r · B·A), float32 */
+  mergedState(): Promise<NamedTensors>;
+  parameterInfo(): Promise<ParameterInfo>;
   loadState(state: NamedTensors): Promise<StateLoadReport>;
   state(): Promise<NamedTensors>;
   /** AdamW moments and steps + random generator states, for an exact resume */
