@@ -29,6 +29,9 @@ import { loadNative } from '../native.js';
 import { kernelsPerLayerOf, layersOf, parameterTensorsOf } from '../planner/model-shape.js';
 import { project } from '../planner/projection.js';
 import { renderEstimate } from '../report/table.js';
+import { settingsToMeasure } from '../estimate/method.js';
+import type { MemoryBreakdown } from '../measure/measure.js';
+import { calibrationName, describePeft, FULL, nativePeft, peftRecord, type PeftRecord, type PeftSettings } from '../train/peft.js';
 import { ESTIMATE_OPTIONS, EstimateArgsSchema, parseArgs, type EstimateArgs } from './options.js';
 import { defaultThreads } from '../util/host.js';
 
@@ -134,6 +137,7 @@ export async function estimate(args: EstimateArgs, progress?: (line: string) => 
   let lengths: LengthProfile;
   let seq: ReturnType<typeof planSequence>;
   let checkpoint: CheckpointSummary | null = null;
+  let training: PeftRecord & { description: string };
   const notes: string[] = [];
   const { rows: priceRows } = loadCatalog({ catalogs: args.catalog }); // bad price tables fail before any measuring
   if (args.lmFormat !== 'auto' && args.task !== 'causal-lm' && !args.measurement) throw usageError(`--lm-format ${args.lmFormat} is for --task causal-lm`, 'add --task causal-lm, or leave --lm-format out');
@@ -155,6 +159,8 @@ export async function estimate(args: EstimateArgs, progress?: (line: string) => 
     if (measuredBatch.microBatch !== args.batchSize || measuredBatch.gradAccum !== args.gradAccum)
       notes.push(`batch: the measurement's (${describeBatch(measuredBatch, 'process')}), at which ${args.measurement} was measured; --batch-size ${args.batchSize} --grad-accum ${args.gradAccum} do not apply to a re-plan (estimate again to plan another batch)`);
     seq = planSequence(args, cfg, lengths, measuredBatch);
+    training = (m.training as typeof training | undefined) ?? { ...peftRecord(FULL, cfg), description: describePeft(FULL, cfg) };
+    if (args.method !== undefined && args.method !== training.method) notes.push(`method: the measurement's (${training.method}); --method ${args.method} does not apply to a re-plan (estimate again to measure it)`);
     progress?.(`re-planning from ${args.measurement} (measured ${m.measuredAt} on ${m.device}: ${m.deviceName}) at its batch: ${describeBatch(measuredBatch, 'process')}`);
   } else {
     // Throughput depends on the shape, not on weight values: a folder's config.json is enough; its
@@ -168,10 +174,12 @@ export async function estimate(args: EstimateArgs, progress?: (line: string) => 
     }
     if (lengths.note) notes.push(lengths.note);
     const batch = batchPlan(args.batchSize, args.gradAccum);
+    const peft: PeftSettings = settingsToMeasure(args, cfg);
     seq = planSequence(args, cfg, lengths, batch);
     if (args.device === 'cpu' || (args.device === 'auto' && !cudaVisible())) guardHostMemory(args.model, 'cpu', cfg, batch.microBatch, Math.max(seq.seqLen, ...seq.sampleLens, seq.probeSeqLen), args.dtype);
     const what = isDecoderConfig(cfg) ? `${args.model} (${cfg.modelType}, ${cfg.task}, ${args.dtype}` : `${args.model} (${args.dtype}`;
     progress?.(`measuring ${what}, batch ${batch.microBatch} × ${seq.sampleLens.length > 1 && args.seqLen === undefined ? `${Math.min(...seq.sampleLens)}–${Math.max(...seq.sampleLens)}` : seq.seqLen} tokens): ${args.warmupSteps} warm-up + at least ${args.steps} timed steps and ${args.minTime} s of them, taken one at a time as \`ftplan run\` takes them…`);
+    if (peft.method !== 'full' || peft.gradientCheckpointing) progress?.(`training: ${describePeft(peft, cfg)}`);
     const addon = loadNative();
     m = await measure(
       {
@@ -190,16 +198,23 @@ export async function estimate(args: EstimateArgs, progress?: (line: string) => 
         evalBatchSize: args.evalBatchSize,
         evalSteps: 2,
         activationSeqLen: seq.probeSeqLen,
+        peft: nativePeft(peft),
       },
       addon,
     );
+    // what trains, kept with the measurement (a re-plan from it plans the same method)
+    const measuredTrainable = (m.memoryBreakdown as MemoryBreakdown | undefined)?.trainableParameters;
+    const record = peftRecord(peft, cfg);
+    const counts = measuredTrainable !== undefined && measuredTrainable >= 0 ? { trainable: measuredTrainable, total: m.parameters } : undefined;
+    training = { ...record, ...(counts ? { trainableParameters: counts.trainable } : {}), description: describePeft(peft, cfg, counts) };
+    m = { ...m, training };
   }
   // The batch the numbers below are for: the measurement's, one process.
   const batch = batchPlan(m.batchSize, m.gradAccum);
   // What earlier runs on this device and model measured against their estimates (ftplan run),
   // applied by one rule to the projection here and to the plan's rows (calibration.ts).
   const task = modelTask(cfg);
-  const cal = readCalibration(calibrationKey(m.deviceName, calibrationModel(m.model, task), m.dtype));
+  const cal = readCalibration(calibrationKey(m.deviceName, calibrationModel(calibrationName(m.model, training), task), m.dtype));
   const applied = cal ? { ratio: cal.ratio, runs: cal.runs } : null;
   const gpus = loadGpus();
   const thePlan = plan({
@@ -225,6 +240,7 @@ export async function estimate(args: EstimateArgs, progress?: (line: string) => 
     calibration: applied,
   });
   thePlan.notes.push(...notes);
+  withTraining(thePlan, training);
   const projection = project({
     trainRows: seq.trainRows,
     evalRows: seq.evalRows,
@@ -250,6 +266,12 @@ export async function estimate(args: EstimateArgs, progress?: (line: string) => 
     task,
     flopsPerToken: m.flopsPerToken,
     parameters: m.parameters,
+    method: training.method,
+    lora: training.lora,
+    gradientCheckpointing: training.gradientCheckpointing,
+    trainableParameters: training.trainableParameters,
+    training,
+    memoryBreakdown: (m.memoryBreakdown as MemoryBreakdown | undefined) ?? null,
     device: m.device,
     dtype: m.dtype,
     batchSize: m.batchSize,
@@ -267,6 +289,13 @@ export async function estimate(args: EstimateArgs, progress?: (line: string) => 
     calibration: cal ? { used: true, ratio: cal.ratio, runs: cal.runs, observedRatio: cal.observedRatio, min: cal.min, max: cal.max, spreadPct: calibrationSpreadPct(cal), file: calibrationFile() } : { used: false },
     warnings,
   };
+}
+
+/** Each plan row says what it trains (the fields the planner sets itself are kept). */
+function withTraining(p: EstimateResult['plan'], t: PeftRecord): void {
+  const fields = { method: t.method, lora: t.lora, gradientCheckpointing: t.gradientCheckpointing, trainableParameters: t.trainableParameters };
+  p.rows = p.rows.map((r) => ({ ...fields, ...r }));
+  if (p.recommended) p.recommended = { ...fields, ...p.recommended };
 }
 
 export async function runEstimate(raw: Record<string, unknown>, out: (s: string) => void = (s) => process.stdout.write(s)): Promise<void> {
