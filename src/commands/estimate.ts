@@ -29,7 +29,7 @@ import { loadNative } from '../native.js';
 import { kernelsPerLayerOf, layersOf, parameterTensorsOf } from '../planner/model-shape.js';
 import { project } from '../planner/projection.js';
 import { renderEstimate } from '../report/table.js';
-import { settingsToMeasure } from '../estimate/method.js';
+import { checkEstimateFlags, settingsToMeasure } from '../estimate/method.js';
 import type { MemoryBreakdown } from '../measure/measure.js';
 import { calibrationName, describePeft, FULL, nativePeft, peftRecord, type PeftRecord, type PeftSettings } from '../train/peft.js';
 import { ESTIMATE_OPTIONS, EstimateArgsSchema, parseArgs, type EstimateArgs } from './options.js';
@@ -140,6 +140,7 @@ export async function estimate(args: EstimateArgs, progress?: (line: string) => 
   let training: PeftRecord & { description: string };
   const notes: string[] = [];
   const { rows: priceRows } = loadCatalog({ catalogs: args.catalog }); // bad price tables fail before any measuring
+  checkEstimateFlags(args); // a flag the method does not use fails before any loading
   if (args.lmFormat !== 'auto' && args.task !== 'causal-lm' && !args.measurement) throw usageError(`--lm-format ${args.lmFormat} is for --task causal-lm`, 'add --task causal-lm, or leave --lm-format out');
   if (args.measurement) {
     m = readMeasurement(args.measurement);

@@ -6,7 +6,12 @@
 import { usageError } from '../errors.js';
 import type { EstimateArgs } from '../flags/estimate.js';
 import type { AnyModelConfig } from '../model/model-config.js';
-import { peftSettings, type PeftSettings } from '../train/peft.js';
+import { checkMethodFlags, peftSettings, type PeftSettings } from '../train/peft.js';
+
+/** The method flags checked before anything is loaded (auto passes: the planner's). */
+export function checkEstimateFlags(args: EstimateArgs): void {
+  if (args.method !== 'auto') checkMethodFlags(args);
+}
 
 export function settingsToMeasure(args: EstimateArgs, cfg: AnyModelConfig): PeftSettings {
   if (args.method === 'auto') return autoMeasured(args, cfg);

@@ -23,7 +23,7 @@ import { curvesSvg } from '../report/run.js';
 import { ADAPTER_CONFIG, baseModelName, readAdapter, readAdapterConfig, type AdapterInfo } from '../model/peft-adapter.js';
 import { argsWithAdapter, checkAdapterResumable, loadAdapter } from './adapter.js';
 import { checkOutputDir, checkResumable, findCheckpoint, loadTrainingState, writeMerged } from './checkpoint.js';
-import { calibrationName, describePeft, nativePeft, peftRecord, peftSettings, requirePeftSession } from './peft.js';
+import { calibrationName, checkMethodFlags, describePeft, nativePeft, peftRecord, peftSettings, requirePeftSession } from './peft.js';
 import { workerThreads, type DistEnv } from './distributed.js';
 import { evalPaddedTokens } from './evaluate.js';
 import { runInputs } from './inputs.js';
@@ -56,6 +56,7 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
   // LoRA runs open the frozen base from --model and put the adapter (--adapter's, or the resumed
   // checkpoint's: checkpoints hold the adapter only) on top; the other methods resume a whole model.
   const method = args.method ?? (args.adapter ? readAdapterConfig(args.adapter).info.method : 'full');
+  if (!args.adapter) checkMethodFlags({ ...args, method }); // before the data and the model are loaded
   const adapterRun = method === 'lora' || method === 'qlora';
   const adapterCheckpoint = resumeFrom && existsSync(join(resumeFrom.dir, ADAPTER_CONFIG));
   if (resumeFrom && adapterCheckpoint !== adapterRun) {

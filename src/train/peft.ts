@@ -52,10 +52,10 @@ const FLAG_METHODS: Record<string, readonly Method[]> = {
 };
 
 /**
- * The flags as settings for `cfg`. `--method auto` is not a method a session trains (the planner
- * resolves it first: estimate/method.ts); here it is a usage error.
+ * The method the flags name, each flag it does not use refused by name: what can be checked before
+ * the model and the data are loaded (a hub download, a tokenized data set).
  */
-export function peftSettings(args: PeftArgs, cfg: AnyModelConfig, modelName: string): PeftSettings {
+export function checkMethodFlags(args: PeftArgs): Method {
   const m = (args.method ?? 'full') as Method | 'auto';
   if (m === 'auto') throw usageError('--method auto chooses among methods when planning (ftplan estimate); a run trains one', 'give --method full, lora, qlora or head');
   for (const [key, methods] of Object.entries(FLAG_METHODS)) {
@@ -66,6 +66,15 @@ export function peftSettings(args: PeftArgs, cfg: AnyModelConfig, modelName: str
       throw usageError(`${flag} is for --method ${methods.join(' or ')}, and the method is ${m}${args.method === undefined ? ' (the default)' : ''}`, `add --method ${methods[0]}, or leave ${flag} out`);
     }
   }
+  return m;
+}
+
+/**
+ * The flags as settings for `cfg`. `--method auto` is not a method a session trains (the planner
+ * resolves it first: estimate/method.ts); here it is a usage error.
+ */
+export function peftSettings(args: PeftArgs, cfg: AnyModelConfig, modelName: string): PeftSettings {
+  const m = checkMethodFlags(args);
   const gradientCheckpointing = args.gradientCheckpointing === true;
   if (m === 'full') return { ...FULL, gradientCheckpointing };
   if (m === 'head') {
