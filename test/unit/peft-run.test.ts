@@ -12,12 +12,15 @@ import { beforeEach, describe, expect, it, vi } from 'vitest';
 import yargs from 'yargs';
 import type { RunArgs } from '../../src/flags/run.js';
 import { loadCheckpoint } from '../../src/model/hf.js';
+import { decoderShapes } from '../../src/model/decoder-layout.js';
 import { expectedShapes } from '../../src/model/layout.js';
-import { linearModules, targetedModules } from '../../src/model/lora-modules.js';
+import { linearLeaves, linearModules, targetedModules } from '../../src/model/lora-modules.js';
+import { isDecoderConfig, modelWidth, type AnyModelConfig } from '../../src/model/model-config.js';
 import { readAdapter } from '../../src/model/peft-adapter.js';
 import type { ModelConfig } from '../../src/model/presets.js';
 import { readSafetensors } from '../../src/model/safetensors.js';
 import type { NamedTensors, NativeBatch, PeftOptions } from '../../src/native/types.js';
+import { tinyDecoderFolder } from '../decoder-cli-fixtures.js';
 import { labelledDataset, tinyHfCheckpoint } from '../fixtures.js';
 import { tempDir } from '../helpers.js';
 
@@ -41,9 +44,9 @@ class FakeSession {
   readonly trainable = new Set<string>();
   moment = new Map<string, Float32Array>();
   lr = 1e-3;
-  readonly cfg: ModelConfig;
+  readonly cfg: AnyModelConfig;
   readonly peft: PeftOptions;
-  constructor(opts: PeftOptions & { model: ModelConfig; seed?: number }) {
+  constructor(opts: PeftOptions & { model: AnyModelConfig; seed?: number }) {
     this.cfg = opts.model;
     this.peft = opts;
     state.sessions++;
@@ -55,11 +58,11 @@ class FakeSession {
   }
   async init() {
     let seed = 1;
-    for (const [name, shape] of expectedShapes(this.cfg)) this.params.set(name, { shape: [...shape], data: det(shape.reduce((a, b) => a * b, 1), seed++) });
+    for (const [name, shape] of isDecoderConfig(this.cfg) ? decoderShapes(this.cfg) : expectedShapes(this.cfg)) this.params.set(name, { shape: [...shape], data: det(shape.reduce((a, b) => a * b, 1), seed++) });
     const lora = this.peft.method === 'lora' || this.peft.method === 'qlora';
     if (lora) {
       const r = this.peft.loraR ?? 8;
-      for (const [mod, [out, inp]] of targetedModules(this.cfg, this.peft.loraTargets ?? ['c_attn', 'c_proj', 'c_fc'])) {
+      for (const [mod, [out, inp]] of targetedModules(this.cfg, this.peft.loraTargets ?? linearLeaves(this.cfg))) {
         this.params.set(`${mod}.lora_A.weight`, { shape: [r, inp], data: det(r * inp, 1000 + (this.peft as { seed?: number }).seed!) });
         this.params.set(`${mod}.lora_B.weight`, { shape: [out, r], data: new Float32Array(out * r) });
       }
@@ -135,7 +138,7 @@ class FakeSession {
     let f = 0;
     for (const mod of linearModules(this.cfg).keys()) f += sum(this.effective(mod, this.params.get(`${mod}.weight`)!));
     const score = this.params.get('score.weight')!;
-    const C = this.cfg.nEmbd;
+    const C = modelWidth(this.cfg);
     const out = new Float32Array(b.batchSize * K);
     for (let r = 0; r < b.batchSize; r++) {
       const ids = sum(Float32Array.from(b.inputIds.subarray(r * b.seqLen, r * b.seqLen + b.lengths[r]!)));
@@ -257,3 +260,23 @@ describe('run --method lora (TypeScript\'s side, on a stand-in core)', () => {
   });
 });
 
+describe('run --method qlora on a Llama-family decoder (stand-in core)', () => {
+  it('trains adapters on the decoder\'s projections, and eval --adapter builds the base as QLoRA held it', async () => {
+    const model = tinyDecoderFolder(join(tmp(), 'qwen'), 'qwen2', 'classification', { seed: 4 });
+    const out = tmp();
+    const r = await run(['--model', model.dir, '--epochs', '1', '--method', 'qlora', '--lora-r', '2', '--lora-target', 'v_proj,q_proj', '--double-quant', '--output-dir', out]);
+    expect(state.peft.at(-1)).toMatchObject({ method: 'qlora', loraR: 2, loraTargets: ['q_proj', 'v_proj'], nf4DoubleQuant: true, baseDtype: 'bf16' });
+    expect(r.peft?.description).toMatch(/^QLoRA r 2 \(alpha 32, dropout 0\.05\) on 2 modules × \d+ layers \(q_proj, v_proj\), NF4 base \(double-quantised scales\), bf16 compute: /);
+    const cfg = JSON.parse(readFileSync(join(out, 'adapter_config.json'), 'utf8'));
+    expect(cfg).toMatchObject({ task_type: 'SEQ_CLS', fan_in_fan_out: false, modules_to_save: ['score'], target_modules: ['q_proj', 'v_proj'], ftplan: { method: 'qlora', doubleQuant: true, family: 'qwen2' } });
+    const keys = [...readSafetensors(join(out, 'adapter_model.safetensors')).tensors.keys()];
+    expect(keys).toContain('base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight');
+    state.peft = [];
+    const ev = await evalJson(['--model', model.dir, '--adapter', out]);
+    expect(state.peft).toHaveLength(1);
+    expect(state.peft[0]).toMatchObject({ method: 'qlora', loraR: 2, nf4DoubleQuant: true, loraTargets: ['q_proj', 'v_proj'] });
+    expect(ev.metrics).toEqual(r.finalEval);
+    // a decoder adapter on GPT-2 is refused by its keys' modules, naming the valid layers
+    await expect(evalJson(['--model', base.dir, '--adapter', out, '--force-base'])).rejects.toThrow(/has no linear layer model\.layers\.0\.self_attn\.q_proj \(its adaptable layers are the blocks' c_attn, c_proj, c_fc\)/);
+  });
+});
