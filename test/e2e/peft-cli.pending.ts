@@ -3,7 +3,7 @@
 // the eval loss, the base's file is never rewritten, a resumed run takes the same steps as an
 // uninterrupted one, eval of base + adapter reproduces the run's metrics, and the merged folder
 // evaluates as the adapter does.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readAdapter } from '../../src/model/peft-adapter.js';
@@ -98,5 +98,12 @@ describe('ftplan estimate --method qlora', () => {
     expect(e.memoryBreakdown.weightBytes).toBeGreaterThan(0);
     expect(e.training.description).toMatch(/^QLoRA r 4 .* NF4 base/);
     for (const row of e.plan.rows) expect(row).toMatchObject({ method: 'qlora', gradientCheckpointing: true });
+    // the table says it too, and a re-plan from the saved JSON plans the method that was measured
+    const saved = join(tmp(), 'est.json');
+    writeFileSync(saved, r.stdout);
+    const table = ftplan(['estimate', '--measurement', saved, '--top', '2']);
+    expect(table.code, table.stderr).toBe(0);
+    expect(table.stdout).toMatch(/training\s+│ QLoRA r 4/);
+    expect(table.stdout).toMatch(/memory parts\s+│ weights as held [\d.]+ \w+/);
   }, 60_000);
 });
