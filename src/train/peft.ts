@@ -127,7 +127,7 @@ export function describePeft(s: PeftSettings, cfg: AnyModelConfig, counts?: { tr
   const l = s.lora!;
   const perLayer = l.targets.reduce((n, t) => n + (t === 'c_proj' ? 2 : 1), 0); // GPT-2's c_proj is attention's and the MLP's
   const base = s.method === 'qlora' ? `NF4 base${s.doubleQuant ? ' (double-quantised scales)' : ''}, ${s.baseDtype} compute` : `${s.baseDtype} base`;
-  return `${s.method === 'qlora' ? 'QLoRA' : 'LoRA'} r ${l.r} (alpha ${l.alpha}, dropout ${l.dropout}) on ${perLayer} modules × ${layers} layers (${l.targets.join(', ')}), ${base}: ${share}${ckpt}`;
+  return `${s.method === 'qlora' ? 'QLoRA' : 'LoRA'} r ${l.r} (alpha ${l.alpha}, dropout ${l.dropout}) on ${perLayer} module${perLayer === 1 ? '' : 's'} × ${layers} layers (${l.targets.join(', ')}), ${base}: ${share}${ckpt}`;
 }
 
 /** The record the estimate JSON, the plan and a run's report carry. */

@@ -1,7 +1,13 @@
 // The measurement with a method: the PEFT options reach every native call the estimate makes
 // (benchmark, activation probe, the timed session), the core's memory parts are kept, and a core
 // that does not report the method it was asked for is refused instead of timing full fine-tuning.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { estimate, parseEstimateArgs } from '../../src/commands/estimate.js';
+import { renderEstimate } from '../../src/report/table.js';
+import { describePeft, peftRecord, peftSettings } from '../../src/train/peft.js';
+import { tempDir } from '../helpers.js';
 import { batchPlan } from '../../src/batch-plan.js';
 import { FtplanError } from '../../src/errors.js';
 import { measure, memoryBreakdown, type MeasureSpec } from '../../src/measure/measure.js';
@@ -115,5 +121,25 @@ describe('measure with a method', () => {
   it('reads the memory parts loosely: absent on an old core, -1 for a part it did not measure', () => {
     expect(memoryBreakdown({ stepMs: [] })).toBeNull();
     expect(memoryBreakdown({ method: 'lora', weightBytes: 10 })).toEqual({ method: 'lora', trainableParameters: -1, weightBytes: 10, trainableStateBytes: -1, activationBytes: -1, gradientCheckpointing: false });
+  });
+});
+
+describe('an estimate of a method', () => {
+  it('re-planned from its saved measurement: the JSON, each plan row and the table say what trains and the memory parts', async () => {
+    const peft = peftSettings({ method: 'lora', loraR: 4, loraTarget: 'c_attn', gradientCheckpointing: true }, model, 'tiny');
+    const { addon } = stubAddon(PARTS);
+    const m = await measure(spec({ method: 'lora', loraR: 4, loraTargets: ['c_attn'], gradientCheckpointing: true }), addon);
+    const file = join(tempDir('ftplan-peft-est-'), 'measurement.json');
+    writeFileSync(file, JSON.stringify({ measurement: { ...m, training: { ...peftRecord(peft, model), description: describePeft(peft, model) } } }));
+    const r = await estimate(parseEstimateArgs({ measurement: file, model: 'gpt2', task: 'classification', batchSize: 16, gradAccum: 1, evalBatchSize: 64, steps: 5, minTime: 20, warmupSteps: 1, seed: 42, objective: 'cost', spot: false, maxAgeDays: 90, top: 12, batching: 'longest', emptyText: 'keep', unknownLabels: 'drop', lmFormat: 'auto', device: 'auto', dtype: 'fp32', json: true, method: 'full' }));
+    expect(r).toMatchObject({ method: 'lora', lora: { r: 4, alpha: 32, dropout: 0.05, targets: ['c_attn'] }, gradientCheckpointing: true, trainableParameters: 4 * (64 + 192) * 2 + 3 * 64 });
+    expect(r.memoryBreakdown).toMatchObject({ method: 'lora', weightBytes: 1500, activationBytes: 3200 });
+    expect(r.plan.rows.length).toBeGreaterThan(0);
+    for (const row of r.plan.rows) expect(row).toMatchObject({ method: 'lora', gradientCheckpointing: true, lora: { r: 4 } });
+    // --method on a re-plan does not re-measure: the plan says so
+    expect(r.plan.notes.join('\n')).toMatch(/method: the measurement's \(lora\); --method full does not apply to a re-plan/);
+    const table = renderEstimate(r, 1);
+    expect(table).toMatch(/training\s+│ LoRA r 4 \(alpha 32, dropout 0\.05\) on 1 module × 2 layers \(c_attn\)/);
+    expect(table).toMatch(/memory parts\s+│ weights as held 1\.46 KiB/);
   });
 });
