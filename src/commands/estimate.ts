@@ -161,7 +161,7 @@ export async function estimate(args: EstimateArgs, progress?: (line: string) => 
       notes.push(`batch: the measurement's (${describeBatch(measuredBatch, 'process')}), at which ${args.measurement} was measured; --batch-size ${args.batchSize} --grad-accum ${args.gradAccum} do not apply to a re-plan (estimate again to plan another batch)`);
     seq = planSequence(args, cfg, lengths, measuredBatch);
     training = (m.training as typeof training | undefined) ?? { ...peftRecord(FULL, cfg), description: describePeft(FULL, cfg) };
-    if (args.method !== undefined && args.method !== training.method) notes.push(`method: the measurement's (${training.method}); --method ${args.method} does not apply to a re-plan (estimate again to measure it)`);
+    if (args.method !== undefined && args.method !== 'auto' && args.method !== training.method) notes.push(`method: the measurement's (${training.method}); --method ${args.method} does not apply to a re-plan (estimate again to measure it)`);
     progress?.(`re-planning from ${args.measurement} (measured ${m.measuredAt} on ${m.device}: ${m.deviceName}) at its batch: ${describeBatch(measuredBatch, 'process')}`);
   } else {
     // Throughput depends on the shape, not on weight values: a folder's config.json is enough; its

@@ -93,10 +93,12 @@ describe('PEFT flags', () => {
     usage(() => parse(EvalArgsSchema, EVAL_OPTIONS, ['--model', 'm', '--dataset', 'd', '--adapter', 'a', '--method', 'head'], 'eval'), /--method with --adapter is lora or qlora/);
   });
 
-  it('estimate takes --method auto, which reaches the one place that decides what auto measures', () => {
+  it('estimate takes --method auto, which reaches the one place that decides what auto measures; a run refuses it', () => {
     const a = parse<Parameters<typeof settingsToMeasure>[0]>(EstimateArgsSchema, ESTIMATE_OPTIONS, ['--method', 'auto'], 'estimate');
     expect(a.method).toBe('auto');
-    usage(() => settingsToMeasure(a, gpt2), /--method auto/);
+    // auto measures full fine-tuning here (the planner prices each method from it), checkpointing as given
+    expect(settingsToMeasure(a, gpt2)).toMatchObject({ method: 'full', lora: null, gradientCheckpointing: false });
+    expect(settingsToMeasure({ ...a, gradientCheckpointing: true }, gpt2).gradientCheckpointing).toBe(true);
     usage(() => peftSettings({ method: 'auto' }, gpt2, 'tiny'), /--method auto chooses among methods when planning/);
   });
 
