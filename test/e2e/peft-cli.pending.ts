@@ -1,30 +1,41 @@
 // ftplan run --method lora / eval --adapter / --merge / estimate --method qlora through the CLI, on a
-// random GPT-2 checkpoint (test/fixtures.ts) and a synthetic labelled data set: the adapter lowers
-// the eval loss, the base's file is never rewritten, a resumed run takes the same steps as an
-// uninterrupted one, eval of base + adapter reproduces the run's metrics, and the merged folder
-// evaluates as the adapter does.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+// random GPT-2 checkpoint (test/fixtures.ts) and a data set whose class is its last word (the token
+// GPT-2's head reads): the adapter lowers the eval loss, the base's file is never rewritten, eval of
+// base + adapter reproduces the run's metrics, the merged folder evaluates as the adapter does. The exact
+// resume: peft-resume.*; the estimate: peft-estimate.*.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readAdapter } from '../../src/model/peft-adapter.js';
 import { modelConfig } from '../../src/model/presets.js';
-import { labelledDataset, tinyHfCheckpoint } from '../fixtures.js';
+import { tinyHfCheckpoint } from '../fixtures.js';
 import { ftplan, tempDir } from '../helpers.js';
 
 const tmp = () => tempDir('ftplan-peft-');
-const DATASET = labelledDataset({ dir: join(tmp(), 'reviews'), train: 64, test: 48, seed: 7 }).dir;
+
+/** Rows of a few filler words ending in a word of their class: learnable from the last token alone. */
+function lastWordDataset(dir: string, train: number, test: number): string {
+  const WORDS = [['awful', 'sad', 'hate', 'worst'], ['today', 'office', 'lunch', 'bus'], ['love', 'great', 'happy', 'best']];
+  const FILL = ['i', 'just', 'my', 'so', 'this', 'and', 'it', 'was', 'the', 'a'];
+  let s = 11;
+  const rnd = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+  const rows = (n: number) =>
+    Array.from({ length: n }, (_, i) => {
+      const words = Array.from({ length: 2 + Math.floor(rnd() * 5) }, () => FILL[Math.floor(rnd() * FILL.length)]!);
+      words.push(WORDS[i % 3]![Math.floor(rnd() * 4)]!);
+      return JSON.stringify({ text: words.join(' '), label: i % 3 });
+    }).join('\n') + '\n';
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'train.jsonl'), rows(train));
+  writeFileSync(join(dir, 'test.jsonl'), rows(test));
+  return dir;
+}
+
+const DATASET = lastWordDataset(join(tmp(), 'data'), 96, 48);
 const SHAPE = { nEmbd: 32, nHead: 2, nLayer: 2 };
 const BASE = tinyHfCheckpoint(join(tmp(), 'base'), { seed: 3, config: SHAPE }).dir;
-// 8 steps an epoch; constant learning rate, so a run cut by --max-steps keeps the whole run's schedule
-const TRAIN = ['--dataset', DATASET, '--batch-size', '8', '--epochs', '2', '--lr', '1e-2', '--scheduler', 'constant', '--threads', '1', '--eval-steps', '2', '--json'];
-
-const trainLosses = (dir: string) =>
-  readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as { type: string; step: number; loss: number })
-    .filter((m) => m.type === 'train')
-    .map((m) => [m.step, m.loss]);
+// 12 steps an epoch, evaluated after each
+const TRAIN = ['--dataset', DATASET, '--batch-size', '8', '--epochs', '5', '--lr', '1e-2', '--scheduler', 'constant', '--lora-dropout', '0', '--threads', '1', '--json'];
 
 describe('ftplan run --method lora', () => {
   it('trains adapters that lower the eval loss, leaves the base as it was, and eval --adapter and --merge reproduce its metrics', () => {
@@ -35,11 +46,13 @@ describe('ftplan run --method lora', () => {
     const run = JSON.parse(r.stdout);
     expect(run.status).toBe('completed');
     expect(run.peft).toMatchObject({ method: 'lora', lora: { r: 4, alpha: 8, targets: ['c_attn', 'c_proj', 'c_fc'] }, adapter: out, merged: join(out, 'merged') });
-    expect(run.peft.description).toMatch(/^LoRA r 4 \(alpha 8, dropout 0\.05\) on 4 modules × 2 layers \(c_attn, c_proj, c_fc\), fp32 base: /);
+    expect(run.peft.description).toMatch(/^LoRA r 4 \(alpha 8, dropout 0\) on 4 modules × 2 layers \(c_attn, c_proj, c_fc\), fp32 base: /);
     // fewer parameters train than the model has: the adapters and the head
     expect(run.peft.trainableParameters).toBeLessThan(run.peft.parameterInfo.total / 10);
-    const first = run.evals[0].metrics.loss;
-    expect(run.finalEval.loss).toBeLessThan(first);
+    // after the first epoch against the last: the adapters (and the head) learned the classes
+    const first = run.evals[0].metrics;
+    expect(run.finalEval.loss).toBeLessThan(first.loss - 0.1);
+    expect(run.finalEval.accuracy).toBeGreaterThan(first.accuracy);
     // the output folder holds the adapter in PEFT's layout, not a model; the base file is untouched
     expect(existsSync(join(out, 'adapter_model.safetensors'))).toBe(true);
     expect(existsSync(join(out, 'model.safetensors'))).toBe(false);
@@ -65,45 +78,4 @@ describe('ftplan run --method lora', () => {
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/the adapter was trained on .*base \(base_model_name_or_path\), and --model is .*other/);
   }, 120_000);
-
-  it('resumes exactly from an adapter checkpoint: the same losses as the uninterrupted run', () => {
-    const whole = tmp();
-    expect(ftplan(['run', '--model', BASE, ...TRAIN, '--method', 'lora', '--lora-r', '2', '--output-dir', whole]).code).toBe(0);
-    const cut = tmp();
-    const first = ftplan(['run', '--model', BASE, ...TRAIN, '--method', 'lora', '--lora-r', '2', '--max-steps', '5', '--save-steps', '3', '--output-dir', cut]);
-    expect(first.code, first.stderr).toBe(0);
-    expect(existsSync(join(cut, 'checkpoint-3', 'adapter_model.safetensors'))).toBe(true);
-    expect(existsSync(join(cut, 'checkpoint-3', 'model.safetensors'))).toBe(false);
-    const resumed = ftplan(['run', '--model', BASE, ...TRAIN, '--method', 'lora', '--lora-r', '2', '--resume', join(cut, 'checkpoint-3'), '--output-dir', cut]);
-    expect(resumed.code, resumed.stderr).toBe(0);
-    const want = trainLosses(whole);
-    const got = new Map(trainLosses(cut).filter(([s]) => s! > 3).map(([s, l]) => [s, l]));
-    for (const [s, l] of want.filter(([s]) => s! > 3)) expect(got.get(s), `step ${s}`).toBe(l);
-    // another rank is another adapter: refused by name
-    const wrong = ftplan(['run', '--model', BASE, ...TRAIN, '--method', 'lora', '--lora-r', '8', '--resume', join(cut, 'checkpoint-3'), '--output-dir', tmp()]);
-    expect(wrong.code).toBe(2);
-    expect(wrong.stderr).toMatch(/holds an adapter of a run with other settings \(r 2\)/);
-  }, 120_000);
-});
-
-describe('ftplan estimate --method qlora', () => {
-  it('measures QLoRA steps and carries the method, LoRA settings, trainable count and memory parts in the JSON and the plan', () => {
-    const r = ftplan(['estimate', '--model', BASE, '--dataset', DATASET, '--method', 'qlora', '--lora-r', '4', '--gradient-checkpointing', '--steps', '2', '--min-time', '0', '--threads', '1', '--json']);
-    expect(r.code, r.stderr).toBe(0);
-    const e = JSON.parse(r.stdout);
-    expect(e).toMatchObject({ method: 'qlora', lora: { r: 4, alpha: 32, dropout: 0.05, targets: ['c_attn', 'c_proj', 'c_fc'] }, gradientCheckpointing: true });
-    expect(e.trainableParameters).toBeGreaterThan(0);
-    expect(e.trainableParameters).toBeLessThan(e.parameters);
-    expect(e.memoryBreakdown).toMatchObject({ method: 'qlora', gradientCheckpointing: true });
-    expect(e.memoryBreakdown.weightBytes).toBeGreaterThan(0);
-    expect(e.training.description).toMatch(/^QLoRA r 4 .* NF4 base/);
-    for (const row of e.plan.rows) expect(row).toMatchObject({ method: 'qlora', gradientCheckpointing: true });
-    // the table says it too, and a re-plan from the saved JSON plans the method that was measured
-    const saved = join(tmp(), 'est.json');
-    writeFileSync(saved, r.stdout);
-    const table = ftplan(['estimate', '--measurement', saved, '--top', '2']);
-    expect(table.code, table.stderr).toBe(0);
-    expect(table.stdout).toMatch(/training\s+│ QLoRA r 4/);
-    expect(table.stdout).toMatch(/memory parts\s+│ weights as held [\d.]+ \w+/);
-  }, 60_000);
 });
