@@ -3,7 +3,13 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { decoderPresetConfig } from '../../src/model/decoder-presets.js';
+import { loadGpus, type PriceRow } from '../../src/pricing/catalog.js';
 import { parameterCount } from '../../src/planner/memory.js';
+import { ftplanPrecision, methodSpec } from '../../src/planner/method.js';
+import { analyticActivations } from '../../src/planner/method-memory.js';
+import { kernelsPerLayerOf, parameterTensorsOf } from '../../src/planner/model-shape.js';
+import { plan } from '../../src/planner/recommend.js';
 import { labelledDataset, tinyHfCheckpoint } from '../fixtures.js';
 import { ftplan as cli, tempDir } from '../helpers.js';
 
@@ -69,4 +75,38 @@ describe('ftplan estimate --proxy', () => {
     expect(e.measurement.stepMs).toBeGreaterThan(0);
     expect(e.plan.notes.join('\n')).toMatch(/proxy: 1, 2, 4 of 6 blocks.*: --proxy/);
   }, 120_000);
+});
+
+describe('ftplan launch and a pick that fits only sharded', () => {
+  it('refuses it, saying the model needs FSDP/ZeRO-3 over the instance\'s GPUs, exit 2', () => {
+    const model = decoderPresetConfig('llama-3.1-70b', 'causal-lm');
+    const row: PriceRow = { cloud: 'aws', instanceType: 'p5.48xlarge', gpu: 'H100', gpuCount: 8, vCPUs: null, memoryGiB: null, region: 'us-east-1', price: 98, spotPrice: null, source: 'test', asOf: '2026-11-01', note: '' };
+    const p = plan({
+      measurement: { device: 'cpu', deviceName: 'test', dtype: 'bf16', stepMs: 1000, tokensPerStep: 4096, flopsPerToken: 1e10, achievedFlops: 1e10, parameters: 1e9, nLayer: 80, evalTokensPerSec: null, tokensPerSec: 4096 },
+      model,
+      activation: { seqLen: 512, perSamplePerLayer: 1, perSampleBase: 1, measuredOn: 'test', dtype: 'bf16' },
+      rows: [row],
+      gpus: loadGpus(),
+      trainRows: 1000,
+      evalRows: 0,
+      trainTokensPerEpoch: 512_000,
+      evalTokensPerEpoch: 0,
+      meanSeqLen: 512,
+      batchSize: 8,
+      epochs: 1,
+      objective: 'cost',
+      spot: false,
+      maxAgeDays: 90,
+      now: new Date('2026-11-30T00:00:00Z'),
+      method: { spec: methodSpec({ method: 'lora', loraR: 16 }), precision: ftplanPrecision('bf16'), loss: 'chunked', activation: analyticActivations(model, 512, 'bf16', 'materialized'), exact: null, bands: null, kernelsPerLayer: kernelsPerLayerOf(model), parameterTensors: parameterTensorsOf(model) },
+    });
+    expect(p.recommended?.sharding).toBe('fsdp');
+    const file = join(tmp(), 'plan.json');
+    writeFileSync(file, JSON.stringify({ schema: 'ftplan.estimate/1', model: 'llama-3.1-70b', task: 'causal-lm', plan: p }));
+    const data = labelledDataset({ train: 20, test: 5 });
+    const r = ftplan(['launch', '--emit', 'skypilot', '--plan', file, '--dataset', data.dir]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/needs FSDP\/ZeRO-3 sharding of weights, gradients and optimizer state over the instance's GPUs; ftplan run trains data-parallel replicas only/);
+    expect(r.stderr).toMatch(/--method lora or qlora|a GPU with more memory/);
+  });
 });
