@@ -22,6 +22,7 @@ import { methodArgs, planByMethod } from '../estimate/planning.js';
 import { measureProxy, proxyRule, withDepth } from '../measure/proxy.js';
 import { loadErrorBands } from '../pricing/error-bands.js';
 import { availableHostMemory } from '../util/host.js';
+import { hostMemoryNeed } from '../planner/memory.js';
 import { freemem } from 'node:os';
 import { renderHtml, renderMarkdown } from '../report/documents.js';
 import type { Task } from '../model/decoder-config.js';
@@ -179,7 +180,16 @@ export async function estimate(args: EstimateArgs, progress?: (line: string) => 
     const longest = Math.max(seq.seqLen, ...seq.sampleLens, seq.probeSeqLen);
     // A model too big (or too slow) to measure whole here is measured as 1, 2 and 4 blocks (proxy.ts).
     proxy = proxyRule(cfg, { microBatch: batch.microBatch, gradAccum: batch.gradAccum, seqLen: longest, dtype: args.dtype, availableBytes: onCpu ? availableHostMemory(freemem) : Infinity, force: args.proxy });
-    if (onCpu) guardHostMemory(args.model, 'cpu', proxy.proxy ? withDepth(cfg, 4) : cfg, batch.microBatch, longest, args.dtype);
+    if (onCpu && proxy.proxy) {
+      // the deepest proxy keeps the real vocabulary and width: it must fit here itself
+      const need = hostMemoryNeed(withDepth(cfg, 4), batch.microBatch, longest, args.dtype, availableHostMemory(freemem));
+      const gib = (b: number) => (b / 2 ** 30).toFixed(1);
+      if (!need.fits)
+        throw new FtplanError('ERR_OUT_OF_MEMORY', `${args.model} is too big to measure here, and so is its 4-block proxy (the real vocabulary and width): ${gib(need.totalBytes)} GiB to train (${gib(need.statesBytes)} GiB of it weights, gradients and AdamW states), ${gib(need.availableBytes)} GiB available`, {
+          fix: 'measure on a GPU (--device cuda), on a machine with more memory, or re-plan a saved measurement (--measurement m.json); a frozen base (LoRA/QLoRA) needs far less',
+          exitCode: 1,
+        });
+    } else if (onCpu) guardHostMemory(args.model, 'cpu', cfg, batch.microBatch, longest, args.dtype);
     const what = isDecoderConfig(cfg) ? `${args.model} (${cfg.modelType}, ${cfg.task}, ${args.dtype}` : `${args.model} (${args.dtype}`;
     progress?.(`measuring ${what}, batch ${batch.microBatch} × ${seq.sampleLens.length > 1 && args.seqLen === undefined ? `${Math.min(...seq.sampleLens)}–${Math.max(...seq.sampleLens)}` : seq.seqLen} tokens): ${args.warmupSteps} warm-up + at least ${args.steps} timed steps and ${args.minTime} s of them, taken one at a time as \`ftplan run\` takes them…`);
     const addon = loadNative();
