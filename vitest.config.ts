@@ -2,6 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defineConfig } from 'vitest/config';
+import LongestFirst from './test/sequencer.js';
 
 const testHome = mkdtempSync(join(tmpdir(), 'ftplan-home-'));
 process.env.FTPLAN_TEST_HOME = testHome; // read by test/global-setup.ts's teardown
@@ -13,10 +14,9 @@ process.env.FTPLAN_TEST_HOME = testHome; // read by test/global-setup.ts's teard
 //   slow    CI only: the node-gyp rebuild and long training runs
 //   data    CI only: the real tweet data, tiny-gpt2 and price catalogs (FTPLAN_DATA)
 // `npm test` runs unit, native and e2e and needs nothing outside the repository; `npm run test:ci`
-// runs slow and data. Groups run one after another. unit files run two at a time; e2e files too,
-// each CLI process held to one LibTorch thread (OMP_NUM_THREADS, which ftplan's --threads defaults
-// to) so two side by side fit two cores; native files (the addon in the test's own process, every
-// core) and the slow and data runs one at a time.
+// runs slow and data. Groups run one after another. unit, native and e2e files run two at a time,
+// each process held to one LibTorch thread (OMP_NUM_THREADS, which ftplan's --threads defaults to)
+// so two side by side fit two cores; the slow and data runs one at a time, with every core.
 const project = (name: string, groupOrder: number, parallel: boolean, env: Record<string, string> = {}) => ({
   extends: true as const,
   test: {
@@ -31,6 +31,7 @@ const project = (name: string, groupOrder: number, parallel: boolean, env: Recor
 export default defineConfig({
   test: {
     pool: 'forks',
+    sequence: { sequencer: LongestFirst },
     testTimeout: 120_000,
     hookTimeout: 600_000,
     // every test file removes the temp folders it made with tempDir() (test/helpers.ts)
@@ -41,7 +42,7 @@ export default defineConfig({
     env: { FTPLAN_HOME: testHome },
     projects: [
       project('unit', 0, true),
-      project('native', 1, false),
+      project('native', 1, true, { OMP_NUM_THREADS: '1' }),
       project('e2e', 2, true, { OMP_NUM_THREADS: '1' }),
       project('slow', 3, false),
       project('data', 4, false),

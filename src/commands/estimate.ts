@@ -18,7 +18,12 @@ import { writeFileAtomic } from '../util/fs.js';
 import { filterRows, loadCatalog, loadGpus } from '../pricing/catalog.js';
 import { scalingModel } from '../planner/scaling.js';
 import { loadScalingCalibration } from '../pricing/scaling.js';
-import { plan } from '../planner/recommend.js';
+import { methodArgs, planByMethod } from '../estimate/planning.js';
+import { measureProxy, proxyRule, withDepth } from '../measure/proxy.js';
+import { loadErrorBands } from '../pricing/error-bands.js';
+import { availableHostMemory } from '../util/host.js';
+import { hostMemoryNeed } from '../planner/memory.js';
+import { freemem } from 'node:os';
 import { renderHtml, renderMarkdown } from '../report/documents.js';
 import type { Task } from '../model/decoder-config.js';
 import { resolveDecoder } from '../model/decoder-source.js';
@@ -138,6 +143,7 @@ export async function estimate(args: EstimateArgs, progress?: (line: string) => 
   let seq: ReturnType<typeof planSequence>;
   let checkpoint: CheckpointSummary | null = null;
   let training: PeftRecord & { description: string };
+  let proxy = { proxy: false, reason: 'a saved measurement' };
   const notes: string[] = [];
   const { rows: priceRows } = loadCatalog({ catalogs: args.catalog }); // bad price tables fail before any measuring
   checkEstimateFlags(args); // a flag the method does not use fails before any loading
@@ -161,7 +167,7 @@ export async function estimate(args: EstimateArgs, progress?: (line: string) => 
       notes.push(`batch: the measurement's (${describeBatch(measuredBatch, 'process')}), at which ${args.measurement} was measured; --batch-size ${args.batchSize} --grad-accum ${args.gradAccum} do not apply to a re-plan (estimate again to plan another batch)`);
     seq = planSequence(args, cfg, lengths, measuredBatch);
     training = (m.training as typeof training | undefined) ?? { ...peftRecord(FULL, cfg), description: describePeft(FULL, cfg) };
-    if (args.method !== undefined && args.method !== 'auto' && args.method !== training.method) notes.push(`method: the measurement's (${training.method}); --method ${args.method} does not apply to a re-plan (estimate again to measure it)`);
+    if (args.method !== undefined && args.method !== 'auto' && args.method !== training.method) notes.push(`method: --method ${args.method} is priced from a measurement of ${training.method} (its step time and activations are ${training.method}'s; estimate again with --method ${args.method} to measure it)`);
     progress?.(`re-planning from ${args.measurement} (measured ${m.measuredAt} on ${m.device}: ${m.deviceName}) at its batch: ${describeBatch(measuredBatch, 'process')}`);
   } else {
     // Throughput depends on the shape, not on weight values: a folder's config.json is enough; its
@@ -177,33 +183,53 @@ export async function estimate(args: EstimateArgs, progress?: (line: string) => 
     const batch = batchPlan(args.batchSize, args.gradAccum);
     const peft: PeftSettings = settingsToMeasure(args, cfg);
     seq = planSequence(args, cfg, lengths, batch);
-    if (args.device === 'cpu' || (args.device === 'auto' && !cudaVisible())) guardHostMemory(args.model, 'cpu', cfg, batch.microBatch, Math.max(seq.seqLen, ...seq.sampleLens, seq.probeSeqLen), args.dtype);
+    methodArgs(args, cfg); // bad PEFT settings fail before anything is measured
+    const onCpu = args.device === 'cpu' || (args.device === 'auto' && !cudaVisible());
+    const longest = Math.max(seq.seqLen, ...seq.sampleLens, seq.probeSeqLen);
+    // A model too big (or too slow) to measure whole here is measured as 1, 2 and 4 blocks (proxy.ts).
+    proxy = proxyRule(cfg, { microBatch: batch.microBatch, gradAccum: batch.gradAccum, seqLen: longest, dtype: args.dtype, availableBytes: onCpu ? availableHostMemory(freemem) : Infinity, force: args.proxy });
+    if (onCpu && proxy.proxy) {
+      // the deepest proxy keeps the real vocabulary and width: it must fit here itself
+      const need = hostMemoryNeed(withDepth(cfg, 4), batch.microBatch, longest, args.dtype, availableHostMemory(freemem));
+      const gib = (b: number) => (b / 2 ** 30).toFixed(1);
+      if (!need.fits)
+        throw new FtplanError('ERR_OUT_OF_MEMORY', `${args.model} is too big to measure here, and so is its 4-block proxy (the real vocabulary and width): ${gib(need.totalBytes)} GiB to train (${gib(need.statesBytes)} GiB of it weights, gradients and AdamW states), ${gib(need.availableBytes)} GiB available`, {
+          fix: 'measure on a GPU (--device cuda), on a machine with more memory, or re-plan a saved measurement (--measurement m.json); a frozen base (LoRA/QLoRA) needs far less',
+          exitCode: 1,
+        });
+    } else if (onCpu) guardHostMemory(args.model, 'cpu', cfg, batch.microBatch, longest, args.dtype);
     const what = isDecoderConfig(cfg) ? `${args.model} (${cfg.modelType}, ${cfg.task}, ${args.dtype}` : `${args.model} (${args.dtype}`;
     progress?.(`measuring ${what}, batch ${batch.microBatch} × ${seq.sampleLens.length > 1 && args.seqLen === undefined ? `${Math.min(...seq.sampleLens)}–${Math.max(...seq.sampleLens)}` : seq.seqLen} tokens): ${args.warmupSteps} warm-up + at least ${args.steps} timed steps and ${args.minTime} s of them, taken one at a time as \`ftplan run\` takes them…`);
     if (peft.method !== 'full' || peft.gradientCheckpointing) progress?.(`training: ${describePeft(peft, cfg)}`);
     const addon = loadNative();
-    m = await measure(
-      {
-        name: args.model,
-        model: cfg,
-        batch,
-        dtype: args.dtype,
-        device: resolveDevice(args.device, addon),
-        threads: args.threads ?? defaultThreads(availableParallelism()),
-        seed: args.seed,
-        seq,
-        memoryWarmupSteps: Math.max(1, args.warmupSteps), // at the longest length: the peak memory
-        warmupSteps: args.warmupSteps,
-        steps: args.steps,
-        minMs: args.minTime * 1000,
-        evalBatchSize: args.evalBatchSize,
-        evalSteps: 2,
-        activationSeqLen: seq.probeSeqLen,
-        peft: nativePeft(peft),
-      },
-      addon,
-    );
-    // what trains, kept with the measurement (a re-plan from it plans the same method)
+    const spec = {
+      name: args.model,
+      model: cfg,
+      batch,
+      dtype: args.dtype,
+      device: resolveDevice(args.device, addon),
+      threads: args.threads ?? defaultThreads(availableParallelism()),
+      seed: args.seed,
+      seq,
+      memoryWarmupSteps: Math.max(1, args.warmupSteps), // at the longest length: the peak memory
+      warmupSteps: args.warmupSteps,
+      steps: args.steps,
+      minMs: args.minTime * 1000,
+      evalBatchSize: args.evalBatchSize,
+      evalSteps: 2,
+      activationSeqLen: seq.probeSeqLen,
+      peft: nativePeft(peft),
+    };
+    if (proxy.proxy) {
+      progress?.(`measuring a proxy: ${proxy.reason}`);
+      m = await measureProxy(spec, addon, progress);
+      const summary = (m as { proxy?: { summary: string } }).proxy?.summary ?? 'proxy measured';
+      progress?.(summary);
+      notes.push(`${summary}: ${proxy.reason}`);
+    } else m = { ...(await measure(spec, addon)), kind: 'full' };
+    // what trains, kept with the measurement (a re-plan from it plans the same method); a proxy's
+    // memory parts are its reduced depth's, not the model's: the count then comes from the shapes
+    if (proxy.proxy) m = { ...m, memoryBreakdown: undefined };
     const measuredTrainable = (m.memoryBreakdown as MemoryBreakdown | undefined)?.trainableParameters;
     const record = peftRecord(peft, cfg);
     const counts = measuredTrainable !== undefined && measuredTrainable >= 0 ? { trainable: measuredTrainable, total: m.parameters } : undefined;
@@ -218,18 +244,22 @@ export async function estimate(args: EstimateArgs, progress?: (line: string) => 
   const cal = readCalibration(calibrationKey(m.deviceName, calibrationModel(calibrationName(m.model, training), task), m.dtype));
   const applied = cal ? { ratio: cal.ratio, runs: cal.runs } : null;
   const gpus = loadGpus();
-  const thePlan = plan({
+  // --exact: the given micro-batch, accumulation, GPUs and checkpointing, priced as they are.
+  const margs = methodArgs(args, cfg);
+  const exactGpus = args.exact ? (args.gpus ?? 1) : undefined;
+  const exact = args.exact ? { microBatch: batch.microBatch, gradAccum: batch.gradAccum, checkpointing: margs.gradientCheckpointing ?? false } : null;
+  const { plan: thePlan } = planByMethod({
     measurement: { ...m, nLayer: layersOf(cfg), parameterTensors: parameterTensorsOf(cfg), kernelsPerLayer: kernelsPerLayerOf(cfg) },
     model: cfg,
     activation: m.activation,
-    rows: filterRows(priceRows, args),
+    rows: filterRows(priceRows, { ...args, gpus: exactGpus ?? args.gpus }),
     gpus,
     trainRows: seq.trainRows,
     evalRows: seq.evalRows,
     trainTokensPerEpoch: seq.trainEpoch.tokens,
     evalTokensPerEpoch: seq.evalEpoch?.tokens ?? 0,
     meanSeqLen: seq.trainEpoch.meanPaddedLength,
-    batchSize: effectiveBatch(batch),
+    batchSize: effectiveBatch(batch) * (exactGpus ?? 1),
     epochs: args.epochs,
     objective: args.objective,
     budget: args.budget,
@@ -239,7 +269,7 @@ export async function estimate(args: EstimateArgs, progress?: (line: string) => 
     now,
     scaling: scalingModel(loadScalingCalibration()),
     calibration: applied,
-  });
+  }, { args: margs, measurement: m, bands: loadErrorBands(), exact });
   thePlan.notes.push(...notes);
   withTraining(thePlan, training);
   const projection = project({
@@ -292,11 +322,12 @@ export async function estimate(args: EstimateArgs, progress?: (line: string) => 
   };
 }
 
-/** Each plan row says what it trains (the fields the planner sets itself are kept). */
+/** Each plan row of the measured method also carries its LoRA settings and trainable count (the planner's own fields are kept). */
 function withTraining(p: EstimateResult['plan'], t: PeftRecord): void {
   const fields = { method: t.method, lora: t.lora, gradientCheckpointing: t.gradientCheckpointing, trainableParameters: t.trainableParameters };
-  p.rows = p.rows.map((r) => ({ ...fields, ...r }));
-  if (p.recommended) p.recommended = { ...fields, ...p.recommended };
+  const tag = <R extends { method?: string }>(r: R): R => (r.method === undefined || r.method === t.method ? { ...fields, ...r } : r);
+  p.rows = p.rows.map(tag);
+  if (p.recommended) p.recommended = tag(p.recommended);
 }
 
 export async function runEstimate(raw: Record<string, unknown>, out: (s: string) => void = (s) => process.stdout.write(s)): Promise<void> {

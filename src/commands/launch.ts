@@ -82,6 +82,9 @@ const PlanFileSchema = z.object({
         gpus: z.number().int().positive(),
         microBatch: z.number().int().positive(),
         gradAccum: z.number().int().positive(),
+        /** fsdp: the model fits the pick's GPUs only sharded (absent in older plans: replicas) */
+        sharding: z.enum(['none', 'fsdp']).optional(),
+        reason: z.string().optional(),
       })
       .nullable(),
     /** the pick's BatchPlan (absent in plans written before the plan carried it) */
@@ -104,6 +107,11 @@ function targetFromPlan(file: string): Target {
   const { plan, model, task, training } = parsed.data;
   const r = plan.recommended;
   if (!r) throw new FtplanError('ERR_INPUT', `--plan ${file}: the estimate recommends no instance`, { fix: 'relax its constraints (--budget, --deadline, --gpus) and estimate again, or name --gpu/--gpus' });
+  // ftplan run trains whole replicas on every GPU: a pick that fits only sharded cannot run as planned
+  if (r.sharding === 'fsdp')
+    throw new FtplanError('ERR_INPUT', `--plan ${file}: its pick (${r.gpus}× ${r.gpu}, ${r.cloud} ${r.instance}) ${r.reason ?? 'needs FSDP/ZeRO-3 sharding over its GPUs'}`, {
+      fix: 'estimate again with --method lora or qlora (or a smaller model) so that a replica fits one GPU, or a GPU with more memory (--gpu)',
+    });
   const batch = batchPlan(r.microBatch, r.gradAccum, r.gpus);
   const b = plan.batch;
   const agrees = !b || (b.microBatch === batch.microBatch && b.gradAccum === batch.gradAccum && b.ranks === batch.ranks);

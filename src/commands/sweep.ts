@@ -6,11 +6,12 @@
  * run` in its own folder (sweep/trainer.ts), with the state written after every result so a stopped
  * sweep continues with the same decisions; the report closes it (report/sweep.ts).
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { FtplanError } from '../errors.js';
 import { instancePrice } from '../pricing/instance-price.js';
 import { progressLine, renderPlan, renderSweep, sweepMarkdown } from '../report/sweep.js';
+import { sweepHtml } from '../report/sweep-html.js';
 import { successiveHalving } from '../sweep/halving.js';
 import { measureSweep } from '../sweep/measure.js';
 import { checkBudget, planSweep, type SweepPlan } from '../sweep/plan.js';
@@ -121,10 +122,15 @@ export async function runSweep(raw: Record<string, unknown>, out: (s: string) =>
     const svg = join(trialDir(dir, t.id), 'curves.svg');
     curves[t.id] = existsSync(svg) ? relative(reportDir, svg) : null;
   }
+  const readIfExists = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8') : null);
   const report = sweepReport(dir, s, outcome.status === 'done' ? 'done' : 'stopped', message, curves);
   if (args.report) {
     mkdirSync(reportDir, { recursive: true });
-    writeFileSync(resolve(args.report), sweepMarkdown(report));
+    const file = resolve(args.report);
+    if (/\.html$/i.test(file)) {
+      const svgs = Object.fromEntries(s.trials.map((t) => [t.id, readIfExists(join(trialDir(dir, t.id), 'curves.svg'))]));
+      writeFileSync(file, sweepHtml(report, svgs));
+    } else writeFileSync(file, sweepMarkdown(report));
   }
   out(args.json ? `${JSON.stringify(report, null, 2)}\n` : renderSweep(report));
   // a budget reached is an end the user asked for (as a run's); a signal is 130; anything else a failure

@@ -15,8 +15,9 @@ import type { LmTokenizer } from './lm-tokenizer.js';
 import type { TextTokenizer } from './tokenizer.js';
 import { LABEL_COLUMNS, loadDataset, locateDataset, readRows } from './loaders.js';
 
-export const LM_DATA_FORMATS = ['auto', 'text', 'prompt-completion', 'messages', 'labels'] as const;
-export type LmDataFormat = (typeof LM_DATA_FORMATS)[number];
+import type { LmDataFormat } from './lm-formats.js';
+
+export { LM_DATA_FORMATS, type LmDataFormat } from './lm-formats.js';
 
 export interface LmData extends LmDataset {
   /** written from a labelled set: its classes (the completion words), where they came from, and the rows the label policies dropped per split */

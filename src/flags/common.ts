@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { BATCHING_POLICIES } from '../data/batching.js';
-import { LM_DATA_FORMATS } from '../data/lm-data.js';
+import { LM_DATA_FORMATS } from '../data/lm-formats.js';
 import { TASKS } from '../model/decoder-config.js';
 import { DEVICE_FLAG } from '../device.js';
 import { CLOUDS } from '../pricing/rows.js';

@@ -48,6 +48,14 @@ export const ESTIMATE_FLAGS = {
     { type: 'string', array: true, describe: 'write a report for budgeting reviews: plan.md and/or plan.html' },
     repeated(z.string().regex(/\.(md|html)$/i, '--report must name a .md or .html file')),
   ),
+  exact: flag(
+    { type: 'boolean', describe: 'price this configuration as given instead of choosing one per instance: --batch-size (the micro-batch), --grad-accum, --gpus (default 1) and --gradient-checkpointing are kept; --gpu NAME limits the rows to that GPU', default: false },
+    z.boolean(),
+  ),
+  proxy: flag(
+    { type: 'boolean', describe: 'measure the model with 1, 2 and 4 blocks and extrapolate to its depth (default: when the whole model would not fit this machine or one step is more than 3 TFLOP); --no-proxy measures it whole' },
+    z.boolean().optional(),
+  ),
   measurement: flag({ type: 'string', describe: 're-plan from a saved `estimate --json` (or its measurement) without measuring: no LibTorch needed' }, z.string().min(1).optional()),
 };
 

@@ -44,7 +44,7 @@ export const SWEEP_ONLY_FLAGS = {
   emit: flag({ type: 'string', describe: 'write a SkyPilot task YAML that runs this sweep on the plan\'s instance instead of running it here', choices: ['skypilot'] } as const, z.literal('skypilot', { error: '--emit must be skypilot' }).optional()),
   output: flag({ type: 'string', describe: 'with --emit: write the YAML here (default: stdout)' }, z.string().min(1).optional()),
   json: restate(JSON_OUTPUT, { describe: 'print the plan (--dry-run) or the sweep\'s report as JSON' }),
-  report: flag({ type: 'string', describe: 'also write the report as Markdown to this file (.md); each trial\'s curves go beside it as SVG' }, z.string().regex(/\.md$/i, '--report must name a .md file').optional()),
+  report: flag({ type: 'string', describe: 'also write the report to this file: Markdown (.md, linking each trial\'s curves.svg) or one self-contained HTML page (.html, the curves inline)' }, z.string().regex(/\.(md|html)$/i, '--report must name a .md or .html file').optional()),
   steps: flag({ type: 'number', describe: 'the plan\'s measurement: timed steps per batch shape (at least)', default: 5 }, positiveInt('--steps').max(1000, '--steps must be at most 1000')),
   'min-time': flag(
     { type: 'number', describe: 'the plan\'s measurement: seconds of timed steps per batch shape (0: exactly --steps)', default: 5 },

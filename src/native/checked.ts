@@ -154,6 +154,15 @@ export function checkedAddon(raw: NativeAddon): NativeAddon {
     state() {
       return call('Session.state', () => {}, () => this.#s.state());
     }
+    trainableState() {
+      return call('Session.trainableState', () => {}, () => this.#s.trainableState());
+    }
+    mergedState() {
+      return call('Session.mergedState', () => {}, () => this.#s.mergedState());
+    }
+    parameterInfo() {
+      return call('Session.parameterInfo', () => {}, () => this.#s.parameterInfo());
+    }
     saveTrainingState(p: string) {
       return call('Session.saveTrainingState', () => path(p, 'saveTrainingState'), () => this.#s.saveTrainingState(p));
     }

@@ -26,8 +26,16 @@
  */
 import type { GpuSpec } from '../pricing/rows.js';
 
-export const E_MAX = { bf16: 0.45, fp32: 0.6 } as const;
+export const E_MAX = { bf16: 0.45, fp16: 0.45, fp32: 0.6 } as const;
 export const T_HALF_PER_TFLOP = 4;
+/**
+ * The per-layer matmul weights T_HALF_PER_TFLOP was set at: GPT-2 small's (12·768²). The half-way
+ * point of the saturation curve is the fixed cost of each matmul (launch, the last partial wave)
+ * over its work per token, so it scales inversely with a layer's matmul weights: a 4096-wide
+ * layer's GEMMs do ~28× GPT-2's work per token and fill the GPU at ~28× fewer tokens
+ * (method-time.ts passes the ratio; memory.ts's full fine-tuning path keeps GPT-2's curve).
+ */
+export const T_HALF_REFERENCE_LAYER_WEIGHTS = 12 * 768 * 768;
 export const KERNEL_LAUNCH_MS = 0.008;
 export const KERNELS_PER_LAYER = 75;
 export const KERNELS_PER_PARAM_TENSOR = 12;
@@ -99,9 +107,9 @@ export interface LocalMeasurement {
   tokensPerSec: number;
 }
 
-/** The dense peak a dtype runs at on a GPU (FLOP/s). T4 has no bf16: autocast falls back to fp32 math. */
-export function peakFlops(gpu: GpuSpec, dtype: 'fp32' | 'bf16'): number {
-  const tflops = dtype === 'bf16' ? (gpu.bf16 ?? gpu.fp32) : gpu.fp32;
+/** The dense peak a dtype runs at on a GPU (FLOP/s). T4 has no bf16: autocast falls back to fp32 math. fp16 (tensor cores with fp32 accumulate) for mixed precision on GPUs without bf16. */
+export function peakFlops(gpu: GpuSpec, dtype: 'fp32' | 'bf16' | 'fp16'): number {
+  const tflops = dtype === 'bf16' ? (gpu.bf16 ?? gpu.fp32) : dtype === 'fp16' ? gpu.fp16 : gpu.fp32;
   return tflops * 1e12;
 }
 
@@ -130,22 +138,33 @@ export interface GpuStep {
   scalingEfficiency: number; // tokens/s of N GPUs ÷ (N × tokens/s of one GPU at the full batch)
 }
 
-function singleGpuStep(m: LocalMeasurement, gpu: GpuSpec, gpus: Record<string, GpuSpec>, tokensPerGpu: number): Omit<GpuStep, 'allReduceMs' | 'tokensPerSec' | 'scalingEfficiency'> {
-  const peak = peakFlops(gpu, m.dtype);
-  let efficiency: number;
-  let basis: Basis;
-  const local = m.device.startsWith('cuda') ? matchGpu(m.deviceName, gpus) : null;
-  if (local) {
+/**
+ * The fraction of the GPU's dense peak the matmuls of a micro-batch of `tokensPerGpu` tokens reach:
+ * measured on a GPU and carried along the saturation curve (extrapolated; measured on that GPU at
+ * those tokens), or the analytic curve when the measurement was on a CPU.
+ */
+export function gpuEfficiency(m: Pick<LocalMeasurement, 'device' | 'deviceName' | 'dtype' | 'achievedFlops' | 'tokensPerStep'> | null, gpu: GpuSpec, gpus: Record<string, GpuSpec>, tokensPerGpu: number, dtype: 'fp32' | 'bf16' | 'fp16' = m?.dtype ?? 'bf16', halfScale = 1): { efficiency: number; basis: Basis } {
+  const local = m && m.device.startsWith('cuda') ? matchGpu(m.deviceName, gpus) : null;
+  if (m && local) {
     const localSpec = gpus[local] as GpuSpec;
     // measured efficiency at the measured tokens per step, scaled along the saturation curve
     const measuredEff = Math.min(0.95, m.achievedFlops / peakFlops(localSpec, m.dtype));
     const curve = (t: number, g: GpuSpec) => t / (t + T_HALF_PER_TFLOP * (peakFlops(g, m.dtype) / 1e12));
-    efficiency = Math.min(0.95, (measuredEff * curve(tokensPerGpu, gpu)) / curve(m.tokensPerStep, localSpec));
-    basis = gpu === localSpec && tokensPerGpu === m.tokensPerStep ? 'measured' : 'extrapolated';
-  } else {
-    efficiency = E_MAX[m.dtype] * (tokensPerGpu / (tokensPerGpu + T_HALF_PER_TFLOP * (peak / 1e12)));
-    basis = 'analytic';
+    const efficiency = Math.min(0.95, (measuredEff * curve(tokensPerGpu, gpu)) / curve(m.tokensPerStep, localSpec));
+    return { efficiency, basis: gpu === localSpec && tokensPerGpu === m.tokensPerStep ? 'measured' : 'extrapolated' };
   }
+  return { efficiency: analyticEfficiency(gpu, dtype, tokensPerGpu, halfScale), basis: 'analytic' };
+}
+
+/** The assumed saturation curve: E_MAX × tokens ÷ (tokens + T_HALF_PER_TFLOP × the GPU's peak TFLOP/s × halfScale). */
+export function analyticEfficiency(gpu: GpuSpec, dtype: 'fp32' | 'bf16' | 'fp16', tokensPerGpu: number, halfScale = 1): number {
+  const peak = peakFlops(gpu, dtype);
+  return E_MAX[dtype] * (tokensPerGpu / (tokensPerGpu + T_HALF_PER_TFLOP * (peak / 1e12) * halfScale));
+}
+
+function singleGpuStep(m: LocalMeasurement, gpu: GpuSpec, gpus: Record<string, GpuSpec>, tokensPerGpu: number): Omit<GpuStep, 'allReduceMs' | 'tokensPerSec' | 'scalingEfficiency'> {
+  const peak = peakFlops(gpu, m.dtype);
+  const { efficiency, basis } = gpuEfficiency(m, gpu, gpus, tokensPerGpu);
   const computeMs = ((m.flopsPerToken * tokensPerGpu) / (peak * efficiency)) * 1000;
   const optimizerMs = ((OPTIMIZER_BYTES_PER_PARAM * m.parameters) / (gpu.memoryBandwidthGBs * 1e9)) * 1000;
   const paramTensors = m.parameterTensors ?? 12 * m.nLayer + 5; // GPT-2: per block 2 LayerNorms, 4 linears (weight + bias); + wte, wpe, ln_f, score

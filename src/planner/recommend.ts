@@ -9,6 +9,11 @@ import { scalingModel, type ScalingModel } from './scaling.js';
 import { effectivePrice, freshness, type GpuSpec, type PriceRow } from '../pricing/rows.js';
 import { fitMicroBatch, type ActivationModel } from './memory.js';
 import { instanceStep, type Basis, type LocalMeasurement } from './performance.js';
+import type { MethodComparison } from './auto.js';
+import type { RowBand } from './error-band.js';
+import { memoryBreakdown, methodCountsFor, methodRow, type MethodPlanInput, type Sharding } from './method-plan.js';
+import { describeMethod, type PlanMethod } from './method.js';
+import { layersOf } from './model-shape.js';
 
 /** Instance start, environment set-up and loading the model and data, billed like training. */
 export const SETUP_HOURS = 0.1;
@@ -46,6 +51,8 @@ export interface PlanInput {
   scaling?: ScalingModel;
   /** earlier runs' factor for this device and model (calibration.ts): applied by calibrate(), as to the projection */
   calibration?: AppliedCalibration | null;
+  /** the method, its precision and activations, --exact's configuration and the error bands; absent: full fine-tuning by the measured memory fit (memory.ts) */
+  method?: MethodPlanInput;
 }
 
 export interface PlanRow {
@@ -74,7 +81,15 @@ export interface PlanRow {
   stepMs: number;
   tokensPerSec: number;
   peakMemoryGiB: number;
+  /** per GPU, allocated at the step's peak (what torch reports) */
+  peakMemoryBytes: number;
   gpuMemoryGiB: number;
+  method: PlanMethod;
+  gradientCheckpointing: boolean;
+  /** none: data-parallel replicas; fsdp: the model only fits sharded over the instance's GPUs (launch refuses it) */
+  sharding: Sharding;
+  /** the published comparison's band for this row's basis (null: no bands) */
+  errorBand: RowBand | null;
   feasible: boolean;
   reason: string;
   recommended: boolean;
@@ -112,10 +127,29 @@ export interface Plan {
   scaling: ScalingModel;
   /** the calibration applied (the same factor as the projection's), and to which rows */
   calibration: (AppliedCalibration & { appliedTo: string }) | null;
+  /** what trains and how it is held, and the pick's memory in parts (null: planned without a method, memory.ts's full fine-tuning fit) */
+  method: PlanMethodSummary | null;
+  /** --method auto: each method's pick and the trade-off (auto.ts); null otherwise */
+  comparison: MethodComparison | null;
+}
+
+export interface PlanMethodSummary {
+  spec: MethodPlanInput['spec'];
+  description: string;
+  totalParameters: number;
+  trainableParameters: number;
+  quantizedParameters: number;
+  precision: MethodPlanInput['precision'];
+  loss: MethodPlanInput['loss'];
+  activation: MethodPlanInput['activation'];
+  exact: boolean;
+  /** the pick's (or, without one, the first fitting row's) memory per GPU */
+  memory: ReturnType<typeof memoryBreakdown> | null;
 }
 
 function rowPlan(p: PlanInput, r: PriceRow, epochs: number) {
   const gpu = p.gpus[r.gpu] as GpuSpec;
+  if (p.method) return methodRowPlan(p, p.method, r, epochs);
   const perGpuBatch = Math.ceil(p.batchSize / r.gpuCount);
   const fit = fitMicroBatch(p.model, p.activation, gpu.memoryGiB, perGpuBatch);
   const base = { fit, gpu };
@@ -128,6 +162,23 @@ function rowPlan(p: PlanInput, r: PriceRow, epochs: number) {
   const evalHours = p.evalTokensPerEpoch / (step.tokensPerSec * evalRatio) / 3600;
   const epochHours = trainHours + evalHours;
   return { ...base, step, calibration, epochHours, hours: SETUP_HOURS + epochs * epochHours };
+}
+
+/** A row under a method (method-plan.ts), in the shape rowPlan returns. */
+function methodRowPlan(p: PlanInput, mi: MethodPlanInput, r: PriceRow, epochs: number) {
+  const gpu = p.gpus[r.gpu] as GpuSpec;
+  const measurement = calibrate(p.measurement, p.calibration ?? null);
+  const row = methodRow({ model: p.model, measurement, gpus: p.gpus, meanSeqLen: p.meanSeqLen, batchSize: p.batchSize }, mi, r);
+  const f = row.fit;
+  const fit = { fits: f.fits, microBatch: f.microBatch, gradAccum: f.gradAccum, peakBytes: f.memory.peakBytes, reason: f.reason };
+  const extra = { gradientCheckpointing: f.gradientCheckpointing, sharding: row.sharding, band: row.band, method: mi.spec.method, memory: f.memory };
+  if (!row.step) return { fit, gpu, extra, step: null, calibration: 1, epochHours: Infinity, hours: Infinity };
+  const s = row.step;
+  const step = { stepMs: s.stepMs, tokensPerSec: s.tokensPerSec, basis: s.basis, efficiency: s.efficiency, scalingEfficiency: s.scalingEfficiency, allReduceMs: s.commMs };
+  const calibration = s.basis === 'analytic' ? 1 : (p.calibration?.ratio ?? 1);
+  const evalRatio = p.measurement.evalTokensPerSec ? p.measurement.evalTokensPerSec / (p.measurement.tokensPerSec * calibration) : 3;
+  const epochHours = p.trainTokensPerEpoch / step.tokensPerSec / 3600 + p.evalTokensPerEpoch / (step.tokensPerSec * evalRatio) / 3600;
+  return { fit, gpu, extra, step, calibration, epochHours, hours: SETUP_HOURS + epochs * epochHours };
 }
 
 export function plan(p: PlanInput): Plan {
@@ -152,7 +203,9 @@ export function plan(p: PlanInput): Plan {
       rows = evaluated(epochs);
     }
   }
-  const out: PlanRow[] = rows.map(({ r, price, fit, step, hours, gpu, calibration }) => {
+  const memoryOf = new Map<PlanRow, ReturnType<typeof memoryBreakdown>>();
+  const out: PlanRow[] = rows.map(({ r, price, fit, step, hours, gpu, calibration, ...rest }) => {
+    const extra = 'extra' in rest ? rest.extra : null;
     const cost = hours * price;
     let reason = fit.fits ? fit.reason : `does not fit: ${fit.reason}`;
     let feasible = fit.fits;
@@ -169,7 +222,7 @@ export function plan(p: PlanInput): Plan {
       feasible = false;
       reason = `past the deadline: ${hours.toFixed(2)} h > ${p.deadline} h`;
     }
-    return {
+    const row: PlanRow = {
       cloud: r.cloud,
       instance: r.instanceType,
       gpu: r.gpu,
@@ -191,7 +244,12 @@ export function plan(p: PlanInput): Plan {
       stepMs: step?.stepMs ?? Infinity,
       tokensPerSec: step?.tokensPerSec ?? 0,
       peakMemoryGiB: fit.peakBytes / 2 ** 30,
+      peakMemoryBytes: fit.peakBytes,
       gpuMemoryGiB: gpu.memoryGiB,
+      method: extra?.method ?? 'full',
+      gradientCheckpointing: extra?.gradientCheckpointing ?? false,
+      sharding: extra?.sharding ?? 'none',
+      errorBand: extra?.band ?? null,
       feasible,
       reason,
       recommended: false,
@@ -199,6 +257,8 @@ export function plan(p: PlanInput): Plan {
       priceFreshness: freshness(r, p.now, p.maxAgeDays),
       source: r.source,
     };
+    if (extra) memoryOf.set(row, memoryBreakdown(extra.memory));
+    return row;
   });
   const key = (x: PlanRow) => (p.objective === 'cost' ? [x.costUsd, x.hours] : [x.hours, x.costUsd]);
   out.sort((a, b) => Number(b.feasible) - Number(a.feasible) || (key(a)[0] as number) - (key(b)[0] as number) || (key(a)[1] as number) - (key(b)[1] as number) || a.cloud.localeCompare(b.cloud));
@@ -220,6 +280,8 @@ export function plan(p: PlanInput): Plan {
   if (out.some((x) => x.basis === 'analytic')) {
     notes.push('basis "analytic": measured on a CPU, so GPU efficiency is an assumption (see src/planner/performance.ts); measure on a GPU (--device cuda) for "extrapolated" rows');
   }
+  if (out.some((x) => x.sharding === 'fsdp')) notes.push(`rows marked "FSDP" fit only with the model sharded over their GPUs (FSDP/ZeRO-3): ftplan run trains whole replicas, so \`ftplan launch\` refuses them`);
+  if (out.some((x) => x.gradientCheckpointing)) notes.push('"ckpt": gradient checkpointing is on where no micro-batch fits without it (it recomputes each block\'s forward in the backward: about a third more compute)');
   const cal = p.calibration && p.calibration.ratio !== 1 ? p.calibration : null;
   const calibrated = out.filter((x) => x.calibration !== 1).length;
   if (cal) {
@@ -255,6 +317,24 @@ export function plan(p: PlanInput): Plan {
     arithmetic,
     notes,
     scaling,
+    comparison: null,
+    method: p.method ? methodSummary(p, p.method, pick ?? out.find((x) => x.fits) ?? null, memoryOf) : null,
     calibration: cal ? { ...cal, appliedTo: `the local projection and ${calibrated} of ${out.length} rows (basis measured/extrapolated; analytic rows take no measured throughput)` } : null,
+  };
+}
+
+function methodSummary(p: PlanInput, mi: MethodPlanInput, row: PlanRow | null, memoryOf: Map<PlanRow, ReturnType<typeof memoryBreakdown>>): PlanMethodSummary {
+  const c = methodCountsFor(p.model, mi);
+  return {
+    spec: mi.spec,
+    description: describeMethod(mi.spec, c, layersOf(p.model)),
+    totalParameters: c.total,
+    trainableParameters: c.trainable,
+    quantizedParameters: c.quantized,
+    precision: mi.precision,
+    loss: mi.loss,
+    activation: mi.activation,
+    exact: Boolean(mi.exact),
+    memory: row ? (memoryOf.get(row) ?? null) : null,
   };
 }

@@ -3,6 +3,8 @@
  */
 import Table from 'cli-table3';
 import type { EstimateResult } from '../estimate/result.js';
+import { fmtBand } from '../planner/error-band.js';
+import type { PlanRow } from '../planner/recommend.js';
 
 export const fmtBytes = (b: number | null | undefined): string => {
   if (b === null || b === undefined || !Number.isFinite(b) || b < 0) return 'n/a';
@@ -55,14 +57,43 @@ export function groupRegions<T extends { region: string }>(rows: readonly T[], k
 /** A group's region cell: the first region, and "(+N more)" for the rest. */
 export const regionCell = (g: { row: { region: string }; more: number }): string => (g.more ? `${g.row.region} (+${g.more} more)` : g.row.region);
 
+/** A row's error band: tokens/s and peak memory, from the published comparison. */
+const bandCell = (x: PlanRow): string => (x.errorBand ? `${fmtBand(x.errorBand.tokensPerSecPct)} / ${fmtBand(x.errorBand.memoryPct)}` : 'n/a');
+
+/** --method auto: per method the cheapest (fastest) way that fits, and the trade-off. */
+function renderComparison(r: EstimateResult): string {
+  const c = r.plan.comparison;
+  if (!c) return '';
+  const t = new Table({
+    head: ['method', 'instance (cheapest that fits)', 'micro × accum', 'ckpt', 'hours', 'total $', '± time/mem', 'trainable'],
+    style: style(),
+    wordWrap: true,
+    colWidths: [9, 34, 10, 6, 8, 10, 13, 26],
+  });
+  for (const ch of c.choices) {
+    const x = ch.row as PlanRow | null;
+    t.push([
+      `${c.pick === ch.method ? '★ ' : ''}${ch.method}`,
+      x ? `${x.gpus}× ${x.gpu}: ${x.cloud} ${x.instance}, ${x.region}` : (ch.reason ?? '—'),
+      x ? `${x.microBatch} × ${x.gradAccum}` : '—',
+      x ? (x.gradientCheckpointing ? 'on' : 'off') : '—',
+      x ? x.hours.toFixed(2) : '—',
+      x ? x.costUsd.toFixed(2) : '—',
+      x ? bandCell(x) : '—',
+      ch.description.replace(/^.*: /, ''),
+    ]);
+  }
+  return [`methods compared (--method auto, by ${c.objective}); the rows below are ${c.pick ?? 'full'}'s`, t.toString(), ...c.tradeOff.map((l) => `  ${l}`)].join('\n');
+}
+
 /** The plan: one row per instance and region, the pick marked, the arithmetic under it. */
 export function renderPlan(r: EstimateResult, top = 12): string {
   const p = r.plan;
   const t = new Table({
-    head: ['', 'cloud', 'instance', 'GPUs', 'region', '$/h', 'hours', 'total $', 'micro × accum', 'fits', 'basis', 'note'],
+    head: ['', 'cloud', 'instance', 'GPUs', 'region', '$/h', 'hours', 'total $', 'micro × accum', 'peak GiB', '± time/mem', 'basis', 'note'],
     style: style(),
     wordWrap: true,
-    colWidths: [3, 8, 24, 13, 18, 9, 8, 10, 9, 6, 14, 30],
+    colWidths: [3, 8, 22, 13, 16, 9, 8, 10, 10, 8, 13, 14, 26],
   });
   // One line per instance type: its cheapest region (the JSON output has every region).
   const grouped = groupRegions(p.rows, (x) => `${x.cloud}|${x.instance}|${x.feasible}`);
@@ -72,18 +103,21 @@ export function renderPlan(r: EstimateResult, top = 12): string {
       x.recommended ? '★' : '',
       x.cloud,
       x.instance,
-      x.gpus > 1 && x.fits ? `${x.gpus}× ${x.gpu} (DP ${Math.round(x.scalingEfficiency * 100)}%)` : `${x.gpus}× ${x.gpu}`,
+      x.gpus > 1 && x.fits ? `${x.gpus}× ${x.gpu} (${x.sharding === 'fsdp' ? 'FSDP' : 'DP'} ${Math.round(x.scalingEfficiency * 100)}%)` : `${x.gpus}× ${x.gpu}`,
       regionCell({ row: x, more }),
       x.pricePerHour.toFixed(3) + (x.spot ? ' spot' : ''),
       Number.isFinite(x.hours) ? x.hours.toFixed(2) : '—',
       Number.isFinite(x.costUsd) ? x.costUsd.toFixed(2) : '—',
-      x.fits ? `${x.microBatch} × ${x.gradAccum}` : '—',
-      x.fits ? 'yes' : 'no',
+      x.fits ? `${x.microBatch} × ${x.gradAccum}${x.gradientCheckpointing ? ' ckpt' : ''}` : '—',
+      Number.isFinite(x.peakMemoryGiB) ? `${x.peakMemoryGiB.toFixed(1)}${x.fits ? '' : ' (no)'}` : '—',
+      bandCell(x),
       x.calibration !== 1 ? `${x.basis} ×${x.calibration.toFixed(3)} (calibrated)` : x.basis,
       x.feasible ? '' : x.reason,
     ]);
   }
   const lines = [
+    ...(p.method ? [`method: ${p.method.description}${p.method.exact ? ' (--exact: the configuration as given)' : ''}`] : []),
+    ...(p.comparison ? [renderComparison(r), ''] : []),
     t.toString(),
     `DP n%: data-parallel scaling efficiency (step time without the gradient all-reduce ÷ with it)\n${rows.length} of ${grouped.length} instance types (${p.rows.length} instance × region rows in --json), by ${p.objective}${p.constraints.budget !== null ? `, budget $${p.constraints.budget}` : ''}${p.constraints.deadline !== null ? `, deadline ${p.constraints.deadline} h` : ''}${p.constraints.spot ? ', spot prices' : ''}; ★ = recommended`,
     ...p.arithmetic.map((a) => `  ${a}`),
@@ -107,6 +141,7 @@ export function renderEstimate(r: EstimateResult, top = 12): string {
     // what trains: older estimates (re-read JSON) have no record of it and trained every weight
     ...(r.training ? [['training', r.training.description]] : []),
     ['device', `${r.device}: ${m.deviceName}`],
+    ...((m as { kind?: string; proxy?: { summary: string } }).kind === 'proxy' ? [['measured as', (m as { proxy?: { summary: string } }).proxy?.summary ?? 'proxy']] : []),
     ['dtype · threads', `${r.dtype} · ${m.threads} thread(s)`],
     ['libtorch · BLAS', `${m.libtorch.version}${m.libtorch.cuda ? ' (CUDA)' : ' (CPU)'} · ${m.blas.kind}${m.blas.slow ? ' (SLOW: reference BLAS)' : ''}`],
     ['batch × sequence', `${r.batchSize} × ${r.seqLen} tokens${r.gradAccum > 1 ? ` × ${r.gradAccum} accumulated` : ''} (${r.seqLenBasis})`],

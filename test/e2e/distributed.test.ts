@@ -132,12 +132,24 @@ describe('data-parallel ftplan run (Gloo on 127.0.0.1)', () => {
     const pid = Number(/\[launcher\] rank 1\/2: pid (\d+)/.exec(stderr)?.[1]);
     expect(pid).toBeGreaterThan(0);
     process.kill(pid, 'SIGSTOP');
-    const r = await exit;
+    // Once rank 0 has failed and exited, the stopped rank is killed here rather than after the
+    // launcher's grace period (--dist-timeout + 10 s: its SIGTERM cannot reach a stopped process).
+    const pid0 = Number(/\[launcher\] rank 0\/2: pid (\d+)/.exec(stderr)?.[1]);
+    const alive = (p: number) => {
+      try {
+        process.kill(p, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    while (alive(pid0) && child.exitCode === null) await new Promise((res) => setTimeout(res, 100));
     try {
-      process.kill(pid, 'SIGKILL'); // the launcher's SIGTERM cannot reach a stopped process
+      process.kill(pid, 'SIGKILL');
     } catch {
       /* already gone */
     }
+    const r = await exit;
     expect(r.code).not.toBe(0);
     expect(stderr).toMatch(/\[rank 0\] ftplan: .*Timed out waiting 3000ms/);
     expect(stderr).toMatch(/ftplan: data-parallel run failed: rank 0 exited with code 1: .*all-reduce failed on rank 0 of 2/);

@@ -8,12 +8,12 @@ import { labelledDataset } from '../fixtures.js';
 import { ftplan as cli, ROOT, tempDir } from '../helpers.js';
 
 const tmp = () => tempDir('ftplan-run-');
-const DATASET = labelledDataset({ dir: join(tmp(), 'reviews'), train: 600, test: 64, seed: 51 }).dir;
+const DATASET = labelledDataset({ dir: join(tmp(), 'reviews'), train: 320, test: 64, seed: 51 }).dir;
 const ftplan = (args: string[]) => cli(args);
 
 describe('ftplan run --resume', () => {
   it('SIGINT at a random step, then --resume: final weights bitwise identical to an uninterrupted run', async () => {
-    const args = ['run', '--model', 'tiny', '--init', 'random', '--dataset', DATASET, '--limit', '600', '--eval-limit', '64', '--epochs', '2', '--threads', '1', '--seed', '7', '--json'];
+    const args = ['run', '--model', 'tiny', '--init', 'random', '--dataset', DATASET, '--limit', '320', '--eval-limit', '64', '--epochs', '2', '--threads', '1', '--seed', '7', '--json'];
     const whole = tmp();
     const a = ftplan([...args, '--output-dir', whole]);
     expect(a.code, a.stderr).toBe(0);

@@ -32,9 +32,15 @@ describe('ftplan sweep', () => {
     expect(md).toContain('## Rung decisions');
     expect(md).toMatch(/!\[t01\]\(trials\/t01\/curves\.svg\)/);
     // the same command on a finished sweep trains nothing and reports it again
-    const again = ftplan([...SWEEP, '--dir', dir, '--price-per-hour', '2', '--json']);
+    const again = ftplan([...SWEEP, '--dir', dir, '--price-per-hour', '2', '--json', '--report', join(dir, 'report.html')]);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).not.toMatch(/rung \d\/3 · trial/);
+    // the HTML page carries every trial's curves inline and nothing from elsewhere
+    const html = readFileSync(join(dir, 'report.html'), 'utf8');
+    expect(html.match(/<svg /g)).toHaveLength(3);
+    expect(html).toMatch(/<h3>t0\d ★/);
+    expect(html).toContain('<h2>Rung decisions</h2>');
+    expect(html).not.toMatch(/<script|src="http/);
     whole = JSON.parse(again.stdout) as Report;
     expect(whole.status).toBe('done');
     expect(whole.trials.map((t) => t.settings.lr)).toEqual([3e-4, 1e-3, 3e-3]);

@@ -4,7 +4,10 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import yargs from 'yargs';
 import { estimate, parseEstimateArgs } from '../../src/commands/estimate.js';
+import { ESTIMATE_OPTIONS } from '../../src/flags/estimate.js';
+import { toYargs } from '../../src/flags/registry.js';
 import { renderEstimate } from '../../src/report/table.js';
 import { describePeft, peftRecord, peftSettings } from '../../src/train/peft.js';
 import { tempDir } from '../helpers.js';
@@ -131,13 +134,17 @@ describe('an estimate of a method', () => {
     const m = await measure(spec({ method: 'lora', loraR: 4, loraTargets: ['c_attn'], gradientCheckpointing: true }), addon);
     const file = join(tempDir('ftplan-peft-est-'), 'measurement.json');
     writeFileSync(file, JSON.stringify({ measurement: { ...m, training: { ...peftRecord(peft, model), description: describePeft(peft, model) } } }));
-    const r = await estimate(parseEstimateArgs({ measurement: file, model: 'gpt2', task: 'classification', batchSize: 16, gradAccum: 1, evalBatchSize: 64, steps: 5, minTime: 20, warmupSteps: 1, seed: 42, objective: 'cost', spot: false, maxAgeDays: 90, top: 12, batching: 'longest', emptyText: 'keep', unknownLabels: 'drop', lmFormat: 'auto', device: 'auto', dtype: 'fp32', json: true, method: 'full' }));
+    const argv = (extra: string[]) => parseEstimateArgs(yargs(['--measurement', file, '--json', ...extra]).options(toYargs(ESTIMATE_OPTIONS)).strict().parseSync() as Record<string, unknown>);
+    const r = await estimate(argv(['--method', 'lora', '--lora-r', '4', '--lora-target', 'c_attn', '--gradient-checkpointing']));
     expect(r).toMatchObject({ method: 'lora', lora: { r: 4, alpha: 32, dropout: 0.05, targets: ['c_attn'] }, gradientCheckpointing: true, trainableParameters: 4 * (64 + 192) * 2 + 3 * 64 });
     expect(r.memoryBreakdown).toMatchObject({ method: 'lora', weightBytes: 1500, activationBytes: 3200 });
     expect(r.plan.rows.length).toBeGreaterThan(0);
-    for (const row of r.plan.rows) expect(row).toMatchObject({ method: 'lora', gradientCheckpointing: true, lora: { r: 4 } });
-    // --method on a re-plan does not re-measure: the plan says so
-    expect(r.plan.notes.join('\n')).toMatch(/method: the measurement's \(lora\); --method full does not apply to a re-plan/);
+    // the planner decides checkpointing per row (on where nothing fits without it); the LoRA settings ride along
+    for (const row of r.plan.rows) expect(row).toMatchObject({ method: 'lora', lora: { r: 4 } });
+    // another --method on a re-plan is priced from this measurement: the plan says so, and its rows keep their own method
+    const full = await estimate(argv(['--method', 'full']));
+    expect(full.plan.notes.join('\n')).toMatch(/method: --method full is priced from a measurement of lora/);
+    expect(full.plan.rows.every((row) => !('lora' in row) || (row as { method: string }).method === 'lora')).toBe(true);
     const table = renderEstimate(r, 1);
     expect(table).toMatch(/training\s+│ LoRA r 4 \(alpha 32, dropout 0\.05\) on 1 module × 2 layers \(c_attn\)/);
     expect(table).toMatch(/memory parts\s+│ weights as held 1\.46 KiB/);

@@ -27,9 +27,15 @@ interface PublishedRow {
   derivation: string | null;
   source: string;
   sourceLocation: string;
-  ftplanPredicted: unknown;
-  error: unknown;
+  ftplanPredicted: { tokensPerSec: number | null; peakMemoryGiB: number | null; fits: boolean; basis: string; notes: string[] } | null;
+  error: { tokensPerSecPct: number | null; memoryPct: number | null } | null;
 }
+
+/** The table's cells for the prediction and the error, as bench/published-compare.mjs writes them. */
+const cellPred = (r: PublishedRow) =>
+  r.ftplanPredicted === null ? '' : [r.ftplanPredicted.tokensPerSec !== null ? `${r.ftplanPredicted.tokensPerSec} tok/s` : null, r.ftplanPredicted.peakMemoryGiB !== null ? `${r.ftplanPredicted.peakMemoryGiB} GiB${r.ftplanPredicted.fits ? '' : ' (no fit)'}` : null].filter(Boolean).join('; ');
+const signedPct = (x: number) => `${x >= 0 ? '+' : ''}${x}%`;
+const cellErr = (r: PublishedRow) => (r.error === null ? '' : [r.error.tokensPerSecPct !== null ? signedPct(r.error.tokensPerSecPct) : null, r.error.memoryPct !== null ? `${signedPct(r.error.memoryPct)} mem` : null].filter(Boolean).join('; '));
 
 const json = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'bench/published.json'), 'utf8')) as { schema: string; rows: PublishedRow[] };
 const rows = json.rows;
@@ -90,10 +96,18 @@ describe('published measurements (bench/published.json)', () => {
     }
   });
 
-  it('predictions are left to the planner: empty, or a number', () => {
+  it('the planner\'s prediction (bench/published-compare.mjs): every published figure has one, and its error is (predicted − published) ÷ published', () => {
     for (const r of rows) {
-      expect(r.ftplanPredicted === null || typeof r.ftplanPredicted === 'number', r.id).toBe(true);
-      expect(r.error === null || typeof r.error === 'number', r.id).toBe(true);
+      if (r.ftplanPredicted === null) {
+        expect(r.error, r.id).toBeNull();
+        continue;
+      }
+      const p = r.ftplanPredicted;
+      expect(p.tokensPerSec === null, `${r.id}: a tokens/s prediction exactly where a published one is`).toBe(r.tokensPerSec === null);
+      expect(p.peakMemoryGiB === null, `${r.id}: a memory prediction exactly where a published one is`).toBe(r.peakMemoryGiB === null);
+      if (r.tokensPerSec !== null) expect(r.error!.tokensPerSecPct, r.id).toBeCloseTo(((p.tokensPerSec! - r.tokensPerSec) / r.tokensPerSec) * 100, 0);
+      if (r.peakMemoryGiB !== null) expect(r.error!.memoryPct, r.id).toBeCloseTo(((p.peakMemoryGiB! - r.peakMemoryGiB) / r.peakMemoryGiB) * 100, 0);
+      expect(['analytic', 'extrapolated', 'measured'], r.id).toContain(p.basis);
     }
   });
 });
@@ -114,8 +128,8 @@ describe('bench/published.md holds the same rows as the JSON', () => {
       expect(cellNumber(t['peak GiB']), `${r.id} peak GiB`).toBe(r.peakMemoryGiB);
       expect(t.execution, r.id).toBe(r.execution);
       expect(t.source, r.id).toContain(`(${r.source})`);
-      expect(t['ftplan predicted'], r.id).toBe(r.ftplanPredicted === null ? '' : String(r.ftplanPredicted));
-      expect(t.error, r.id).toBe(r.error === null ? '' : String(r.error));
+      expect(t['ftplan predicted'], r.id).toBe(cellPred(r));
+      expect(t.error, r.id).toBe(cellErr(r));
     }
   });
 });
