@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "checkpoint.h"
 #include "compat.h"
 #include "lm_loss.h"
 
@@ -28,7 +29,11 @@ torch::Tensor DecoderTrunkImpl::forward(const torch::Tensor& input_ids) {
   auto x = embed_tokens(input_ids);  // [B,T,C]
   const auto rope = rope_.get(T, input_ids.device());
   const auto m = mask(T, input_ids.device());
-  for (const auto& layer : *layers) x = layer->as<DecoderLayer>()->forward(x, rope, m);
+  for (const auto& l : *layers) {
+    const auto layer = std::dynamic_pointer_cast<DecoderLayerImpl>(l);
+    if (gradient_checkpointing) x = checkpoint([layer, rope, m](const torch::Tensor& in) { return layer->forward(in, rope, m); }, x);
+    else x = layer->forward(x, rope, m);
+  }
   return norm(x);
 }
 
@@ -38,8 +43,15 @@ torch::Tensor DecoderTrunkImpl::forward_last(const torch::Tensor& input_ids, con
   const auto rope = rope_.get(T, input_ids.device());
   const auto m = mask(T, input_ids.device());
   const size_t L = layers->size();
-  for (size_t i = 0; i + 1 < L; ++i) x = layers[i]->as<DecoderLayer>()->forward(x, rope, m);
-  return norm(layers[L - 1]->as<DecoderLayer>()->forward_last(x, rope, last));  // [B,C]
+  for (size_t i = 0; i < L; ++i) {
+    const auto layer = std::dynamic_pointer_cast<DecoderLayerImpl>(layers[i]);
+    const bool last_layer = i + 1 == L;
+    auto run = [layer, rope, m, last, last_layer](const torch::Tensor& in) {
+      return last_layer ? layer->forward_last(in, rope, last) : layer->forward(in, rope, m);
+    };
+    x = gradient_checkpointing ? checkpoint(run, x) : run(x);
+  }
+  return norm(x);  // [B,C]
 }
 
 DecoderImpl::DecoderImpl(const DecoderConfig& cfg, bool init) : cfg_(cfg) {
@@ -74,6 +86,7 @@ class DecoderModel final : public Model {
  public:
   DecoderModel(const ModelSpec& spec, bool init) : Model(spec), m_(spec.decoder, init) {}
   torch::nn::Module& module() override { return *m_; }
+  void set_gradient_checkpointing(bool on) override { m_->model->gradient_checkpointing = on; }
 
   int64_t trunk_parameter_count() override {
     int64_t n = 0;
