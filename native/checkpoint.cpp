@@ -88,8 +88,13 @@ struct CheckpointFn : public torch::autograd::Function<CheckpointFn> {
 
 }  // namespace
 
-torch::Tensor checkpoint(const BlockFn& fn, const torch::Tensor& x) {
+torch::Tensor checkpoint(const BlockFn& fn, const torch::Tensor& x, const torch::nn::Module& block) {
   if (!torch::GradMode::is_enabled()) return fn(x);
+  if (!x.requires_grad()) {
+    bool trains = false;
+    for (const auto& p : block.parameters()) trains = trains || p.requires_grad();
+    if (!trains) return fn(x);
+  }
   auto r = c10::make_intrusive<Recompute>();
   r->fn = fn;
   // Keeps the Function in the graph when x needs no gradient (frozen embeddings).

@@ -24,7 +24,9 @@ namespace ftplan {
 
 using BlockFn = std::function<torch::Tensor(const torch::Tensor&)>;
 
-// fn(x) with its activations recomputed in backward. Outside grad mode (evaluation) it is fn(x).
-torch::Tensor checkpoint(const BlockFn& fn, const torch::Tensor& x);
+// fn(x) with its activations recomputed in backward. Outside grad mode (evaluation) it is fn(x);
+// so it is for a block with no trainable parameter whose input needs no gradient (a frozen trunk
+// under `head`): nothing there reaches a gradient, so autograd keeps nothing to recompute.
+torch::Tensor checkpoint(const BlockFn& fn, const torch::Tensor& x, const torch::nn::Module& block);
 
 }  // namespace ftplan

@@ -31,7 +31,7 @@ torch::Tensor DecoderTrunkImpl::forward(const torch::Tensor& input_ids) {
   const auto m = mask(T, input_ids.device());
   for (const auto& l : *layers) {
     const auto layer = std::dynamic_pointer_cast<DecoderLayerImpl>(l);
-    if (gradient_checkpointing) x = checkpoint([layer, rope, m](const torch::Tensor& in) { return layer->forward(in, rope, m); }, x);
+    if (gradient_checkpointing) x = checkpoint([layer, rope, m](const torch::Tensor& in) { return layer->forward(in, rope, m); }, x, *layer);
     else x = layer->forward(x, rope, m);
   }
   return norm(x);
@@ -49,7 +49,7 @@ torch::Tensor DecoderTrunkImpl::forward_last(const torch::Tensor& input_ids, con
     auto run = [layer, rope, m, last, last_layer](const torch::Tensor& in) {
       return last_layer ? layer->forward_last(in, rope, last) : layer->forward(in, rope, m);
     };
-    x = gradient_checkpointing ? checkpoint(run, x) : run(x);
+    x = gradient_checkpointing ? checkpoint(run, x, *layer) : run(x);
   }
   return norm(x);  // [B,C]
 }

@@ -153,7 +153,7 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& input_ids, const tor
   const auto mask = attention_mask(input_ids, lengths);
   for (const auto& m : *h) {
     const auto block = std::dynamic_pointer_cast<BlockImpl>(m);
-    if (gradient_checkpointing) x = checkpoint([block, mask](const torch::Tensor& in) { return block->forward(in, mask); }, x);
+    if (gradient_checkpointing) x = checkpoint([block, mask](const torch::Tensor& in) { return block->forward(in, mask); }, x, *block);
     else x = block->forward(x, mask);
   }
   return ln_f(x);
@@ -168,7 +168,7 @@ torch::Tensor TransformerImpl::forward_last(const torch::Tensor& input_ids, cons
     const auto block = std::dynamic_pointer_cast<BlockImpl>(h[i]);
     const bool last_block = i + 1 == L;
     auto run = [block, mask, last, last_block](const torch::Tensor& in) { return last_block ? block->forward_last(in, last) : block->forward(in, mask); };
-    x = gradient_checkpointing ? checkpoint(run, x) : run(x);
+    x = gradient_checkpointing ? checkpoint(run, x, *block) : run(x);
   }
   return ln_f(x);  // [B,C]
 }
