@@ -6,6 +6,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadDecoderCheckpoint } from '../../src/model/decoder-checkpoint.js';
+import { decoderPresetConfig } from '../../src/model/decoder-presets.js';
 import { loadNative, type NamedTensors, type NativeBatch, type TrainOptions } from '../../src/native.js';
 import { tinyDecoderCheckpoint } from '../decoder-fixtures.js';
 import { prng } from '../fixtures.js';
@@ -162,6 +163,21 @@ describe('gradient checkpointing', () => {
     expect(plain.perSamplePerLayer).toBeGreaterThan(0);
     expect(ckpt.perSamplePerLayer).toBeLessThan(plain.perSamplePerLayer / 2);
   });
+});
+
+describe('the activation probe honours the method', () => {
+  // The planner's extrapolation: B · (L · perSamplePerLayer + perSampleBase) from 2- and 3-block
+  // twins, against the benchmark's activations (peak minus weights and trainable state) of the
+  // 6-layer model. Measured within 2% on a causal-lm decoder; 10% is the bound the full-model
+  // memory tests use.
+  const dec = { ...decoderPresetConfig('tiny-qwen2', 'causal-lm'), numHiddenLayers: 6 };
+  for (const o of [{ method: 'lora' }, { method: 'qlora', gradientCheckpointing: true }] as TrainOptions[])
+    it(`${o.method}${o.gradientCheckpointing ? ' with checkpointing' : ''}: the predicted activations are within 10% of a step's`, async () => {
+      const p = await addon.probeActivations({ model: dec, seqLen: 128, threads: 1, ...o });
+      const r = await addon.benchmark({ model: dec, batchSize: 8, seqLen: 128, steps: 1, warmupSteps: 1, threads: 1, ...o });
+      const predicted = 8 * (6 * p.perSamplePerLayer + p.perSampleBase);
+      expect(Math.abs(predicted / r.activationBytes - 1)).toBeLessThan(0.1);
+    });
 });
 
 describe('merged state', () => {
