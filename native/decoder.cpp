@@ -7,6 +7,7 @@
 #include "checkpoint.h"
 #include "compat.h"
 #include "lm_loss.h"
+#include "nf4.h"
 
 namespace ftplan {
 
@@ -26,7 +27,8 @@ torch::Tensor DecoderTrunkImpl::mask(int64_t T, const c10::Device& device) const
 
 torch::Tensor DecoderTrunkImpl::forward(const torch::Tensor& input_ids) {
   const auto T = input_ids.size(1);
-  auto x = embed_tokens(input_ids);  // [B,T,C]
+  // fp32 residual stream: a frozen embedding may be held in bf16 (peft.h)
+  auto x = embed_tokens(input_ids).to(torch::kFloat);  // [B,T,C]
   const auto rope = rope_.get(T, input_ids.device());
   const auto m = mask(T, input_ids.device());
   for (const auto& l : *layers) {
@@ -39,7 +41,7 @@ torch::Tensor DecoderTrunkImpl::forward(const torch::Tensor& input_ids) {
 
 torch::Tensor DecoderTrunkImpl::forward_last(const torch::Tensor& input_ids, const torch::Tensor& last) {
   const auto T = input_ids.size(1);
-  auto x = embed_tokens(input_ids);
+  auto x = embed_tokens(input_ids).to(torch::kFloat);
   const auto rope = rope_.get(T, input_ids.device());
   const auto m = mask(T, input_ids.device());
   const size_t L = layers->size();
@@ -110,7 +112,10 @@ class DecoderModel final : public Model {
   torch::Tensor logits(const Batch& b, bool bf16) override {
     AutocastGuard autocast(bf16, b.input_ids.device().type());
     if (!causal_lm()) return classify(b);
-    return torch::nn::functional::linear(m_->model(b.input_ids), m_->lm_weight());  // [B,T,V]
+    const auto h = m_->model(b.input_ids);
+    auto w = m_->lm_weight();  // a frozen head may be held in bf16 (peft.h)
+    if (w.scalar_type() != h.scalar_type() && !autocast_on(h.device().type())) w = w.to(h.scalar_type());
+    return torch::nn::functional::linear(h, w);  // [B,T,V]
   }
 
   LmEval lm_eval(const Batch& b, bool bf16) override {

@@ -126,7 +126,8 @@ TransformerImpl::TransformerImpl(const GPT2Config& cfg) : cfg_(cfg) {
 
 torch::Tensor TransformerImpl::embed(const torch::Tensor& input_ids) {
   auto pos = torch::arange(input_ids.size(1), input_ids.options());  // [T]
-  auto x = wte(input_ids) + wpe(pos);                                // [B,T,C]
+  // in fp32: frozen embeddings may be held in bf16 (peft.h)
+  auto x = wte(input_ids).to(torch::kFloat) + wpe(pos).to(torch::kFloat);  // [B,T,C]
   return ftplan::dropout(x, cfg_.embd_pdrop, is_training());
 }
 

@@ -96,6 +96,16 @@ std::vector<std::string> apply_peft(Model& model, const PeftOptions& o) {
       lin->add_lora(o.lora_r, o.lora_alpha, o.lora_dropout);
       adapted.push_back(path);
     }
+    // The frozen embeddings and a causal-LM head are held in base_dtype too (their lookups and
+    // products cast back to the fp32 stream / compute dtype where they are used).
+    {
+      torch::NoGradGuard no_grad;
+      for (auto& item : m.named_parameters()) {
+        const auto& name = item.key();
+        const bool embedding = name == "model.embed_tokens.weight" || name == "transformer.wte.weight" || name == "transformer.wpe.weight";
+        if ((embedding || (causal_lm && name == "lm_head.weight")) && item.value().scalar_type() != held) item.value().set_data(item.value().to(held));
+      }
+    }
     for (auto& item : m.named_parameters())
       if (item.key().find(".lora_A.") != std::string::npos || item.key().find(".lora_B.") != std::string::npos ||
           (!causal_lm && starts_with(item.key(), "score.")))

@@ -5,7 +5,8 @@
 //   lora   every targeted linear of the blocks (lora.h) gets adapters lora_A / lora_B; everything
 //          else is frozen — embeddings, norms, biases (PEFT's bias="none"), the untargeted linears,
 //          a causal-LM head — except a classification head (`score`, PEFT's modules_to_save), which
-//          trains in fp32. Frozen linear weights of the blocks are held in base_dtype.
+//          trains in fp32. Frozen linear weights of the blocks, the embeddings and a causal-LM head
+//          are held in base_dtype (norms and biases stay fp32).
 //   qlora  lora, with the targeted linears' weights stored as NF4 (nf4.h), dequantised to
 //          base_dtype to compute; the untargeted ones held in base_dtype.
 //   head   only the head trains: `score`, or for causal-LM an untied `lm_head` (a head tied to the

@@ -85,7 +85,8 @@ describe('what trains', () => {
     expect(qlora.trainable).toBe(lora.trainable);
     expect(qlora.total).toBe(lora.total);
     expect(qlora.frozenBytes).toBeLessThan(lora.frozenBytes);
-    expect(lora.frozenBytes).toBeLessThan(full.trainableBytes);
+    // block linears and embeddings in bf16; only norms and biases stay fp32
+    expect(lora.frozenBytes).toBeLessThan(0.6 * full.trainableBytes);
   });
 });
 
