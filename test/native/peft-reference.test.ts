@@ -7,7 +7,7 @@
 // loss to 1e-5, gradients to 1e-4 of each tensor's scale, as the decoders' own reference test.
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { loadDecoderCheckpoint } from '../../src/model/decoder-checkpoint.js';
 import type { Task } from '../../src/model/decoder-config.js';
 import { loadNative, type NamedTensors, type NativeBatch } from '../../src/native.js';
@@ -46,11 +46,17 @@ const json = (st: NamedTensors) => Object.fromEntries(Object.entries(st).map(([k
 
 describe('NF4 against bitsandbytes\' algorithm', () => {
   // 64·7 + 37 values (a short, odd last block); 64·300 + 13 (301 scales: two blocks of 256 for double quantisation)
-  for (const [n, doubleQuant] of [[64 * 7 + 37, false], [64 * 7 + 37, true], [64 * 300 + 13, true], [4096, false]] as const) {
+  const cases = [[64 * 7 + 37, false], [64 * 7 + 37, true], [64 * 300 + 13, true], [4096, false]] as const;
+  const inputs = cases.map(([n, dq]) => weightLike(n, n + (dq ? 1 : 0)));
+  let refs: Record<string, number[] & number>[] = [];
+  beforeAll(() => {
+    refs = python({ nf4: cases.map(([, dq], i) => ({ values: Array.from(inputs[i]!), double_quant: dq })) }) as unknown as typeof refs;
+  });
+  cases.forEach(([n, doubleQuant], i) =>
     it(`${n} values, double quantisation ${doubleQuant}: codes, scales and dequantised values are identical`, () => {
-      const values = weightLike(n, n + (doubleQuant ? 1 : 0));
+      const values = inputs[i]!;
       const ours = addon.nf4Check(values, doubleQuant);
-      const ref = python({ nf4: { values: Array.from(values), double_quant: doubleQuant } }) as Record<string, number[] & number>;
+      const ref = refs[i]!;
       expect(ours.codes.length).toBe(Math.ceil(n / 2));
       expect(ours.codes).toEqual(ref.codes);
       if (doubleQuant) {
@@ -68,8 +74,8 @@ describe('NF4 against bitsandbytes\' algorithm', () => {
       expect(maxAbsDiff(ours.dequantized, values)).toBeLessThan(0.2 * maxAbs(values));
       // codes + scales: about half a byte a value
       expect(ours.bytes).toBeLessThan(n * 0.6 + 8);
-    });
-  }
+    }),
+  );
 });
 
 /** Random adapters for every LoRA module (B nonzero, so A's gradient is too). */

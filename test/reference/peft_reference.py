@@ -19,7 +19,7 @@ NF4 (float32, as bitsandbytes computes it): bitsandbytes' default torch backend 
 quantize_4bit / dequantize_4bit / quantize_blockwise / dequantize_blockwise) and functional.py
 (create_dynamic_map, quantize_4bit(compress_statistics=True): offset = absmax.mean(),
 quantize_blockwise(absmax - offset, blocksize=256)), blocksize 64, written out again here.
-  request: {"nf4": {"values": [...], "double_quant": bool}}
+  request: {"nf4": {"values": [...], "double_quant": bool}} (or a list of them: a list of results)
   result:  {"codes", "absmax" | ("qabsmax", "absmax2", "offset"), "dequantized"}
 """
 import json
@@ -197,7 +197,7 @@ def lora(req):
 def main():
     req = json.load(sys.stdin)
     if "nf4" in req:
-        out = nf4(req["nf4"])
+        out = [nf4(r) for r in req["nf4"]] if isinstance(req["nf4"], list) else nf4(req["nf4"])
     else:
         torch.set_default_dtype(torch.float64)
         out = lora(req["lora"])
