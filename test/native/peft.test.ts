@@ -157,6 +157,25 @@ describe('gradient checkpointing', () => {
     for (const [name, g] of Object.entries(grads[0]!.gradients)) expect(maxRel(grads[1]!.gradients[name]!.data, g.data), name).toBeLessThanOrEqual(1e-6);
   });
 
+  it('the decoder classifier too (its last layer pruned to the last token), head with the last layer unfrozen', async () => {
+    const ck = tinyDecoderCheckpoint(tempDir('ftplan-peft-'), { family: 'llama', task: 'classification', seed: 4 });
+    const loaded = loadDecoderCheckpoint(ck.dir, { task: 'classification', numLabels: 3 });
+    const cfg = { ...loaded.config.config, attentionDropout: 0.1 };
+    const b = makeBatch(randomRows(3, 3, 9, cfg.vocabSize - 1, 8), 9, cfg.padTokenId, [2, 0, 1]);
+    for (const o of [{ method: 'head', unfreezeLast: 1 }, { method: 'qlora', loraDropout: 0.1 }] as TrainOptions[]) {
+      const grads = [];
+      for (const gradientCheckpointing of [false, true]) {
+        const s = await session({ ...o, gradientCheckpointing }, cfg);
+        await s.loadState(loaded.state);
+        grads.push(await s.gradients(b, { training: true, seed: 2 }));
+      }
+      const names = Object.keys(grads[0]!.gradients);
+      if (o.method === 'head') expect(names.every((n) => n === 'score.weight' || n.startsWith('model.layers.1.'))).toBe(true);
+      expect(grads[1]!.loss).toBe(grads[0]!.loss);
+      for (const [name, g] of Object.entries(grads[0]!.gradients)) expect(maxRel(grads[1]!.gradients[name]!.data, g.data), name).toBeLessThanOrEqual(1e-6);
+    }
+  });
+
   it('keeps less memory per row: the probe\'s per-layer activations shrink', async () => {
     const big = tinyModel({ nEmbd: 64, nHead: 4, nLayer: 2, vocabSize: 128, padTokenId: 127, nPositions: 128 });
     const plain = await addon.probeActivations({ model: big, seqLen: 128, threads: 1, method: 'lora' });
