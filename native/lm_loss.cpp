@@ -44,7 +44,9 @@ struct LmCrossEntropy : public torch::autograd::Function<LmCrossEntropy> {
     const int64_t N = h.size(0);
     const auto hc = h.to(ct), wc = w.to(ct);  // the same tensors when already in the compute dtype
     auto grad_h = torch::empty_like(h, torch::MemoryFormat::Contiguous);
-    auto grad_w = torch::zeros_like(w, torch::MemoryFormat::Contiguous);
+    // A frozen head (LoRA, QLoRA) gets no gradient: neither its [V, C] buffer nor its matmuls.
+    const bool train_w = w.requires_grad();
+    auto grad_w = train_w ? torch::zeros_like(w, torch::MemoryFormat::Contiguous) : torch::empty({0}, w.options());
     auto loss = torch::zeros({}, h.options().dtype(torch::kFloat64));
     const double inv_n = 1.0 / static_cast<double>(N);
     for (int64_t s = 0; s < N; s += rows) {
@@ -60,6 +62,7 @@ struct LmCrossEntropy : public torch::autograd::Function<LmCrossEntropy> {
       g.mul_(inv_n);
       const auto gc = g.to(ct);
       grad_h.narrow(0, s, n).copy_(torch::mm(gc, wc));
+      if (!train_w) continue;
       if (ct == torch::kFloat) grad_w.addmm_(gc.t(), hs);
       else grad_w.add_(torch::mm(gc.t(), hs));                       // bf16 product, fp32 sum over chunks
     }
@@ -72,6 +75,7 @@ struct LmCrossEntropy : public torch::autograd::Function<LmCrossEntropy> {
     const auto& g = grads[0];  // scalar: the scale the loss was multiplied by
     // The graph is not retained past one backward (the trainer never does), so scale in place.
     saved[0].mul_(g.to(saved[0].scalar_type()));
+    if (saved[1].numel() == 0) return {saved[0], torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
     saved[1].mul_(g.to(saved[1].scalar_type()));
     return {saved[0], saved[1], torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
