@@ -37,6 +37,10 @@ int64_t rows_for(int64_t chunk_rows, const torch::Tensor& h, const torch::Tensor
 // The chunk's logits in fp32: [n, V] (the matmul in the compute dtype; the same tensor when that is fp32).
 torch::Tensor chunk_logits(const torch::Tensor& hc, const torch::Tensor& wc) { return torch::mm(hc, wc.t()).to(torch::kFloat); }
 
+// ∂W under bf16 on the CPU is one fp32 addmm per chunk (the chunk's fp32 softmax gradient against
+// its bf16-rounded hidden rows): LibTorch 1.13's CPU bf16 matmul of the transposed [V, n] gradient,
+// and the add of its bf16 [V, C] product into the fp32 sum, made a Qwen2.5-0.5B-shaped causal-LM
+// step 2.8× slower than this (bench/RESULTS.md). On CUDA the bf16 product is the fast one.
 struct LmCrossEntropy : public torch::autograd::Function<LmCrossEntropy> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& h, const torch::Tensor& w, const torch::Tensor& y,
                                int64_t compute, int64_t rows) {
@@ -64,6 +68,7 @@ struct LmCrossEntropy : public torch::autograd::Function<LmCrossEntropy> {
       grad_h.narrow(0, s, n).copy_(torch::mm(gc, wc));
       if (!train_w) continue;
       if (ct == torch::kFloat) grad_w.addmm_(gc.t(), hs);
+      else if (!h.is_cuda()) grad_w.addmm_(g.t(), hs.to(torch::kFloat));  // CPU: see above the struct
       else grad_w.add_(torch::mm(gc.t(), hs));                       // bf16 product, fp32 sum over chunks
     }
     ctx->save_for_backward({grad_h, grad_w});
