@@ -28,6 +28,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       // tests and benchmarks (js/selftest.cpp)
       {"fusedAdamwCheck", fusedAdamwCheck},
       {"dropoutCheck", dropoutCheck},
+      {"nf4Check", nf4Check},
       {"fusedAttentionCheck", fusedAttentionCheck},
       {"fusedAttentionTiming", fusedAttentionTiming},
       {"lmLossCheck", lmLossCheck},

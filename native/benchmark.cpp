@@ -108,6 +108,11 @@ BenchResult run_benchmark(const BenchConfig& cfg) {
   r.setup_ms = ms_since(t0);
   r.threads = at::get_num_threads();
   r.parameters = trainer.model().parameter_count();
+  const auto info = parameter_info(trainer.model());
+  r.method = method_name(cfg.train.peft.method);
+  r.gradient_checkpointing = cfg.train.peft.gradient_checkpointing;
+  r.trainable_parameters = info.trainable;
+  r.weight_bytes = info.frozen_bytes + info.trainable_bytes;
   r.transformer_parameters = trainer.model().trunk_parameter_count();
   r.matmul_parameters = matmul_parameter_count(cfg.model);
   r.flops_per_token = training_flops_per_token(cfg.model, cfg.seq_len);
@@ -146,6 +151,8 @@ BenchResult run_benchmark(const BenchConfig& cfg) {
   // Between steps: weights + grads + AdamW moments (grads stay until the next step sets them to none).
   r.static_memory_bytes = meter.current() - before;
   r.peak_memory_bytes = meter.peak() - before;
+  r.trainable_state_bytes = trainer.trainable_state_bytes();
+  r.activation_bytes = std::max<int64_t>(0, r.peak_memory_bytes - r.weight_bytes - r.trainable_state_bytes);
 
   for (const int64_t b : cfg.probe_batch_sizes) {
     ProbePoint pt;
@@ -171,7 +178,7 @@ BenchResult run_benchmark(const BenchConfig& cfg) {
     if (oom) {
       pt.out_of_memory = true;
       probe.clear();
-      for (auto& p : trainer.model().module().parameters()) p.mutable_grad() = torch::Tensor();
+      for (auto p : trainable_parameters(trainer.model())) p.mutable_grad() = torch::Tensor();
       synchronize(device);
       release_cached_memory(device);
     }

@@ -90,7 +90,14 @@ struct ProbePoint {
   X(std::string, device_name, deviceName, {})                                                          \
   X(int64_t, device_memory_bytes, deviceMemoryBytes, -1)                                               \
   X(int, threads, threads, 0)                    /* intra-op threads the steps ran with */             \
-  X(std::vector<ProbePoint>, probe, probe, {})
+  X(std::vector<ProbePoint>, probe, probe, {})                                                         \
+  /* What trained (peft.h) and the timed steps' peak split in three: */                               \
+  X(std::string, method, method, "full")                                                               \
+  X(bool, gradient_checkpointing, gradientCheckpointing, false)                                        \
+  X(int64_t, trainable_parameters, trainableParameters, 0)                                             \
+  X(int64_t, weight_bytes, weightBytes, 0)       /* every weight as held: fp32, bf16, NF4 codes + scales */ \
+  X(int64_t, trainable_state_bytes, trainableStateBytes, 0) /* the trainable parameters' grads + AdamW moments */ \
+  X(int64_t, activation_bytes, activationBytes, 0) /* peakMemoryBytes minus the two */
 
 struct BenchResult {
   FTPLAN_BENCH_RESULT(FTPLAN_FIELD)

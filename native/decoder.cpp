@@ -4,8 +4,10 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "checkpoint.h"
 #include "compat.h"
 #include "lm_loss.h"
+#include "nf4.h"
 
 namespace ftplan {
 
@@ -25,21 +27,33 @@ torch::Tensor DecoderTrunkImpl::mask(int64_t T, const c10::Device& device) const
 
 torch::Tensor DecoderTrunkImpl::forward(const torch::Tensor& input_ids) {
   const auto T = input_ids.size(1);
-  auto x = embed_tokens(input_ids);  // [B,T,C]
+  // fp32 residual stream: a frozen embedding may be held in bf16 (peft.h)
+  auto x = embed_tokens(input_ids).to(torch::kFloat);  // [B,T,C]
   const auto rope = rope_.get(T, input_ids.device());
   const auto m = mask(T, input_ids.device());
-  for (const auto& layer : *layers) x = layer->as<DecoderLayer>()->forward(x, rope, m);
+  for (const auto& l : *layers) {
+    const auto layer = std::dynamic_pointer_cast<DecoderLayerImpl>(l);
+    if (gradient_checkpointing) x = checkpoint([layer, rope, m](const torch::Tensor& in) { return layer->forward(in, rope, m); }, x, *layer);
+    else x = layer->forward(x, rope, m);
+  }
   return norm(x);
 }
 
 torch::Tensor DecoderTrunkImpl::forward_last(const torch::Tensor& input_ids, const torch::Tensor& last) {
   const auto T = input_ids.size(1);
-  auto x = embed_tokens(input_ids);
+  auto x = embed_tokens(input_ids).to(torch::kFloat);
   const auto rope = rope_.get(T, input_ids.device());
   const auto m = mask(T, input_ids.device());
   const size_t L = layers->size();
-  for (size_t i = 0; i + 1 < L; ++i) x = layers[i]->as<DecoderLayer>()->forward(x, rope, m);
-  return norm(layers[L - 1]->as<DecoderLayer>()->forward_last(x, rope, last));  // [B,C]
+  for (size_t i = 0; i < L; ++i) {
+    const auto layer = std::dynamic_pointer_cast<DecoderLayerImpl>(layers[i]);
+    const bool last_layer = i + 1 == L;
+    auto run = [layer, rope, m, last, last_layer](const torch::Tensor& in) {
+      return last_layer ? layer->forward_last(in, rope, last) : layer->forward(in, rope, m);
+    };
+    x = gradient_checkpointing ? checkpoint(run, x, *layer) : run(x);
+  }
+  return norm(x);  // [B,C]
 }
 
 DecoderImpl::DecoderImpl(const DecoderConfig& cfg, bool init) : cfg_(cfg) {
@@ -74,6 +88,7 @@ class DecoderModel final : public Model {
  public:
   DecoderModel(const ModelSpec& spec, bool init) : Model(spec), m_(spec.decoder, init) {}
   torch::nn::Module& module() override { return *m_; }
+  void set_gradient_checkpointing(bool on) override { m_->model->gradient_checkpointing = on; }
 
   int64_t trunk_parameter_count() override {
     int64_t n = 0;
@@ -97,7 +112,10 @@ class DecoderModel final : public Model {
   torch::Tensor logits(const Batch& b, bool bf16) override {
     AutocastGuard autocast(bf16, b.input_ids.device().type());
     if (!causal_lm()) return classify(b);
-    return torch::nn::functional::linear(m_->model(b.input_ids), m_->lm_weight());  // [B,T,V]
+    const auto h = m_->model(b.input_ids);
+    auto w = m_->lm_weight();  // a frozen head may be held in bf16 (peft.h)
+    if (w.scalar_type() != h.scalar_type() && !autocast_on(h.device().type())) w = w.to(h.scalar_type());
+    return torch::nn::functional::linear(h, w);  // [B,T,V]
   }
 
   LmEval lm_eval(const Batch& b, bool bf16) override {

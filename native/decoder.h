@@ -48,6 +48,8 @@ class DecoderTrunkImpl : public torch::nn::Module {
   torch::nn::Embedding embed_tokens{nullptr};  // [V, C]
   torch::nn::ModuleList layers{nullptr};       // L DecoderLayers
   RMSNorm norm{nullptr};
+  // Recompute each layer's activations in backward (checkpoint.h).
+  bool gradient_checkpointing = false;
 
  private:
   // The sliding window's [T,T] mask when it is shorter than T, else undefined (causal only).

@@ -12,7 +12,7 @@
 namespace ftplan {
 
 namespace {
-torch::nn::Linear linear(int64_t in, int64_t out, bool bias) { return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias)); }
+Linear linear(int64_t in, int64_t out, bool bias) { return Linear(in, out, bias); }
 
 // softmax(scale · scores where `seen`, else −inf) with dropout p; seen broadcasts to scores.
 torch::Tensor masked_softmax(const torch::Tensor& scores, const torch::Tensor& seen, double scale, double p) {

@@ -20,6 +20,7 @@
 #include <torch/torch.h>
 
 #include "decoder_config.h"
+#include "lora.h"
 #include "rope.h"
 
 namespace ftplan {
@@ -51,10 +52,11 @@ class DecoderAttentionImpl : public torch::nn::Module {
   // x [B,T,C], last [B] int64 -> [B,C], what forward(x)[b, last[b]] is.
   torch::Tensor forward_last(const torch::Tensor& x, const RopeTables& rope, const torch::Tensor& last);
 
-  torch::nn::Linear q_proj{nullptr};  // [H·D, C]
-  torch::nn::Linear k_proj{nullptr};  // [KV·D, C]
-  torch::nn::Linear v_proj{nullptr};  // [KV·D, C]
-  torch::nn::Linear o_proj{nullptr};  // [C, H·D]
+  // lora.h: torch's Linear, adaptable (LoRA, frozen, NF4)
+  Linear q_proj{nullptr};  // [H·D, C]
+  Linear k_proj{nullptr};  // [KV·D, C]
+  Linear v_proj{nullptr};  // [KV·D, C]
+  Linear o_proj{nullptr};  // [C, H·D]
   RMSNorm q_norm{nullptr}, k_norm{nullptr};  // [D] each, qwen3 only
 
  private:
@@ -74,8 +76,8 @@ class DecoderMLPImpl : public torch::nn::Module {
   explicit DecoderMLPImpl(const DecoderConfig& cfg);
   torch::Tensor forward(const torch::Tensor& x);  // [..., C] -> [..., C]
 
-  torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr};  // [F, C]
-  torch::nn::Linear down_proj{nullptr};                    // [C, F]
+  Linear gate_proj{nullptr}, up_proj{nullptr};  // [F, C]
+  Linear down_proj{nullptr};                    // [C, F]
 };
 TORCH_MODULE(DecoderMLP);
 

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "attention.h"
+#include "checkpoint.h"
 #include "compat.h"
 #include "dropout.h"
 #include "switch.h"
@@ -29,8 +30,8 @@ torch::Tensor masked_attention(const torch::Tensor& q, const torch::Tensor& k, c
 
 AttentionImpl::AttentionImpl(const GPT2Config& cfg)
     : n_head_(cfg.n_head), n_embd_(cfg.n_embd), attn_pdrop_(cfg.attn_pdrop), resid_pdrop_(cfg.resid_pdrop) {
-  c_attn = register_module("c_attn", torch::nn::Linear(cfg.n_embd, 3 * cfg.n_embd));
-  c_proj = register_module("c_proj", torch::nn::Linear(cfg.n_embd, cfg.n_embd));
+  c_attn = register_module("c_attn", Linear(cfg.n_embd, 3 * cfg.n_embd, true));
+  c_proj = register_module("c_proj", Linear(cfg.n_embd, cfg.n_embd, true));
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
@@ -69,14 +70,13 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
 torch::Tensor AttentionImpl::forward_last(const torch::Tensor& x, const torch::Tensor& last) {
   namespace F = torch::nn::functional;
   const auto B = x.size(0), T = x.size(1), C = n_embd_, H = n_head_, D = C / H;
-  const auto& w = c_attn->weight;  // [3C, C]: the q rows, then k, then v
-  const auto& b = c_attn->bias;    // [3C]
-  // Keys and values for every position (one matmul over the k and v rows), the query for one token a row.
-  auto kv = F::linear(x, w.narrow(0, C, 2 * C), b.narrow(0, C, 2 * C)).view({B, T, 2, H, D});
+  // c_attn's rows [3C, C]: the q rows, then k, then v. Keys and values for every position (one
+  // matmul over the k and v rows), the query for one token a row.
+  auto kv = c_attn->forward_rows(x, C, 2 * C).view({B, T, 2, H, D});
   auto k = kv.select(2, 0).transpose(1, 2);                                       // [B,H,T,D]
   auto v = kv.select(2, 1).transpose(1, 2);                                       // [B,H,T,D]
   auto rows = torch::arange(B, last.options());
-  auto q = F::linear(x.index({rows, last}), w.narrow(0, 0, C), b.narrow(0, 0, C)).view({B, H, 1, D});
+  auto q = c_attn->forward_rows(x.index({rows, last}), 0, C).view({B, H, 1, D});
   // Causal for the query at last[b]: keys 0..last[b] (all real tokens, with right padding).
   auto key_seen = torch::arange(T, last.options()).unsqueeze(0) <= last.unsqueeze(1);  // [B,T]
   const double scale = 1.0 / std::sqrt(static_cast<double>(D));
@@ -87,8 +87,8 @@ torch::Tensor AttentionImpl::forward_last(const torch::Tensor& x, const torch::T
 }
 
 MLPImpl::MLPImpl(const GPT2Config& cfg) : resid_pdrop_(cfg.resid_pdrop) {
-  c_fc = register_module("c_fc", torch::nn::Linear(cfg.n_embd, cfg.inner()));
-  c_proj = register_module("c_proj", torch::nn::Linear(cfg.inner(), cfg.n_embd));
+  c_fc = register_module("c_fc", Linear(cfg.n_embd, cfg.inner(), true));
+  c_proj = register_module("c_proj", Linear(cfg.inner(), cfg.n_embd, true));
 }
 
 torch::Tensor MLPImpl::forward(const torch::Tensor& x) {
@@ -126,7 +126,8 @@ TransformerImpl::TransformerImpl(const GPT2Config& cfg) : cfg_(cfg) {
 
 torch::Tensor TransformerImpl::embed(const torch::Tensor& input_ids) {
   auto pos = torch::arange(input_ids.size(1), input_ids.options());  // [T]
-  auto x = wte(input_ids) + wpe(pos);                                // [B,T,C]
+  // in fp32: frozen embeddings may be held in bf16 (peft.h)
+  auto x = wte(input_ids).to(torch::kFloat) + wpe(pos).to(torch::kFloat);  // [B,T,C]
   return ftplan::dropout(x, cfg_.embd_pdrop, is_training());
 }
 
@@ -151,7 +152,11 @@ torch::Tensor TransformerImpl::attention_mask(const torch::Tensor& input_ids, co
 torch::Tensor TransformerImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& lengths) {
   auto x = embed(input_ids);
   const auto mask = attention_mask(input_ids, lengths);
-  for (const auto& block : *h) x = block->as<Block>()->forward(x, mask);
+  for (const auto& m : *h) {
+    const auto block = std::dynamic_pointer_cast<BlockImpl>(m);
+    if (gradient_checkpointing) x = checkpoint([block, mask](const torch::Tensor& in) { return block->forward(in, mask); }, x, *block);
+    else x = block->forward(x, mask);
+  }
   return ln_f(x);
 }
 
@@ -159,8 +164,14 @@ torch::Tensor TransformerImpl::forward_last(const torch::Tensor& input_ids, cons
   auto x = embed(input_ids);
   const auto mask = attention_mask(input_ids, lengths);
   const size_t L = h->size();
-  for (size_t i = 0; i + 1 < L; ++i) x = h[i]->as<Block>()->forward(x, mask);
-  return ln_f(h[L - 1]->as<Block>()->forward_last(x, lengths - 1));  // [B,C]
+  const auto last = lengths - 1;
+  for (size_t i = 0; i < L; ++i) {
+    const auto block = std::dynamic_pointer_cast<BlockImpl>(h[i]);
+    const bool last_block = i + 1 == L;
+    auto run = [block, mask, last, last_block](const torch::Tensor& in) { return last_block ? block->forward_last(in, last) : block->forward(in, mask); };
+    x = gradient_checkpointing ? checkpoint(run, x, *block) : run(x);
+  }
+  return ln_f(x);  // [B,C]
 }
 
 GPT2ForSequenceClassificationImpl::GPT2ForSequenceClassificationImpl(const GPT2Config& cfg, bool init) : cfg_(cfg) {

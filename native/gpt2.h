@@ -21,6 +21,7 @@
 #include <torch/torch.h>
 
 #include "config.h"
+#include "lora.h"
 #include "record.h"
 
 namespace ftplan {
@@ -34,8 +35,8 @@ class AttentionImpl : public torch::nn::Module {
   // values), last [B] int64 -> [B,C]. What forward(x)[b, last[b]] is, without the other T-1 queries.
   torch::Tensor forward_last(const torch::Tensor& x, const torch::Tensor& last);
 
-  torch::nn::Linear c_attn{nullptr};  // [3C, C]: fused q, k, v
-  torch::nn::Linear c_proj{nullptr};  // [C, C]
+  Linear c_attn{nullptr};  // [3C, C]: fused q, k, v (lora.h: torch's Linear, adaptable)
+  Linear c_proj{nullptr};  // [C, C]
 
  private:
   int64_t n_head_, n_embd_;
@@ -48,8 +49,8 @@ class MLPImpl : public torch::nn::Module {
   explicit MLPImpl(const GPT2Config& cfg);
   torch::Tensor forward(const torch::Tensor& x);  // [B,T,C] -> [B,T,C]
 
-  torch::nn::Linear c_fc{nullptr};    // [F, C]
-  torch::nn::Linear c_proj{nullptr};  // [C, F]
+  Linear c_fc{nullptr};    // [F, C]
+  Linear c_proj{nullptr};  // [C, F]
 
  private:
   double resid_pdrop_;
@@ -84,6 +85,8 @@ class TransformerImpl : public torch::nn::Module {
   torch::nn::Embedding wpe{nullptr};  // [P, C]
   torch::nn::ModuleList h{nullptr};   // L blocks
   torch::nn::LayerNorm ln_f{nullptr};
+  // Recompute each block's activations in backward (checkpoint.h).
+  bool gradient_checkpointing = false;
 
  private:
   torch::Tensor embed(const torch::Tensor& input_ids);                 // wte + wpe, dropout

@@ -37,6 +37,10 @@ int64_t rows_for(int64_t chunk_rows, const torch::Tensor& h, const torch::Tensor
 // The chunk's logits in fp32: [n, V] (the matmul in the compute dtype; the same tensor when that is fp32).
 torch::Tensor chunk_logits(const torch::Tensor& hc, const torch::Tensor& wc) { return torch::mm(hc, wc.t()).to(torch::kFloat); }
 
+// ∂W under bf16 on the CPU is one fp32 addmm per chunk (the chunk's fp32 softmax gradient against
+// its bf16-rounded hidden rows): LibTorch 1.13's CPU bf16 matmul of the transposed [V, n] gradient,
+// and the add of its bf16 [V, C] product into the fp32 sum, made a Qwen2.5-0.5B-shaped causal-LM
+// step 2.8× slower than this (bench/RESULTS.md). On CUDA the bf16 product is the fast one.
 struct LmCrossEntropy : public torch::autograd::Function<LmCrossEntropy> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& h, const torch::Tensor& w, const torch::Tensor& y,
                                int64_t compute, int64_t rows) {
@@ -44,7 +48,9 @@ struct LmCrossEntropy : public torch::autograd::Function<LmCrossEntropy> {
     const int64_t N = h.size(0);
     const auto hc = h.to(ct), wc = w.to(ct);  // the same tensors when already in the compute dtype
     auto grad_h = torch::empty_like(h, torch::MemoryFormat::Contiguous);
-    auto grad_w = torch::zeros_like(w, torch::MemoryFormat::Contiguous);
+    // A frozen head (LoRA, QLoRA) gets no gradient: neither its [V, C] buffer nor its matmuls.
+    const bool train_w = w.requires_grad();
+    auto grad_w = train_w ? torch::zeros_like(w, torch::MemoryFormat::Contiguous) : torch::empty({0}, w.options());
     auto loss = torch::zeros({}, h.options().dtype(torch::kFloat64));
     const double inv_n = 1.0 / static_cast<double>(N);
     for (int64_t s = 0; s < N; s += rows) {
@@ -60,7 +66,9 @@ struct LmCrossEntropy : public torch::autograd::Function<LmCrossEntropy> {
       g.mul_(inv_n);
       const auto gc = g.to(ct);
       grad_h.narrow(0, s, n).copy_(torch::mm(gc, wc));
+      if (!train_w) continue;
       if (ct == torch::kFloat) grad_w.addmm_(gc.t(), hs);
+      else if (!h.is_cuda()) grad_w.addmm_(g.t(), hs.to(torch::kFloat));  // CPU: see above the struct
       else grad_w.add_(torch::mm(gc.t(), hs));                       // bf16 product, fp32 sum over chunks
     }
     ctx->save_for_backward({grad_h, grad_w});
@@ -72,6 +80,7 @@ struct LmCrossEntropy : public torch::autograd::Function<LmCrossEntropy> {
     const auto& g = grads[0];  // scalar: the scale the loss was multiplied by
     // The graph is not retained past one backward (the trainer never does), so scale in place.
     saved[0].mul_(g.to(saved[0].scalar_type()));
+    if (saved[1].numel() == 0) return {saved[0], torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
     saved[1].mul_(g.to(saved[1].scalar_type()));
     return {saved[0], saved[1], torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }

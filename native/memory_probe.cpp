@@ -2,6 +2,7 @@
 #include "memory_probe.h"
 
 #include <algorithm>
+#include <map>
 #include <stdexcept>
 
 #include "device.h"
@@ -28,11 +29,20 @@ ModelSpec twin(const ModelSpec& base, int64_t layers) {
   return s;
 }
 
-int64_t measure(const ModelSpec& base, const TrainConfig& train, int64_t layers, int64_t batch, int64_t seq_len) {
+// Peak bytes above what was held: through forward, and (checkpointing) through backward too.
+struct Peaks {
+  int64_t forward = 0, step = 0;
+};
+
+Peaks measure(const ModelSpec& base, const TrainConfig& train, int64_t layers, int64_t batch, int64_t seq_len) {
   const ModelSpec cfg = twin(base, layers);
   const c10::Device device = parse_device(train.device);
   MemoryMeter meter(device);
-  Trainer trainer(cfg, train);
+  // The method as the model will run it (frozen weights keep no gradient, adapters add theirs,
+  // checkpointing keeps only block inputs); head's unfrozen blocks up to the twin's depth.
+  TrainConfig t = train;
+  t.peft.unfreeze_last = std::min<int64_t>(t.peft.unfreeze_last, layers);
+  Trainer trainer(cfg, t);
   auto gen = at::detail::createCPUGenerator(train.seed + 7);
   const Batch b = synthetic_batch(cfg, batch, seq_len, gen);
   trainer.forward_backward(b, 1.0);  // warm-up: lazily created buffers, autocast caches
@@ -44,9 +54,17 @@ int64_t measure(const ModelSpec& base, const TrainConfig& train, int64_t layers,
   // with the batch. (Gradients and AdamW moments are parameter-sized: counted exactly elsewhere.)
   auto loss = trainer.forward_loss_for_probe(b);
   synchronize(device);
-  const int64_t peak = meter.peak();
+  Peaks p;
+  p.forward = p.step = meter.peak() - before;
   loss.backward();
-  return peak - before;
+  // With checkpointing forward keeps only each block's input; backward recomputes one block at a
+  // time, with the inputs of the blocks before it still kept. Gradients grow with the parameters,
+  // not the rows: the differences between batch sizes leave them out.
+  if (t.peft.gradient_checkpointing) {
+    synchronize(device);
+    p.step = meter.peak() - before;
+  }
+  return p;
 }
 
 }  // namespace
@@ -59,17 +77,22 @@ ActivationProbe probe_activations(const ActivationProbeConfig& cfg) {
   if (seq_len < 1 || seq_len > model.max_positions())
     throw std::invalid_argument("probe seq_len must be in [1, " + std::string(model.positions_field()) + "=" + std::to_string(model.max_positions()) + "]");
   ActivationProbe r;
-  for (int64_t layers : {1, 2})
-    for (int64_t batch : {2, 4}) r.points.push_back({layers, batch, measure(model, train, layers, batch, seq_len)});
-  auto at = [&](int64_t l, int64_t b) {
-    for (const auto& p : r.points)
-      if (p.layers == l && p.batch == b) return p.bytes;
-    return int64_t{0};
-  };
-  // Two more rows cost at = 2 * (L * per_layer + base); the depth difference isolates per_layer.
-  const int64_t rows1 = at(1, 4) - at(1, 2), rows2 = at(2, 4) - at(2, 2);
-  r.per_sample_per_layer = std::max<int64_t>(0, (rows2 - rows1) / 2);
-  r.per_sample_base = std::max<int64_t>(0, rows1 / 2 - r.per_sample_per_layer);
+  // With checkpointing, backward's peak is one block recomputed: the first twin has a full block
+  // before the last one too (a classifier's last block is pruned to one token a row), so the depth
+  // difference is one more block's kept input, and the recomputed block stays in the base.
+  const int64_t l1 = train.peft.gradient_checkpointing ? 2 : 1, l2 = l1 + 1;
+  std::map<std::pair<int64_t, int64_t>, Peaks> peaks;
+  for (int64_t layers : {l1, l2})
+    for (int64_t batch : {2, 4}) {
+      peaks[{layers, batch}] = measure(model, train, layers, batch, seq_len);
+      r.points.push_back({layers, batch, peaks[{layers, batch}].step});
+    }
+  // Two more rows cost 2 · (L · per_layer + base). Per layer: what forward keeps, the depth
+  // difference of the forward peaks (with checkpointing: each block's input). Base: the rest of the
+  // step's peak at the shallower depth (with checkpointing: one block recomputed in backward).
+  auto rows = [&](int64_t l, int64_t Peaks::*which) { return peaks[{l, 4}].*which - peaks[{l, 2}].*which; };
+  r.per_sample_per_layer = std::max<int64_t>(0, (rows(l2, &Peaks::forward) - rows(l1, &Peaks::forward)) / 2);
+  r.per_sample_base = std::max<int64_t>(0, rows(l1, &Peaks::step) / 2 - l1 * r.per_sample_per_layer);
   return r;
 }
 

@@ -6,6 +6,11 @@
 // so the memory of any depth — gpt2-xl included, which does not fit this machine — follows from
 // measurements that take milliseconds.
 //
+// The twins train as the model will (the fine-tuning method of the training options: frozen
+// weights keep nothing for their own gradient, adapters add theirs). With gradient checkpointing
+// forward keeps only each block's input and backward recomputes one block at a time, so the peak
+// is measured through backward, on twins of 2 and 3 blocks (points' `layers` say which).
+//
 // It is not: a measurement of weights, gradients or optimizer states (those are exact arithmetic:
 // 16 bytes per parameter with AdamW in fp32).
 #pragma once
@@ -32,7 +37,7 @@ struct ActivationProbeConfig {
 #define FTPLAN_ACTIVATION_POINT(X) \
   X(int64_t, layers, layers, 0)    \
   X(int64_t, batch, batch, 0)      \
-  X(int64_t, bytes, bytes, 0) /* peak bytes of tensors during forward (autograd on), above what was held before */
+  X(int64_t, bytes, bytes, 0) /* peak bytes of tensors during forward (autograd on; with checkpointing through backward too), above what was held before */
 
 struct ActivationPoint {
   FTPLAN_ACTIVATION_POINT(FTPLAN_FIELD)

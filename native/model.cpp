@@ -5,6 +5,7 @@
 
 #include "compat.h"
 #include "decoder.h"
+#include "peft.h"
 
 namespace ftplan {
 
@@ -62,11 +63,7 @@ LmEval Model::lm_eval(const Batch&, bool) { throw std::invalid_argument("lmEval(
 
 int64_t Model::trunk_parameter_count() { return parameter_count(); }
 
-int64_t Model::parameter_count() {
-  int64_t n = 0;
-  for (const auto& p : module().parameters()) n += p.numel();
-  return n;
-}
+int64_t Model::parameter_count() { return parameter_info(*this).total; }
 
 namespace {
 
@@ -75,6 +72,7 @@ class Gpt2Model final : public Model {
  public:
   Gpt2Model(const ModelSpec& spec, bool init) : Model(spec), m_(spec.gpt2, init) {}
   torch::nn::Module& module() override { return *m_; }
+  void set_gradient_checkpointing(bool on) override { m_->transformer->gradient_checkpointing = on; }
 
   torch::Tensor loss(const Batch& b, bool bf16) override {
     torch::Tensor logits;

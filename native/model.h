@@ -24,6 +24,10 @@ namespace ftplan {
 
 enum class Family { gpt2, decoder };
 
+// Precision: of training (fp32, or bf16 autocast over fp32 master weights: trainer.h) and of how
+// frozen weights are held (peft.h).
+enum class Dtype { fp32, bf16 };
+
 struct ModelSpec {
   Family family = Family::gpt2;
   GPT2Config gpt2;
@@ -89,9 +93,13 @@ class Model {
   // causal-lm only: per-row loss sums, targets and argmax hits, without [B,T,V] logits at once.
   virtual LmEval lm_eval(const Batch& b, bool bf16);
 
-  // Parameters of the trunk (HF's GPT2Model / LlamaModel: all but the head) and of the whole model.
+  // Parameters of the trunk (HF's GPT2Model / LlamaModel: all but the head) and of the whole model
+  // (NF4-quantised weights counted by element, adapters included).
   virtual int64_t trunk_parameter_count();
   int64_t parameter_count();
+
+  // Recompute each block's activations in backward (checkpoint.h) instead of keeping them.
+  virtual void set_gradient_checkpointing(bool on) = 0;
 
  protected:
   explicit Model(ModelSpec spec) : spec_(std::move(spec)) {}

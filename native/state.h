@@ -27,11 +27,18 @@ struct StateLoadReport {
   FTPLAN_STATE_LOAD_REPORT(FTPLAN_FIELD)
 };
 
-// Copies each tensor whose name is a parameter of the model into it. Throws std::invalid_argument
-// (and copies nothing further) when a shape differs from the parameter's or a value is not finite.
+// Copies each tensor whose name is a weight of the model into it: a parameter (cast to the dtype it
+// is held in: bf16 for a frozen LoRA base), LoRA's `<module>.lora_A.weight` / `lora_B.weight`, or
+// the `weight` of an NF4 linear (quantised as it loads). Throws std::invalid_argument (and copies
+// nothing further) when a shape differs from the model's or a value is not finite.
 StateLoadReport load_parameters(Model& model, const NamedTensors& tensors);
 
-// Every parameter, in the model's order: float32, contiguous, on the CPU, detached copies.
-NamedTensors parameters_on_cpu(Model& model);
+// The model's weights by name, in the model's order: float32, contiguous, on the CPU, detached
+// copies. all: every weight (NF4 ones dequantised, under their `weight` name; LoRA adapters under
+// theirs); trainable: the trainable parameters only; merged: Hugging Face's names only, each LoRA
+// layer's weight with its delta merged in (W + alpha/r · B·A).
+enum class StateKind { all, trainable, merged };
+NamedTensors model_state(Model& model, StateKind kind);
+inline NamedTensors parameters_on_cpu(Model& model) { return model_state(model, StateKind::all); }
 
 }  // namespace ftplan

@@ -25,8 +25,10 @@ Trainer::Trainer(const ModelSpec& model_spec, const TrainConfig& cfg) : cfg_(cfg
   if (!(cfg.weight_decay >= 0)) throw std::invalid_argument("weight_decay must be >= 0");
   torch::manual_seed(cfg.seed);  // CPU and, where present, every CUDA device
   model_ = build_model(model_spec);
+  lora_modules_ = apply_peft(*model_, cfg.peft);
   model_->module().to(device_);
   model_->module().train();
+  trainable_ = trainable_parameters(*model_);
   optimizer_ = std::make_unique<torch::optim::AdamW>(
       parameters(),
       torch::optim::AdamWOptions(cfg.lr).betas(std::make_tuple(cfg.beta1, cfg.beta2)).eps(cfg.eps).weight_decay(cfg.weight_decay));
@@ -51,7 +53,7 @@ StepResult Trainer::step(const std::vector<Batch>& micro_batches, const std::vec
   if (!seeds.empty() && seeds.size() != micro_batches.size()) throw std::invalid_argument("seeds must have one entry per micro-batch");
   for (const auto& b : micro_batches) model_->check_batch(b, /*with_targets=*/true);
   model_->module().train();
-  for (auto& p : parameters()) p.mutable_grad() = torch::Tensor();  // zero_grad(set_to_none)
+  for (auto p : parameters()) p.mutable_grad() = torch::Tensor();  // zero_grad(set_to_none)
 
   StepResult r;
   const int world = dist_ ? dist_->world_size() : 1;
@@ -116,16 +118,18 @@ LmEval Trainer::lm_eval(const Batch& batch) {
   return r;
 }
 
-LossGradients Trainer::loss_and_gradients(const Batch& batch) {
+LossGradients Trainer::loss_and_gradients(const Batch& batch, bool training, uint64_t seed) {
   model_->check_batch(batch, /*with_targets=*/true);
-  model_->module().eval();
-  for (auto& p : parameters()) p.mutable_grad() = torch::Tensor();
+  model_->module().train(training);
+  if (training) torch::manual_seed(seed);
+  for (auto p : parameters()) p.mutable_grad() = torch::Tensor();
   LossGradients r;
   try {
     auto loss = forward_loss(batch);
     loss.backward();
     r.loss = loss.item<double>();
     for (const auto& item : model_->module().named_parameters()) {
+      if (!item.value().requires_grad()) continue;
       const auto& g = item.value().grad();
       auto cpu = g.defined() ? g.detach().to(torch::kCPU, torch::kFloat32).contiguous().clone() : torch::zeros(item.value().sizes());
       r.gradients.emplace_back(item.key(), cpu);
@@ -134,7 +138,7 @@ LossGradients Trainer::loss_and_gradients(const Batch& batch) {
     model_->module().train();
     throw;
   }
-  for (auto& p : parameters()) p.mutable_grad() = torch::Tensor();
+  for (auto p : parameters()) p.mutable_grad() = torch::Tensor();
   model_->module().train();
   return r;
 }
@@ -166,6 +170,17 @@ void Trainer::load_training_state(const std::string& path) {
     torch::Tensor cuda_state;
     if (archive.try_read("ftplan_cuda_rng_state", cuda_state)) cuda::set_rng_state(device_.index(), cuda_state);
   }
+}
+
+int64_t Trainer::trainable_state_bytes() {
+  int64_t bytes = 0;
+  auto size = [](const torch::Tensor& t) { return t.defined() ? t.numel() * static_cast<int64_t>(t.element_size()) : int64_t{0}; };
+  for (const auto& p : parameters()) bytes += size(p.grad());
+  for (const auto& [key, st] : optimizer_->state()) {
+    const auto& s = static_cast<const torch::optim::AdamWParamState&>(*st);
+    bytes += size(s.exp_avg()) + size(s.exp_avg_sq()) + size(s.max_exp_avg_sq());
+  }
+  return bytes;
 }
 
 double Trainer::total_grad_norm() {

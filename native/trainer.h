@@ -16,12 +16,11 @@
 
 #include "distributed.h"
 #include "model.h"
+#include "peft.h"
 #include "record.h"
 #include "state.h"
 
 namespace ftplan {
-
-enum class Dtype { fp32, bf16 };
 
 // X(type, name, jsName, default): see record.h. The defaults are HF Trainer's.
 #define FTPLAN_TRAIN_CONFIG(X)                                                          \
@@ -36,7 +35,9 @@ enum class Dtype { fp32, bf16 };
   X(uint64_t, seed, seed, 42)                                                           \
   /* intra-op threads of the compute thread (0: leave as is); whoever runs the work     \
      applies them (apply_threads, device.h): OpenMP settings are per calling thread */  \
-  X(int, threads, threads, 0)
+  X(int, threads, threads, 0)                                                           \
+  /* what trains, and how (peft.h): fields of the same object */                        \
+  X(PeftOptions, peft, , {})
 
 struct TrainConfig {
   FTPLAN_TRAIN_CONFIG(FTPLAN_FIELD)
@@ -73,7 +74,9 @@ struct LossGradients {
 
 class Trainer {
  public:
-  // Seeds LibTorch's generators with cfg.seed, then builds and initialises the model.
+  // Seeds LibTorch's generators with cfg.seed, then builds and initialises the model and applies
+  // the fine-tuning method (peft.h): the optimizer, clipping and gradients cover the trainable
+  // parameters only.
   Trainer(const ModelSpec& model_spec, const TrainConfig& cfg);
 
   // One optimizer step over micro_batches.size() accumulated micro-batches.
@@ -103,9 +106,11 @@ class Trainer {
   torch::Tensor logits(const Batch& batch);
   // Eval-mode causal-LM sums per row (Model::lm_eval); no gradients, dropout off.
   LmEval lm_eval(const Batch& batch);
-  // Eval-mode (dropout off) loss of one batch and the gradient of every parameter, float32 on the
-  // CPU; no optimizer step, and the parameters' gradients are cleared again.
-  LossGradients loss_and_gradients(const Batch& batch);
+  // Eval-mode (dropout off) loss of one batch and the gradient of every trainable parameter,
+  // float32 on the CPU; no optimizer step, and the parameters' gradients are cleared again.
+  // training: dropout on, the generators seeded with `seed` first (checkpointing's test: the same
+  // masks with and without recomputation).
+  LossGradients loss_and_gradients(const Batch& batch, bool training = false, uint64_t seed = 0);
 
   void set_lr(double lr);
 
@@ -117,11 +122,16 @@ class Trainer {
   const c10::Device& device() const { return device_; }
   Model& model() { return *model_; }
   const TrainConfig& config() const { return cfg_; }
+  // The module paths that got LoRA adapters.
+  const std::vector<std::string>& lora_modules() const { return lora_modules_; }
+  // Bytes of the trainable parameters' gradients and AdamW moments as they are held now.
+  int64_t trainable_state_bytes();
 
  private:
   torch::Tensor forward_loss(const Batch& b);
   Batch on_device(const Batch& b) const;
-  std::vector<torch::Tensor> parameters() { return model_->module().parameters(); }
+  // The trainable parameters, in the module's order: what the optimizer, clipping and gradients see.
+  const std::vector<torch::Tensor>& parameters() const { return trainable_; }
   double total_grad_norm();
   // CPU: AdamW (with the clip coefficient folded in) in one fused pass per parameter.
   void fused_adamw_step(float gscale);
@@ -129,6 +139,8 @@ class Trainer {
   TrainConfig cfg_;
   c10::Device device_;
   std::unique_ptr<Model> model_;
+  std::vector<std::string> lora_modules_;
+  std::vector<torch::Tensor> trainable_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   std::shared_ptr<DistGroup> dist_;
 };

@@ -22,6 +22,7 @@ Napi::Function defineSession(Napi::Env env);
 // selftest.cpp: self-checks of the CPU kernels, fast-path switches, error and record hooks
 Napi::Value fusedAdamwCheck(const Napi::CallbackInfo& info);      // (steps, weightDecay, gradScale) -> number
 Napi::Value dropoutCheck(const Napi::CallbackInfo& info);         // (n, p) -> DropoutCheck
+Napi::Value nf4Check(const Napi::CallbackInfo& info);             // (values, doubleQuant) -> Nf4Check
 Napi::Value fusedAttentionCheck(const Napi::CallbackInfo& info);  // (n, t, p) -> FusedAttentionCheck
 Napi::Value fusedAttentionTiming(const Napi::CallbackInfo& info); // (n, t, p, reps) -> FusedAttentionTiming
 Napi::Value lmLossCheck(const Napi::CallbackInfo& info);          // (n, c, v, chunkRows, bf16) -> LmLossCheck

@@ -32,6 +32,8 @@
 #include "../memory.h"
 #include "../memory_probe.h"
 #include "../model.h"
+#include "../nf4.h"
+#include "../peft.h"
 #include "../rmsnorm.h"
 #include "../state.h"
 #include "../trainer.h"
@@ -59,13 +61,16 @@
   X(DenormalState, FTPLAN_DENORMAL_STATE)                   \
   X(DropoutCheck, FTPLAN_DROPOUT_CHECK)                     \
   X(FusedAttentionCheck, FTPLAN_FUSED_ATTENTION_CHECK)      \
-  X(FusedAttentionTiming, FTPLAN_FUSED_ATTENTION_TIMING)
+  X(FusedAttentionTiming, FTPLAN_FUSED_ATTENTION_TIMING)   \
+  X(ParameterInfo, FTPLAN_PARAMETER_INFO)                   \
+  X(Nf4Check, FTPLAN_NF4_CHECK)
 
 // The option records the addon reads, (type, field list). The model record (ModelSpec, model.h) is
 // read by hand below: its `modelType` picks which family's field list the object holds.
 #define FTPLAN_JS_OPTIONS(X)                                \
   X(GPT2Config, FTPLAN_GPT2_CONFIG)                         \
   X(DecoderConfig, FTPLAN_DECODER_CONFIG)                   \
+  X(PeftOptions, FTPLAN_PEFT_OPTIONS)                       \
   X(TrainConfig, FTPLAN_TRAIN_CONFIG)                       \
   X(BenchConfig, FTPLAN_BENCH_CONFIG)                       \
   X(ActivationProbeConfig, FTPLAN_ACTIVATION_PROBE_CONFIG)  \
@@ -181,6 +186,15 @@ inline void from_js(const Napi::Value& v, Dtype& out, const std::string& path) {
   from_js(v, s, path);
   if (s != "fp32" && s != "bf16") throw std::invalid_argument(path + " must be fp32 or bf16");
   out = s == "bf16" ? Dtype::bf16 : Dtype::fp32;
+}
+inline void from_js(const Napi::Value& v, Method& out, const std::string& path) {
+  std::string s;
+  from_js(v, s, path);
+  if (s == "full") out = Method::full;
+  else if (s == "lora") out = Method::lora;
+  else if (s == "qlora") out = Method::qlora;
+  else if (s == "head") out = Method::head;
+  else throw std::invalid_argument(path + " must be full, lora, qlora or head (got '" + s + "')");
 }
 inline void from_js(const Napi::Value& v, Task& out, const std::string& path) {
   std::string s;

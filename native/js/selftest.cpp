@@ -56,6 +56,16 @@ Napi::Value dropoutCheck(const Napi::CallbackInfo& info) {
   });
 }
 
+// (values: Float32Array, doubleQuant) -> Nf4Check: one tensor through NF4 quantise -> dequantise.
+Napi::Value nf4Check(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&] {
+    const int64_t n = info[0].IsTypedArray() ? static_cast<int64_t>(info[0].As<Napi::TypedArray>().ElementLength()) : 0;
+    const auto values = tensor_from_js<float, Napi::Float32Array>(info[0], "values", {n}, torch::kFloat32, torch::kFloat32);
+    const bool dq = arg<bool>(info, 1, "doubleQuant");
+    return to_js(info.Env(), on_compute_thread([&] { return nf4_check(values, dq); }));
+  });
+}
+
 Napi::Value fusedAttentionCheck(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&] {
     const int64_t n = arg<int64_t>(info, 0, "n"), t = arg<int64_t>(info, 1, "t");

@@ -31,6 +31,9 @@ class Session : public Napi::ObjectWrap<Session> {
                         InstanceMethod<&Session::Logits>("logits"), InstanceMethod<&Session::EvalLm>("lmEval"),
                         InstanceMethod<&Session::Gradients>("gradients"), InstanceMethod<&Session::SetLr>("setLr"),
                         InstanceMethod<&Session::LoadState>("loadState"), InstanceMethod<&Session::State>("state"),
+                        InstanceMethod<&Session::TrainableState>("trainableState"),
+                        InstanceMethod<&Session::MergedState>("mergedState"),
+                        InstanceMethod<&Session::ParamInfo>("parameterInfo"),
                         InstanceMethod<&Session::SaveTrainingState>("saveTrainingState"),
                         InstanceMethod<&Session::LoadTrainingState>("loadTrainingState"),
                         InstanceMethod<&Session::InitDistributed>("initDistributed"),
@@ -123,10 +126,20 @@ class Session : public Napi::ObjectWrap<Session> {
     });
   }
 
-  // (batch with its targets) -> LossGradients: the loss and every parameter's gradient, dropout off
+  // (batch with its targets, {training?, seed?}?) -> LossGradients: the loss and every trainable
+  // parameter's gradient; dropout off unless training (then the generators are seeded first)
   Napi::Value Gradients(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&] {
-      return run(info.Env(), [b = batch_from_js(info[0], "batch")](SessionState& s) { return trainer(s).loss_and_gradients(b); });
+      bool training = false;
+      uint64_t seed = 0;
+      if (!info[1].IsUndefined()) {
+        const auto o = as_object(info[1], "gradients options");
+        read_field(o, "training", training, "");
+        read_field(o, "seed", seed, "");
+      }
+      return run(info.Env(), [b = batch_from_js(info[0], "batch"), training, seed](SessionState& s) {
+        return trainer(s).loss_and_gradients(b, training, seed);
+      });
     });
   }
 
@@ -157,6 +170,25 @@ class Session : public Napi::ObjectWrap<Session> {
   // -> {name: {shape, data: Float32Array}}
   Napi::Value State(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&] { return run(info.Env(), [](SessionState& s) { return parameters_on_cpu(trainer(s).model()); }); });
+  }
+
+  // -> the trainable parameters only (LoRA A/B, the head, unfrozen blocks)
+  Napi::Value TrainableState(const Napi::CallbackInfo& info) {
+    return guarded(info.Env(), [&] {
+      return run(info.Env(), [](SessionState& s) { return model_state(trainer(s).model(), StateKind::trainable); });
+    });
+  }
+
+  // -> HF names only, each LoRA delta merged into its weight
+  Napi::Value MergedState(const Napi::CallbackInfo& info) {
+    return guarded(info.Env(), [&] {
+      return run(info.Env(), [](SessionState& s) { return model_state(trainer(s).model(), StateKind::merged); });
+    });
+  }
+
+  // -> ParameterInfo: totals, trainable, bytes as held, the modules with adapters
+  Napi::Value ParamInfo(const Napi::CallbackInfo& info) {
+    return guarded(info.Env(), [&] { return run(info.Env(), [](SessionState& s) { return parameter_info(trainer(s).model()); }); });
   }
 
   Napi::Value SaveTrainingState(const Napi::CallbackInfo& info) {

@@ -9,7 +9,7 @@
 import { existsSync } from 'node:fs';
 import { DEVICE_NAME } from '../device.js';
 import { NATIVE_CODES, NativeCallError, type ErrorCode } from '../errors.js';
-import { maxPositions, modelConfigSchema, modelTask, type AnyModelConfig } from '../model/model-config.js';
+import { isDecoderConfig, maxPositions, modelConfigSchema, modelLayers, modelTask, type AnyModelConfig } from '../model/model-config.js';
 import type { DistributedOptions, NamedTensors, NativeAddon, NativeBatch, NativeSession, TrainOptions } from './types.js';
 
 class ArgError extends Error {}
@@ -61,6 +61,34 @@ function train(o: unknown, what: string): Record<string, unknown> {
   optInt(t, 'seed', 0);
   optInt(t, 'threads', 0, 1024);
   return t;
+}
+/** The linear layers of each family's blocks: what --lora-target may name (native/peft.h). */
+export const LORA_TARGETS = {
+  gpt2: ['c_attn', 'c_proj', 'c_fc'],
+  decoder: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
+} as const;
+/** Parameter-efficient fine-tuning options (PeftOptions), each message naming its CLI flag; the model decides targets, depth and head. */
+function peft(t: Record<string, unknown>, cfg: AnyModelConfig): void {
+  const { method } = t;
+  if (method !== undefined && !['full', 'lora', 'qlora', 'head'].includes(method as string))
+    bad(`method (--method) must be full, lora, qlora or head (got ${String(method)})`);
+  if (t.loraR !== undefined) int(t.loraR, 'loraR (--lora-r)', 1, 1 << 16);
+  if (t.loraAlpha !== undefined) positive(t.loraAlpha, 'loraAlpha (--lora-alpha)');
+  const p = t.loraDropout;
+  if (p !== undefined && (typeof p !== 'number' || !(p >= 0 && p < 1))) bad(`loraDropout (--lora-dropout) must be a number in [0, 1) (got ${String(p)})`);
+  if (t.baseDtype !== undefined && t.baseDtype !== 'bf16' && t.baseDtype !== 'fp32') bad(`baseDtype must be bf16 or fp32 (got ${String(t.baseDtype)})`);
+  for (const k of ['nf4DoubleQuant', 'gradientCheckpointing'] as const)
+    if (t[k] !== undefined && typeof t[k] !== 'boolean') bad(`${k} must be a boolean (got ${String(t[k])})`);
+  const known: readonly string[] = LORA_TARGETS[isDecoderConfig(cfg) ? 'decoder' : 'gpt2'];
+  if (t.loraTargets !== undefined) {
+    if (!Array.isArray(t.loraTargets) || t.loraTargets.some((x) => typeof x !== 'string')) bad('loraTargets (--lora-target) must be an array of module names');
+    for (const name of t.loraTargets as string[])
+      if (name !== 'all-linear' && !known.includes(name))
+        bad(`loraTargets (--lora-target): '${name}' is not a linear module of this model; its linear modules: ${known.join(', ')} (or all-linear)`);
+  }
+  if (t.unfreezeLast !== undefined) int(t.unfreezeLast, 'unfreezeLast (--unfreeze-last)', 0, modelLayers(cfg));
+  if (method === 'head' && modelTask(cfg) === 'causal-lm' && isDecoderConfig(cfg) && cfg.tieWordEmbeddings)
+    bad('method head (--method head) on a causal-lm model whose lm_head is tied to its embeddings would train the embeddings; use lora or full');
 }
 /** causal-lm targets (HF `labels`): -100 or a token id, -100 at padding, one counted target at least. */
 function lmLabels(x: NativeBatch, vocab: number, what: string): void {
@@ -140,8 +168,9 @@ export function checkedAddon(raw: NativeAddon): NativeAddon {
     constructor(opts: TrainOptions & { model: AnyModelConfig }) {
       let cfg!: AnyModelConfig;
       this.#s = call('Session', () => {
-        train(opts, 'session options');
+        const t = train(opts, 'session options');
         cfg = model(opts.model);
+        peft(t, cfg);
       }, () => new raw.Session(opts));
       this.#cfg = cfg;
     }
@@ -217,8 +246,15 @@ export function checkedAddon(raw: NativeAddon): NativeAddon {
         batch(b, this.#cfg, true, 'batch');
       }, () => this.#s.lmEval(b));
     }
-    gradients(b: NativeBatch) {
-      return call('Session.gradients', () => batch(b, this.#cfg, true, 'batch'), () => this.#s.gradients(b));
+    gradients(b: NativeBatch, opts?: { training?: boolean; seed?: number }) {
+      return call('Session.gradients', () => {
+        batch(b, this.#cfg, true, 'batch');
+        if (opts !== undefined) {
+          if (!isObj(opts)) bad('gradients() options must be an object {training?, seed?}');
+          if (opts.training !== undefined && typeof opts.training !== 'boolean') bad('training must be a boolean');
+          optInt(opts as Record<string, unknown>, 'seed', 0);
+        }
+      }, () => this.#s.gradients(b, opts));
     }
     setLr(lr: number) {
       return call('Session.setLr', () => {
@@ -233,8 +269,9 @@ export function checkedAddon(raw: NativeAddon): NativeAddon {
     parameterCounts: (m) => call('parameterCounts', () => model(m), () => raw.parameterCounts(m)),
     benchmark: (o) =>
       call('benchmark', () => {
-        train(o, 'benchmark options');
+        const t = train(o, 'benchmark options');
         const cfg = model(o.model);
+        peft(t, cfg);
         int(o.batchSize, 'batchSize', 1);
         seqLen(o.seqLen, cfg, 'seqLen');
         const r = o as unknown as Record<string, unknown>;
@@ -258,8 +295,10 @@ export function checkedAddon(raw: NativeAddon): NativeAddon {
       }, () => raw.benchmark(o)),
     probeActivations: (o) =>
       call('probeActivations', () => {
-        train(o, 'probe options');
-        seqLen(o.seqLen, model(o.model), 'seqLen');
+        const t = train(o, 'probe options');
+        const cfg = model(o.model);
+        peft(t, cfg);
+        seqLen(o.seqLen, cfg, 'seqLen');
       }, () => raw.probeActivations(o)),
     fusedAdamwCheck: (steps, weightDecay, gradScale) =>
       call('fusedAdamwCheck', () => {
@@ -267,6 +306,11 @@ export function checkedAddon(raw: NativeAddon): NativeAddon {
         optNum({ weightDecay, gradScale }, 'weightDecay', 0);
         optNum({ weightDecay, gradScale }, 'gradScale', 0);
       }, () => raw.fusedAdamwCheck(steps, weightDecay, gradScale)),
+    nf4Check: (values, doubleQuant) =>
+      call('nf4Check', () => {
+        if (!(values instanceof Float32Array) || values.length === 0 || values.length > 1 << 24) bad('values must be a non-empty Float32Array');
+        if (typeof doubleQuant !== 'boolean') bad('doubleQuant must be a boolean');
+      }, () => raw.nf4Check(values, doubleQuant)),
     dropoutCheck: (n, p) =>
       call('dropoutCheck', () => {
         int(n, 'n', 1, 2 ** 26);

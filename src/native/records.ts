@@ -69,6 +69,16 @@ export const BenchResultSchema = z.strictObject({
   /** intra-op threads the steps ran with */
   threads: whole,
   probe: z.array(ProbePointSchema),
+  /** what trained (full, lora, qlora, head; docs/peft.md) */
+  method: z.enum(['full', 'lora', 'qlora', 'head']),
+  gradientCheckpointing: z.boolean(),
+  trainableParameters: whole,
+  /** every weight as held: fp32, bf16 (a frozen LoRA base), NF4 codes + scales */
+  weightBytes: whole,
+  /** the trainable parameters' gradients and AdamW moments */
+  trainableStateBytes: whole,
+  /** peakMemoryBytes minus weightBytes and trainableStateBytes: activations and the step's temporaries */
+  activationBytes: whole,
 });
 export type NativeBenchmarkResult = z.infer<typeof BenchResultSchema>;
 
@@ -151,6 +161,29 @@ export type FusedAttentionCheck = z.infer<typeof FusedAttentionCheckSchema>;
 export const FusedAttentionTimingSchema = z.strictObject({ fusedMs: z.number(), composedMs: z.number() });
 export type FusedAttentionTiming = z.infer<typeof FusedAttentionTimingSchema>;
 
+/** What a session's model holds and trains (types.ts's ParameterInfo). */
+export const ParameterInfoSchema = z.strictObject({
+  total: whole,
+  trainable: whole,
+  frozenBytes: whole,
+  trainableBytes: whole,
+  loraModules: z.array(z.string()),
+});
+/** One tensor through NF4 quantise -> dequantise (bitsandbytes' scheme, native/nf4.h). */
+export const Nf4CheckSchema = z.strictObject({
+  /** packed bytes, two 4-bit indices each, high nibble first */
+  codes: z.array(whole),
+  /** float32 scale per block of 64 (plain quantisation) */
+  absmax: z.array(z.number()),
+  /** double quantisation: 8-bit scales, their float32 scales per 256, and the mean subtracted */
+  qabsmax: z.array(whole),
+  absmax2: z.array(z.number()),
+  offset: z.number(),
+  dequantized: z.array(z.number()),
+  bytes: whole,
+});
+export type Nf4Check = z.infer<typeof Nf4CheckSchema>;
+
 /** Every record the addon returns, by its C++ name (native/js/records.h, FTPLAN_JS_RESULTS). */
 export const NATIVE_RECORDS = {
   RuntimeInfo: RuntimeInfoSchema,
@@ -172,6 +205,8 @@ export const NATIVE_RECORDS = {
   DropoutCheck: DropoutCheckSchema,
   FusedAttentionCheck: FusedAttentionCheckSchema,
   FusedAttentionTiming: FusedAttentionTimingSchema,
+  ParameterInfo: ParameterInfoSchema,
+  Nf4Check: Nf4CheckSchema,
 } as const;
 
 /**

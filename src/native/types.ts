@@ -14,6 +14,7 @@ import type {
   LmLossCheck,
   LossGradients,
   NativeBenchmarkResult,
+  Nf4Check,
   ParameterCounts,
   RuntimeInfo,
   StateLoadReport,
@@ -148,8 +149,8 @@ export interface NativeSession {
   logits(batch: NativeBatch): Promise<Float32Array>;
   /** causal-lm, eval mode, batch with lmLabels: per row the summed cross-entropy, counted targets and targets the argmax predicts (all of them: greedy decoding reproduces the row); no [B, T, V] logits at once */
   lmEval(batch: NativeBatch): Promise<LmEval>;
-  /** eval mode (dropout off), batch with its targets: the loss and every parameter's gradient; no optimizer step */
-  gradients(batch: NativeBatch): Promise<LossGradients>;
+  /** batch with its targets: the loss and every trainable parameter's gradient; no optimizer step. Eval mode (dropout off) unless opts.training (dropout on, generators seeded with opts.seed first) */
+  gradients(batch: NativeBatch, opts?: { training?: boolean; seed?: number }): Promise<LossGradients>;
   setLr(lr: number): void;
 }
 
@@ -170,6 +171,8 @@ export interface NativeAddon {
   // Tests and benchmarks (native/js/selftest.cpp).
   /** largest relative parameter difference between the fused CPU AdamW and LibTorch's after `steps` steps */
   fusedAdamwCheck(steps: number, weightDecay: number, gradScale: number): number;
+  /** one tensor through NF4 quantise -> dequantise, bitsandbytes' scheme (native/nf4.h): codes, scales, values */
+  nf4Check(values: Float32Array, doubleQuant: boolean): Nf4Check;
   /** one forward + backward of the CPU dropout kernel on n elements (native/dropout.h) */
   dropoutCheck(n: number, p: number): DropoutCheck;
   /** the fused causal softmax + dropout (native/attention.h) against torch's ops on random [n, t, t] scores */

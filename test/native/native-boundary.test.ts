@@ -21,7 +21,9 @@ import {
   LmLossCheckSchema,
   LossGradientsSchema,
   NATIVE_RECORDS,
+  Nf4CheckSchema,
   ParameterCountsSchema,
+  ParameterInfoSchema,
   RuntimeInfoSchema,
   StateLoadReportSchema,
   StepResultSchema,
@@ -114,6 +116,10 @@ describe('every result the addon returns matches its schema exactly (no field mo
     expect(report.loaded).toEqual(['score.weight']);
     expect(report.unexpected).toEqual(['not.a.weight']);
     expect(report.missing).toHaveLength(Object.keys(state).length - 1);
+    const info = ParameterInfoSchema.parse(await s.parameterInfo());
+    expect(info).toMatchObject({ total: info.trainable, frozenBytes: 0, loraModules: [] });
+    expect(Object.keys(await s.trainableState())).toEqual(Object.keys(state));
+    expect(Object.keys(await s.mergedState())).toEqual(Object.keys(state));
   });
 
   it('a causal-lm decoder session: step, lmEval, gradients', async () => {
@@ -129,6 +135,7 @@ describe('every result the addon returns matches its schema exactly (no field mo
   it('self-checks and switches', () => {
     LmLossCheckSchema.parse(addon.lmLossCheck(8, 4, 10, 3, false));
     DropoutCheckSchema.parse(addon.dropoutCheck(1001, 0.5));
+    Nf4CheckSchema.parse(addon.nf4Check(Float32Array.from([0.5, -1, 0.25]), true));
     FusedAttentionCheckSchema.parse(addon.fusedAttentionCheck(2, 9, 0.1));
     FusedAttentionTimingSchema.parse(addon.fusedAttentionTiming(2, 9, 0.1, 1));
     DenormalStateSchema.parse(addon.flushDenormal());

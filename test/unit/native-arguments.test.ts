@@ -97,6 +97,17 @@ describe('the native boundary: arguments are checked in TS before the call', () 
     ['lmEval on a classifier', () => session().lmEval(good), /lmEval\(\) is for causal-lm models/],
     ['lmLossCheck: chunkRows 0', () => checked.lmLossCheck(8, 4, 10, 0, false), /chunkRows must be in \[1,/],
     ['lmChunkRows: negative', () => checked.lmChunkRows(-1), /rows must be in \[0,/],
+    ['peft: an unknown method', () => new checked.Session({ model: cfg, method: 'prefix' as 'lora' }), /method \(--method\) must be full, lora, qlora or head/],
+    ['peft: r 0', () => new checked.Session({ model: cfg, method: 'lora', loraR: 0 }), /loraR \(--lora-r\) must be in \[1,/],
+    ['peft: r 2.5', () => checked.benchmark({ model: cfg, batchSize: 1, seqLen: 8, method: 'lora', loraR: 2.5 }), /loraR \(--lora-r\) must be a whole number/],
+    ['peft: alpha 0', () => new checked.Session({ model: cfg, method: 'lora', loraAlpha: 0 }), /loraAlpha \(--lora-alpha\) must be a finite number > 0/],
+    ['peft: dropout 1', () => new checked.Session({ model: cfg, method: 'lora', loraDropout: 1 }), /loraDropout \(--lora-dropout\) must be a number in \[0, 1\)/],
+    ['peft: a decoder target on GPT-2', () => new checked.Session({ model: cfg, method: 'lora', loraTargets: ['q_proj'] }), /--lora-target.*'q_proj'.*c_attn, c_proj, c_fc/],
+    ['peft: a GPT-2 target on a decoder', () => checked.probeActivations({ model: lm, seqLen: 8, method: 'qlora', loraTargets: ['c_attn'] }), /--lora-target.*'c_attn'.*q_proj/],
+    ['peft: unfreezeLast past the layers', () => new checked.Session({ model: cfg, method: 'head', unfreezeLast: 3 }), /unfreezeLast \(--unfreeze-last\) must be in \[0, 2\]/],
+    ['peft: baseDtype fp16', () => new checked.Session({ model: cfg, method: 'lora', baseDtype: 'fp16' as 'bf16' }), /baseDtype must be bf16 or fp32/],
+    ['peft: checkpointing "yes"', () => new checked.Session({ model: cfg, gradientCheckpointing: 'yes' as unknown as boolean }), /gradientCheckpointing must be a boolean/],
+    ['nf4Check: no values', () => checked.nf4Check(new Float32Array(0), false), /non-empty Float32Array/],
   ];
   it.each(bad)('%s: ERR_INVALID_ARGUMENT, the C++ side never called', async (_name, f, message) => {
     reached.length = 0;
