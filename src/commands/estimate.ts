@@ -34,6 +34,9 @@ import { loadNative } from '../native.js';
 import { kernelsPerLayerOf, layersOf, parameterTensorsOf } from '../planner/model-shape.js';
 import { project } from '../planner/projection.js';
 import { renderEstimate } from '../report/table.js';
+import { checkEstimateFlags, settingsToMeasure } from '../estimate/method.js';
+import type { MemoryBreakdown } from '../measure/measure.js';
+import { calibrationName, describePeft, FULL, nativePeft, peftRecord, type PeftRecord, type PeftSettings } from '../train/peft.js';
 import { ESTIMATE_OPTIONS, EstimateArgsSchema, parseArgs, type EstimateArgs } from './options.js';
 import { defaultThreads } from '../util/host.js';
 
@@ -139,9 +142,11 @@ export async function estimate(args: EstimateArgs, progress?: (line: string) => 
   let lengths: LengthProfile;
   let seq: ReturnType<typeof planSequence>;
   let checkpoint: CheckpointSummary | null = null;
+  let training: PeftRecord & { description: string };
   let proxy = { proxy: false, reason: 'a saved measurement' };
   const notes: string[] = [];
   const { rows: priceRows } = loadCatalog({ catalogs: args.catalog }); // bad price tables fail before any measuring
+  checkEstimateFlags(args); // a flag the method does not use fails before any loading
   if (args.lmFormat !== 'auto' && args.task !== 'causal-lm' && !args.measurement) throw usageError(`--lm-format ${args.lmFormat} is for --task causal-lm`, 'add --task causal-lm, or leave --lm-format out');
   if (args.measurement) {
     m = readMeasurement(args.measurement);
@@ -161,6 +166,8 @@ export async function estimate(args: EstimateArgs, progress?: (line: string) => 
     if (measuredBatch.microBatch !== args.batchSize || measuredBatch.gradAccum !== args.gradAccum)
       notes.push(`batch: the measurement's (${describeBatch(measuredBatch, 'process')}), at which ${args.measurement} was measured; --batch-size ${args.batchSize} --grad-accum ${args.gradAccum} do not apply to a re-plan (estimate again to plan another batch)`);
     seq = planSequence(args, cfg, lengths, measuredBatch);
+    training = (m.training as typeof training | undefined) ?? { ...peftRecord(FULL, cfg), description: describePeft(FULL, cfg) };
+    if (args.method !== undefined && args.method !== 'auto' && args.method !== training.method) notes.push(`method: --method ${args.method} is priced from a measurement of ${training.method} (its step time and activations are ${training.method}'s; estimate again with --method ${args.method} to measure it)`);
     progress?.(`re-planning from ${args.measurement} (measured ${m.measuredAt} on ${m.device}: ${m.deviceName}) at its batch: ${describeBatch(measuredBatch, 'process')}`);
   } else {
     // Throughput depends on the shape, not on weight values: a folder's config.json is enough; its
@@ -174,6 +181,7 @@ export async function estimate(args: EstimateArgs, progress?: (line: string) => 
     }
     if (lengths.note) notes.push(lengths.note);
     const batch = batchPlan(args.batchSize, args.gradAccum);
+    const peft: PeftSettings = settingsToMeasure(args, cfg);
     seq = planSequence(args, cfg, lengths, batch);
     methodArgs(args, cfg); // bad PEFT settings fail before anything is measured
     const onCpu = args.device === 'cpu' || (args.device === 'auto' && !cudaVisible());
@@ -192,6 +200,7 @@ export async function estimate(args: EstimateArgs, progress?: (line: string) => 
     } else if (onCpu) guardHostMemory(args.model, 'cpu', cfg, batch.microBatch, longest, args.dtype);
     const what = isDecoderConfig(cfg) ? `${args.model} (${cfg.modelType}, ${cfg.task}, ${args.dtype}` : `${args.model} (${args.dtype}`;
     progress?.(`measuring ${what}, batch ${batch.microBatch} × ${seq.sampleLens.length > 1 && args.seqLen === undefined ? `${Math.min(...seq.sampleLens)}–${Math.max(...seq.sampleLens)}` : seq.seqLen} tokens): ${args.warmupSteps} warm-up + at least ${args.steps} timed steps and ${args.minTime} s of them, taken one at a time as \`ftplan run\` takes them…`);
+    if (peft.method !== 'full' || peft.gradientCheckpointing) progress?.(`training: ${describePeft(peft, cfg)}`);
     const addon = loadNative();
     const spec = {
       name: args.model,
@@ -209,6 +218,7 @@ export async function estimate(args: EstimateArgs, progress?: (line: string) => 
       evalBatchSize: args.evalBatchSize,
       evalSteps: 2,
       activationSeqLen: seq.probeSeqLen,
+      peft: nativePeft(peft),
     };
     if (proxy.proxy) {
       progress?.(`measuring a proxy: ${proxy.reason}`);
@@ -217,13 +227,21 @@ export async function estimate(args: EstimateArgs, progress?: (line: string) => 
       progress?.(summary);
       notes.push(`${summary}: ${proxy.reason}`);
     } else m = { ...(await measure(spec, addon)), kind: 'full' };
+    // what trains, kept with the measurement (a re-plan from it plans the same method); a proxy's
+    // memory parts are its reduced depth's, not the model's: the count then comes from the shapes
+    if (proxy.proxy) m = { ...m, memoryBreakdown: undefined };
+    const measuredTrainable = (m.memoryBreakdown as MemoryBreakdown | undefined)?.trainableParameters;
+    const record = peftRecord(peft, cfg);
+    const counts = measuredTrainable !== undefined && measuredTrainable >= 0 ? { trainable: measuredTrainable, total: m.parameters } : undefined;
+    training = { ...record, ...(counts ? { trainableParameters: counts.trainable } : {}), description: describePeft(peft, cfg, counts) };
+    m = { ...m, training };
   }
   // The batch the numbers below are for: the measurement's, one process.
   const batch = batchPlan(m.batchSize, m.gradAccum);
   // What earlier runs on this device and model measured against their estimates (ftplan run),
   // applied by one rule to the projection here and to the plan's rows (calibration.ts).
   const task = modelTask(cfg);
-  const cal = readCalibration(calibrationKey(m.deviceName, calibrationModel(m.model, task), m.dtype));
+  const cal = readCalibration(calibrationKey(m.deviceName, calibrationModel(calibrationName(m.model, training), task), m.dtype));
   const applied = cal ? { ratio: cal.ratio, runs: cal.runs } : null;
   const gpus = loadGpus();
   // --exact: the given micro-batch, accumulation, GPUs and checkpointing, priced as they are.
@@ -253,6 +271,7 @@ export async function estimate(args: EstimateArgs, progress?: (line: string) => 
     calibration: applied,
   }, { args: margs, measurement: m, bands: loadErrorBands(), exact });
   thePlan.notes.push(...notes);
+  withTraining(thePlan, training);
   const projection = project({
     trainRows: seq.trainRows,
     evalRows: seq.evalRows,
@@ -278,6 +297,12 @@ export async function estimate(args: EstimateArgs, progress?: (line: string) => 
     task,
     flopsPerToken: m.flopsPerToken,
     parameters: m.parameters,
+    method: training.method,
+    lora: training.lora,
+    gradientCheckpointing: training.gradientCheckpointing,
+    trainableParameters: training.trainableParameters,
+    training,
+    memoryBreakdown: (m.memoryBreakdown as MemoryBreakdown | undefined) ?? null,
     device: m.device,
     dtype: m.dtype,
     batchSize: m.batchSize,
@@ -295,6 +320,14 @@ export async function estimate(args: EstimateArgs, progress?: (line: string) => 
     calibration: cal ? { used: true, ratio: cal.ratio, runs: cal.runs, observedRatio: cal.observedRatio, min: cal.min, max: cal.max, spreadPct: calibrationSpreadPct(cal), file: calibrationFile() } : { used: false },
     warnings,
   };
+}
+
+/** Each plan row of the measured method also carries its LoRA settings and trainable count (the planner's own fields are kept). */
+function withTraining(p: EstimateResult['plan'], t: PeftRecord): void {
+  const fields = { method: t.method, lora: t.lora, gradientCheckpointing: t.gradientCheckpointing, trainableParameters: t.trainableParameters };
+  const tag = <R extends { method?: string }>(r: R): R => (r.method === undefined || r.method === t.method ? { ...fields, ...r } : r);
+  p.rows = p.rows.map(tag);
+  if (p.recommended) p.recommended = tag(p.recommended);
 }
 
 export async function runEstimate(raw: Record<string, unknown>, out: (s: string) => void = (s) => process.stdout.write(s)): Promise<void> {

@@ -12,7 +12,9 @@ import { resolveDevice } from '../measure/host.js';
 import type { Task } from '../model/decoder-config.js';
 import { decoderTokenizer, type ResolvedDecoder } from '../model/decoder-source.js';
 import { obtainModel, readHfConfig } from '../model/hf.js';
-import { openModel } from '../model/open.js';
+import { modelShape, openModel } from '../model/open.js';
+import type { AnyModelConfig } from '../model/model-config.js';
+import { readAdapter, readAdapterConfig, type LoadedAdapter } from '../model/peft-adapter.js';
 import { openDecoder } from '../model/open-decoder.js';
 import { gpt2CausalLmError } from '../model/resolve.js';
 import { loadNative, type NativeSession } from '../native.js';
@@ -20,6 +22,8 @@ import { renderMetrics } from '../report/run.js';
 import { encodeExamples, encodeLmExamples, type Encoded } from '../train/data.js';
 import { evalSplit, evaluate, evaluateLm } from '../train/evaluate.js';
 import { runDecoder } from '../train/inputs.js';
+import { argsWithAdapter, loadAdapter } from '../train/adapter.js';
+import { describePeft, nativePeft, peftSettings, requirePeftSession, type PeftSettings } from '../train/peft.js';
 import type { RunMetrics } from '../train/metrics.js';
 import { EVAL_OPTIONS, EvalArgsSchema, parseArgs, type EvalArgs } from './options.js';
 import { defaultThreads } from '../util/host.js';
@@ -38,14 +42,38 @@ function noEvalSplit(args: EvalArgs): FtplanError {
   return new FtplanError('ERR_INPUT', `${args.dataset} has no eval split (test or validation)`, { fix: 'pass a data set with a test.* file or validation.* file, or the file to evaluate on itself' });
 }
 
-async function openForEval(args: EvalArgs, d: ResolvedDecoder, task: Task, numLabels: number | undefined): Promise<{ session: NativeSession; padId: number }> {
+/**
+ * --adapter on the base model `cfg` (its classes set from the data): the adapter read and checked,
+ * and the settings it trained with (qlora: the base held in NF4 again, so the run's metrics come back).
+ */
+function adapterFor(args: EvalArgs, cfg: AnyModelConfig): { adapter: LoadedAdapter; peft: PeftSettings } | null {
+  if (!args.adapter) return null;
+  const adapter = readAdapter(args.adapter, cfg, { model: args.model, forceBase: args.forceBase });
+  const peft = peftSettings(argsWithAdapter({ method: args.method, baseDtype: args.baseDtype, doubleQuant: args.doubleQuant }, adapter.info, args.adapter), cfg, args.model);
+  return { adapter, peft };
+}
+
+/** The adapter's weights into the session built with its settings. */
+async function withAdapter(session: NativeSession, a: { adapter: LoadedAdapter; peft: PeftSettings } | null): Promise<void> {
+  if (!a) return;
+  requirePeftSession(session, a.peft);
+  await loadAdapter(session, a.adapter);
+}
+
+/** What the JSON says of the adapter evaluated. */
+const adapterJson = (a: { adapter: LoadedAdapter; peft: PeftSettings } | null, cfg: AnyModelConfig) =>
+  a ? { adapter: { dir: a.adapter.dir, baseModel: a.adapter.info.baseModel, method: a.peft.method, r: a.peft.lora!.r, alpha: a.peft.lora!.alpha, targets: a.peft.lora!.targets, head: a.adapter.head, description: describePeft(a.peft, cfg) } } : {};
+
+async function openForEval(args: EvalArgs, d: ResolvedDecoder, task: Task, numLabels: number | undefined): Promise<{ session: NativeSession; padId: number; adapter: ReturnType<typeof adapterFor> }> {
   if (!d.dir) throw new FtplanError('ERR_INPUT', `--model ${args.model} is a shape (${d.source}), without weights to evaluate`, { fix: 'evaluate a folder that ftplan run wrote, or a downloaded model folder' });
   const addon = loadNative();
-  const opened = await openDecoder({ kind: 'folder', dir: d.dir }, { task, numLabels, dtype: args.dtype, device: resolveDevice(args.device, addon), threads: args.threads ?? defaultThreads(availableParallelism()) });
-  if (task === 'classification' && opened.report.initialised.includes('score.weight')) {
+  const a = adapterFor(args, { ...d.config, task, ...(numLabels !== undefined ? { numLabels } : {}) });
+  const opened = await openDecoder({ kind: 'folder', dir: d.dir }, { task, numLabels, dtype: args.dtype, device: resolveDevice(args.device, addon), threads: args.threads ?? defaultThreads(availableParallelism()), ...(a ? nativePeft(a.peft) : {}) });
+  await withAdapter(opened.session, a);
+  if (task === 'classification' && opened.report.initialised.includes('score.weight') && !a?.adapter.head) {
     throw new FtplanError('ERR_INPUT', `${args.model} has no classification head (score.weight) to evaluate`, { fix: 'evaluate a folder that ftplan run wrote for --task classification (it saves the head), or pass --task causal-lm' });
   }
-  return { session: opened.session, padId: opened.config.padTokenId };
+  return { session: opened.session, padId: opened.config.padTokenId, adapter: a };
 }
 
 /** A decoder checkpoint on either task. */
@@ -58,20 +86,20 @@ async function evalDecoder(args: EvalArgs, d: ResolvedDecoder, task: Task): Prom
     if (!split) throw noEvalSplit(args);
     if (split.examples.length === 0) throw noRows(split, `skipped: ${split.skipped.noTarget} with no counted token within ${positions} tokens, ${split.skipped.empty} empty`, 'check the columns and that the prompts leave room for the completion');
     const rows = encodeLmExamples(split.examples, data.format);
-    const { session, padId } = await openForEval(args, d, task, undefined);
+    const { session, padId, adapter } = await openForEval(args, d, task, undefined);
     const m = await evaluateLm(session, rows, args.evalBatchSize, padId);
     const which = data.source === 'file' ? 'the whole file' : `the ${split.name} split`;
     return {
-      json: { schema: 'ftplan.eval/1', model: args.model, dataset: args.dataset, task, split: split.name, files: split.files, rowsRead: split.rowsRead, skipped: split.skipped, truncated: split.truncated, format: data.format, formatSource: data.formatSource, metrics: m },
+      json: { schema: 'ftplan.eval/1', model: args.model, dataset: args.dataset, task, split: split.name, files: split.files, rowsRead: split.rowsRead, skipped: split.skipped, truncated: split.truncated, format: data.format, formatSource: data.formatSource, ...adapterJson(adapter, d.config), metrics: m },
       text: `${which} (${split.files.join(', ')}): ${rows.length} rows, causal-lm ${data.format} (${data.formatSource})\n${renderMetrics(m)}`,
     };
   }
-  const ds = await loadDataset(args.dataset, { textColumn: args.textColumn, labelColumn: args.labelColumn, limit: args.limit, emptyText: args.emptyText, unknownLabels: args.unknownLabels, evalOnly: true, modelLabels: d.labels ?? undefined });
+  const ds = await loadDataset(args.dataset, { textColumn: args.textColumn, labelColumn: args.labelColumn, limit: args.limit, emptyText: args.emptyText, unknownLabels: args.unknownLabels, evalOnly: true, modelLabels: adapterLabels(args) ?? d.labels ?? undefined });
   const split = checkedSplit(args, ds);
   const rows = encodeExamples(split.examples, classificationTokenizer(tokenizer), positions);
-  const { session, padId } = await openForEval(args, d, task, ds.labels.length);
+  const { session, padId, adapter } = await openForEval(args, d, task, ds.labels.length);
   const m = await evaluate(session, rows, args.evalBatchSize, padId, ds.labels);
-  return classificationReport(args, ds, split, m);
+  return classificationReport(args, ds, split, m, adapterJson(adapter, d.config));
 }
 
 function checkedSplit(args: EvalArgs, ds: Dataset) {
@@ -84,11 +112,16 @@ function checkedSplit(args: EvalArgs, ds: Dataset) {
   return split;
 }
 
-function classificationReport(args: EvalArgs, ds: Dataset, split: NonNullable<ReturnType<typeof evalSplit>>, m: RunMetrics): { json: object; text: string } {
+/** The classes an ftplan adapter was trained on (in id order): eval rows are mapped onto them. */
+function adapterLabels(args: EvalArgs): string[] | null {
+  return args.adapter ? readAdapterConfig(args.adapter).info.labels : null;
+}
+
+function classificationReport(args: EvalArgs, ds: Dataset, split: NonNullable<ReturnType<typeof evalSplit>>, m: RunMetrics, extra: object = {}): { json: object; text: string } {
   const which = ds.source === 'file' ? 'the whole file' : `the ${split.name} split`;
   const dropped = split.rowsRead - split.examples.length;
   return {
-    json: { schema: 'ftplan.eval/1', model: args.model, dataset: args.dataset, split: split.name, files: split.files, rowsRead: split.rowsRead, dropped: split.dropped, labels: ds.labels, labelSource: ds.labelSource, metrics: m },
+    json: { schema: 'ftplan.eval/1', model: args.model, dataset: args.dataset, split: split.name, files: split.files, rowsRead: split.rowsRead, dropped: split.dropped, labels: ds.labels, labelSource: ds.labelSource, ...extra, metrics: m },
     text: `${which} (${split.files.join(', ')}): ${split.examples.length} rows${dropped ? ` (${dropped} of ${split.rowsRead} dropped)` : ''}; labels: ${ds.labelSource}\n${renderMetrics(m)}`,
   };
 }
@@ -99,28 +132,32 @@ async function evalGpt2(args: EvalArgs): Promise<{ json: object; text: string }>
   // labels onto them, instead of guessing the classes from the eval rows (a class they lack would
   // shift every id after it).
   const source = await obtainModel(args.model, 'weights');
-  const modelLabels = source.kind === 'folder' ? (readHfConfig(source.dir).labels ?? undefined) : undefined;
+  const modelLabels = adapterLabels(args) ?? (source.kind === 'folder' ? (readHfConfig(source.dir).labels ?? undefined) : undefined);
   const ds = await loadDataset(args.dataset, { textColumn: args.textColumn, labelColumn: args.labelColumn, limit: args.limit, emptyText: args.emptyText, unknownLabels: args.unknownLabels, evalOnly: true, modelLabels });
   const split = checkedSplit(args, ds);
   const addon = loadNative();
   const device = resolveDevice(args.device, addon);
-  const opened = await openModel(args.model, { numLabels: ds.labels.length, dtype: args.dtype, device, threads: args.threads ?? defaultThreads(availableParallelism()) });
-  if (opened.report.initialised.includes('score.weight')) {
+  const a = args.adapter ? adapterFor(args, (await modelShape(args.model, ds.labels.length)).config) : null;
+  const opened = await openModel(args.model, { numLabels: ds.labels.length, dtype: args.dtype, device, threads: args.threads ?? defaultThreads(availableParallelism()), ...(a ? nativePeft(a.peft) : {}) });
+  await withAdapter(opened.session, a);
+  if (opened.report.initialised.includes('score.weight') && !a?.adapter.head) {
     throw new FtplanError('ERR_INPUT', `${args.model} has no classification head (score.weight) to evaluate`, { fix: 'evaluate a folder that ftplan run wrote (it saves the head)' });
   }
   const tokenizer = tokenizerFor(opened.source.kind === 'folder' ? opened.source.dir : undefined);
   const rows: Encoded[] = encodeExamples(split.examples, tokenizer, opened.config.nPositions);
   const m = await evaluate(opened.session, rows, args.evalBatchSize, opened.config.padTokenId, ds.labels);
-  return classificationReport(args, ds, split, m);
+  return classificationReport(args, ds, split, m, adapterJson(a, opened.config));
 }
 
 export async function runEval(raw: Record<string, unknown>, out: (s: string) => void = (s) => process.stdout.write(s)): Promise<void> {
   const args = parseArgs(EvalArgsSchema, EVAL_OPTIONS, raw, 'eval');
   // A decoder's task: --task, else the one its checkpoint was saved for.
-  const probe = await runDecoder(args.model, args.task ?? 'classification', 'weights');
-  const task = args.task ?? (probe ? savedTask(probe.raw) : null) ?? 'classification';
+  // With --adapter, the adapter's task (adapter_config.json's task_type) unless --task says otherwise.
+  const adapterTask = args.adapter ? readAdapterConfig(args.adapter).info.task : null;
+  const probe = await runDecoder(args.model, args.task ?? adapterTask ?? 'classification', 'weights');
+  const task = args.task ?? adapterTask ?? (probe ? savedTask(probe.raw) : null) ?? 'classification';
   if (args.lmFormat !== 'auto' && task !== 'causal-lm') throw new FtplanError('ERR_USAGE', `--lm-format is for causal-lm checkpoints (${args.model} is evaluated for ${task})`, { fix: 'leave --lm-format out, or pass --task causal-lm' });
-  const d = probe && task !== (args.task ?? 'classification') ? await runDecoder(args.model, task, 'weights') : probe;
+  const d = probe && task !== (args.task ?? adapterTask ?? 'classification') ? await runDecoder(args.model, task, 'weights') : probe;
   if (!d && task === 'causal-lm') throw gpt2CausalLmError(args.model);
   const r = d ? await evalDecoder(args, d, task) : await evalGpt2(args);
   out(args.json ? `${JSON.stringify(r.json, null, 2)}\n` : `${r.text}\n`);

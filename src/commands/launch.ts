@@ -41,13 +41,36 @@ interface Target {
   gpusPerNode: number;
   source: string;
   /** from a plan: the pick's BatchPlan (micro-batch × accumulation × its GPUs), the effective batch priced, the model measured */
-  plan?: { batch: BatchPlan; batchSize: number; model: string | null; task: Task | null };
+  plan?: { batch: BatchPlan; batchSize: number; model: string | null; task: Task | null; training: PlanTraining | null };
+}
+
+/** What the plan's measurement trained (estimate's `training`): the run trains the same, or its micro-batch may not fit. */
+const PlanTrainingSchema = z.object({
+  method: z.enum(['full', 'lora', 'qlora', 'head']),
+  lora: z.object({ r: z.number(), alpha: z.number(), dropout: z.number(), targets: z.array(z.string()) }).nullable(),
+  gradientCheckpointing: z.boolean(),
+  baseDtype: z.enum(['bf16', 'fp32']).optional(),
+  doubleQuant: z.boolean().optional(),
+  unfreezeLast: z.number().optional(),
+});
+type PlanTraining = z.infer<typeof PlanTrainingSchema>;
+
+/** The plan's method as run flags (camelCase), for those the command line leaves out. */
+function trainingFlags(t: PlanTraining): Record<string, unknown> {
+  return {
+    ...(t.method !== 'full' ? { method: t.method } : {}),
+    ...(t.lora ? { loraR: t.lora.r, loraAlpha: t.lora.alpha, loraDropout: t.lora.dropout, loraTarget: t.lora.targets.join(','), baseDtype: t.baseDtype } : {}),
+    ...(t.method === 'qlora' && t.doubleQuant ? { doubleQuant: true } : {}),
+    ...(t.method === 'head' && t.unfreezeLast ? { unfreezeLast: t.unfreezeLast } : {}),
+    ...(t.gradientCheckpointing ? { gradientCheckpointing: true } : {}),
+  };
 }
 
 const PlanFileSchema = z.object({
   model: z.string().optional(),
   /** what the plan measured: a causal-LM estimate launches a causal-LM run */
   task: z.enum(TASKS).optional(),
+  training: PlanTrainingSchema.optional(),
   plan: z.object({
     batchSize: z.number().int().positive(),
     recommended: z
@@ -81,7 +104,7 @@ function targetFromPlan(file: string): Target {
     const i = parsed.error.issues[0];
     throw new FtplanError('ERR_INPUT', `--plan ${file}: not an estimate's plan (${i?.path.join('.')}: ${i?.message})`, { fix: 'pass a file written by `ftplan estimate --json > plan.json`, unedited' });
   }
-  const { plan, model, task } = parsed.data;
+  const { plan, model, task, training } = parsed.data;
   const r = plan.recommended;
   if (!r) throw new FtplanError('ERR_INPUT', `--plan ${file}: the estimate recommends no instance`, { fix: 'relax its constraints (--budget, --deadline, --gpus) and estimate again, or name --gpu/--gpus' });
   // ftplan run trains whole replicas on every GPU: a pick that fits only sharded cannot run as planned
@@ -105,7 +128,7 @@ function targetFromPlan(file: string): Target {
     accelerator: r.gpu,
     gpusPerNode: r.gpus,
     source: `${file}: recommended ${r.cloud} ${r.instance} (${r.gpus}× ${r.gpu}, ${r.region})`,
-    plan: { batch, batchSize: plan.batchSize, model: model ?? null, task: task ?? null },
+    plan: { batch, batchSize: plan.batchSize, model: model ?? null, task: task ?? null, training: training ?? null },
   };
 }
 
@@ -225,6 +248,8 @@ export async function runLaunch(raw: Record<string, unknown>, out: (s: string) =
   const runRaw = Object.fromEntries(Object.keys(RUN_OPTIONS).map((k) => [k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()), raw[k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())]]));
   runRaw.model ??= planModel ?? RUN_OPTIONS.model.default;
   runRaw.task ??= fromPlan?.task ?? RUN_OPTIONS.task.default;
+  // the method the plan measured (a LoRA plan's micro-batch fits LoRA's memory), unless --method says
+  if (fromPlan?.training && runRaw.method === undefined) for (const [k, v] of Object.entries(trainingFlags(fromPlan.training))) runRaw[k] ??= v;
   runRaw.batchSize ??= RUN_OPTIONS['batch-size'].default;
   runRaw.gradAccum ??= RUN_OPTIONS['grad-accum'].default;
   const run = parseArgs(RunArgsSchema, RUN_OPTIONS, runRaw, 'launch');

@@ -4,6 +4,8 @@
  * render it; the command builds it.
  */
 import type { Measurement } from '../measurement.js';
+import type { MemoryBreakdown } from '../measure/measure.js';
+import type { PeftRecord } from '../train/peft.js';
 import type { Projection } from '../planner/projection.js';
 import type { Plan } from '../planner/recommend.js';
 
@@ -21,6 +23,17 @@ export interface EstimateResult {
   flopsPerToken: number;
   /** the model's parameters (a tied LM head once) */
   parameters: number;
+  /** what trains: full, lora, qlora or head (--method); the plan's rows carry it too */
+  method: PeftRecord['method'];
+  /** lora/qlora: rank, alpha, dropout and the adapted layers' leaf names; else null */
+  lora: PeftRecord['lora'];
+  gradientCheckpointing: boolean;
+  /** parameters the method trains (the core's count when it reports one, else from the shapes) */
+  trainableParameters: number;
+  /** the settings in full and the sentence the table prints ("LoRA r 16 on 7 modules × 24 layers: …") */
+  training: PeftRecord & { description: string };
+  /** the step's peak memory in parts, as the core measured it (null: a core that does not report them) */
+  memoryBreakdown: MemoryBreakdown | null;
   device: string;
   dtype: string;
   /** the micro-batch the steps were measured at (rows per forward/backward) */

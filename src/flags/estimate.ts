@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { presetNames } from '../model/presets.js';
 import { decoderPresetNames } from '../model/decoder-presets.js';
 import { BATCH_SIZE, BATCHING, CATALOG, CLOUD_FILTER, DATA_FLAGS, DEVICE, DTYPE, GPU_FILTER, GPUS_FILTER, GRAD_ACCUM, JSON_OUTPUT, LM_FORMAT, MAX_AGE_DAYS, positiveInt, REGION_FILTER, repeated, SEED, SPOT, TASK, THREADS } from './common.js';
+import { ESTIMATE_PEFT_FLAGS } from './peft.js';
 import { argsShape, choice, flag, optionTable, restate } from './registry.js';
 
 export const ESTIMATE_FLAGS = {
@@ -20,6 +21,7 @@ export const ESTIMATE_FLAGS = {
     z.number({ error: '--epochs must be a number' }).int('--epochs must be a whole number').positive('--epochs must be positive').optional(),
   ),
   'eval-batch-size': flag({ type: 'number', describe: 'eval batch size (0: leave eval out)', default: 64 }, z.number().int('--eval-batch-size must be a whole number').nonnegative('--eval-batch-size must be >= 0')),
+  ...ESTIMATE_PEFT_FLAGS,
   device: DEVICE,
   dtype: DTYPE,
   threads: THREADS,

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { BATCH_SIZE, BATCHING, DATA_FLAGS, DEVICE, DTYPE, GRAD_ACCUM, JSON_OUTPUT, LM_FORMAT, positiveInt, SEED, TASK, THREADS } from './common.js';
+import { ADAPTER, FORCE_BASE, MERGE, PEFT_FLAGS } from './peft.js';
 import { argsShape, choice, flag, optionTable, restate } from './registry.js';
 
 export const RUN_FLAGS = {
@@ -15,6 +16,10 @@ export const RUN_FLAGS = {
   ),
   ...DATA_FLAGS,
   'lm-format': LM_FORMAT,
+  ...PEFT_FLAGS,
+  adapter: restate(ADAPTER, { describe: 'lora/qlora: start from this adapter folder (ftplan\'s or PEFT\'s) on --model instead of fresh adapters; its r, alpha and targets are the run\'s' }),
+  'force-base': FORCE_BASE,
+  merge: MERGE,
   'eval-limit': flag({ type: 'number', describe: 'evaluate on at most this many rows of the eval split (default: all)' }, positiveInt('--eval-limit').optional()),
   init: choice(['pretrained', 'random'], { describe: 'pretrained (a folder\'s weights) or random (the shape only)', default: 'pretrained' }),
   epochs: flag({ type: 'number', describe: 'epochs', default: 3 }, positiveInt('--epochs').max(1000, '--epochs must be at most 1000')),
@@ -70,5 +75,8 @@ export const RunArgsSchema = z
   .strict()
   .refine((a) => a.lmFormat === 'auto' || a.task === 'causal-lm', { message: '--lm-format is for --task causal-lm', path: ['lmFormat'] })
   .refine((a) => a.nodeRank < a.nnodes, { message: '--node-rank must be in [0, --nnodes)', path: ['nodeRank'] })
-  .refine((a) => a.budget === undefined || a.pricePerHour !== undefined || a.instance !== undefined, { message: '--budget needs --price-per-hour or --instance (the spend is hours × price)', path: ['budget'] });
+  .refine((a) => a.budget === undefined || a.pricePerHour !== undefined || a.instance !== undefined, { message: '--budget needs --price-per-hour or --instance (the spend is hours × price)', path: ['budget'] })
+  .refine((a) => !a.merge || a.adapter !== undefined || a.method === 'lora' || a.method === 'qlora', { message: '--merge merges LoRA adapters into the base: it is for --method lora or qlora', path: ['merge'] })
+  .refine((a) => a.adapter === undefined || a.method === undefined || a.method === 'lora' || a.method === 'qlora', { message: '--adapter continues a LoRA adapter: it is for --method lora or qlora (or leave --method out: the adapter\'s)', path: ['adapter'] })
+  .refine((a) => !a.forceBase || a.adapter !== undefined, { message: '--force-base is for --adapter (loading an adapter onto another base model)', path: ['forceBase'] });
 export type RunArgs = z.infer<typeof RunArgsSchema>;

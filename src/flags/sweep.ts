@@ -11,7 +11,7 @@ import { argsShape, choice, flag, optionTable, restate, type Flag } from './regi
 import { RUN_FLAGS } from './run.js';
 
 /** Run flags that a sweep sets itself (each trial's folder, resuming, reports) or that do not apply to one machine's trials. */
-export const NOT_SWEPT = ['output-dir', 'resume', 'report', 'json', 'budget', 'estimate', 'early-stopping-patience', 'nproc', 'nnodes', 'node-rank', 'master-addr', 'master-port', 'dist-timeout', 'bucket-mb'] as const;
+export const NOT_SWEPT = ['output-dir', 'resume', 'report', 'json', 'budget', 'estimate', 'early-stopping-patience', 'merge', 'nproc', 'nnodes', 'node-rank', 'master-addr', 'master-port', 'dist-timeout', 'bucket-mb'] as const;
 
 /** A dimension's flag: its values as text (sweep/space.ts reads and checks them). */
 function dimensionFlag(d: (typeof DIMENSIONS)[number]): Flag {

@@ -20,7 +20,9 @@ import { fromNative } from '../errors.js';
 import { median, type Measurement, type MeasurementWithoutActivation } from '../measurement.js';
 import type { AnyModelConfig } from '../model/model-config.js';
 import { detectBlas, libtorchRecord, loadNative, type Dtype, type NativeAddon } from '../native.js';
+import type { PeftOptions } from '../native/types.js';
 import { outOfMemory } from './oom.js';
+import { peftUnsupported } from '../train/peft.js';
 import { stepTiming, timeRunSteps } from './steps.js';
 
 export interface MeasureSpec {
@@ -48,12 +50,33 @@ export interface MeasureSpec {
   evalSteps: number;
   /** the padded length the activation probe runs at (the longest row); null: no probe */
   activationSeqLen: number | null;
+  /** what trains (train/peft.ts nativePeft): every native call below takes it; absent: full fine-tuning */
+  peft?: PeftOptions;
+}
+
+/** The memory parts the native benchmark reports per method (weights as held, trainable state, activations); null from a core that predates them. */
+export interface MemoryBreakdown {
+  method: string;
+  trainableParameters: number;
+  weightBytes: number;
+  trainableStateBytes: number;
+  activationBytes: number;
+  gradientCheckpointing: boolean;
+}
+
+/** The benchmark's PEFT fields when the core reports them (read loosely: the record schema grows with the core). */
+export function memoryBreakdown(r: object): MemoryBreakdown | null {
+  const x = r as Record<string, unknown>;
+  const n = (k: string) => (typeof x[k] === 'number' ? (x[k] as number) : null);
+  if (typeof x.method !== 'string' || n('weightBytes') === null) return null;
+  return { method: x.method, trainableParameters: n('trainableParameters') ?? -1, weightBytes: n('weightBytes')!, trainableStateBytes: n('trainableStateBytes') ?? -1, activationBytes: n('activationBytes') ?? -1, gradientCheckpointing: x.gradientCheckpointing === true };
 }
 
 export async function measure(spec: MeasureSpec & { activationSeqLen: number }, addon?: NativeAddon): Promise<Measurement>;
 export async function measure(spec: MeasureSpec & { activationSeqLen: null }, addon?: NativeAddon): Promise<MeasurementWithoutActivation>;
 export async function measure(spec: MeasureSpec, addon: NativeAddon = loadNative()): Promise<Measurement | MeasurementWithoutActivation> {
   const { name, model, batch, dtype, device, threads, seed, seq } = spec;
+  const peft = spec.peft ?? {};
   if (batch.ranks !== 1) throw new RangeError('measure: one process (ranks 1)');
   const info = addon.runtimeInfo();
   const loadBefore = loadavg()[0] ?? 0;
@@ -74,16 +97,21 @@ export async function measure(spec: MeasureSpec, addon: NativeAddon = loadNative
       device,
       threads,
       seed,
+      ...peft,
     });
   } catch (e) {
     if ((e as { code?: string }).code === 'ERR_OUT_OF_MEMORY')
       throw await outOfMemory({ name, model, batch, dtype, seed, seqLen: Math.max(seq.seqLen, ...seq.sampleLens), device, threads }, addon, e);
     throw fromNative(e, `measuring ${name} on ${device}`);
   }
+  const breakdown = memoryBreakdown(r);
+  // A core that predates PEFT ignores the method and would time full fine-tuning under its name.
+  if (peft.method && peft.method !== 'full' && breakdown?.method !== peft.method) throw peftUnsupported(`--method ${peft.method}`);
+  if (peft.gradientCheckpointing && breakdown?.gradientCheckpointing !== true) throw peftUnsupported('--gradient-checkpointing');
   let activation: Measurement['activation'] | null = null;
   if (spec.activationSeqLen !== null) {
     try {
-      const probe = await addon.probeActivations({ model, seqLen: spec.activationSeqLen, dtype, device, threads, seed });
+      const probe = await addon.probeActivations({ model, seqLen: spec.activationSeqLen, dtype, device, threads, seed, ...peft });
       activation = { seqLen: spec.activationSeqLen, perSamplePerLayer: probe.perSamplePerLayer, perSampleBase: probe.perSampleBase, measuredOn: `${r.device} (${r.deviceName})`, dtype };
     } catch (e) {
       throw fromNative(e, `probing activation memory of ${name} on ${device}`);
@@ -91,7 +119,7 @@ export async function measure(spec: MeasureSpec, addon: NativeAddon = loadNative
   }
   let steps;
   try {
-    steps = await timeRunSteps(addon, { model, batchSize: batch.microBatch, gradAccum: batch.gradAccum, dtype, device, threads, seed, warmupSteps: spec.warmupSteps, steps: spec.steps, minMs: spec.minMs, lens: seq.sampleLens });
+    steps = await timeRunSteps(addon, { model, batchSize: batch.microBatch, gradAccum: batch.gradAccum, dtype, device, threads, seed, warmupSteps: spec.warmupSteps, steps: spec.steps, minMs: spec.minMs, lens: seq.sampleLens, peft });
   } catch (e) {
     throw fromNative(e, `timing training steps of ${name} on ${device}`);
   }
@@ -101,7 +129,7 @@ export async function measure(spec: MeasureSpec, addon: NativeAddon = loadNative
   const { stepMs, tokensPerSec } = timing;
   const evalStepMs = r.evalMs.length ? median(r.evalMs) : null;
   const record = libtorchRecord();
-  const measured: MeasurementWithoutActivation & { activation?: Measurement['activation'] } = {
+  const measured: MeasurementWithoutActivation & { activation?: Measurement['activation']; memoryBreakdown?: MemoryBreakdown } = {
     schema: 'ftplan.measurement/1',
     model: name,
     modelConfig: model,
@@ -138,6 +166,7 @@ export async function measure(spec: MeasureSpec, addon: NativeAddon = loadNative
     losses: steps.losses,
     setupMs: r.setupMs,
     ...(activation ? { activation } : {}),
+    ...(breakdown ? { memoryBreakdown: breakdown } : {}),
     libtorch: { version: info.torchVersion, cuda: info.cudaCompiled, source: record?.source ?? null, hasSdpa: info.hasSdpa },
     blas: { ...detectBlas() },
     host: { cpus: availableParallelism(), loadBefore, loadAfter },

@@ -8,6 +8,7 @@ import { batchLengthSample, type Batching } from '../data/batching.js';
 import { fitStepTime, stepMsAt, type StepTimeModel } from '../measurement.js';
 import { modelTask, type AnyModelConfig } from '../model/model-config.js';
 import type { Dtype, NativeAddon, NativeBatch } from '../native.js';
+import type { PeftOptions } from '../native/types.js';
 import { microSeed } from '../train/distributed.js';
 
 /** Lengths per timed step: one per stratum for the first `k` steps, then SHAPES_SAMPLE more quantiles, shuffled. */
@@ -54,9 +55,9 @@ export interface TimedSteps {
  */
 export async function timeRunSteps(
   addon: NativeAddon,
-  o: { model: AnyModelConfig; batchSize: number; gradAccum: number; dtype: Dtype; device: string; threads: number; seed: number; warmupSteps: number; steps: number; minMs: number; lens: readonly number[] },
+  o: { model: AnyModelConfig; batchSize: number; gradAccum: number; dtype: Dtype; device: string; threads: number; seed: number; warmupSteps: number; steps: number; minMs: number; lens: readonly number[]; peft?: PeftOptions },
 ): Promise<TimedSteps> {
-  const session = new addon.Session({ model: o.model, threads: o.threads, seed: o.seed, dtype: o.dtype, device: o.device });
+  const session = new addon.Session({ model: o.model, threads: o.threads, seed: o.seed, dtype: o.dtype, device: o.device, ...o.peft });
   await session.init();
   let state = (o.seed ^ 0x5bd1e995) >>> 0;
   const rnd = () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 4294967296;

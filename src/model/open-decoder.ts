@@ -9,6 +9,9 @@ import { loadNative, type NativeSession, type TrainOptions } from '../native.js'
 import type { DecoderConfig, Task } from './decoder-config.js';
 import { loadDecoderCheckpoint, readDecoderConfig, type LoadedDecoderCheckpoint } from './decoder-checkpoint.js';
 
+
+/** LoRA's matrices are the method's, made fresh by it (B zero): not a checkpoint's missing weights. */
+const LORA_PARAM = /\.lora_[AB]\.weight$/;
 export type DecoderSource = { kind: 'config'; config: DecoderConfig } | { kind: 'folder'; dir: string };
 
 export interface OpenedDecoder {
@@ -52,5 +55,5 @@ export async function openDecoder(source: DecoderSource, opts: OpenDecoderOption
   } catch (e) {
     throw fromNative(e, `loading ${checkpoint.file}`);
   }
-  return { config, session, labels, checkpoint, report: { init: 'pretrained', file: checkpoint.file, loaded: result.loaded.length, initialised: result.missing, ignored: checkpoint.ignored } };
+  return { config, session, labels, checkpoint, report: { init: 'pretrained', file: checkpoint.file, loaded: result.loaded.length, initialised: result.missing.filter((n) => !LORA_PARAM.test(n)), ignored: checkpoint.ignored } };
 }

@@ -9,6 +9,9 @@ import { loadNative, type NativeSession, type TrainOptions } from '../native.js'
 import { loadCheckpoint, obtainModel, readHfConfig, type LoadedCheckpoint, type ModelSource } from './hf.js';
 import { modelConfig, type ModelConfig } from './presets.js';
 
+
+/** LoRA's matrices are the method's, made fresh by it (B zero): not a checkpoint's missing weights. */
+const LORA_PARAM = /\.lora_[AB]\.weight$/;
 export interface OpenedModel {
   source: ModelSource;
   config: ModelConfig;
@@ -55,6 +58,6 @@ export async function openModel(spec: string, opts: TrainOptions & { numLabels: 
     config,
     session,
     checkpoint,
-    report: { init: 'pretrained', file: checkpoint.file, loaded: result.loaded.length, initialised: result.missing, ignored: checkpoint.ignored },
+    report: { init: 'pretrained', file: checkpoint.file, loaded: result.loaded.length, initialised: result.missing.filter((n) => !LORA_PARAM.test(n)), ignored: checkpoint.ignored },
   };
 }

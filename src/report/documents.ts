@@ -15,6 +15,7 @@ function summary(r: EstimateResult): string[] {
   const p = r.plan;
   return [
     `Model ${r.model} (${r.family && r.family !== 'gpt2' ? `${r.family}, ${r.task}, ` : ''}${m.parameters.toLocaleString('en-US')} parameters), ${r.dtype}, batch ${p.batchSize}, ${p.epochs} epochs (${p.epochsBasis}).`,
+    r.training ? `Training: ${r.training.description}.` : '',
     `Data ${r.dataset.name}: ${r.dataset.trainRows.toLocaleString('en-US')} train / ${r.dataset.evalRows.toLocaleString('en-US')} eval rows (${r.dataset.source}).`,
     `Measured on ${m.device} (${m.deviceName}, libtorch ${m.libtorch.version}, ${m.blas.kind}): ${m.stepMs.toFixed(1)} ms per step of ${m.batchSize} × ${m.seqLen} tokens, ${m.tokensPerSec.toFixed(1)} tokens/s, peak ${(m.peakMemoryBytes / 2 ** 30).toFixed(2)} GiB, ${m.measuredAt}.`,
     p.recommended

@@ -84,6 +84,7 @@ export function runMarkdown(r: RunReport): string {
     `# ftplan run: ${r.model} on ${r.dataset}`,
     '',
     `- Status: ${r.status} (${r.message}); ${r.steps}/${r.totalSteps} steps, ${r.epochsDone} epoch(s), on ${r.device}.`,
+    r.peft ? `- Trained: ${r.peft.description}.${r.peft.adapter ? ` Adapter (PEFT's layout): \`${r.peft.adapter}\`${r.peft.merged ? `; merged model: \`${r.peft.merged}\`` : ''}.` : ''}` : '',
     `- Wall time ${r.wallSeconds.toFixed(1)} s; training ${r.trainSeconds.toFixed(1)} s at ${r.tokensPerSec.toFixed(1)} tokens/s.`,
     r.spentUsd !== null ? `- Spent ≈ $${r.spentUsd.toFixed(4)}${r.finishUsd !== null ? `; finishing ≈ $${r.finishUsd.toFixed(4)} more` : ''}.` : '',
     m ? (isLmMetrics(m) ? `- Eval: ${renderMetrics(m)}.` : `- Eval: accuracy ${(m.accuracy * 100).toFixed(2)}%, macro-F1 ${m.macroF1.toFixed(4)}, loss ${m.loss.toFixed(4)} (${m.rows} rows).`) : '- Eval: no eval split.',
@@ -123,6 +124,7 @@ export function runSummary(r: RunReport): string {
   return (
     [
       `${r.status}: ${r.message}`,
+      r.peft ? `trained: ${r.peft.description}` : '',
       `${r.steps}/${r.totalSteps} steps, ${r.epochsDone} epoch(s), ${r.wallSeconds.toFixed(1)} s wall; ${r.tokensPerSec.toFixed(1)} tokens/s; ${r.meanStepMs.toFixed(1)} ms/step (of which ${r.jsOverheadMs.toFixed(2)} ms outside the native core)`,
       r.spentUsd !== null ? `spent ≈ $${r.spentUsd.toFixed(4)}${r.finishUsd !== null ? `; finishing ≈ $${r.finishUsd.toFixed(4)} more` : ''}` : '',
       r.finalEval ? `eval: ${renderMetrics(r.finalEval)}` : 'eval: no eval split',
@@ -131,6 +133,7 @@ export function runSummary(r: RunReport): string {
       r.vsEstimate
         ? `vs estimate (${r.vsEstimate.source}): train ${r.vsEstimate.predictedTrainSeconds.toFixed(1)} s predicted, ${r.vsEstimate.actualTrainSeconds.toFixed(1)} s actual (${pct(r.vsEstimate.errorPct)}${r.vsEstimate.calibrationApplied ? `, calibrated ×${r.vsEstimate.calibrationApplied.ratio.toFixed(3)}; uncalibrated ${pct(r.vsEstimate.uncalibratedErrorPct)}` : ''}); ${r.vsEstimate.predictedTokensPerSec.toFixed(1)} vs ${r.vsEstimate.actualTokensPerSec.toFixed(1)} tokens/s${r.vsEstimate.predictedCostUsd !== null ? `; cost $${r.vsEstimate.predictedCostUsd.toFixed(4)} predicted, $${r.vsEstimate.actualCostUsd!.toFixed(4)} actual` : ''}; calibration ×${r.vsEstimate.calibration.ratio.toFixed(3)} (${r.vsEstimate.calibration.runs} run(s)) saved to ${r.vsEstimate.calibration.file}`
         : '',
+      r.peft?.adapter ? `adapter (PEFT's layout): ${r.peft.adapter}; evaluate it with \`ftplan eval --model ${r.model} --adapter ${r.peft.adapter} --dataset …\`${r.peft.merged ? `; merged model: ${r.peft.merged}` : ''}` : '',
       `checkpoint: ${r.checkpoint}; metrics: ${join(r.outputDir, 'metrics.jsonl')}; curves: ${join(r.outputDir, 'curves.svg')}`,
     ]
       .filter(Boolean)

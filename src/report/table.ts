@@ -126,12 +126,20 @@ export function renderPlan(r: EstimateResult, top = 12): string {
   return lines.join('\n');
 }
 
+/** The peak's parts as the core measured them: weights as held, the trainable state, activations. */
+function memoryParts(b: NonNullable<EstimateResult['memoryBreakdown']>): string {
+  const part = (n: number) => (n >= 0 ? fmtBytes(n) : 'not measured');
+  return `weights as held ${part(b.weightBytes)} · trainable state (grads + AdamW) ${part(b.trainableStateBytes)} · activations ${part(b.activationBytes)}${b.gradientCheckpointing ? ' (checkpointed)' : ''}`;
+}
+
 export function renderEstimate(r: EstimateResult, top = 12): string {
   const m = r.measurement;
   const measured = new Table({ head: ['measured here', ''], wordWrap: true, colWidths: [24, 76], style: style() });
   measured.push(
     ['model', `${r.model} (${r.family === 'gpt2' ? '' : `${r.family}, ${r.task}, `}${num(m.parameters)} parameters, ${num(m.matmulParameters)} in matmuls)`],
     ...(r.checkpoint ? [['checkpoint', r.checkpoint.note]] : []),
+    // what trains: older estimates (re-read JSON) have no record of it and trained every weight
+    ...(r.training ? [['training', r.training.description]] : []),
     ['device', `${r.device}: ${m.deviceName}`],
     ...((m as { kind?: string; proxy?: { summary: string } }).kind === 'proxy' ? [['measured as', (m as { proxy?: { summary: string } }).proxy?.summary ?? 'proxy']] : []),
     ['dtype · threads', `${r.dtype} · ${m.threads} thread(s)`],
@@ -145,6 +153,7 @@ export function renderEstimate(r: EstimateResult, top = 12): string {
       `${fmtBytes(m.peakMemoryBytes)} tensors (${m.peakMemorySource}); ${fmtBytes(m.staticMemoryBytes)} of it weights + grads + AdamW` +
         (m.rssPeakBytes !== null ? `; process peak RSS ${fmtBytes(m.rssPeakBytes)}` : ''),
     ],
+    ...(r.memoryBreakdown ? [['memory parts', memoryParts(r.memoryBreakdown)]] : []),
     ['model FLOPs', `${si(m.flopsPerToken, 'FLOP')}/token (${r.family === 'gpt2' ? '6N + 12·L·C·T' : `6N + 12·L·T·H·d_head${r.task === 'causal-lm' ? ', N with the LM head' : ''}`}) → achieved ${si(m.achievedFlops, 'FLOP/s')}`],
     ['host load', `${m.host.loadBefore.toFixed(2)} → ${m.host.loadAfter.toFixed(2)} (1-min load average, ${m.host.cpus} CPUs)`],
   );

@@ -18,7 +18,9 @@ import type { SweepArgs } from '../flags/sweep.js';
 import type { InstanceCost, PlanTrial, StepCost } from './plan.js';
 import type { StoredTrial } from './state.js';
 
-export const costKey = (r: Pick<RunArgs, 'batchSize' | 'gradAccum'>) => `b${r.batchSize}x${r.gradAccum}`;
+/** Trials that share a key share a measured step: the batch shape, and what trains (a LoRA rank changes the step). */
+export const costKey = (r: Pick<RunArgs, 'batchSize' | 'gradAccum'> & Partial<Pick<RunArgs, 'method' | 'loraR' | 'gradientCheckpointing'>>) =>
+  `b${r.batchSize}x${r.gradAccum}${r.method && r.method !== 'full' ? `-${r.method}${r.loraR !== undefined ? `-r${r.loraR}` : ''}` : ''}${r.gradientCheckpointing ? '-ckpt' : ''}`;
 
 /** `ftplan estimate`'s arguments for one batch shape of the sweep: the run's model, data and precision, one epoch, the sweep's measurement and price filters. */
 function estimateArgs(run: RunArgs, sweep: SweepArgs) {
@@ -41,6 +43,16 @@ function estimateArgs(run: RunArgs, sweep: SweepArgs) {
     dtype: run.dtype,
     threads: run.threads,
     seed: run.seed,
+    // what trains: each trial's method and LoRA settings are measured as that trial trains
+    method: run.method,
+    loraR: run.loraR,
+    loraAlpha: run.loraAlpha,
+    loraDropout: run.loraDropout,
+    loraTarget: run.loraTarget,
+    baseDtype: run.baseDtype,
+    doubleQuant: run.doubleQuant,
+    unfreezeLast: run.unfreezeLast,
+    gradientCheckpointing: run.gradientCheckpointing,
     steps: sweep.steps,
     minTime: sweep.minTime,
     cloud: sweep.cloud,

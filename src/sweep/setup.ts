@@ -42,6 +42,19 @@ export function trialRunRaw(base: Record<string, unknown>, settings: Record<stri
   return { ...base, ...Object.fromEntries(Object.entries(settings).map(([k, v]) => [camel(k), v])) };
 }
 
+/**
+ * A LoRA rank (swept or shared) trains adapters: --method lora unless --method qlora was given;
+ * --method full or head with a rank is a contradiction, refused before anything is measured.
+ */
+export function loraByRank(base: Record<string, unknown>, axes: readonly Axis[]): void {
+  const ranked = base.loraR !== undefined || axes.some((a) => a.flag === 'lora-r');
+  if (!ranked) return;
+  if (base.method === undefined) base.method = 'lora';
+  else if (base.method !== 'lora' && base.method !== 'qlora') {
+    throw new FtplanError('ERR_USAGE', `--lora-r is a LoRA adapter's rank, and --method is ${String(base.method)}`, { fix: 'leave --method out (a rank trains --method lora) or give --method lora or qlora' });
+  }
+}
+
 export function sweepSetup(raw: Record<string, unknown>): SweepSetup {
   const args = parseArgs(SweepArgsSchema, SWEEP_OPTIONS, raw, 'sweep') as SweepArgs;
   // the run's defaults, then the run flags given to the sweep
@@ -58,13 +71,14 @@ export function sweepSetup(raw: Record<string, unknown>): SweepSetup {
     const text = args[camel(d.flag)];
     if (text === undefined) continue;
     if (!(d.flag in RUN_OPTIONS)) {
-      throw new FtplanError('ERR_USAGE', `--${d.flag}: \`ftplan run\` has no --${d.flag} in this version (LoRA adapters are not trained yet), so it cannot be swept`, { fix: `leave --${d.flag} out: the sweep trains the full model` });
+      throw new FtplanError('ERR_USAGE', `--${d.flag}: \`ftplan run\` has no --${d.flag} in this version, so it cannot be swept`, { fix: `leave --${d.flag} out` });
     }
     const axis = parseAxis(d, String(text));
     // one value is a setting every trial shares, not a dimension
     if ('list' in axis && axis.list.length === 1) base[camel(d.flag)] = axis.list[0];
     else axes.push(axis);
   }
+  loraByRank(base, axes);
   const search: Search = args.search ?? (axes.some((a) => 'range' in a) ? 'random' : 'grid');
   const minFraction = args.minFraction ?? 1 / (args.eta * args.eta);
   const fractions = rungFractions(args.eta, minFraction);

@@ -3,9 +3,9 @@
  * the values a flag gives them (a comma list, or a `lo:hi` range sampled log-uniformly with
  * --trials), and the trials: every combination (grid) or a seeded sample (random). Pure.
  *
- * A dimension is the name of a run flag and how its values read. A flag the run does not have
- * (today: --lora-r, until the run trains adapters) is refused by name, never ignored: the row is
- * checked against the run's flag table when the sweep starts.
+ * A dimension is the name of a run flag and how its values read. A flag the run does not have is
+ * refused by name, never ignored: the row is checked against the run's flag table when the sweep
+ * starts. --lora-r's trials train LoRA adapters (setup.ts: a rank implies --method lora).
  */
 import { FtplanError } from '../errors.js';
 
@@ -40,7 +40,7 @@ export const DIMENSIONS: readonly Dimension[] = [
   { flag: 'warmup-ratio', kind: 'float', range: true, min: { value: 0, inclusive: true }, max: { value: 1, inclusive: false }, stepTime: false },
   { flag: 'max-grad-norm', kind: 'float', range: true, min: { value: 0, inclusive: true }, stepTime: false },
   { flag: 'scheduler', kind: 'choice', choices: ['linear', 'cosine', 'constant'], range: false, stepTime: false },
-  // The adapter's rank: swept once `ftplan run` has --lora-r (the run's flag table is checked).
+  // The adapter's rank: a trial with one trains --method lora (setup.ts), and each rank's step is measured.
   { flag: 'lora-r', kind: 'int', range: false, min: { value: 1, inclusive: true }, stepTime: true },
 ];
 

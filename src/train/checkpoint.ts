@@ -9,6 +9,7 @@ import { batchPlan, microBatchesPerStep, type BatchPlan } from '../batch-plan.js
 import { FtplanError, fromNative } from '../errors.js';
 import { saveDecoderCheckpoint } from '../model/decoder-checkpoint.js';
 import { saveCheckpoint } from '../model/hf.js';
+import { writeAdapter, type AdapterInfo } from '../model/peft-adapter.js';
 import { isDecoderConfig, type AnyModelConfig } from '../model/model-config.js';
 import { writeFileAtomic } from '../util/fs.js';
 import type { NativeSession } from '../native.js';
@@ -115,11 +116,21 @@ export interface CheckpointSource {
   tokenizerFrom: string | undefined;
   /** a decoder's source config.json, whose other fields (bos/eos ids, …) the written one carries */
   baseConfig?: Record<string, unknown>;
+  /** lora/qlora: checkpoints hold the adapter (PEFT's layout), never the frozen base */
+  adapter?: AdapterInfo | null;
 }
 
-/** The model's weights and config in the Hugging Face layout of its family. */
+/** The model's weights and config in the Hugging Face layout of its family; a LoRA run's adapter in PEFT's. */
 async function saveModel(dir: string, src: CheckpointSource): Promise<void> {
-  const state = await src.session.state();
+  if (src.adapter) {
+    writeAdapter(dir, await src.session.trainableState(), src.adapter, src.config);
+    return;
+  }
+  await saveFolder(dir, src, await src.session.state());
+}
+
+/** Weights as a Hugging Face model folder of the config's family (GPT-2's Conv1D layout is the writer's). */
+async function saveFolder(dir: string, src: CheckpointSource, state: Awaited<ReturnType<NativeSession['state']>>): Promise<void> {
   if (!isDecoderConfig(src.config)) {
     saveCheckpoint(dir, src.config, state, { labels: src.labels, tokenizerFrom: src.tokenizerFrom });
     return;
@@ -152,6 +163,19 @@ export async function writeCheckpoint(dir: string, src: CheckpointSource, state:
     // written before stay as they were, and the run stops saying which file failed and why.
     if (withTrainingState) rmSync(target, { recursive: true, force: true });
     throw checkpointWriteError(e, dir, previous);
+  }
+}
+
+/**
+ * The base with the adapters merged in (W + alpha/r · B·A, the core's mergedState) as a Hugging Face
+ * model folder: what `--merge` writes, loadable without PEFT.
+ */
+export async function writeMerged(dir: string, src: CheckpointSource): Promise<void> {
+  try {
+    await saveFolder(dir, src, await src.session.mergedState());
+  } catch (e) {
+    if (e instanceof FtplanError) throw e;
+    throw checkpointWriteError(e, dir, null);
   }
 }
 

@@ -3,7 +3,7 @@
  * resumed checkpoint's, or --model's), the prediction it will be compared with, the process group
  * joined (data-parallel), the loop (loop.ts), and the report with predicted against actual.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
@@ -20,7 +20,10 @@ import { loadNative } from '../native.js';
 import { parameterCount } from '../planner/memory.js';
 import { instancePrice } from '../pricing/instance-price.js';
 import { curvesSvg } from '../report/run.js';
-import { checkOutputDir, checkResumable, findCheckpoint, loadTrainingState } from './checkpoint.js';
+import { ADAPTER_CONFIG, baseModelName, readAdapter, readAdapterConfig, type AdapterInfo } from '../model/peft-adapter.js';
+import { argsWithAdapter, checkAdapterResumable, loadAdapter } from './adapter.js';
+import { checkOutputDir, checkResumable, findCheckpoint, loadTrainingState, writeMerged } from './checkpoint.js';
+import { calibrationName, checkMethodFlags, describePeft, nativePeft, peftRecord, peftSettings, requirePeftSession } from './peft.js';
 import { workerThreads, type DistEnv } from './distributed.js';
 import { evalPaddedTokens } from './evaluate.js';
 import { runInputs } from './inputs.js';
@@ -50,11 +53,26 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
   // one GPU per worker: cuda:LOCAL_RANK, unless --device named one
   if (dist && device.startsWith('cuda') && !/^cuda:\d+$/.test(args.device)) device = `cuda:${dist.localRank}`;
   const resumeFrom = args.resume !== undefined ? findCheckpoint(args.resume || args.outputDir) : null;
+  // LoRA runs open the frozen base from --model and put the adapter (--adapter's, or the resumed
+  // checkpoint's: checkpoints hold the adapter only) on top; the other methods resume a whole model.
+  const method = args.method ?? (args.adapter ? readAdapterConfig(args.adapter).info.method : 'full');
+  if (!args.adapter) checkMethodFlags({ ...args, method }); // before the data and the model are loaded
+  const adapterRun = method === 'lora' || method === 'qlora';
+  const adapterCheckpoint = resumeFrom && existsSync(join(resumeFrom.dir, ADAPTER_CONFIG));
+  if (resumeFrom && adapterCheckpoint !== adapterRun) {
+    throw new FtplanError('ERR_INPUT', `${resumeFrom.dir} holds ${adapterCheckpoint ? 'a LoRA adapter' : 'a whole model'}, and this run trains --method ${method}`, { fix: 'resume with the flags of the run that wrote it (--method included)' });
+  }
   // The model's record and the data tokenized once, before the short measurement that needs its
   // lengths (inputs.ts: GPT-2, or a Llama-family decoder for either task).
-  const inputs = await runInputs(args, resumeFrom, () => loadDataset(args.dataset, { textColumn: args.textColumn, labelColumn: args.labelColumn, limit: args.limit, seed: args.seed, emptyText: args.emptyText, unknownLabels: args.unknownLabels }));
+  const inputs = await runInputs(args, adapterRun ? null : resumeFrom, () => loadDataset(args.dataset, { textColumn: args.textColumn, labelColumn: args.labelColumn, limit: args.limit, seed: args.seed, emptyText: args.emptyText, unknownLabels: args.unknownLabels }));
   const shape = inputs.config;
   const train = inputs.train;
+  // --adapter: its settings are the run's; then the method's settings, checked against the model
+  const startAdapter = args.adapter ? readAdapter(args.adapter, shape, { model: args.model, forceBase: args.forceBase }) : null;
+  if (startAdapter) args = argsWithAdapter(args, startAdapter.info, args.adapter as string);
+  const peft = peftSettings({ ...args, method }, shape, args.model);
+  const resumeAdapter = resumeFrom && adapterRun ? readAdapter(resumeFrom.dir, shape, { model: args.model, forceBase: args.forceBase }) : null;
+  if (resumeAdapter) checkAdapterResumable(resumeFrom!.dir, resumeAdapter.info, peft);
   if (train.length === 0) throw new FtplanError('ERR_INPUT', `${args.dataset}: no training rows`, { fix: 'check --text-column / --label-column and the data set\'s train split' });
   if (dist && !addon.runtimeInfo().c10d) {
     throw new FtplanError('ERR_INPUT', '--nproc/--nnodes > 1: this build of the native addon has no c10d (libtorch\'s ProcessGroupGloo and the gloo headers were missing at build time)', { fix: 'on Debian: apt-get install libgloo-dev, then npm run build:native (scripts/setup.sh does both)' });
@@ -63,7 +81,7 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
   guardHostMemory(args.model, device, shape, batch.microBatch, Math.min(maxPositions(shape), train.reduce((m, r) => Math.max(m, r.ids.length), 1)), args.dtype);
   // Data-parallel workers skip the short single-process measurement (it would not predict a group's
   // step); --estimate still gives the comparison.
-  const predicted = dist && !args.estimate ? null : await predictThroughput(args, shape, train, device, addon, saved);
+  const predicted = dist && !args.estimate ? null : await predictThroughput(args, shape, train, device, addon, saved, peft);
   const opened = await inputs.open({
     lr: args.lr,
     weightDecay: args.weightDecay,
@@ -72,8 +90,17 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
     device,
     seed: args.seed,
     threads: dist ? workerThreads(args, availableParallelism()) : (args.threads ?? defaultThreads(availableParallelism())),
+    ...nativePeft(peft),
   });
   const { session, config } = opened;
+  requirePeftSession(session, peft);
+  const fromAdapter = resumeAdapter ?? startAdapter;
+  if (fromAdapter) await loadAdapter(session, fromAdapter);
+  const parameterInfo = peft.method !== 'full' ? await session.parameterInfo().catch((e: unknown) => Promise.reject(fromNative(e, 'reading what the model trains'))) : null;
+  const peftLine = describePeft(peft, config, parameterInfo ?? undefined);
+  const adapter: AdapterInfo | null = peft.lora
+    ? { method: peft.method as 'lora' | 'qlora', task: inputs.task, r: peft.lora.r, alpha: peft.lora.alpha, dropout: peft.lora.dropout, targets: peft.lora.targets, baseModel: baseModelName(args.model), baseDtype: peft.baseDtype ?? 'bf16', doubleQuant: peft.doubleQuant, labels: inputs.task === 'classification' ? inputs.labels : null }
+    : null;
   let backend = '';
   if (dist) {
     try {
@@ -101,6 +128,7 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
     labels: inputs.labels,
     tokenizerFrom: inputs.tokenizerFrom,
     baseConfig: inputs.baseConfig,
+    adapter,
     train,
     evalRows,
     evalPaddedTokens: evalPaddedTokens(evalRows, args.evalBatchSize),
@@ -120,6 +148,7 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
   };
   log(`${opened.report.init === 'pretrained' ? `loaded ${opened.report.file} (${opened.report.loaded} tensors; initialised: ${opened.report.initialised.join(', ') || 'none'})` : `random init of ${args.model}`}; ${train.length} train / ${evalRows.length} eval rows; ${totalSteps} steps (${stepsPerEpoch}/epoch) on ${device}`);
   if (inputs.dataNote) log(inputs.dataNote);
+  if (peft.method !== 'full' || peft.gradientCheckpointing) log(`${peftLine}${fromAdapter && !resumeAdapter ? `; adapter from ${fromAdapter.dir}` : ''}`);
 
   const state = initialState(resumeFrom ? { dir: resumeFrom.dir, step: resumeFrom.state.global_step, stepsPerEpoch } : null);
   const unwatch = watchSignals(state);
@@ -139,6 +168,13 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
     unwatch();
   }
   await finishRun(ctx, state);
+  // --merge: the finished adapter merged into the base, as a model folder any HF loader reads
+  const finished = state.stop === null || state.stop === 'max-steps' || state.stop === 'early-stopped';
+  const merged = args.merge && adapter && finished && lead ? join(out, 'merged') : null;
+  if (merged) {
+    await writeMerged(merged, { session, config, labels: inputs.labels, tokenizerFrom: inputs.tokenizerFrom, baseConfig: inputs.baseConfig });
+    log(`merged the adapter into ${args.model}: ${merged}`);
+  }
   const { step, trainMs, tokens, evals } = state;
   if (lead) writeFileSync(join(out, 'curves.svg'), curvesSvg(state.trainCurve, evals.map((e) => ({ step: e.step, loss: e.metrics.loss, accuracy: metricScore(e.metrics) }))));
   const meanStepMs = step ? trainMs / step : 0;
@@ -147,7 +183,7 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
   const status: RunReport['status'] = state.stop ?? 'completed';
   const vsEstimate =
     step > 0 && trainMs > 0 && predicted && lead
-      ? compareWithPrediction(predicted, { model: calibrationModel(args.model, inputs.task), dtype: args.dtype, tokens, trainMs, evalTokens: state.evalTokens, evalMs: state.evalMs, pricePerHour: args.pricePerHour ?? null })
+      ? compareWithPrediction(predicted, { model: calibrationModel(calibrationName(args.model, peft), inputs.task), dtype: args.dtype, tokens, trainMs, evalTokens: state.evalTokens, evalMs: state.evalMs, pricePerHour: args.pricePerHour ?? null })
       : null;
   let message = state.message;
   if (status === 'budget') message += `; finishing the remaining ${totalSteps - step} steps would cost about $${finishUsd?.toFixed(4)} more`;
@@ -176,6 +212,9 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
     checkpoint: state.checkpoint,
     resumedFrom: resumeFrom?.dir ?? null,
     init: opened.report,
+    ...(peft.method !== 'full' || peft.gradientCheckpointing
+      ? { peft: { ...peftRecord(peft, config), ...(parameterInfo ? { trainableParameters: parameterInfo.trainable } : {}), description: peftLine, parameterInfo, startedFrom: startAdapter?.dir ?? null, adapter: adapter && finished ? out : null, merged } }
+      : {}),
     distributed: dist
       ? { backend, worldSize: batch.ranks, nproc: args.nproc, nnodes: args.nnodes, threadsPerRank: workerThreads(args), bucketMb: args.bucketMb, buckets: state.buckets, meanAllreduceMs: step ? state.allreduceMs / step : 0, globalMicroBatchesPerStep: microBatchesPerStep(batch) }
       : null,

@@ -15,6 +15,7 @@ import { microBatchesPerStep, type BatchPlan } from '../batch-plan.js';
 import type { RunArgs } from '../commands/options.js';
 import { fromNative } from '../errors.js';
 import { modelTask, type AnyModelConfig } from '../model/model-config.js';
+import type { AdapterInfo } from '../model/peft-adapter.js';
 import type { NativeSession } from '../native.js';
 import { checkpointWriteError, writeCheckpoint, type TrainerState } from './checkpoint.js';
 import { epochBatches, toNativeBatch, type Encoded } from './data.js';
@@ -38,6 +39,8 @@ export interface LoopContext {
   tokenizerFrom: string | undefined;
   /** a decoder's source config.json, whose other fields (bos/eos ids, …) checkpoints carry */
   baseConfig?: Record<string, unknown>;
+  /** lora/qlora: what the adapter folders record (checkpoints hold the adapter, not the frozen base) */
+  adapter?: AdapterInfo | null;
   train: readonly Encoded[];
   evalRows: readonly Encoded[];
   /** padded tokens of one pass over evalRows */
@@ -155,7 +158,7 @@ export async function saveCheckpointNow(ctx: LoopContext, state: RunState, dir: 
   const t = Date.now();
   const { args, batch } = ctx;
   const trainerState: TrainerState = { global_step: state.step, epochs_done: state.epochsDone, total_steps: ctx.totalSteps, steps_per_epoch: ctx.stepsPerEpoch, seed: args.seed, batch_size: batch.microBatch, grad_accum: batch.gradAccum, world_size: batch.ranks, epochs: args.epochs, train_rows: ctx.train.length, lr: args.lr, scheduler: args.scheduler };
-  await writeCheckpoint(dir, { session: ctx.session, config: ctx.config, labels: ctx.labels, tokenizerFrom: ctx.tokenizerFrom, baseConfig: ctx.baseConfig }, trainerState, withTrainingState, state.checkpoint);
+  await writeCheckpoint(dir, { session: ctx.session, config: ctx.config, labels: ctx.labels, tokenizerFrom: ctx.tokenizerFrom, baseConfig: ctx.baseConfig, adapter: ctx.adapter }, trainerState, withTrainingState, state.checkpoint);
   state.checkpoint = dir;
   state.lastSaveMs = Date.now() - t;
 }

@@ -8,6 +8,7 @@ import { batchPlan } from '../batch-plan.js';
 import { calibrate, calibrationFile, calibrationKey, calibrationModel, readCalibration, recordCalibration } from '../calibration.js';
 import { epochTokens } from '../data/batching.js';
 import { measure } from '../measure/measure.js';
+import { calibrationName, FULL, nativePeft, type PeftSettings } from './peft.js';
 import type { SavedEstimate } from '../measure/read.js';
 import { lengthSchedule } from '../measure/steps.js';
 import { modelTask, type AnyModelConfig } from '../model/model-config.js';
@@ -34,7 +35,7 @@ export interface Predicted {
 /** The short measurement before a run: 1 warm-up and at least 4 steps and 1.5 s of them, one eval batch, no memory warm-up or activation probe (a run needs no plan). */
 export const SHORT_MEASUREMENT = { memoryWarmupSteps: 0, warmupSteps: 1, steps: 4, minMs: 1500, evalSteps: 1 } as const;
 
-export async function predictThroughput(args: RunArgs, config: AnyModelConfig, train: readonly Encoded[], device: string, addon: NativeAddon, saved: SavedEstimate | null): Promise<Predicted> {
+export async function predictThroughput(args: RunArgs, config: AnyModelConfig, train: readonly Encoded[], device: string, addon: NativeAddon, saved: SavedEstimate | null, peft: PeftSettings = FULL): Promise<Predicted> {
   if (saved) {
     const { measurement: m, calibration: cal } = saved;
     return { tokensPerSec: calibrate(m, cal).tokensPerSec, measuredTokensPerSec: m.tokensPerSec, calibration: cal, evalTokensPerSec: m.evalTokensPerSec, deviceName: m.deviceName, source: `${args.estimate} (measured ${m.measuredAt})` };
@@ -57,10 +58,11 @@ export async function predictThroughput(args: RunArgs, config: AnyModelConfig, t
       ...SHORT_MEASUREMENT,
       evalBatchSize: args.evalBatchSize,
       activationSeqLen: null,
+      peft: nativePeft(peft),
     },
     addon,
   );
-  const stored = readCalibration(calibrationKey(m.deviceName, calibrationModel(args.model, modelTask(config)), args.dtype));
+  const stored = readCalibration(calibrationKey(m.deviceName, calibrationModel(calibrationName(args.model, peft), modelTask(config)), args.dtype));
   const cal = stored ? { ratio: stored.ratio, runs: stored.runs } : null;
   return {
     tokensPerSec: calibrate(m, cal).tokensPerSec,

@@ -3,7 +3,9 @@
  * run ended, its throughput and spend, its evaluations, and the prediction it is compared with.
  */
 import type { OpenedModel } from '../model/open.js';
+import type { ParameterInfo } from '../native/types.js';
 import type { RunMetrics } from './metrics.js';
+import type { PeftRecord } from './peft.js';
 
 export interface RunReport {
   schema: 'ftplan.run/1';
@@ -42,6 +44,13 @@ export interface RunReport {
   /** the checkpoint this run continued from (--resume) */
   resumedFrom: string | null;
   init: OpenedModel['report'];
+  /**
+   * What trained (absent: full fine-tuning without checkpointing, as before): the method, LoRA's
+   * settings, the trainable count (the core's, else from the shapes), the sentence the log printed;
+   * adapter: the folder the run's LoRA adapter went to (PEFT's layout; --adapter: the one it started
+   * from); merged: the --merge folder.
+   */
+  peft?: PeftRecord & { description: string; parameterInfo: ParameterInfo | null; startedFrom: string | null; adapter: string | null; merged: string | null };
   /** data-parallel: the c10d group this run trained in (null: one process) */
   distributed: {
     backend: string;
