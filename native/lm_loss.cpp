@@ -38,9 +38,9 @@ int64_t rows_for(int64_t chunk_rows, const torch::Tensor& h, const torch::Tensor
 torch::Tensor chunk_logits(const torch::Tensor& hc, const torch::Tensor& wc) { return torch::mm(hc, wc.t()).to(torch::kFloat); }
 
 // ∂W under bf16 on the CPU is one fp32 addmm per chunk (the chunk's fp32 softmax gradient against
-// its bf16-rounded hidden rows): LibTorch 1.13's CPU bf16 matmul of the transposed [V, n] gradient,
-// and the add of its bf16 [V, C] product into the fp32 sum, made a Qwen2.5-0.5B-shaped causal-LM
-// step 2.8× slower than this (bench/RESULTS.md). On CUDA the bf16 product is the fast one.
+// its bf16-rounded hidden rows): on LibTorch 1.13's CPU, the bf16 matmul of the transposed [V, n]
+// gradient plus the add of its bf16 [V, C] product into the fp32 sum took 6.7–9.0 s per chunk of a
+// 151,936-word head, the fp32 addmm 0.6–1.8 s (bench/RESULTS.md). On CUDA the bf16 product is fast.
 struct LmCrossEntropy : public torch::autograd::Function<LmCrossEntropy> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& h, const torch::Tensor& w, const torch::Tensor& y,
                                int64_t compute, int64_t rows) {
