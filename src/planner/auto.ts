@@ -5,6 +5,7 @@
  */
 import { fmtBand, type RowBand } from './error-band.js';
 import type { PlanMethod } from './method.js';
+import type { Sharding } from './method-plan.js';
 
 /** What the comparison reads of a plan row (recommend.ts's PlanRow; kept structural so recommend.ts can carry the comparison). */
 export interface ComparedRow {
@@ -21,6 +22,8 @@ export interface ComparedRow {
   microBatch: number;
   gradAccum: number;
   gradientCheckpointing: boolean;
+  /** fsdp: fits only with weights, gradients and optimizer state sharded over the instance's GPUs */
+  sharding?: Sharding;
   errorBand: RowBand | null;
 }
 
