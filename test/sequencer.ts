@@ -8,13 +8,10 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 const LONGEST_FIRST = [
   'test/e2e/corpus.test.ts',
-  'test/e2e/distributed.test.ts',
   'test/e2e/run.test.ts',
   'test/e2e/decoder-cli.test.ts',
   'test/e2e/preflight.test.ts',
-  'test/e2e/run-resume.test.ts',
   'test/e2e/hub-cli.test.ts',
-  'test/e2e/sweep.test.ts',
   'test/e2e/plan-cli.test.ts',
   'test/e2e/cli.test.ts',
   'test/native/decoder-reference.test.ts',

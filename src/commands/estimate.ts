@@ -193,8 +193,8 @@ export async function estimate(args: EstimateArgs, progress?: (line: string) => 
       const need = hostMemoryNeed(withDepth(cfg, 4), batch.microBatch, longest, args.dtype, availableHostMemory(freemem));
       const gib = (b: number) => (b / 2 ** 30).toFixed(1);
       if (!need.fits)
-        throw new FtplanError('ERR_OUT_OF_MEMORY', `${args.model} is too big to measure here, and so is its 4-block proxy (the real vocabulary and width): ${gib(need.totalBytes)} GiB to train (${gib(need.statesBytes)} GiB of it weights, gradients and AdamW states), ${gib(need.availableBytes)} GiB available`, {
-          fix: 'measure on a GPU (--device cuda), on a machine with more memory, or re-plan a saved measurement (--measurement m.json); a frozen base (LoRA/QLoRA) needs far less',
+        throw new FtplanError('ERR_OUT_OF_MEMORY', `${args.model} at batch ${batch.microBatch} × ${longest} tokens is too big to measure here, and so is its 4-block proxy (the real vocabulary and width): ${gib(need.totalBytes)} GiB to train (${gib(need.statesBytes)} GiB weights, gradients and AdamW states + ${gib(need.totalBytes - need.statesBytes)} GiB activations), ${gib(need.availableBytes)} GiB available`, {
+          fix: 'a smaller --batch-size or --seq-len, a GPU (--device cuda), a machine with more memory, or a saved measurement re-planned (--measurement m.json); a frozen base (--method lora/qlora) needs far less',
           exitCode: 1,
         });
     } else if (onCpu) guardHostMemory(args.model, 'cpu', cfg, batch.microBatch, longest, args.dtype);
