@@ -4,6 +4,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { expect } from 'vitest';
+import { FtplanError } from '../src/errors.js';
 import { modelConfig, type ModelConfig } from '../src/model/presets.js';
 import type { NativeBatch } from '../src/native.js';
 
@@ -107,4 +109,20 @@ export function ftplanAsync(args: string[], o: CliOptions = {}): Promise<CliResu
       res({ code, signal, stdout, stderr });
     });
   });
+}
+
+/** Runs f and expects the user's error: an FtplanError of bad input (exit 2) matching message, with a fix. */
+export function expectInputError(f: () => unknown, message: RegExp): FtplanError {
+  let err: unknown;
+  try {
+    f();
+  } catch (e) {
+    err = e;
+  }
+  expect(err, `expected an error matching ${message}`).toBeInstanceOf(FtplanError);
+  const e = err as FtplanError;
+  expect(e.exitCode).toBe(2);
+  expect(e.message).toMatch(message);
+  expect(e.fix).toBeTruthy();
+  return e;
 }

@@ -14,7 +14,7 @@ import type { AnyModelConfig } from '../../src/model/model-config.js';
 import type { NamedTensors } from '../../src/native/types.js';
 import { argsWithAdapter, checkAdapterResumable } from '../../src/train/adapter.js';
 import { peftSettings } from '../../src/train/peft.js';
-import { tempDir } from '../helpers.js';
+import { expectInputError, tempDir } from '../helpers.js';
 
 const gpt2 = modelConfig('tiny', { numLabels: 3 });
 // a small Llama-family shape: 2 layers, hidden 64, 4 heads of 16, 2 KV heads, MLP 128
@@ -42,20 +42,7 @@ function loraState(cfg: AnyModelConfig, targets: string[], r: number, head: bool
 
 const info = (o: Partial<AdapterInfo> = {}): AdapterInfo => ({ method: 'lora', task: 'classification', r: 4, alpha: 8, dropout: 0.05, targets: ['q_proj', 'v_proj'], baseModel: 'base-model', baseDtype: 'bf16', doubleQuant: false, labels: ['negative', 'neutral', 'positive'], ...o });
 
-function inputError(f: () => unknown, message: RegExp): FtplanError {
-  let err: unknown;
-  try {
-    f();
-  } catch (e) {
-    err = e;
-  }
-  expect(err, `expected an error matching ${message}`).toBeInstanceOf(FtplanError);
-  const e = err as FtplanError;
-  expect(e.exitCode).toBe(2);
-  expect(e.message).toMatch(message);
-  expect(e.fix).toBeTruthy();
-  return e;
-}
+const inputError = expectInputError;
 
 /** An adapter folder written the way PEFT's save_pretrained writes one (its keys, its config), by hand. */
 function peftWritten(dir: string, cfg: AnyModelConfig, o: { keys?: (core: string) => string; config?: Record<string, unknown>; state?: NamedTensors } = {}): NamedTensors {

@@ -12,6 +12,7 @@ import { linearModules, loraParameters, parseTargets } from '../../src/model/lor
 import { modelConfig } from '../../src/model/presets.js';
 import { settingsToMeasure } from '../../src/estimate/method.js';
 import { calibrationName, describePeft, nativePeft, peftRecord, peftSettings, requirePeftSession, trainableParameters } from '../../src/train/peft.js';
+import { expectInputError } from '../helpers.js';
 
 const gpt2 = modelConfig('tiny', { numLabels: 3 });
 const qwen = decoderPresetConfig('qwen2.5-0.5b', 'classification', { numLabels: 3 });
@@ -28,20 +29,7 @@ function parse<T>(schema: { safeParse: (v: unknown) => unknown }, table: Record<
 }
 const runArgs = (argv: string[]) => parse<Record<string, unknown>>(RunArgsSchema, RUN_OPTIONS, ['--dataset', 'd.jsonl', ...argv], 'run');
 
-function usage(f: () => unknown, message: RegExp): FtplanError {
-  let err: unknown;
-  try {
-    f();
-  } catch (e) {
-    err = e;
-  }
-  expect(err, `expected an error matching ${message}`).toBeInstanceOf(FtplanError);
-  const e = err as FtplanError;
-  expect(e.exitCode).toBe(2);
-  expect(e.message).toMatch(message);
-  expect(e.fix).toBeTruthy();
-  return e;
-}
+const usage = expectInputError;
 
 describe('PEFT flags', () => {
   it('default to full fine-tuning, passing nothing to the core (what a core without PEFT trains)', () => {
