@@ -126,3 +126,17 @@ export function expectInputError(f: () => unknown, message: RegExp): FtplanError
   expect(e.fix).toBeTruthy();
   return e;
 }
+
+/** The largest |a[i] − b[i]|: for comparisons against a reference. */
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)));
+  return m;
+}
+
+/** The largest |a[i]|: the scale a difference is measured against. */
+export function maxAbs(a: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] as number));
+  return m;
+}

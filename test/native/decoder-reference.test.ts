@@ -12,7 +12,7 @@ import { loadDecoderCheckpoint } from '../../src/model/decoder-checkpoint.js';
 import type { Task } from '../../src/model/decoder-config.js';
 import { loadNative, type NativeBatch } from '../../src/native.js';
 import { DECODER_FAMILIES, tinyDecoderCheckpoint } from '../decoder-fixtures.js';
-import { randomRows, REFERENCE_PYTHON, ROOT, tempDir } from '../helpers.js';
+import { maxAbs, maxAbsDiff, randomRows, REFERENCE_PYTHON, ROOT, tempDir } from '../helpers.js';
 
 const addon = loadNative();
 
@@ -49,16 +49,6 @@ function reference(dir: string, request: object): Reference {
   return JSON.parse(out) as Reference;
 }
 
-const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)));
-  return m;
-};
-const maxAbs = (a: ArrayLike<number>) => {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] as number));
-  return m;
-};
 
 describe.each(DECODER_FAMILIES)('%s against the float64 reference', (family) => {
   for (const task of ['classification', 'causal-lm'] as Task[]) {

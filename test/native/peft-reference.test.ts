@@ -13,7 +13,7 @@ import type { Task } from '../../src/model/decoder-config.js';
 import { loadNative, type NamedTensors, type NativeBatch } from '../../src/native.js';
 import { tinyDecoderCheckpoint } from '../decoder-fixtures.js';
 import { prng } from '../fixtures.js';
-import { makeBatch, randomRows, REFERENCE_PYTHON, ROOT, tempDir, tinyModel } from '../helpers.js';
+import { makeBatch, maxAbs, maxAbsDiff, randomRows, REFERENCE_PYTHON, ROOT, tempDir, tinyModel } from '../helpers.js';
 
 const addon = loadNative();
 
@@ -32,16 +32,6 @@ function weightLike(n: number, seed: number): Float32Array {
   return Float32Array.from({ length: n }, (_, i) => (i % 97 === 5 ? 8 : 1) * 0.02 * r.normal());
 }
 
-const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)));
-  return m;
-};
-const maxAbs = (a: ArrayLike<number>) => {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] as number));
-  return m;
-};
 const json = (st: NamedTensors) => Object.fromEntries(Object.entries(st).map(([k, v]) => [k, { shape: v.shape, data: Array.from(v.data) }]));
 
 describe('NF4 against bitsandbytes\' algorithm', () => {
