@@ -6,7 +6,8 @@
 import type { EstimateResult } from '../estimate/result.js';
 import type { PlanRow } from '../planner/recommend.js';
 
-const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+/** Text made safe inside HTML (element content and attribute values). */
+export const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const usd = (n: number) => (Number.isFinite(n) ? `$${n.toFixed(2)}` : '—');
 const hrs = (n: number) => (Number.isFinite(n) ? `${n.toFixed(2)} h` : '—');
 

@@ -7,9 +7,9 @@
 import { duration, usd } from '../sweep/plan.js';
 import type { SweepReport } from '../sweep/result.js';
 import { describeSettings } from '../sweep/space.js';
+import { esc } from './documents.js';
+import { fraction } from './sweep.js';
 
-const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-const fraction = (f: number) => (f === 1 ? '100%' : `${(f * 100).toPrecision(2)}%`);
 
 /** svgs: each trial's curves (the run's curves.svg text), by trial id; a trial without one shows none. */
 export function sweepHtml(r: SweepReport, svgs: Record<string, string | null>): string {

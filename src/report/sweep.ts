@@ -10,7 +10,8 @@ import { describeSettings, DIMENSIONS, type Value } from '../sweep/space.js';
 
 export { duration, usd };
 const pct = (x: number) => `${x.toFixed(0)}%`;
-const fraction = (f: number) => (f === 1 ? '100%' : `${(f * 100).toPrecision(2)}%`);
+/** A rung's share of the run: 100%, or two significant digits. */
+export const fraction = (f: number) => (f === 1 ? '100%' : `${(f * 100).toPrecision(2)}%`);
 const show = (k: string, v: Value) => {
   const d = DIMENSIONS.find((x) => x.flag === k);
   return d?.show ? d.show(v) : String(v);
