@@ -10,7 +10,7 @@ import { FtplanError, usageError } from '../errors.js';
 import { estimateLengths, type LengthProfile } from '../estimate/lengths.js';
 import type { CheckpointSummary, EstimateResult } from '../estimate/result.js';
 import type { Measurement } from '../measurement.js';
-import { cudaVisible, guardHostMemory, resolveDevice } from '../measure/host.js';
+import { cudaVisible, guardHostMemory, hostMethod, resolveDevice } from '../measure/host.js';
 import { measure } from '../measure/measure.js';
 import { readMeasurement } from '../measure/read.js';
 import { lengthSchedule } from '../measure/steps.js';
@@ -22,7 +22,7 @@ import { methodArgs, planByMethod } from '../estimate/planning.js';
 import { measureProxy, proxyRule, withDepth } from '../measure/proxy.js';
 import { loadErrorBands } from '../pricing/error-bands.js';
 import { availableHostMemory } from '../util/host.js';
-import { hostMemoryNeed } from '../planner/memory.js';
+import { hostMemoryNeed } from '../planner/method-memory.js';
 import { freemem } from 'node:os';
 import { renderHtml, renderMarkdown } from '../report/documents.js';
 import type { Task } from '../model/decoder-config.js';
@@ -187,17 +187,17 @@ export async function estimate(args: EstimateArgs, progress?: (line: string) => 
     const onCpu = args.device === 'cpu' || (args.device === 'auto' && !cudaVisible());
     const longest = Math.max(seq.seqLen, ...seq.sampleLens, seq.probeSeqLen);
     // A model too big (or too slow) to measure whole here is measured as 1, 2 and 4 blocks (proxy.ts).
-    proxy = proxyRule(cfg, { microBatch: batch.microBatch, gradAccum: batch.gradAccum, seqLen: longest, dtype: args.dtype, availableBytes: onCpu ? availableHostMemory(freemem) : Infinity, force: args.proxy });
+    proxy = proxyRule(cfg, { microBatch: batch.microBatch, gradAccum: batch.gradAccum, seqLen: longest, dtype: args.dtype, availableBytes: onCpu ? availableHostMemory(freemem) : Infinity, force: args.proxy, method: hostMethod(peft) });
     if (onCpu && proxy.proxy) {
       // the deepest proxy keeps the real vocabulary and width: it must fit here itself
-      const need = hostMemoryNeed(withDepth(cfg, 4), batch.microBatch, longest, args.dtype, availableHostMemory(freemem));
+      const need = hostMemoryNeed(withDepth(cfg, 4), batch.microBatch, longest, args.dtype, availableHostMemory(freemem), hostMethod(peft));
       const gib = (b: number) => (b / 2 ** 30).toFixed(1);
       if (!need.fits)
         throw new FtplanError('ERR_OUT_OF_MEMORY', `${args.model} at batch ${batch.microBatch} × ${longest} tokens is too big to measure here, and so is its 4-block proxy (the real vocabulary and width): ${gib(need.totalBytes)} GiB to train (${gib(need.statesBytes)} GiB weights, gradients and AdamW states + ${gib(need.totalBytes - need.statesBytes)} GiB activations), ${gib(need.availableBytes)} GiB available`, {
-          fix: 'a smaller --batch-size or --seq-len, a GPU (--device cuda), a machine with more memory, or a saved measurement re-planned (--measurement m.json); a frozen base (--method lora/qlora) needs far less',
+          fix: `a smaller --batch-size or --seq-len, a GPU (--device cuda), a machine with more memory, or a saved measurement re-planned (--measurement m.json)${peft.method === 'full' ? '; a frozen base (--method lora or qlora) needs far less' : ''}`,
           exitCode: 1,
         });
-    } else if (onCpu) guardHostMemory(args.model, 'cpu', cfg, batch.microBatch, longest, args.dtype);
+    } else if (onCpu) guardHostMemory(args.model, 'cpu', cfg, batch.microBatch, longest, args.dtype, peft);
     const what = isDecoderConfig(cfg) ? `${args.model} (${cfg.modelType}, ${cfg.task}, ${args.dtype}` : `${args.model} (${args.dtype}`;
     progress?.(`measuring ${what}, batch ${batch.microBatch} × ${seq.sampleLens.length > 1 && args.seqLen === undefined ? `${Math.min(...seq.sampleLens)}–${Math.max(...seq.sampleLens)}` : seq.seqLen} tokens): ${args.warmupSteps} warm-up + at least ${args.steps} timed steps and ${args.minTime} s of them, taken one at a time as \`ftplan run\` takes them…`);
     if (peft.method !== 'full' || peft.gradientCheckpointing) progress?.(`training: ${describePeft(peft, cfg)}`);

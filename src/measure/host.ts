@@ -6,7 +6,9 @@ import { freemem } from 'node:os';
 import { FtplanError, usageError } from '../errors.js';
 import type { PlannedModel } from '../planner/model-shape.js';
 import { loadNative, type Dtype, type NativeAddon } from '../native.js';
-import { hostMemoryNeed } from '../planner/memory.js';
+import { hostMemoryNeed } from '../planner/method-memory.js';
+import { methodSpec, type MethodSpec } from '../planner/method.js';
+import type { PeftSettings } from '../train/peft.js';
 import { availableHostMemory } from '../util/host.js';
 
 /** Whether --device auto would pick a GPU (asks the addon only when it loads). */
@@ -32,21 +34,35 @@ export function resolveDevice(spec: string, addon: NativeAddon): string {
   return want;
 }
 
+/** What a session trains, as the host-memory check counts it. */
+export function hostMethod(s: PeftSettings): { spec: MethodSpec; checkpointing: boolean } {
+  const spec = methodSpec({
+    method: s.method,
+    loraR: s.lora?.r,
+    loraTargets: s.lora ? [...s.lora.targets] : undefined,
+    baseDtype: s.baseDtype ?? undefined,
+    doubleQuant: s.doubleQuant,
+    unfreezeLast: s.unfreezeLast,
+  });
+  return { spec, checkpointing: s.gradientCheckpointing };
+}
+
 /**
- * On CPU, refuse before allocating when training would not fit this machine's memory: weights,
- * gradients and AdamW states (16 B/param) plus one micro-batch's activations (estimated from the
- * shape), against the memory available now. `batch` is the micro-batch.
+ * On CPU, refuse before allocating when training would not fit this machine's memory: the weights
+ * as the method holds them, the trainable parameters' gradients and AdamW states (16 B a parameter
+ * for full fine-tuning, far less on a frozen base) plus one micro-batch's activations (estimated
+ * from the shape), against the memory available now. `batch` is the micro-batch.
  */
-export function guardHostMemory(name: string, device: string, cfg: PlannedModel, batch: number, seqLen: number, dtype: Dtype): void {
+export function guardHostMemory(name: string, device: string, cfg: PlannedModel, batch: number, seqLen: number, dtype: Dtype, peft: PeftSettings): void {
   if (device !== 'cpu') return;
-  const need = hostMemoryNeed(cfg, batch, seqLen, dtype, availableHostMemory(freemem));
+  const need = hostMemoryNeed(cfg, batch, seqLen, dtype, availableHostMemory(freemem), hostMethod(peft));
   if (need.fits) return;
   const gib = (b: number) => (b / 2 ** 30).toFixed(1);
   throw new FtplanError(
     'ERR_OUT_OF_MEMORY',
-    `${name} at batch ${batch} × ${seqLen} tokens needs ${gib(need.totalBytes)} GiB (${gib(need.statesBytes)} GiB weights, gradients and AdamW states + ${gib(need.activationBytes)} GiB activations); this machine has ${gib(need.availableBytes)} GiB available`,
+    `${name} at batch ${batch} × ${seqLen} tokens needs ${gib(need.totalBytes)} GiB (${gib(need.statesBytes)} GiB weights, gradients and AdamW states for ${peft.method === 'full' ? 'full fine-tuning' : `--method ${peft.method}`} + ${gib(need.activationBytes)} GiB activations); this machine has ${gib(need.availableBytes)} GiB available`,
     {
-      fix: 'lower --batch-size (raise --grad-accum to keep the effective batch) or --seq-len, pick a smaller --model, free memory, or measure on a GPU (--device cuda)',
+      fix: `lower --batch-size (raise --grad-accum to keep the effective batch) or --seq-len${peft.gradientCheckpointing ? '' : ', add --gradient-checkpointing'}${peft.method === 'full' ? ', train a frozen base (--method lora or qlora)' : ''}, pick a smaller --model, free memory, or measure on a GPU (--device cuda)`,
       exitCode: 1,
     },
   );

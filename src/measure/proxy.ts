@@ -16,7 +16,8 @@ import { FtplanError } from '../errors.js';
 import type { AnyModelConfig } from '../model/model-config.js';
 import { isDecoderConfig } from '../model/model-config.js';
 import type { NativeAddon } from '../native.js';
-import { hostMemoryNeed } from '../planner/memory.js';
+import { hostMemoryNeed } from '../planner/method-memory.js';
+import type { MethodSpec } from '../planner/method.js';
 import { layersOf, parameterTotal } from '../planner/model-shape.js';
 import { measure, type MeasureSpec } from './measure.js';
 
@@ -63,13 +64,13 @@ export interface ProxyDecision {
 }
 
 /** Whether to measure a proxy (see the header); `force` is --proxy (true) / --no-proxy (false). */
-export function proxyRule(cfg: AnyModelConfig, o: { microBatch: number; gradAccum: number; seqLen: number; dtype: 'fp32' | 'bf16'; availableBytes: number; force?: boolean }): ProxyDecision {
+export function proxyRule(cfg: AnyModelConfig, o: { microBatch: number; gradAccum: number; seqLen: number; dtype: 'fp32' | 'bf16'; availableBytes: number; force?: boolean; method?: { spec: MethodSpec; checkpointing: boolean } }): ProxyDecision {
   const L = layersOf(cfg);
   const deepest = PROXY_BLOCKS[PROXY_BLOCKS.length - 1] as number;
   if (o.force === false) return { proxy: false, reason: '--no-proxy' };
   if (L <= deepest) return { proxy: false, reason: `${L} blocks: measured whole (a proxy needs more than ${deepest})` };
   if (o.force === true) return { proxy: true, reason: '--proxy' };
-  const need = hostMemoryNeed(cfg, o.microBatch, o.seqLen, o.dtype, o.availableBytes);
+  const need = hostMemoryNeed(cfg, o.microBatch, o.seqLen, o.dtype, o.availableBytes, o.method);
   if (!need.fits) return { proxy: true, reason: `the whole model needs ${(need.totalBytes / 2 ** 30).toFixed(1)} GiB to train here, ${(o.availableBytes / 2 ** 30).toFixed(1)} GiB available` };
   const flops = 6 * parameterTotal(cfg) * o.microBatch * o.gradAccum * o.seqLen;
   if (flops > PROXY_STEP_FLOPS) return { proxy: true, reason: `one step is ${(flops / 1e12).toFixed(1)} TFLOP (6·N·tokens), more than ${PROXY_STEP_FLOPS / 1e12} TFLOP: minutes a step on a CPU` };

@@ -133,19 +133,3 @@ export function analyticActivationBytesPerRow(cfg: PlannedModel, seqLen: number,
   const perLayer = (34 * T * C + 5 * cfg.nHead * T * T) * 2;
   return scale * (cfg.nLayer * perLayer) + 4 * 4 * T * C;
 }
-
-export interface HostMemoryNeed {
-  statesBytes: number;
-  activationBytes: number;
-  totalBytes: number;
-  availableBytes: number;
-  fits: boolean;
-}
-
-/** Weights + gradients + AdamW moments (16 B/param) + the activations of one micro-batch, against what is available (90%). */
-export function hostMemoryNeed(cfg: PlannedModel, batch: number, seqLen: number, dtype: 'fp32' | 'bf16', available: number): HostMemoryNeed {
-  const statesBytes = 16 * parameterCount(cfg) + (dtype === 'bf16' ? 2 * parameterCount(cfg) : 0);
-  const activationBytes = batch * analyticActivationBytesPerRow(cfg, seqLen, dtype);
-  const totalBytes = statesBytes + activationBytes;
-  return { statesBytes, activationBytes, totalBytes, availableBytes: available, fits: totalBytes <= available * 0.9 };
-}

@@ -22,8 +22,8 @@
  * The CUDA context and allocator reserve (memory.ts) come off the GPU's memory, not onto the peak: the
  * peak is what torch's allocator reports as allocated, which is what published runs print.
  */
-import { CUDA_RESERVE_BYTES, FRAGMENTATION_MARGIN } from './memory.js';
-import { nf4BytesPerParam, blockParameters, type MethodCounts, type MethodSpec, type Precision } from './method.js';
+import { analyticActivationBytesPerRow, CUDA_RESERVE_BYTES, FRAGMENTATION_MARGIN } from './memory.js';
+import { blockParameters, DEFAULT_METHOD, ftplanPrecision, methodCounts, nf4BytesPerParam, type MethodCounts, type MethodSpec, type Precision } from './method.js';
 import { isDecoderShape, layersOf, LM_CHUNK_FLOOR_BYTES, widthOf, type PlannedModel } from './model-shape.js';
 
 /** Activation bytes one row keeps at `seqLen`: per block and outside the blocks, measured or from the shape. */
@@ -244,4 +244,37 @@ export function exactFit(m: MemoryConfig, gpuMemoryGiB: number, microBatch: numb
     memory,
     reason: fits ? `as given: micro-batch ${microBatch} × ${gradAccum} accumulation${checkpointing ? ', gradient checkpointing' : ''}` : `as given it needs ${gib(memory.peakBytes)} per GPU, ${gib(usable)} usable`,
   };
+}
+
+export interface HostMemoryNeed {
+  /** the weights as the method holds them + the trainable parameters' gradients and AdamW moments */
+  statesBytes: number;
+  /** one micro-batch's activations (and a causal LM's loss chunk) */
+  activationBytes: number;
+  totalBytes: number;
+  availableBytes: number;
+  fits: boolean;
+}
+
+/**
+ * Whether training fits a CPU host's memory, from the shape alone (nothing allocated): ftplan's
+ * precision (fp32 master weights, + a bf16 copy under autocast), the method's weights as held
+ * (frozen ones in the base dtype, NF4 ones at half a byte), gradients and AdamW moments of the
+ * trainable parameters only, and one micro-batch's analytic activations (with checkpointing: each
+ * block's input and one block recomputed), against 90% of what is available. A frozen base needs
+ * far less than full fine-tuning's 16 bytes a parameter; the method is full when not given.
+ */
+export function hostMemoryNeed(cfg: PlannedModel, batch: number, seqLen: number, dtype: 'fp32' | 'bf16', available: number, method?: { spec: MethodSpec; checkpointing: boolean }): HostMemoryNeed {
+  const spec = method?.spec ?? DEFAULT_METHOD;
+  const p = ftplanPrecision(dtype);
+  const c = methodCounts(cfg, spec, 0);
+  const statesBytes = weightBytes(c, spec, p) + c.trainable * (p.gradBytes + 2 * p.momentBytes);
+  const perRow = analyticActivationBytesPerRow(cfg, seqLen, dtype);
+  const L = layersOf(cfg);
+  const rowBytes = method?.checkpointing ? L * seqLen * widthOf(cfg) * 4 + perRow / Math.max(1, L) : perRow;
+  // the loss chunk; the LM head's gradient, when it trains, is already among the states
+  const loss = lossBytes(cfg, { ...c, method: 'lora' }, p, 'chunked', batch * seqLen);
+  const activationBytes = batch * rowBytes + loss;
+  const totalBytes = statesBytes + activationBytes;
+  return { statesBytes, activationBytes, totalBytes, availableBytes: available, fits: totalBytes <= available * 0.9 };
 }

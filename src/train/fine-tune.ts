@@ -78,7 +78,7 @@ export async function runTraining(args: RunArgs, log: (s: string) => void = (s) 
     throw new FtplanError('ERR_INPUT', '--nproc/--nnodes > 1: this build of the native addon has no c10d (libtorch\'s ProcessGroupGloo and the gloo headers were missing at build time)', { fix: 'on Debian: apt-get install libgloo-dev, then npm run build:native (scripts/setup.sh does both)' });
   }
   // Refuse before allocating when the plan cannot fit this machine's memory (CPU).
-  guardHostMemory(args.model, device, shape, batch.microBatch, Math.min(maxPositions(shape), train.reduce((m, r) => Math.max(m, r.ids.length), 1)), args.dtype);
+  guardHostMemory(args.model, device, shape, batch.microBatch, Math.min(maxPositions(shape), train.reduce((m, r) => Math.max(m, r.ids.length), 1)), args.dtype, peft);
   // Data-parallel workers skip the short single-process measurement (it would not predict a group's
   // step); --estimate still gives the comparison.
   const predicted = dist && !args.estimate ? null : await predictThroughput(args, shape, train, device, addon, saved, peft);

@@ -4,9 +4,10 @@
 import { describe, expect, it } from 'vitest';
 import { decoderPresetConfig } from '../../src/model/decoder-presets.js';
 import { decoderParameterCount } from '../../src/model/decoder-size.js';
+import { analyticActivationBytesPerRow } from '../../src/planner/memory.js';
 import { loadGpus } from '../../src/pricing/catalog.js';
 import { bandFor, percentile, type ErrorBands } from '../../src/planner/error-band.js';
-import { activationBytesPerRow, exactFit, fitMethod, methodMemory, usableBytes, type ActivationInput, type MemoryConfig } from '../../src/planner/method-memory.js';
+import { activationBytesPerRow, exactFit, fitMethod, hostMemoryNeed, methodMemory, usableBytes, type ActivationInput, type MemoryConfig } from '../../src/planner/method-memory.js';
 import { predictExact } from '../../src/planner/method-plan.js';
 import { flopsParts, methodFlopsPerToken, methodStep } from '../../src/planner/method-time.js';
 import { ftplanPrecision, methodCounts, methodSpec, nf4BytesPerParam, targetedLinears, type Precision } from '../../src/planner/method.js';
@@ -102,6 +103,37 @@ describe('memory parts add up by hand (tiny-llama, causal-lm)', () => {
     expect(four.gradientBytes).toBe(one.gradientBytes / 4);
     expect(four.momentBytes).toBe(one.momentBytes / 4);
     expect(four.weightsBytes).toBeGreaterThan(one.weightsBytes / 4);
+  });
+});
+
+describe('the CPU host check before anything is allocated, per method', () => {
+  const N = decoderParameterCount(llama8b);
+
+  it('full: 16 B a parameter (+ 2 B for the autocast copy) + activations + the loss chunk', () => {
+    const h = hostMemoryNeed(tiny, 2, 64, 'bf16', 2 ** 40);
+    expect(h.statesBytes).toBe(18 * decoderParameterCount(tiny));
+    expect(h.activationBytes).toBeGreaterThanOrEqual(2 * analyticActivationBytesPerRow(tiny, 64, 'bf16'));
+    expect(h.totalBytes).toBe(h.statesBytes + h.activationBytes);
+  });
+
+  it('LoRA and QLoRA hold a frozen base: an 8B QLoRA fits a 24 GiB host that full fine-tuning does not', () => {
+    const at = (method: 'full' | 'lora' | 'qlora') => hostMemoryNeed(llama8b, 1, 256, 'bf16', 22 * 2 ** 30, { spec: methodSpec({ method }), checkpointing: false });
+    const qlora = methodSpec({ method: 'qlora' });
+    const c = methodCounts(llama8b, qlora, 0);
+    expect(at('full').statesBytes).toBe(18 * N);
+    expect(at('full').fits).toBe(false);
+    expect(at('lora').statesBytes).toBe(2 * N + (4 + 2 + 4 + 8) * c.trainable); // the adapters: fp32, a bf16 copy, gradients, moments
+    expect(at('qlora').statesBytes).toBeCloseTo(c.quantized * nf4BytesPerParam(false) + 2 * (N - c.quantized) + 18 * c.trainable, 0);
+    expect(at('qlora').fits).toBe(true);
+    expect(at('qlora').statesBytes).toBeLessThan(at('lora').statesBytes / 2); // NF4 blocks; embeddings and LM head stay bf16
+  });
+
+  it('checkpointing keeps each block\'s input instead of its activations', () => {
+    const spec = { spec: methodSpec({ method: 'lora' }), checkpointing: false };
+    const off = hostMemoryNeed(llama8b, 4, 1024, 'bf16', 2 ** 40, spec);
+    const on = hostMemoryNeed(llama8b, 4, 1024, 'bf16', 2 ** 40, { ...spec, checkpointing: true });
+    expect(on.statesBytes).toBe(off.statesBytes);
+    expect(on.activationBytes).toBeLessThan(off.activationBytes / 5);
   });
 });
 
