@@ -181,11 +181,19 @@ export async function estimate(args: EstimateArgs, progress?: (line: string) => 
     }
     if (lengths.note) notes.push(lengths.note);
     const batch = batchPlan(args.batchSize, args.gradAccum);
-    const peft: PeftSettings = settingsToMeasure(args, cfg);
     seq = planSequence(args, cfg, lengths, batch);
     methodArgs(args, cfg); // bad PEFT settings fail before anything is measured
     const onCpu = args.device === 'cpu' || (args.device === 'auto' && !cudaVisible());
     const longest = Math.max(seq.seqLen, ...seq.sampleLens, seq.probeSeqLen);
+    // what --method auto can measure here: the whole model, or (too big for that) its deepest proxy
+    const measurable = (s: PeftSettings) => {
+      if (!onCpu) return true;
+      const whole = hostMemoryNeed(cfg, batch.microBatch, longest, args.dtype, availableHostMemory(freemem), hostMethod(s));
+      return whole.fits || (args.proxy !== false && layersOf(cfg) > 4 && hostMemoryNeed(withDepth(cfg, 4), batch.microBatch, longest, args.dtype, availableHostMemory(freemem), hostMethod(s)).fits);
+    };
+    const chosen = settingsToMeasure(args, cfg, measurable);
+    const peft: PeftSettings = chosen.settings;
+    if (chosen.note) notes.push(chosen.note);
     // A model too big (or too slow) to measure whole here is measured as 1, 2 and 4 blocks (proxy.ts).
     proxy = proxyRule(cfg, { microBatch: batch.microBatch, gradAccum: batch.gradAccum, seqLen: longest, dtype: args.dtype, availableBytes: onCpu ? availableHostMemory(freemem) : Infinity, force: args.proxy, method: hostMethod(peft) });
     if (onCpu && proxy.proxy) {

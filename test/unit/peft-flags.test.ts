@@ -84,9 +84,15 @@ describe('PEFT flags', () => {
   it('estimate takes --method auto, which reaches the one place that decides what auto measures; a run refuses it', () => {
     const a = parse<Parameters<typeof settingsToMeasure>[0]>(EstimateArgsSchema, ESTIMATE_OPTIONS, ['--method', 'auto'], 'estimate');
     expect(a.method).toBe('auto');
-    // auto measures full fine-tuning here (the planner prices each method from it), checkpointing as given
-    expect(settingsToMeasure(a, gpt2)).toMatchObject({ method: 'full', lora: null, gradientCheckpointing: false });
-    expect(settingsToMeasure({ ...a, gradientCheckpointing: true }, gpt2).gradientCheckpointing).toBe(true);
+    // auto measures full fine-tuning when it fits here (the planner prices each method from it), checkpointing as given
+    expect(settingsToMeasure(a, gpt2)).toMatchObject({ settings: { method: 'full', lora: null, gradientCheckpointing: false }, note: null });
+    expect(settingsToMeasure({ ...a, gradientCheckpointing: true }, gpt2).settings.gradientCheckpointing).toBe(true);
+    // full not measurable here: LoRA with the adapter flags given; not even LoRA: QLoRA
+    const frozen = settingsToMeasure({ ...a, loraR: 4 }, gpt2, (s) => s.method !== 'full');
+    expect(frozen.settings).toMatchObject({ method: 'lora', lora: { r: 4 }, baseDtype: 'bf16' });
+    expect(frozen.note).toMatch(/--method auto measured LoRA here, because full fine-tuning's weights, gradients and AdamW states do not fit/);
+    expect(settingsToMeasure(a, gpt2, (s) => s.method === 'qlora').settings.method).toBe('qlora');
+    expect(settingsToMeasure(a, gpt2, () => false).settings.method).toBe('full'); // its refusal names the fixes
     usage(() => peftSettings({ method: 'auto' }, gpt2, 'tiny'), /--method auto chooses among methods when planning/);
   });
 
