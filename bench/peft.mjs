@@ -5,9 +5,10 @@
 //      head, each with and without gradient checkpointing: the median step time, the peak tensor
 //      bytes (ftplan's counting allocator) and their split into weights as held, the trainable
 //      parameters' gradients + AdamW moments, and the rest (activations and the step's temporaries);
-//   2. ftplan's lora and qlora steps against a PyTorch eager LoRA step of the same model on the same
-//      libtorch (bench/eager_lora.py: PEFT's LoRA layer on bench/eager_decoder.py's model), interleaved
-//      pairs, the order alternating inside each pair; the ratio is the median of the per-pair ratios.
+//   2. ftplan's lora and qlora steps against PyTorch eager steps of the same model on the same libtorch
+//      (bench/eager_lora.py: PEFT's LoRA layer on bench/eager_decoder.py's model; for qlora also the
+//      same over bitsandbytes' NF4 ops, --nf4), interleaved rounds, the order rotating; the ratio is
+//      the median of the per-round ratios.
 //   node bench/peft.mjs                                   (after `npm run build`; long on a CPU)
 //   BENCH_MODEL=tiny-qwen2 BENCH_PAIRS=1 BENCH_STEPS=1 node bench/peft.mjs   (a quick try)
 //   BENCH_SEQ=256 BENCH_LONG_SEQ=1024 BENCH_BATCH=4 BENCH_THREADS=2 BENCH_METHODS=lora,qlora
@@ -55,34 +56,31 @@ function batchOf() {
 }
 const eagerRows = [];
 const batch = batchOf();
+const eagerArgs = ['--model', MODEL, '--task', 'causal-lm', '--batch', String(B), '--seq', String(T), '--threads', String(threads), '--lora-r', '16', '--lora-alpha', '32', '--lora-dropout', '0.05'];
+// each ftplan method against the eager step of its kind (LoRA: PEFT's layer on a bf16 base; QLoRA: the
+// same on bitsandbytes' NF4 ops); QLoRA also against the eager LoRA step. The order rotates per pair.
 for (const method of ['lora', 'qlora'].filter((m) => methods.includes(m))) {
-  const py = eagerWorker(PY, 'bench/eager_lora.py', ['--model', MODEL, '--task', 'causal-lm', '--batch', String(B), '--seq', String(T), '--threads', String(threads), '--lora-r', '16', '--lora-alpha', '32', '--lora-dropout', '0.05']);
-  const info = await py.ready;
+  const baselines = method === 'lora' ? [['eager LoRA', []]] : [['eager QLoRA (NF4)', ['--nf4']], ['eager LoRA', []]];
+  const workers = baselines.map(([name, extra]) => ({ name, py: eagerWorker(PY, 'bench/eager_lora.py', [...eagerArgs, ...extra]), ms: [] }));
+  const infos = await Promise.all(workers.map((w) => w.py.ready));
   const s = new addon.Session({ model: cfg, threads, seed: 42, dtype: 'bf16', lr: 5e-5, weightDecay: 0, ...peftOf(method) });
   await s.init();
+  const nat = [];
   const nativeStep = async () => {
     const t0 = performance.now();
     await s.step([batch]);
     return performance.now() - t0;
   };
   await nativeStep();
-  await py.ask({ cmd: 'step' });
-  const nat = [];
-  const eag = [];
+  for (const w of workers) await w.py.ask({ cmd: 'step' });
   const loadBefore = loadavg()[0];
+  const runners = [async () => nat.push(await nativeStep()), ...workers.map((w) => async () => w.ms.push((await w.py.ask({ cmd: 'step' })).ms))];
   for (let i = 0; i < PAIRS; i++) {
-    const e = async () => eag.push((await py.ask({ cmd: 'step' })).ms);
-    if (i % 2 === 0) {
-      nat.push(await nativeStep());
-      await e();
-    } else {
-      await e();
-      nat.push(await nativeStep());
-    }
-    log(`${method} pair ${i + 1}: native ${nat.at(-1).toFixed(0)} ms, eager LoRA ${eag.at(-1).toFixed(0)} ms`);
+    for (let k = 0; k < runners.length; k++) await runners[(i + k) % runners.length]();
+    log(`${method} pair ${i + 1}: native ${nat.at(-1).toFixed(0)} ms, ${workers.map((w) => `${w.name} ${w.ms.at(-1).toFixed(0)} ms`).join(', ')}`);
   }
-  py.quit();
-  eagerRows.push({ method, nMs: median(nat), eMs: median(eag), ratios: nat.map((n, i) => eag[i] / n), torch: info.torch, trainable: info.trainable, loadBefore, loadAfter: loadavg()[0] });
+  for (const w of workers) w.py.quit();
+  for (const w of workers) eagerRows.push({ method, baseline: w.name, nMs: median(nat), eMs: median(w.ms), ratios: nat.map((n, i) => w.ms[i] / n), torch: infos[0].torch, loadBefore, loadAfter: loadavg()[0] });
 }
 
 const f = (x, d = 0) => x.toFixed(d);
@@ -102,13 +100,13 @@ const out = [
 ];
 if (eagerRows.length)
   out.push(
-    `Against a PyTorch eager LoRA step (bench/eager_lora.py, PEFT's LoRA layer, libtorch ${eagerRows[0].torch} shared), T ${T}, ${PAIRS} interleaved pairs after one warm-up each:`,
+    `Against PyTorch eager steps (bench/eager_lora.py: PEFT's LoRA layer on a bf16 base, or with --nf4 on bitsandbytes' NF4 dequantisation ops; libtorch ${eagerRows[0].torch} shared), T ${T}, ${PAIRS} interleaved rounds after one warm-up each, the order rotating:`,
     '',
-    '| ftplan method | native ms (median) | eager LoRA ms (median) | ratio (median of pairs) | goal ≥ 1.1× | 1-min load before → after |',
-    '|---|---|---|---|---|---|',
+    '| ftplan method | baseline | native ms (median) | eager ms (median) | ratio (median of rounds) | goal ≥ 1.1× | 1-min load before → after |',
+    '|---|---|---|---|---|---|---|',
     ...eagerRows.map((r) => {
       const ratio = median(r.ratios);
-      return `| ${r.method} | ${f(r.nMs)} | ${f(r.eMs)} | ${f(ratio, 3)}× (${r.ratios.map((x) => f(x, 2)).join(', ')}) | ${ratio >= 1.1 ? 'met' : 'NOT met'} | ${f(r.loadBefore, 2)} → ${f(r.loadAfter, 2)} |`;
+      return `| ${r.method} | ${r.baseline} | ${f(r.nMs)} | ${f(r.eMs)} | ${f(ratio, 3)}× (${r.ratios.map((x) => f(x, 2)).join(', ')}) | ${ratio >= 1.1 ? 'met' : 'NOT met'} | ${f(r.loadBefore, 2)} → ${f(r.loadAfter, 2)} |`;
     }),
     '',
   );

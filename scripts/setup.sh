@@ -71,7 +71,7 @@ node scripts/find-libtorch.mjs >/dev/null
 say "npm ci"
 npm ci --no-audit --no-fund
 
-say "build: native addon (cmake-js) and CLI (tsc)"
+say "build: native addon (cmake-js) and CLI (tsc, then the start-up bundle)"
 npm run build
 
 if [ "$run_estimate" = 1 ]; then

@@ -19,7 +19,7 @@ import { filterRows, loadCatalog, loadGpus } from '../pricing/catalog.js';
 import { scalingModel } from '../planner/scaling.js';
 import { loadScalingCalibration } from '../pricing/scaling.js';
 import { methodArgs, planByMethod } from '../estimate/planning.js';
-import { measureProxy, proxyRule, withDepth } from '../measure/proxy.js';
+import { measureProxy, proxyDepths, proxyRule, withDepth } from '../measure/proxy.js';
 import { loadErrorBands } from '../pricing/error-bands.js';
 import { availableHostMemory } from '../util/host.js';
 import { hostMemoryNeed } from '../planner/method-memory.js';
@@ -186,10 +186,11 @@ export async function estimate(args: EstimateArgs, progress?: (line: string) => 
     const onCpu = args.device === 'cpu' || (args.device === 'auto' && !cudaVisible());
     const longest = Math.max(seq.seqLen, ...seq.sampleLens, seq.probeSeqLen);
     // what --method auto can measure here: the whole model, or (too big for that) its deepest proxy
+    const deepestProxy = Math.max(...proxyDepths(cfg), 1);
     const measurable = (s: PeftSettings) => {
       if (!onCpu) return true;
       const whole = hostMemoryNeed(cfg, batch.microBatch, longest, args.dtype, availableHostMemory(freemem), hostMethod(s));
-      return whole.fits || (args.proxy !== false && layersOf(cfg) > 4 && hostMemoryNeed(withDepth(cfg, 4), batch.microBatch, longest, args.dtype, availableHostMemory(freemem), hostMethod(s)).fits);
+      return whole.fits || (args.proxy !== false && layersOf(cfg) > 4 && hostMemoryNeed(withDepth(cfg, deepestProxy), batch.microBatch, longest, args.dtype, availableHostMemory(freemem), hostMethod(s)).fits);
     };
     const chosen = settingsToMeasure(args, cfg, measurable);
     const peft: PeftSettings = chosen.settings;
@@ -198,10 +199,10 @@ export async function estimate(args: EstimateArgs, progress?: (line: string) => 
     proxy = proxyRule(cfg, { microBatch: batch.microBatch, gradAccum: batch.gradAccum, seqLen: longest, dtype: args.dtype, availableBytes: onCpu ? availableHostMemory(freemem) : Infinity, force: args.proxy, method: hostMethod(peft) });
     if (onCpu && proxy.proxy) {
       // the deepest proxy keeps the real vocabulary and width: it must fit here itself
-      const need = hostMemoryNeed(withDepth(cfg, 4), batch.microBatch, longest, args.dtype, availableHostMemory(freemem), hostMethod(peft));
+      const need = hostMemoryNeed(withDepth(cfg, deepestProxy), batch.microBatch, longest, args.dtype, availableHostMemory(freemem), hostMethod(peft));
       const gib = (b: number) => (b / 2 ** 30).toFixed(1);
       if (!need.fits)
-        throw new FtplanError('ERR_OUT_OF_MEMORY', `${args.model} at batch ${batch.microBatch} × ${longest} tokens is too big to measure here, and so is its 4-block proxy (the real vocabulary and width): ${gib(need.totalBytes)} GiB to train (${gib(need.statesBytes)} GiB weights, gradients and AdamW states + ${gib(need.totalBytes - need.statesBytes)} GiB activations), ${gib(need.availableBytes)} GiB available`, {
+        throw new FtplanError('ERR_OUT_OF_MEMORY', `${args.model} at batch ${batch.microBatch} × ${longest} tokens is too big to measure here, and so is its ${deepestProxy}-block proxy (the real vocabulary and width): ${gib(need.totalBytes)} GiB to train (${gib(need.statesBytes)} GiB weights, gradients and AdamW states + ${gib(need.totalBytes - need.statesBytes)} GiB activations), ${gib(need.availableBytes)} GiB available`, {
           fix: `a smaller --batch-size or --seq-len, a GPU (--device cuda), a machine with more memory, or a saved measurement re-planned (--measurement m.json)${peft.method === 'full' ? '; a frozen base (--method lora or qlora) needs far less' : ''}`,
           exitCode: 1,
         });

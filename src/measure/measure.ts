@@ -23,7 +23,7 @@ import { detectBlas, libtorchRecord, loadNative, type Dtype, type NativeAddon } 
 import type { PeftOptions } from '../native/types.js';
 import { outOfMemory } from './oom.js';
 import { peftUnsupported } from '../train/peft.js';
-import { stepTiming, timeRunSteps } from './steps.js';
+import { stepTiming, timeRunSteps, type TimedSteps } from './steps.js';
 
 export interface MeasureSpec {
   /** the model as the user named it (--model) */
@@ -52,6 +52,8 @@ export interface MeasureSpec {
   activationSeqLen: number | null;
   /** what trains (train/peft.ts nativePeft): every native call below takes it; absent: full fine-tuning */
   peft?: PeftOptions;
+  /** steps already timed (a proxy's depths, interleaved: proxy.ts); the timed path is then not run */
+  timedSteps?: TimedSteps;
 }
 
 /** The memory parts the native benchmark reports per method (weights as held, trainable state, activations); null from a core that predates them. */
@@ -117,11 +119,13 @@ export async function measure(spec: MeasureSpec, addon: NativeAddon = loadNative
       throw fromNative(e, `probing activation memory of ${name} on ${device}`);
     }
   }
-  let steps;
-  try {
-    steps = await timeRunSteps(addon, { model, batchSize: batch.microBatch, gradAccum: batch.gradAccum, dtype, device, threads, seed, warmupSteps: spec.warmupSteps, steps: spec.steps, minMs: spec.minMs, lens: seq.sampleLens, peft });
-  } catch (e) {
-    throw fromNative(e, `timing training steps of ${name} on ${device}`);
+  let steps = spec.timedSteps;
+  if (!steps) {
+    try {
+      steps = await timeRunSteps(addon, { model, batchSize: batch.microBatch, gradAccum: batch.gradAccum, dtype, device, threads, seed, warmupSteps: spec.warmupSteps, steps: spec.steps, minMs: spec.minMs, lens: seq.sampleLens, peft });
+    } catch (e) {
+      throw fromNative(e, `timing training steps of ${name} on ${device}`);
+    }
   }
   const loadAfter = loadavg()[0] ?? 0;
   const samplesPerStep = effectiveBatch(batch);

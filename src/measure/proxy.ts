@@ -1,10 +1,16 @@
 /**
- * proxy.ts — measuring a model too big to time whole here: the same architecture with 1, 2 and 4
- * blocks (the real width, heads, vocabulary, micro-batch and sequence lengths: nothing is scaled but
- * the depth), each measured by measure() as a whole model would be; every figure is fitted as
+ * proxy.ts — measuring a model too big to time whole here: the same architecture with d/4, d/2 and
+ * d blocks (the real width, heads, vocabulary, micro-batch and sequence lengths: nothing is scaled
+ * but the depth), each measured by measure() as a whole model would be; every figure is fitted as
  * fixed (embeddings, head, loss, optimizer set-up) + per block by least squares over the depths,
  * and read at the real depth. A transformer's blocks are identical, so step time and each memory
  * part are linear in the depth up to noise; the fit's residual is kept in the record.
+ *
+ * d is 4 unless the LM head outweighs 4 blocks (a large vocabulary on narrow blocks: Qwen2.5-0.5B's
+ * head has the matmul parameters of 9 blocks); then the smallest power of two whose blocks match the
+ * head, at most half the real depth, so that the blocks' share of the deepest proxy's step stands
+ * above the step time's noise. A per-block time the fit still finds not positive (noise larger than
+ * the blocks' share) is replaced by scaling the deepest proxy's step by FLOPs, and the record says so.
  *
  * When (proxyRule): the whole model's weights, gradients and AdamW states plus one micro-batch's
  * activations would not fit this host's memory, or one training step is more than
@@ -12,16 +18,28 @@
  * blocks than the deepest proxy. `--proxy` / `--no-proxy` force it either way.
  */
 import type { Measurement } from '../measurement.js';
-import { FtplanError } from '../errors.js';
+import { FtplanError, fromNative } from '../errors.js';
 import type { AnyModelConfig } from '../model/model-config.js';
 import { isDecoderConfig } from '../model/model-config.js';
 import type { NativeAddon } from '../native.js';
 import { hostMemoryNeed } from '../planner/method-memory.js';
-import type { MethodSpec } from '../planner/method.js';
+import { blockParameters, type MethodSpec } from '../planner/method.js';
 import { layersOf, parameterTotal } from '../planner/model-shape.js';
 import { measure, type MeasureSpec } from './measure.js';
+import { timeRunStepsInterleaved, type TimedSteps } from './steps.js';
 
+/** the depths measured when 4 blocks outweigh the head (the common case: 7B–70B models) */
 export const PROXY_BLOCKS = [1, 2, 4] as const;
+
+/** The depths a proxy of `cfg` measures (see the header). */
+export function proxyDepths(cfg: AnyModelConfig): number[] {
+  const L = layersOf(cfg);
+  const head = isDecoderConfig(cfg) && cfg.task === 'causal-lm' ? cfg.vocabSize * cfg.hiddenSize : 0;
+  const block = blockParameters(cfg);
+  let d = PROXY_BLOCKS[PROXY_BLOCKS.length - 1] as number;
+  while (d * block < head && d * 2 <= L / 2) d *= 2;
+  return [d / 4, d / 2, d].filter((b) => b < L);
+}
 /** 6·N·tokens of one step above which a whole-model measurement takes minutes on a small CPU. */
 export const PROXY_STEP_FLOPS = 3e12;
 
@@ -98,11 +116,17 @@ export function extrapolate(cfg: AnyModelConfig, shape: { parameters: number; ma
   const step = fit((m) => m.stepMs);
   const peak = fit((m) => m.peakMemoryBytes);
   const stat = fit((m) => m.staticMemoryBytes);
-  const stepMs = atDepth(step, L);
+  // a per-block time not above zero is noise, not a cost: the deepest proxy's step scaled by FLOPs
+  const byFlops = !(step.perBlock > 0);
+  const flopsScale = shape.flopsPerToken / deepest.m.flopsPerToken;
+  const stepMs = byFlops ? deepest.m.stepMs * flopsScale : atDepth(step, L);
   const evalFit = measured.every(({ m }) => m.evalStepMs !== null) ? fit((m) => m.evalStepMs as number) : null;
-  const evalStepMs = evalFit ? atDepth(evalFit, L) : null;
-  const model = deepest.m.stepModel
-    ? { interceptMs: atDepth(fit((m) => m.stepModel?.interceptMs ?? m.stepMs), L), msPerPosition: Math.max(0, atDepth(fit((m) => m.stepModel?.msPerPosition ?? 0), L)), fit: deepest.m.stepModel.fit }
+  const evalStepMs = evalFit ? (byFlops || !(evalFit.perBlock > 0) ? (deepest.m.evalStepMs as number) * flopsScale : atDepth(evalFit, L)) : null;
+  const sm = deepest.m.stepModel;
+  const model = sm
+    ? byFlops
+      ? { interceptMs: sm.interceptMs * flopsScale, msPerPosition: sm.msPerPosition * flopsScale, fit: sm.fit }
+      : { interceptMs: atDepth(fit((m) => m.stepModel?.interceptMs ?? m.stepMs), L), msPerPosition: Math.max(0, atDepth(fit((m) => m.stepModel?.msPerPosition ?? 0), L)), fit: sm.fit }
     : undefined;
   const tokensPerSec = (deepest.m.tokensPerStep / stepMs) * 1000;
   const blocks = measured.map((x) => x.blocks);
@@ -111,7 +135,9 @@ export function extrapolate(cfg: AnyModelConfig, shape: { parameters: number; ma
     of: L,
     points: measured.map(({ blocks: b, m }) => ({ blocks: b, stepMs: m.stepMs, peakMemoryBytes: m.peakMemoryBytes, staticMemoryBytes: m.staticMemoryBytes, evalStepMs: m.evalStepMs })),
     fits: { stepMs: step, peakMemoryBytes: peak, staticMemoryBytes: stat },
-    summary: `proxy: ${blocks.join(', ')} of ${L} blocks (step time and memory fitted as fixed + per block, largest residual ${(100 * Math.max(step.maxResidual, peak.maxResidual)).toFixed(1)}%)`,
+    summary: byFlops
+      ? `proxy: ${blocks.join(', ')} of ${L} blocks (memory fitted as fixed + per block; step time scaled by FLOPs from ${deepest.blocks} blocks, ×${flopsScale.toFixed(2)}: the per-block fit was not positive, the blocks' time under the step's noise)`
+      : `proxy: ${blocks.join(', ')} of ${L} blocks (step time and memory fitted as fixed + per block, largest residual ${(100 * Math.max(step.maxResidual, peak.maxResidual)).toFixed(1)}%)`,
   };
   return {
     ...deepest.m,
@@ -143,12 +169,21 @@ export function extrapolate(cfg: AnyModelConfig, shape: { parameters: number; ma
  */
 export async function measureProxy(spec: MeasureSpec & { activationSeqLen: number }, addon: NativeAddon, progress?: (line: string) => void): Promise<Measurement & { kind: 'proxy'; proxy: ProxyRecord }> {
   const L = layersOf(spec.model);
-  const depths = PROXY_BLOCKS.filter((b) => b < L);
+  const depths = proxyDepths(spec.model);
+  // the step times first, every depth stepped in turn (steps.ts), so that the machine's speed
+  // drifts fall on all of them alike: the per-block time is a difference of their steps
+  progress?.(`proxy: timing ${depths.join(', ')} of ${L} blocks, a step of each in turn…`);
+  let timed: TimedSteps[];
+  try {
+    timed = await timeRunStepsInterleaved(addon, depths.map((b) => withDepth(spec.model, b)), { batchSize: spec.batch.microBatch, gradAccum: spec.batch.gradAccum, dtype: spec.dtype, device: spec.device, threads: spec.threads, seed: spec.seed, warmupSteps: spec.warmupSteps, steps: spec.steps, minMs: spec.minMs, lens: spec.seq.sampleLens, ...(spec.peft ? { peft: spec.peft } : {}) });
+  } catch (e) {
+    throw fromNative(e, `timing training steps of ${spec.name}'s proxies on ${spec.device}`);
+  }
   const measured: { blocks: number; m: Measurement }[] = [];
   let activation: Measurement['activation'] | null = null;
   for (const [i, blocks] of depths.entries()) {
-    progress?.(`proxy: measuring ${blocks} of ${L} blocks…`);
-    const one = { ...spec, name: `${spec.name} (${blocks} of ${L} blocks)`, model: withDepth(spec.model, blocks) };
+    progress?.(`proxy: memory of ${blocks} of ${L} blocks…`);
+    const one = { ...spec, name: `${spec.name} (${blocks} of ${L} blocks)`, model: withDepth(spec.model, blocks), timedSteps: timed[i] as TimedSteps };
     // the probe measures per-block activations on its own reduced-depth twins: once is enough
     if (i === depths.length - 1) {
       const m = await measure({ ...one, activationSeqLen: spec.activationSeqLen }, addon);

@@ -57,38 +57,64 @@ export async function timeRunSteps(
   addon: NativeAddon,
   o: { model: AnyModelConfig; batchSize: number; gradAccum: number; dtype: Dtype; device: string; threads: number; seed: number; warmupSteps: number; steps: number; minMs: number; lens: readonly number[]; peft?: PeftOptions },
 ): Promise<TimedSteps> {
-  const session = new addon.Session({ model: o.model, threads: o.threads, seed: o.seed, dtype: o.dtype, device: o.device, ...o.peft });
-  await session.init();
+  return (await timeRunStepsInterleaved(addon, [o.model], o))[0] as TimedSteps;
+}
+
+/**
+ * timeRunSteps for several models at once (a proxy's depths): every session built and warmed up
+ * first, then round by round one step of each on the same batch, the order rotating each round, so
+ * a drift of the machine's speed (1.36× between identical steps here, bench/RESULTS.md) falls on
+ * every model alike instead of on whichever was measured last. At least `steps` rounds and until
+ * the first model's timed steps add up to `minMs`.
+ */
+export async function timeRunStepsInterleaved(
+  addon: NativeAddon,
+  models: readonly AnyModelConfig[],
+  o: { batchSize: number; gradAccum: number; dtype: Dtype; device: string; threads: number; seed: number; warmupSteps: number; steps: number; minMs: number; lens: readonly number[]; peft?: PeftOptions },
+): Promise<TimedSteps[]> {
+  const sessions = [];
+  for (const model of models) {
+    const session = new addon.Session({ model, threads: o.threads, seed: o.seed, dtype: o.dtype, device: o.device, ...o.peft });
+    await session.init();
+    sessions.push(session);
+  }
+  const first = models[0] as AnyModelConfig;
   let state = (o.seed ^ 0x5bd1e995) >>> 0;
   const rnd = () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 4294967296;
-  const lm = modelTask(o.model) === 'causal-lm';
+  const lm = modelTask(first) === 'causal-lm';
   const micro = (T: number): NativeBatch[] =>
     Array.from({ length: o.gradAccum }, () => {
-      const inputIds = Int32Array.from({ length: o.batchSize * T }, () => Math.floor(rnd() * o.model.vocabSize));
-      const targets = lm ? { lmLabels: inputIds.slice() } : { labels: Int32Array.from({ length: o.batchSize }, () => Math.floor(rnd() * o.model.numLabels)) };
+      const inputIds = Int32Array.from({ length: o.batchSize * T }, () => Math.floor(rnd() * first.vocabSize));
+      const targets = lm ? { lmLabels: inputIds.slice() } : { labels: Int32Array.from({ length: o.batchSize }, () => Math.floor(rnd() * first.numLabels)) };
       return { batchSize: o.batchSize, seqLen: T, inputIds, lengths: new Int32Array(o.batchSize).fill(T), ...targets };
     });
   const seeds = (step: number) => Array.from({ length: o.gradAccum }, (_, j) => microSeed(o.seed, step, j));
   const longest = Math.max(...o.lens);
-  const losses: number[] = [];
-  for (let i = 0; i < o.warmupSteps; i++) losses.push((await session.step(micro(longest), { seeds: seeds(i) })).loss);
-  const stepMs: number[] = [];
-  const stepSeqLens: number[] = [];
+  const out: TimedSteps[] = models.map(() => ({ stepMs: [], stepSeqLens: [], losses: [] }));
+  for (let i = 0; i < o.warmupSteps; i++) {
+    const batch = micro(longest);
+    for (const [k, session] of sessions.entries()) out[k]?.losses.push((await session.step(batch, { seeds: seeds(i) })).loss);
+  }
   let timed = 0;
   for (let i = 0; i < Math.max(o.steps, MAX_TIMED_STEPS); i++) {
     if (i >= o.steps && timed >= o.minMs) break;
     const T = o.lens[i % o.lens.length] as number;
     const batch = micro(T);
-    session.setLr(5e-5);
-    const t0 = performance.now();
-    const r = await session.step(batch, { seeds: seeds(o.warmupSteps + i) });
-    const ms = performance.now() - t0;
-    timed += ms;
-    stepMs.push(ms);
-    stepSeqLens.push(T);
-    losses.push(r.loss);
+    for (let j = 0; j < sessions.length; j++) {
+      const k = (i + j) % sessions.length;
+      const session = sessions[k] as (typeof sessions)[number];
+      const t = out[k] as TimedSteps;
+      session.setLr(5e-5);
+      const t0 = performance.now();
+      const r = await session.step(batch, { seeds: seeds(o.warmupSteps + i) });
+      const ms = performance.now() - t0;
+      if (k === 0) timed += ms;
+      t.stepMs.push(ms);
+      t.stepSeqLens.push(T);
+      t.losses.push(r.loss);
+    }
   }
-  return { stepMs, stepSeqLens, losses };
+  return out;
 }
 
 /**

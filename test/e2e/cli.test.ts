@@ -1,10 +1,10 @@
 // The ftplan command as a user runs it (bin/ftplan.js over the built dist/).
-import { writeFileSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { encode as gpt2Encode } from 'gpt-3-encoder';
 import { labelledDataset, labelledRows, tinyHfCheckpoint, writeLabelled } from '../fixtures.js';
-import { ftplan as cli, tempDir } from '../helpers.js';
+import { ftplan as cli, ROOT, tempDir } from '../helpers.js';
 
 // Its own FTPLAN_HOME: a calibration stored by another test file's runs would scale these projections.
 const HOME = tempDir('ftplan-cli-home-');
@@ -158,5 +158,16 @@ describe('ftplan profile', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/rows \(read\)\s+│ 1,234 \(1,234\)/);
     expect(r.stdout).toMatch(/epoch tokens, batch 16, grouped/);
+  });
+});
+
+describe('the built command', () => {
+  it('npm run build leaves the bundle bin/ftplan.js runs: dist/ftplan.mjs, no older than dist/cli.js', () => {
+    const bundle = join(ROOT, 'dist/ftplan.mjs');
+    expect(existsSync(bundle), 'run `npm run build` (tsc, then scripts/bundle.mjs)').toBe(true);
+    expect(statSync(bundle).mtimeMs).toBeGreaterThanOrEqual(statSync(join(ROOT, 'dist/cli.js')).mtimeMs);
+    const r = cli(['--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/ftplan <command>/);
   });
 });

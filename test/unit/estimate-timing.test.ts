@@ -1,7 +1,7 @@
 // The estimate's timing loop (timeRunSteps) on a stub addon and a fake clock: when it stops, which
 // lengths it times, what it hands the session. Real step times are measured in bench/, never here.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { MAX_TIMED_STEPS, timeRunSteps } from '../../src/measure/steps.js';
+import { MAX_TIMED_STEPS, timeRunSteps, timeRunStepsInterleaved } from '../../src/measure/steps.js';
 import type { NativeAddon, NativeBatch } from '../../src/native.js';
 import { tinyModel } from '../helpers.js';
 
@@ -122,5 +122,38 @@ describe('timeRunSteps: what it times', () => {
     expect(await record(5)).toEqual(a);
     expect(await record(6)).not.toEqual(a);
     expect(a.flat().every((v) => Number.isInteger(v) && v >= 0)).toBe(true);
+  });
+});
+
+describe('timeRunStepsInterleaved: a proxy\'s depths stepped in turn', () => {
+  it('every model a step a round on the same batch, the order rotating; each model\'s own step times', async () => {
+    const order: number[] = [];
+    const lens: number[][] = [];
+    const Session = class {
+      readonly blocks: number;
+      constructor(o: { model: { nLayer: number } }) {
+        this.blocks = o.model.nLayer;
+      }
+      async init() {}
+      setLr() {}
+      async step(b: NativeBatch[]) {
+        order.push(this.blocks);
+        lens.push([b[0]!.seqLen, b[0]!.inputIds[0]!]);
+        now += 100 + 10 * this.blocks;
+        return { loss: 1, gradNorm: 1, tokens: 0, nativeMs: 0 };
+      }
+    };
+    const models = [1, 2, 4].map((nLayer) => ({ ...tinyModel(), nLayer }));
+    const addon = { Session } as unknown as NativeAddon;
+    const rounds: number[][] = [];
+    const r = await timeRunStepsInterleaved(addon, models, { ...base, warmupSteps: 1, steps: 3, minMs: 0, lens: [8, 16] });
+    for (let i = 3; i < order.length; i += 3) rounds.push(order.slice(i, i + 3));
+    // the warm-up in model order, then the rounds rotating
+    expect(order.slice(0, 3)).toEqual([1, 2, 4]);
+    expect(rounds).toEqual([[1, 2, 4], [2, 4, 1], [4, 1, 2]]);
+    // within a round every model gets the same batch
+    for (let i = 3; i < lens.length; i += 3) expect(new Set(lens.slice(i, i + 3).map((x) => x.join())).size).toBe(1);
+    expect(r.map((t) => t.stepMs)).toEqual([[110, 110, 110], [120, 120, 120], [140, 140, 140]]);
+    expect(r.map((t) => t.stepSeqLens)).toEqual([[8, 16, 8], [8, 16, 8], [8, 16, 8]]);
   });
 });

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Measurement } from '../../src/measurement.js';
 import { decoderPresetConfig } from '../../src/model/decoder-presets.js';
-import { atDepth, extrapolate, fitDepth, proxyRule, withDepth } from '../../src/measure/proxy.js';
+import { atDepth, extrapolate, fitDepth, proxyDepths, proxyRule, withDepth } from '../../src/measure/proxy.js';
 
 const llama8b = decoderPresetConfig('llama-3.1-8b', 'causal-lm');
 
@@ -78,6 +78,22 @@ describe('proxy: fixed + per block, read at the real depth', () => {
     expect(m.kind).toBe('proxy');
     expect(m.proxy.summary).toMatch(/^proxy: 1, 2, 4 of 32 blocks/);
     expect(m.proxy.fits.stepMs.maxResidual).toBeLessThan(1e-9);
+  });
+
+  it('a per-block time the fit finds not positive (noise over the blocks\' share) is not extrapolated: the deepest step is scaled by FLOPs, and the record says so', () => {
+    const noisy = (blocks: number) => ({ ...stub(blocks), stepMs: 1000 - blocks, flopsPerToken: 1e9 * (2 + blocks) });
+    const m = extrapolate(llama8b, { parameters: 8_030_261_248, matmulParameters: 7_504_924_672, flopsPerToken: 1e9 * 34 }, [1, 2, 4].map((blocks) => ({ blocks, m: noisy(blocks) })));
+    expect(m.stepMs).toBeCloseTo(996 * (34 / 6), 9);
+    expect(m.tokensPerSec).toBeGreaterThan(0);
+    expect(m.proxy.summary).toMatch(/step time scaled by FLOPs from 4 blocks, ×5\.67/);
+    expect(m.peakMemoryBytes).toBeCloseTo(9e9 + 3.5e9 * 32, 0); // memory is still fitted
+  });
+
+  it('the depths: 1, 2, 4 unless the LM head outweighs 4 blocks; then up to half the real depth', () => {
+    expect(proxyDepths(llama8b)).toEqual([1, 2, 4]);
+    expect(proxyDepths(decoderPresetConfig('qwen2.5-0.5b', 'causal-lm'))).toEqual([2, 4, 8]); // the head has 9 blocks' matmul parameters
+    expect(proxyDepths(decoderPresetConfig('qwen2.5-0.5b', 'classification'))).toEqual([1, 2, 4]);
+    expect(proxyDepths(decoderPresetConfig('llama-3.1-70b', 'causal-lm'))).toEqual([1, 2, 4]);
   });
 
   it('the rule: a proxy when the whole model does not fit here or a step is too big; --proxy / --no-proxy force it', () => {
