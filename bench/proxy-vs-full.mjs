@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // bench/proxy-vs-full.mjs — the proxy measurement against the whole model, on a shape this machine
 // can measure whole: Qwen2.5-0.5B (24 blocks), causal-LM, the same micro-batch, lengths and seed.
-// `ftplan estimate --proxy` measures 1, 2 and 4 blocks and extrapolates to 24; `--no-proxy`
+// `ftplan estimate --proxy` measures 2, 4 and 8 blocks (its LM head outweighs 4 blocks:
+// src/measure/proxy.ts proxyDepths), stepped in turn, and extrapolates to 24; `--no-proxy`
 // measures all 24. Goal: step time and peak memory within 10% of each other. Alternates the two
 // (BENCH_REPEATS pairs, default 2) so that a drift of the machine's speed falls on both.
 //   npx tsc -p tsconfig.json && node bench/proxy-vs-full.mjs
