@@ -32,7 +32,11 @@ const LORA = { loraR: 16, loraAlpha: 32, loraDropout: 0.05 };
 const addon = loadNative();
 const log = (s) => process.stderr.write(`${s}\n`);
 const cfg = decoderPresetConfig(MODEL, 'causal-lm');
-const common = { model: cfg, batchSize: B, threads, seed: 42, dtype: 'bf16', lr: 5e-5, weightDecay: 0, evalBatchSize: 0 };
+// head: the classification head on the frozen trunk (its use: transfer learning); a causal LM's head
+// is the LM head, which Qwen2.5-0.5B ties to the embeddings, so head-only training of it is refused
+const classifier = decoderPresetConfig(MODEL, 'classification', { numLabels: 3 });
+const modelFor = (method) => (method === 'head' && cfg.tieWordEmbeddings ? classifier : cfg);
+const common = { batchSize: B, threads, seed: 42, dtype: 'bf16', lr: 5e-5, weightDecay: 0, evalBatchSize: 0 };
 const peftOf = (method) => ({ method, ...(method === 'lora' || method === 'qlora' ? LORA : {}) });
 
 // 1. memory and time per method, with and without checkpointing
@@ -40,8 +44,9 @@ const memRows = [];
 for (const seqLen of LONG ? [T, LONG] : [T]) {
   for (const method of methods) {
     for (const gradientCheckpointing of [false, true]) {
-      const r = await addon.benchmark({ ...common, ...peftOf(method), gradientCheckpointing, seqLen, steps: STEPS, warmupSteps: 1 });
-      memRows.push({ seqLen, method, gradientCheckpointing, ms: median(r.stepMs), r });
+      const model = modelFor(method);
+      const r = await addon.benchmark({ ...common, model, ...peftOf(method), gradientCheckpointing, seqLen, steps: STEPS, warmupSteps: 1 });
+      memRows.push({ seqLen, method: model === cfg ? method : `${method} (classification, 3 labels)`, gradientCheckpointing, ms: median(r.stepMs), r });
       log(`${method}${gradientCheckpointing ? ' +ckpt' : ''} T ${seqLen}: ${median(r.stepMs).toFixed(0)} ms, peak ${(r.peakMemoryBytes / 2 ** 30).toFixed(2)} GiB`);
     }
   }
@@ -88,7 +93,7 @@ const gib = (b) => (b / 2 ** 30).toFixed(3);
 const out = [
   `### Parameter-efficient fine-tuning — ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
   '',
-  `Machine: ${cpus().length} × ${cpus()[0]?.model}; BLAS ${detectBlas().kind}; ${threads} threads. Model ${MODEL} shape, causal-lm (vocabulary ${cfg.vocabSize}), B ${B}, bf16 autocast, AdamW over the trainable parameters, clip 1.0. LoRA r 16, alpha 32, dropout 0.05, all-linear; frozen block linears held in bf16 (qlora: NF4, blocks of 64). ${STEPS} timed steps after one warm-up per row. Peak = ftplan's counting allocator over the timed steps; weights as held; trainable state = gradients + AdamW moments of the trainable parameters; activations = peak minus the two. Command: \`node bench/peft.mjs\`.`,
+  `Machine: ${cpus().length} × ${cpus()[0]?.model}; BLAS ${detectBlas().kind}; ${threads} threads. Model ${MODEL} shape, causal-lm (vocabulary ${cfg.vocabSize}), B ${B}, bf16 autocast, AdamW over the trainable parameters, clip 1.0. LoRA r 16, alpha 32, dropout 0.05, all-linear; frozen block linears held in bf16 (qlora: NF4, blocks of 64); head: the same trunk with a 3-label classification head (the LM head is tied to the embeddings). ${STEPS} timed steps after one warm-up per row. Peak = ftplan's counting allocator over the timed steps; weights as held; trainable state = gradients + AdamW moments of the trainable parameters; activations = peak minus the two. Command: \`node bench/peft.mjs\`.`,
   '',
   '| T | method | checkpointing | median step ms | trainable params | peak GiB | weights GiB | trainable state GiB | activations GiB |',
   '|---|---|---|---|---|---|---|---|---|',
