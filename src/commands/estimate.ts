@@ -185,21 +185,22 @@ export async function estimate(args: EstimateArgs, progress?: (line: string) => 
     methodArgs(args, cfg); // bad PEFT settings fail before anything is measured
     const onCpu = args.device === 'cpu' || (args.device === 'auto' && !cudaVisible());
     const longest = Math.max(seq.seqLen, ...seq.sampleLens, seq.probeSeqLen);
-    // what --method auto can measure here: the whole model, or (too big for that) its deepest proxy
+    // what this host has, read once: the method auto measures, the proxy rule and the checks below
+    const available = onCpu ? availableHostMemory(freemem) : Infinity;
     const deepestProxy = Math.max(...proxyDepths(cfg), 1);
+    // what --method auto can measure here: the whole model, or (too big for that) its deepest proxy
     const measurable = (s: PeftSettings) => {
-      if (!onCpu) return true;
-      const whole = hostMemoryNeed(cfg, batch.microBatch, longest, args.dtype, availableHostMemory(freemem), hostMethod(s));
-      return whole.fits || (args.proxy !== false && layersOf(cfg) > 4 && hostMemoryNeed(withDepth(cfg, deepestProxy), batch.microBatch, longest, args.dtype, availableHostMemory(freemem), hostMethod(s)).fits);
+      const whole = hostMemoryNeed(cfg, batch.microBatch, longest, args.dtype, available, hostMethod(s));
+      return whole.fits || (args.proxy !== false && layersOf(cfg) > 4 && hostMemoryNeed(withDepth(cfg, deepestProxy), batch.microBatch, longest, args.dtype, available, hostMethod(s)).fits);
     };
     const chosen = settingsToMeasure(args, cfg, measurable);
     const peft: PeftSettings = chosen.settings;
     if (chosen.note) notes.push(chosen.note);
-    // A model too big (or too slow) to measure whole here is measured as 1, 2 and 4 blocks (proxy.ts).
-    proxy = proxyRule(cfg, { microBatch: batch.microBatch, gradAccum: batch.gradAccum, seqLen: longest, dtype: args.dtype, availableBytes: onCpu ? availableHostMemory(freemem) : Infinity, force: args.proxy, method: hostMethod(peft) });
+    // A model too big (or too slow) to measure whole here is measured at reduced depths (proxy.ts).
+    proxy = proxyRule(cfg, { microBatch: batch.microBatch, gradAccum: batch.gradAccum, seqLen: longest, dtype: args.dtype, availableBytes: available, force: args.proxy, method: hostMethod(peft) });
     if (onCpu && proxy.proxy) {
       // the deepest proxy keeps the real vocabulary and width: it must fit here itself
-      const need = hostMemoryNeed(withDepth(cfg, deepestProxy), batch.microBatch, longest, args.dtype, availableHostMemory(freemem), hostMethod(peft));
+      const need = hostMemoryNeed(withDepth(cfg, deepestProxy), batch.microBatch, longest, args.dtype, available, hostMethod(peft));
       const gib = (b: number) => (b / 2 ** 30).toFixed(1);
       if (!need.fits)
         throw new FtplanError('ERR_OUT_OF_MEMORY', `${args.model} at batch ${batch.microBatch} × ${longest} tokens is too big to measure here, and so is its ${deepestProxy}-block proxy (the real vocabulary and width): ${gib(need.totalBytes)} GiB to train (${gib(need.statesBytes)} GiB weights, gradients and AdamW states + ${gib(need.totalBytes - need.statesBytes)} GiB activations), ${gib(need.availableBytes)} GiB available`, {
