@@ -64,9 +64,12 @@ constexpr size_t kHeader = 64;
 // Size classes are 8 per power of two (at most 12.5% slack), taken best-fit up to 2x (batches of
 // varying length reuse each other's blocks); the cache holds at most a quarter of physical memory
 // and 8 GiB (FTPLAN_CPU_CACHE_MAX_BYTES), is emptied by release_cpu_cache() and before an
-// allocation is reported as out of memory. OFF by default (FTPLAN_CPU_CACHE=1 turns it on): side by side it cut
-// page faults ~45% but did not change the step time on this machine (bench/RESULTS.md). Tensor byte counts
-// (scopes, peaks) are the bytes requested, not the class: the cache does not change what is measured.
+// allocation is reported as out of memory. On by default (FTPLAN_CPU_CACHE=0 turns it off): where a page
+// fault is expensive (virtual machines) a step without it spends much of its time faulting: side by
+// side, a QLoRA step of two Llama-3.1-8B blocks took 7.8× as long without it, GPT-2 at batch 16
+// 1.6×, a Qwen2.5-0.5B LoRA step 1.4× (`node bench/cpu-cache.mjs`, bench/RESULTS.md).
+// Tensor byte counts (scopes, peaks) are the bytes requested, not the class: the cache does not
+// change what is measured.
 constexpr size_t kCacheMin = size_t{1} << 20;
 constexpr int64_t kCacheCapDefault = int64_t{8} << 30;
 
@@ -82,14 +85,14 @@ struct BlockCache {
   std::map<size_t, std::vector<void*>> free;  // size class -> blocks (base pointers)
   int64_t cached = 0;
   int64_t cap = kCacheCapDefault;
-  std::atomic<bool> enabled{false};  // off by default: it saved page faults but no measurable step time here (bench/RESULTS.md)
+  std::atomic<bool> enabled{true};
   std::atomic<int64_t> hits{0}, misses{0};
 
   BlockCache() {
     // A quarter of physical memory, at most kCacheCapDefault.
     const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     if (pages > 0 && page > 0) cap = std::min<int64_t>(cap, static_cast<int64_t>(pages) * page / 4);
-    if (const char* e = std::getenv("FTPLAN_CPU_CACHE")) enabled = std::string(e) == "1";
+    if (const char* e = std::getenv("FTPLAN_CPU_CACHE")) enabled = std::string(e) != "0";
     if (const char* c = std::getenv("FTPLAN_CPU_CACHE_MAX_BYTES")) cap = std::max<int64_t>(0, std::atoll(c));
   }
   // Best fit: the smallest cached class that holds cls, at most twice its size (a batch a little
