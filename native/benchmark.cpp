@@ -106,6 +106,10 @@ BenchResult run_benchmark(const BenchConfig& cfg) {
   Trainer trainer(cfg.model, cfg.train);
   synchronize(device);
   r.setup_ms = ms_since(t0);
+  // The peak of training, from here: building the model passes through what training never holds
+  // again (every weight in float32 before LoRA freezes it to bf16 or QLoRA quantises it: 4 bytes a
+  // parameter where NF4 keeps half a byte).
+  meter.reset_peak();
   r.threads = at::get_num_threads();
   r.parameters = trainer.model().parameter_count();
   const auto info = parameter_info(trainer.model());

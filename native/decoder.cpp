@@ -8,12 +8,13 @@
 #include "compat.h"
 #include "lm_loss.h"
 #include "nf4.h"
+#include "synthetic_init.h"
 
 namespace ftplan {
 
 DecoderTrunkImpl::DecoderTrunkImpl(const DecoderConfig& cfg) : cfg_(cfg), rope_(cfg) {
   // padding_idx as HF builds it: the pad row gets no gradient from its lookups (tied, it still gets the head's)
-  embed_tokens = register_module("embed_tokens", torch::nn::Embedding(torch::nn::EmbeddingOptions(cfg.vocab_size, cfg.hidden_size).padding_idx(cfg.pad_token_id)));
+  embed_tokens = register_module("embed_tokens", embedding_module(torch::nn::EmbeddingOptions(cfg.vocab_size, cfg.hidden_size).padding_idx(cfg.pad_token_id)));
   layers = register_module("layers", torch::nn::ModuleList());
   for (int64_t i = 0; i < cfg.num_hidden_layers; ++i) layers->push_back(DecoderLayer(cfg));
   norm = register_module("norm", RMSNorm(cfg.hidden_size, cfg.rms_norm_eps));
@@ -60,9 +61,9 @@ DecoderImpl::DecoderImpl(const DecoderConfig& cfg, bool init) : cfg_(cfg) {
   validate(cfg);
   model = register_module("model", DecoderTrunk(cfg));
   if (cfg.task == Task::classification) {
-    score = register_module("score", torch::nn::Linear(torch::nn::LinearOptions(cfg.hidden_size, cfg.num_labels).bias(false)));
+    score = register_module("score", linear_module(torch::nn::LinearOptions(cfg.hidden_size, cfg.num_labels).bias(false)));
   } else if (!cfg.tie_word_embeddings) {
-    lm_head = register_module("lm_head", torch::nn::Linear(torch::nn::LinearOptions(cfg.hidden_size, cfg.vocab_size).bias(false)));
+    lm_head = register_module("lm_head", linear_module(torch::nn::LinearOptions(cfg.hidden_size, cfg.vocab_size).bias(false)));
   }
   if (init) init_weights();
 }
@@ -75,6 +76,7 @@ void DecoderImpl::init_weights() {
     const bool bias = name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
     if (name.find("norm.weight") != std::string::npos) p.fill_(1.0);  // every RMSNorm: *_layernorm, q_norm, k_norm, norm
     else if (bias) p.zero_();
+    else if (synthetic_init()) fill_synthetic(p, cfg_.initializer_range);
     else p.normal_(0.0, cfg_.initializer_range);  // embed_tokens, every linear, score, lm_head
   }
   model->embed_tokens->weight[cfg_.pad_token_id].zero_();  // HF zeroes the padding_idx row

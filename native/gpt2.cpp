@@ -10,6 +10,7 @@
 #include "compat.h"
 #include "dropout.h"
 #include "switch.h"
+#include "synthetic_init.h"
 
 namespace ftplan {
 
@@ -117,8 +118,8 @@ torch::Tensor BlockImpl::forward_last(const torch::Tensor& x, const torch::Tenso
 }
 
 TransformerImpl::TransformerImpl(const GPT2Config& cfg) : cfg_(cfg) {
-  wte = register_module("wte", torch::nn::Embedding(cfg.vocab_size, cfg.n_embd));
-  wpe = register_module("wpe", torch::nn::Embedding(cfg.n_positions, cfg.n_embd));
+  wte = register_module("wte", embedding_module(torch::nn::EmbeddingOptions(cfg.vocab_size, cfg.n_embd)));
+  wpe = register_module("wpe", embedding_module(torch::nn::EmbeddingOptions(cfg.n_positions, cfg.n_embd)));
   h = register_module("h", torch::nn::ModuleList());
   for (int64_t i = 0; i < cfg.n_layer; ++i) h->push_back(Block(cfg));
   ln_f = register_module("ln_f", torch::nn::LayerNorm(torch::nn::LayerNormOptions({cfg.n_embd}).eps(cfg.layer_norm_epsilon)));
@@ -177,7 +178,7 @@ torch::Tensor TransformerImpl::forward_last(const torch::Tensor& input_ids, cons
 GPT2ForSequenceClassificationImpl::GPT2ForSequenceClassificationImpl(const GPT2Config& cfg, bool init) : cfg_(cfg) {
   validate(cfg);
   transformer = register_module("transformer", Transformer(cfg));
-  score = register_module("score", torch::nn::Linear(torch::nn::LinearOptions(cfg.n_embd, cfg.num_labels).bias(false)));
+  score = register_module("score", linear_module(torch::nn::LinearOptions(cfg.n_embd, cfg.num_labels).bias(false)));
   if (init) init_weights();
 }
 
@@ -196,9 +197,11 @@ void GPT2ForSequenceClassificationImpl::init_weights() {
     } else if (ends_with(".bias")) {
       p.zero_();
     } else if (ends_with("c_proj.weight")) {
-      p.normal_(0.0, proj_std);
+      if (synthetic_init()) fill_synthetic(p, proj_std);
+      else p.normal_(0.0, proj_std);
     } else {
-      p.normal_(0.0, std);  // wte, wpe, c_attn, c_fc, score
+      if (synthetic_init()) fill_synthetic(p, std);
+      else p.normal_(0.0, std);  // wte, wpe, c_attn, c_fc, score
     }
   }
 }

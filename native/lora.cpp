@@ -4,12 +4,18 @@
 #include <stdexcept>
 
 #include "dropout.h"
+#include "synthetic_init.h"
 
 namespace ftplan {
 
 namespace F = torch::nn::functional;
 
 LinearImpl::LinearImpl(int64_t in, int64_t out, bool bias) : in_(in), out_(out) {
+  if (synthetic_init()) {  // filled by the model's initialisation (synthetic_init.h)
+    weight = register_parameter("weight", torch::empty({out, in}));
+    if (bias) this->bias = register_parameter("bias", torch::zeros({out}));
+    return;
+  }
   // torch::nn::Linear's own parameters and initialisation (it draws from the generator exactly as
   // it always did, so a seeded model is the same model).
   torch::nn::Linear init(torch::nn::LinearOptions(in, out).bias(bias));
@@ -54,7 +60,8 @@ void LinearImpl::quantize_nf4(bool double_quant, at::ScalarType held) {
   torch::NoGradGuard no_grad;
   if (nf4_) return;
   freeze(torch::kFloat32);
-  nf4_ = nf4_quantize(weight, double_quant);
+  // a synthetic weight repeats one tile: quantising that tile is quantising the weight
+  nf4_ = synthetic_init() ? nf4_quantize_periodic(weight, kSyntheticPeriod, double_quant) : nf4_quantize(weight, double_quant);
   nf4_double_quant_ = double_quant;
   held_ = held;
   // Buffers: they move with the module (.to(device)); nf4_ shares their tensors.

@@ -182,6 +182,23 @@ torch::Tensor Nf4Tensor::dequantize(at::ScalarType dtype) const {
   return times_block_scale(values, absmax, kNf4Block).reshape(shape).to(dtype);
 }
 
+namespace {
+// The per-block scales as bitsandbytes keeps them: plain, or (double quantisation) themselves
+// quantised, quantize_4bit(compress_statistics=True): offset = absmax.mean();
+// quantize_blockwise(absmax - offset, blocksize=256).
+Nf4Tensor with_scales(Nf4Tensor t, const torch::Tensor& absmax, bool double_quant) {
+  if (!double_quant) {
+    t.absmax = absmax;
+    return t;
+  }
+  t.offset = absmax.mean();
+  auto [qa, a2] = quantize_blockwise(absmax - t.offset, dynamic_map(absmax.device()), kNf4AbsmaxBlock);
+  t.qabsmax = qa;
+  t.absmax2 = a2;
+  return t;
+}
+}  // namespace
+
 Nf4Tensor nf4_quantize(const torch::Tensor& w, bool double_quant) {
   torch::NoGradGuard no_grad;
   if (w.numel() == 0) throw std::invalid_argument("nf4: cannot quantise an empty weight");
@@ -193,16 +210,23 @@ Nf4Tensor nf4_quantize(const torch::Tensor& w, bool double_quant) {
   Nf4Tensor t;
   t.codes = (pairs.select(1, 0) * 16 + pairs.select(1, 1)).to(torch::kUInt8).contiguous();
   t.shape = w.sizes().vec();
-  if (!double_quant) {
-    t.absmax = absmax;
-    return t;
-  }
-  // quantize_4bit(compress_statistics=True): offset = absmax.mean(); quantize_blockwise(absmax - offset, blocksize=256)
-  t.offset = absmax.mean();
-  auto [qa, a2] = quantize_blockwise(absmax - t.offset, dynamic_map(absmax.device()), kNf4AbsmaxBlock);
-  t.qabsmax = qa;
-  t.absmax2 = a2;
-  return t;
+  return with_scales(std::move(t), absmax, double_quant);
+}
+
+Nf4Tensor nf4_quantize_periodic(const torch::Tensor& w, int64_t period, bool double_quant) {
+  torch::NoGradGuard no_grad;
+  const int64_t n = w.numel();
+  if (period <= 0 || period % kNf4Block != 0 || n % kNf4Block != 0 || n <= period) return nf4_quantize(w, double_quant);
+  // Blocks of 64 and byte pairs both tile the period: the whole weight's codes and scales are
+  // the first period's, repeated.
+  const auto first = nf4_quantize(w.reshape({-1}).narrow(0, 0, period), /*double_quant=*/false);
+  const auto repeat_to = [](const torch::Tensor& x, int64_t count) {
+    return x.repeat({(count + x.numel() - 1) / x.numel()}).narrow(0, 0, count).contiguous();
+  };
+  Nf4Tensor t;
+  t.codes = repeat_to(first.codes, n / 2);
+  t.shape = w.sizes().vec();
+  return with_scales(std::move(t), repeat_to(first.absmax, n / kNf4Block), double_quant);
 }
 
 namespace {

@@ -60,6 +60,10 @@ struct Nf4Tensor {
 
 // w (any float dtype, any shape) -> NF4, blocks of 64; double_quant: the scales too.
 Nf4Tensor nf4_quantize(const torch::Tensor& w, bool double_quant);
+// The same for a weight whose flattened values repeat every `period` (a multiple of 64) values —
+// a synthetic weight (synthetic_init.h): the first period quantised, its codes and scales repeated.
+// Any other weight (or a period that does not tile it) is quantised whole.
+Nf4Tensor nf4_quantize_periodic(const torch::Tensor& w, int64_t period, bool double_quant);
 
 // bitsandbytes' quantize_blockwise with the dynamic map: (uint8 codes, float32 absmax per block).
 std::pair<torch::Tensor, torch::Tensor> quantize_blockwise(const torch::Tensor& a, const torch::Tensor& code, int64_t blocksize);

@@ -14,6 +14,7 @@
 
 #include "compat.h"
 #include "device.h"
+#include "synthetic_init.h"
 
 namespace ftplan {
 
@@ -24,8 +25,11 @@ Trainer::Trainer(const ModelSpec& model_spec, const TrainConfig& cfg) : cfg_(cfg
   if (!(cfg.eps > 0)) throw std::invalid_argument("eps must be positive");
   if (!(cfg.weight_decay >= 0)) throw std::invalid_argument("weight_decay must be >= 0");
   torch::manual_seed(cfg.seed);  // CPU and, where present, every CUDA device
-  model_ = build_model(model_spec);
-  lora_modules_ = apply_peft(*model_, cfg.peft);
+  {
+    SyntheticInit scope(cfg.synthetic_weights);
+    model_ = build_model(model_spec);
+    lora_modules_ = apply_peft(*model_, cfg.peft);
+  }
   model_->module().to(device_);
   model_->module().train();
   trainable_ = trainable_parameters(*model_);

@@ -36,6 +36,9 @@ namespace ftplan {
   /* intra-op threads of the compute thread (0: leave as is); whoever runs the work     \
      applies them (apply_threads, device.h): OpenMP settings are per calling thread */  \
   X(int, threads, threads, 0)                                                           \
+  /* measurements only: weights filled from a repeated random tile, not drawn one by    \
+     one (synthetic_init.h); a step's time and memory do not depend on their values */  \
+  X(bool, synthetic_weights, syntheticWeights, false)                                   \
   /* what trains, and how (peft.h): fields of the same object */                        \
   X(PeftOptions, peft, , {})
 

@@ -99,6 +99,7 @@ export async function measure(spec: MeasureSpec, addon: NativeAddon = loadNative
       device,
       threads,
       seed,
+      syntheticWeights: true,
       ...peft,
     });
   } catch (e) {
@@ -113,7 +114,7 @@ export async function measure(spec: MeasureSpec, addon: NativeAddon = loadNative
   let activation: Measurement['activation'] | null = null;
   if (spec.activationSeqLen !== null) {
     try {
-      const probe = await addon.probeActivations({ model, seqLen: spec.activationSeqLen, dtype, device, threads, seed, ...peft });
+      const probe = await addon.probeActivations({ model, seqLen: spec.activationSeqLen, dtype, device, threads, seed, syntheticWeights: true, ...peft });
       activation = { seqLen: spec.activationSeqLen, perSamplePerLayer: probe.perSamplePerLayer, perSampleBase: probe.perSampleBase, measuredOn: `${r.device} (${r.deviceName})`, dtype };
     } catch (e) {
       throw fromNative(e, `probing activation memory of ${name} on ${device}`);

@@ -60,6 +60,7 @@ function train(o: unknown, what: string): Record<string, unknown> {
   if (t.device !== undefined && (typeof t.device !== 'string' || !DEVICE_NAME.test(t.device))) bad(`device must be cpu, cuda or cuda:N (got ${String(t.device)})`);
   optInt(t, 'seed', 0);
   optInt(t, 'threads', 0, 1024);
+  if (t.syntheticWeights !== undefined && typeof t.syntheticWeights !== 'boolean') bad(`syntheticWeights must be a boolean (got ${String(t.syntheticWeights)})`);
   return t;
 }
 /** The linear layers of each family's blocks: what --lora-target may name (native/peft.h). */

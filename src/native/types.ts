@@ -61,6 +61,8 @@ export interface TrainOptions extends PeftOptions {
   device?: string;
   seed?: number;
   threads?: number;
+  /** measurements only: weights filled from a repeated random tile instead of drawn one by one (native/synthetic_init.h) */
+  syntheticWeights?: boolean;
 }
 
 export interface BenchmarkOptions extends TrainOptions {
