@@ -135,9 +135,10 @@ export function extrapolate(cfg: AnyModelConfig, shape: { parameters: number; ma
     of: L,
     points: measured.map(({ blocks: b, m }) => ({ blocks: b, stepMs: m.stepMs, peakMemoryBytes: m.peakMemoryBytes, staticMemoryBytes: m.staticMemoryBytes, evalStepMs: m.evalStepMs })),
     fits: { stepMs: step, peakMemoryBytes: peak, staticMemoryBytes: stat },
-    summary: byFlops
+    summary: (byFlops
       ? `proxy: ${blocks.join(', ')} of ${L} blocks (memory fitted as fixed + per block; step time scaled by FLOPs from ${deepest.blocks} blocks, ×${flopsScale.toFixed(2)}: the per-block fit was not positive, the blocks' time under the step's noise)`
-      : `proxy: ${blocks.join(', ')} of ${L} blocks (step time and memory fitted as fixed + per block, largest residual ${(100 * Math.max(step.maxResidual, peak.maxResidual)).toFixed(1)}%)`,
+      : `proxy: ${blocks.join(', ')} of ${L} blocks (step time and memory fitted as fixed + per block, largest residual ${(100 * Math.max(step.maxResidual, peak.maxResidual)).toFixed(1)}%)`
+    ).concat(evalStepMs === null ? '; eval not timed on a proxy' : ''),
   };
   return {
     ...deepest.m,
@@ -171,11 +172,14 @@ export async function measureProxy(spec: MeasureSpec & { activationSeqLen: numbe
   const L = layersOf(spec.model);
   const depths = proxyDepths(spec.model);
   // the step times first, every depth stepped in turn (steps.ts), so that the machine's speed
-  // drifts fall on all of them alike: the per-block time is a difference of their steps
-  progress?.(`proxy: timing ${depths.join(', ')} of ${L} blocks, a step of each in turn…`);
+  // drifts fall on all of them alike: the per-block time is a difference of their steps. One fit
+  // reads every depth's steps, so --steps and --min-time count the proxy's steps over all depths
+  // (at least two rounds): a 7B–70B proxy's round is most of a minute on a small CPU.
+  const rounds = Math.max(2, Math.ceil(spec.steps / depths.length));
+  progress?.(`proxy: timing ${depths.join(', ')} of ${L} blocks, a step of each in turn, at least ${rounds} rounds and ${spec.minMs / 1000} s…`);
   let timed: TimedSteps[];
   try {
-    timed = await timeRunStepsInterleaved(addon, depths.map((b) => withDepth(spec.model, b)), { batchSize: spec.batch.microBatch, gradAccum: spec.batch.gradAccum, dtype: spec.dtype, device: spec.device, threads: spec.threads, seed: spec.seed, warmupSteps: spec.warmupSteps, steps: spec.steps, minMs: spec.minMs, lens: spec.seq.sampleLens, ...(spec.peft ? { peft: spec.peft } : {}) });
+    timed = await timeRunStepsInterleaved(addon, depths.map((b) => withDepth(spec.model, b)), { batchSize: spec.batch.microBatch, gradAccum: spec.batch.gradAccum, dtype: spec.dtype, device: spec.device, threads: spec.threads, seed: spec.seed, warmupSteps: spec.warmupSteps, steps: rounds, minMs: spec.minMs, lens: spec.seq.sampleLens, ...(spec.peft ? { peft: spec.peft } : {}) });
   } catch (e) {
     throw fromNative(e, `timing training steps of ${spec.name}'s proxies on ${spec.device}`);
   }
@@ -183,7 +187,9 @@ export async function measureProxy(spec: MeasureSpec & { activationSeqLen: numbe
   let activation: Measurement['activation'] | null = null;
   for (const [i, blocks] of depths.entries()) {
     progress?.(`proxy: memory of ${blocks} of ${L} blocks…`);
-    const one = { ...spec, name: `${spec.name} (${blocks} of ${L} blocks)`, model: withDepth(spec.model, blocks), timedSteps: timed[i] as TimedSteps };
+    // no eval batches: a forward of 64 rows at a 7B–70B width costs more than the training steps
+    // here; the plan takes eval at its stated ratio to the training throughput (recommend.ts)
+    const one = { ...spec, name: `${spec.name} (${blocks} of ${L} blocks)`, model: withDepth(spec.model, blocks), timedSteps: timed[i] as TimedSteps, evalBatchSize: 0 };
     // the probe measures per-block activations on its own reduced-depth twins: once is enough
     if (i === depths.length - 1) {
       const m = await measure({ ...one, activationSeqLen: spec.activationSeqLen }, addon);

@@ -65,7 +65,7 @@ export async function timeRunSteps(
  * first, then round by round one step of each on the same batch, the order rotating each round, so
  * a drift of the machine's speed (1.36× between identical steps here, bench/RESULTS.md) falls on
  * every model alike instead of on whichever was measured last. At least `steps` rounds and until
- * the first model's timed steps add up to `minMs`.
+ * all the models' timed steps add up to `minMs` (one model: its own steps, as timeRunSteps).
  */
 export async function timeRunStepsInterleaved(
   addon: NativeAddon,
@@ -74,7 +74,8 @@ export async function timeRunStepsInterleaved(
 ): Promise<TimedSteps[]> {
   const sessions = [];
   for (const model of models) {
-    const session = new addon.Session({ model, threads: o.threads, seed: o.seed, dtype: o.dtype, device: o.device, ...o.peft });
+    // what is timed is the shape: the weights' values are a repeated tile (native/synthetic_init.h)
+    const session = new addon.Session({ model, threads: o.threads, seed: o.seed, dtype: o.dtype, device: o.device, syntheticWeights: true, ...o.peft });
     await session.init();
     sessions.push(session);
   }
@@ -108,7 +109,7 @@ export async function timeRunStepsInterleaved(
       const t0 = performance.now();
       const r = await session.step(batch, { seeds: seeds(o.warmupSteps + i) });
       const ms = performance.now() - t0;
-      if (k === 0) timed += ms;
+      timed += ms;
       t.stepMs.push(ms);
       t.stepSeqLens.push(T);
       t.losses.push(r.loss);

@@ -156,4 +156,26 @@ describe('timeRunStepsInterleaved: a proxy\'s depths stepped in turn', () => {
     expect(r.map((t) => t.stepMs)).toEqual([[110, 110, 110], [120, 120, 120], [140, 140, 140]]);
     expect(r.map((t) => t.stepSeqLens)).toEqual([[8, 16, 8], [8, 16, 8], [8, 16, 8]]);
   });
+
+  it('--min-time counts every model\'s steps: rounds until their sum reaches it', async () => {
+    let steps = 0;
+    const Session = class {
+      readonly blocks: number;
+      constructor(o: { model: { nLayer: number } }) {
+        this.blocks = o.model.nLayer;
+      }
+      async init() {}
+      setLr() {}
+      async step() {
+        steps++;
+        now += 100 * this.blocks;
+        return { loss: 1, gradNorm: 1, tokens: 0, nativeMs: 0 };
+      }
+    };
+    const models = [1, 2, 4].map((nLayer) => ({ ...tinyModel(), nLayer }));
+    // a round is 700 ms of steps: 1,500 ms takes three rounds (the shallowest alone would take fifteen)
+    const r = await timeRunStepsInterleaved({ Session } as unknown as NativeAddon, models, { ...base, warmupSteps: 0, steps: 1, minMs: 1500, lens: [8] });
+    expect(r.map((t) => t.stepMs.length)).toEqual([3, 3, 3]);
+    expect(steps).toBe(9);
+  });
 });
