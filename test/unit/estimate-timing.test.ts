@@ -125,26 +125,36 @@ describe('timeRunSteps: what it times', () => {
   });
 });
 
+/** An addon whose Session of `nLayer` blocks takes `ms(blocks)` of the fake clock a step and reports each step to `seen`. */
+function steppedAddon(ms: (blocks: number) => number, seen: (blocks: number, b: NativeBatch[]) => void = () => {}): NativeAddon {
+  const Session = class {
+    readonly blocks: number;
+    constructor(o: { model: { nLayer: number } }) {
+      this.blocks = o.model.nLayer;
+    }
+    async init() {}
+    setLr() {}
+    async step(b: NativeBatch[]) {
+      seen(this.blocks, b);
+      now += ms(this.blocks);
+      return { loss: 1, gradNorm: 1, tokens: 0, nativeMs: 0 };
+    }
+  };
+  return { Session } as unknown as NativeAddon;
+}
+
 describe('timeRunStepsInterleaved: a proxy\'s depths stepped in turn', () => {
   it('every model a step a round on the same batch, the order rotating; each model\'s own step times', async () => {
     const order: number[] = [];
     const lens: number[][] = [];
-    const Session = class {
-      readonly blocks: number;
-      constructor(o: { model: { nLayer: number } }) {
-        this.blocks = o.model.nLayer;
-      }
-      async init() {}
-      setLr() {}
-      async step(b: NativeBatch[]) {
-        order.push(this.blocks);
+    const addon = steppedAddon(
+      (blocks) => 100 + 10 * blocks,
+      (blocks, b) => {
+        order.push(blocks);
         lens.push([b[0]!.seqLen, b[0]!.inputIds[0]!]);
-        now += 100 + 10 * this.blocks;
-        return { loss: 1, gradNorm: 1, tokens: 0, nativeMs: 0 };
-      }
-    };
+      },
+    );
     const models = [1, 2, 4].map((nLayer) => ({ ...tinyModel(), nLayer }));
-    const addon = { Session } as unknown as NativeAddon;
     const rounds: number[][] = [];
     const r = await timeRunStepsInterleaved(addon, models, { ...base, warmupSteps: 1, steps: 3, minMs: 0, lens: [8, 16] });
     for (let i = 3; i < order.length; i += 3) rounds.push(order.slice(i, i + 3));
@@ -159,22 +169,10 @@ describe('timeRunStepsInterleaved: a proxy\'s depths stepped in turn', () => {
 
   it('--min-time counts every model\'s steps: rounds until their sum reaches it', async () => {
     let steps = 0;
-    const Session = class {
-      readonly blocks: number;
-      constructor(o: { model: { nLayer: number } }) {
-        this.blocks = o.model.nLayer;
-      }
-      async init() {}
-      setLr() {}
-      async step() {
-        steps++;
-        now += 100 * this.blocks;
-        return { loss: 1, gradNorm: 1, tokens: 0, nativeMs: 0 };
-      }
-    };
+    const addon = steppedAddon((blocks) => 100 * blocks, () => steps++);
     const models = [1, 2, 4].map((nLayer) => ({ ...tinyModel(), nLayer }));
     // a round is 700 ms of steps: 1,500 ms takes three rounds (the shallowest alone would take fifteen)
-    const r = await timeRunStepsInterleaved({ Session } as unknown as NativeAddon, models, { ...base, warmupSteps: 0, steps: 1, minMs: 1500, lens: [8] });
+    const r = await timeRunStepsInterleaved(addon, models, { ...base, warmupSteps: 0, steps: 1, minMs: 1500, lens: [8] });
     expect(r.map((t) => t.stepMs.length)).toEqual([3, 3, 3]);
     expect(steps).toBe(9);
   });
