@@ -172,11 +172,12 @@ export async function measureProxy(spec: MeasureSpec & { activationSeqLen: numbe
   const L = layersOf(spec.model);
   const depths = proxyDepths(spec.model);
   // the step times first, every depth stepped in turn (steps.ts), so that the machine's speed
-  // drifts fall on all of them alike: the per-block time is a difference of their steps. One fit
-  // reads every depth's steps, so --steps and --min-time count the proxy's steps over all depths
-  // (at least two rounds): a 7B–70B proxy's round is most of a minute on a small CPU.
-  const rounds = Math.max(2, Math.ceil(spec.steps / depths.length));
-  progress?.(`proxy: timing ${depths.join(', ')} of ${L} blocks, a step of each in turn, at least ${rounds} rounds and ${spec.minMs / 1000} s…`);
+  // drifts fall on all of them alike: the per-block time is a difference of their steps. --steps
+  // counts rounds (a round of each depth: fewer left Qwen2.5-0.5B's per-block time, a small share
+  // of a step its LM head dominates, 46% short, bench/RESULTS.md); --min-time counts every depth's
+  // steps, the time this timing takes.
+  const rounds = spec.steps;
+  progress?.(`proxy: timing ${depths.join(', ')} of ${L} blocks, a step of each in turn, at least ${rounds} rounds and ${spec.minMs / 1000} s of steps…`);
   let timed: TimedSteps[];
   try {
     timed = await timeRunStepsInterleaved(addon, depths.map((b) => withDepth(spec.model, b)), { batchSize: spec.batch.microBatch, gradAccum: spec.batch.gradAccum, dtype: spec.dtype, device: spec.device, threads: spec.threads, seed: spec.seed, warmupSteps: spec.warmupSteps, steps: rounds, minMs: spec.minMs, lens: spec.seq.sampleLens, ...(spec.peft ? { peft: spec.peft } : {}) });
