@@ -76,8 +76,7 @@ void DecoderImpl::init_weights() {
     const bool bias = name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
     if (name.find("norm.weight") != std::string::npos) p.fill_(1.0);  // every RMSNorm: *_layernorm, q_norm, k_norm, norm
     else if (bias) p.zero_();
-    else if (synthetic_init()) fill_synthetic(p, cfg_.initializer_range);
-    else p.normal_(0.0, cfg_.initializer_range);  // embed_tokens, every linear, score, lm_head
+    else init_normal(p, cfg_.initializer_range);  // embed_tokens, every linear, score, lm_head
   }
   model->embed_tokens->weight[cfg_.pad_token_id].zero_();  // HF zeroes the padding_idx row
 }

@@ -197,11 +197,9 @@ void GPT2ForSequenceClassificationImpl::init_weights() {
     } else if (ends_with(".bias")) {
       p.zero_();
     } else if (ends_with("c_proj.weight")) {
-      if (synthetic_init()) fill_synthetic(p, proj_std);
-      else p.normal_(0.0, proj_std);
+      init_normal(p, proj_std);
     } else {
-      if (synthetic_init()) fill_synthetic(p, std);
-      else p.normal_(0.0, std);  // wte, wpe, c_attn, c_fc, score
+      init_normal(p, std);  // wte, wpe, c_attn, c_fc, score
     }
   }
 }

@@ -7,7 +7,11 @@ namespace {
 
 thread_local bool g_synthetic = false;
 
-constexpr int64_t kTile = kSyntheticPeriod;
+// N(0, 1) values drawn once per process from a fixed seed: every synthetic weight is this, scaled.
+const torch::Tensor& unit_tile() {
+  static const auto* tile = new torch::Tensor(torch::randn({kSyntheticPeriod}, at::detail::createCPUGenerator(0x5eed), torch::kFloat32));
+  return *tile;
+}
 
 }  // namespace
 
@@ -20,12 +24,17 @@ void fill_synthetic(torch::Tensor& p, double std) {
   torch::NoGradGuard no_grad;
   const int64_t n = p.numel();
   if (n == 0) return;
-  auto gen = at::detail::createCPUGenerator(0x5eed);
-  const auto tile = (torch::randn({kTile}, gen, torch::kFloat32) * std).to(p.options());
+  constexpr int64_t k = kSyntheticPeriod;
+  const auto tile = (unit_tile() * std).to(p.options());
   auto flat = p.view({-1});
-  const int64_t whole = n / kTile, rest = n % kTile;
-  if (whole > 0) flat.narrow(0, 0, whole * kTile).view({whole, kTile}).copy_(tile.unsqueeze(0).expand({whole, kTile}));
-  if (rest > 0) flat.narrow(0, whole * kTile, rest).copy_(tile.narrow(0, 0, rest));
+  const int64_t whole = n / k, rest = n % k;
+  if (whole > 0) flat.narrow(0, 0, whole * k).view({whole, k}).copy_(tile.unsqueeze(0).expand({whole, k}));
+  if (rest > 0) flat.narrow(0, whole * k, rest).copy_(tile.narrow(0, 0, rest));
+}
+
+void init_normal(torch::Tensor& p, double std) {
+  if (synthetic_init()) fill_synthetic(p, std);
+  else p.normal_(0.0, std);
 }
 
 torch::nn::Linear linear_module(const torch::nn::LinearOptions& options) {

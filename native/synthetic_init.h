@@ -35,6 +35,9 @@ bool synthetic_init();
 // p (contiguous) filled with the tile scaled to `std`: N(0, std²)-distributed values, repeated.
 void fill_synthetic(torch::Tensor& p, double std);
 
+// The models' initialisation of a weight: p.normal_(0, std), or in a synthetic scope fill_synthetic.
+void init_normal(torch::Tensor& p, double std);
+
 // torch::nn::Linear / Embedding as the model declares them; in a synthetic scope their weights are
 // allocated but not drawn (the model's initialisation fills them).
 torch::nn::Linear linear_module(const torch::nn::LinearOptions& options);

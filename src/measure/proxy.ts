@@ -176,11 +176,10 @@ export async function measureProxy(spec: MeasureSpec & { activationSeqLen: numbe
   // counts rounds (a round of each depth: fewer left Qwen2.5-0.5B's per-block time, a small share
   // of a step its LM head dominates, 46% short, bench/RESULTS.md); --min-time counts every depth's
   // steps, the time this timing takes.
-  const rounds = spec.steps;
-  progress?.(`proxy: timing ${depths.join(', ')} of ${L} blocks, a step of each in turn, at least ${rounds} rounds and ${spec.minMs / 1000} s of steps…`);
+  progress?.(`proxy: timing ${depths.join(', ')} of ${L} blocks, a step of each in turn, at least ${spec.steps} rounds and ${spec.minMs / 1000} s of steps…`);
   let timed: TimedSteps[];
   try {
-    timed = await timeRunStepsInterleaved(addon, depths.map((b) => withDepth(spec.model, b)), { batchSize: spec.batch.microBatch, gradAccum: spec.batch.gradAccum, dtype: spec.dtype, device: spec.device, threads: spec.threads, seed: spec.seed, warmupSteps: spec.warmupSteps, steps: rounds, minMs: spec.minMs, lens: spec.seq.sampleLens, ...(spec.peft ? { peft: spec.peft } : {}) });
+    timed = await timeRunStepsInterleaved(addon, depths.map((b) => withDepth(spec.model, b)), { batchSize: spec.batch.microBatch, gradAccum: spec.batch.gradAccum, dtype: spec.dtype, device: spec.device, threads: spec.threads, seed: spec.seed, warmupSteps: spec.warmupSteps, steps: spec.steps, minMs: spec.minMs, lens: spec.seq.sampleLens, ...(spec.peft ? { peft: spec.peft } : {}) });
   } catch (e) {
     throw fromNative(e, `timing training steps of ${spec.name}'s proxies on ${spec.device}`);
   }
