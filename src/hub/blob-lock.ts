@@ -27,16 +27,22 @@ export async function withBlobLock<T>(lock: string, log: (l: string) => void, fn
       } catch {
         continue; // released meanwhile
       }
-      const alive = Number.isInteger(pid) && pid > 0 && (() => {
+      // no pid yet: its holder created it and is writing it (a holder that died there goes stale)
+      const written = Number.isInteger(pid) && pid > 0;
+      const dead = written && (() => {
         try {
           process.kill(pid, 0);
-          return true;
+          return false;
         } catch (err) {
-          return (err as NodeJS.ErrnoException).code === 'EPERM';
+          return (err as NodeJS.ErrnoException).code !== 'EPERM';
         }
       })();
-      if (!alive || age > 30_000) {
+      if (dead || age > 30_000) {
         rmSync(lock, { force: true });
+        continue;
+      }
+      if (!written) {
+        await new Promise((r) => setTimeout(r, 20));
         continue;
       }
       if (!told) log(`waiting for process ${pid}, which is downloading the same file (${lock})`);

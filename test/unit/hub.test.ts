@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDataset } from '../../src/data/loaders.js';
 import { FtplanError } from '../../src/errors.js';
 import { findSnapshot, hubCacheDir, hubHome, hubSettings, isRepoId, repoFolderName } from '../../src/hub/cache.js';
+import { withBlobLock } from '../../src/hub/blob-lock.js';
 import { loadCheckpoint, obtainModel, resolveModel } from '../../src/model/hf.js';
 import { tempDir } from '../helpers.js';
 import { labelledDatasetFiles, labelledRows, LABELS, parquetOf, sha256, startHubServer, tinyModelFiles, type HubServer } from '../hub-server.js';
@@ -526,5 +527,36 @@ describe('a data set from the hub', () => {
     const e = await failure(loadDataset('acme/no-such-data', { env: hubEnv() }));
     expect(e.message).toMatch(/--dataset acme\/no-such-data: no such data set repo/);
     expect(e.fix).toMatch(/--dataset takes a data set repo/);
+  });
+});
+
+describe('the blob lock', () => {
+  it('a lock whose holder has created it but not yet written its pid is waited for, not taken over', async () => {
+    const dir = tempDir('ftplan-lock-');
+    const lock = join(dir, 'blob.ftplan.lock');
+    writeFileSync(lock, ''); // created with open(wx); the pid not written yet
+    const order: string[] = [];
+    const waiter = withBlobLock(lock, () => {}, async () => {
+      order.push('waiter holds it');
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(order).toEqual([]);
+    expect(readFileSync(lock, 'utf8')).toBe(''); // still the first holder's
+    order.push('first holder releases');
+    rmSync(lock);
+    await waiter;
+    expect(order).toEqual(['first holder releases', 'waiter holds it']);
+    expect(existsSync(lock)).toBe(false);
+  });
+
+  it('a lock whose holder is gone (its pid not running) is taken over', async () => {
+    const dir = tempDir('ftplan-lock-');
+    const lock = join(dir, 'blob.ftplan.lock');
+    writeFileSync(lock, '2147483646\n');
+    let held = false;
+    await withBlobLock(lock, () => {}, async () => {
+      held = readFileSync(lock, 'utf8') === `${process.pid}\n`;
+    });
+    expect(held).toBe(true);
   });
 });
