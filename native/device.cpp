@@ -1,6 +1,8 @@
 // device.cpp — see device.h.
 #include "device.h"
 
+#include <algorithm>
+
 #include <ATen/Parallel.h>
 #include <ATen/Version.h>
 #include <torch/cuda.h>
@@ -175,6 +177,32 @@ int64_t MemoryMeter::peak() const { return device_.is_cuda() ? cuda::peak_alloca
 void MemoryMeter::reset_peak() {
   if (device_.is_cuda()) cuda::reset_peak(device_.index());
   else cpu_.reset_peak();
+}
+
+JobMeter::JobMeter(const c10::Device& device) : device_(device) {}
+
+int64_t JobMeter::current() const { return device_.is_cuda() ? cuda_current_ : cpu_.current(); }
+int64_t JobMeter::peak() const { return device_.is_cuda() ? cuda_peak_ : cpu_.peak(); }
+void JobMeter::reset_peak() {
+  if (device_.is_cuda()) cuda_peak_ = cuda_current_;
+  else cpu_.reset_peak();
+}
+
+JobMeter::Job::Job(JobMeter& meter) : m_(meter) {
+  if (m_.device_.is_cuda()) {
+    start_ = cuda::current_allocated(m_.device_.index());
+    cuda::reset_peak(m_.device_.index());
+  } else {
+    attach_.emplace(m_.cpu_);
+  }
+}
+
+JobMeter::Job::~Job() {
+  if (!m_.device_.is_cuda()) return;
+  const int index = m_.device_.index();
+  const int64_t peak = cuda::peak_allocated(index), now = cuda::current_allocated(index);
+  m_.cuda_peak_ = std::max(m_.cuda_peak_, m_.cuda_current_ + peak - start_);
+  m_.cuda_current_ += now - start_;
 }
 
 void release_cached_memory(const c10::Device& device) {

@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -89,6 +90,56 @@ class MemoryMeter {
  private:
   c10::Device device_;
   CpuMemoryScope cpu_;
+};
+
+// Bytes held by one owner's tensors (a Session's) across the jobs it runs on the compute thread, one
+// at a time. CPU: a CpuMemoryScope of its own, attached for each job (exact, as MemoryMeter). CUDA:
+// the caching allocator counts every tensor on the device, so each job's change and peak are read
+// around it and summed; nothing else runs on the device meanwhile (all LibTorch work is on the one
+// compute thread). What the owner frees outside its jobs (a tensor the JS garbage collector drops)
+// is missed on CUDA.
+class JobMeter {
+ public:
+  explicit JobMeter(const c10::Device& device);
+  int64_t current() const;
+  int64_t peak() const;  // since construction or the last reset_peak()
+  void reset_peak();
+  const c10::Device& device() const { return device_; }
+
+  // Counts one job: alive while it runs, on the thread that runs it.
+  class Job {
+   public:
+    explicit Job(JobMeter& meter);
+    ~Job();
+    Job(const Job&) = delete;
+    Job& operator=(const Job&) = delete;
+
+   private:
+    JobMeter& m_;
+    int64_t start_ = 0;
+    std::optional<CpuMemoryScope::Attach> attach_;
+  };
+
+ private:
+  c10::Device device_;
+  CpuMemoryScope cpu_{CpuMemoryScope::Detached{}};
+  int64_t cuda_current_ = 0, cuda_peak_ = 0;
+};
+
+// What a Session's tensors hold (js/session.cpp memory()).
+#define FTPLAN_SESSION_MEMORY(X)                                                                        \
+  X(std::string, device, device, {})                                                                    \
+  X(std::string, device_name, deviceName, {})                                                           \
+  X(int64_t, device_memory_bytes, deviceMemoryBytes, 0)                                                 \
+  X(int, threads, threads, 0)                                                                           \
+  X(std::string, source, source, {}) /* cpu-counting-allocator | cuda-caching-allocator */              \
+  X(double, setup_ms, setupMs, 0)    /* init(): building the model and its optimizer */                 \
+  X(int64_t, current_bytes, currentBytes, 0) /* now; between steps: weights, gradients, optimizer state */ \
+  X(int64_t, peak_bytes, peakBytes, 0) /* the most since init() built the model (not the build's own) */ \
+  X(int64_t, trainable_state_bytes, trainableStateBytes, 0) /* gradients + AdamW moments of what trains */
+
+struct SessionMemory {
+  FTPLAN_SESSION_MEMORY(FTPLAN_FIELD)
 };
 
 void release_cached_memory(const c10::Device& device);

@@ -52,7 +52,7 @@ void LinearImpl::freeze(at::ScalarType held) {
   torch::NoGradGuard no_grad;
   weight.set_requires_grad(false);
   if (bias.defined()) bias.set_requires_grad(false);
-  if (!nf4_ && weight.scalar_type() != held) weight.set_data(weight.to(held));
+  if (!nf4_ && weight.scalar_type() != held) weight.set_data(synthetic_to(weight, held));
   held_ = held;
 }
 
@@ -60,7 +60,9 @@ void LinearImpl::quantize_nf4(bool double_quant, at::ScalarType held) {
   torch::NoGradGuard no_grad;
   if (nf4_) return;
   freeze(torch::kFloat32);
-  // a synthetic weight repeats one tile: quantising that tile is quantising the weight
+  // a synthetic weight repeats one tile: quantising that tile is quantising the weight, and only
+  // the tile is written
+  if (synthetic_init()) fill_pending_prefix(weight, kSyntheticPeriod);
   nf4_ = synthetic_init() ? nf4_quantize_periodic(weight, kSyntheticPeriod, double_quant) : nf4_quantize(weight, double_quant);
   nf4_double_quant_ = double_quant;
   held_ = held;

@@ -276,11 +276,16 @@ void set_cpu_cache_enabled(bool on) {
 
 int64_t release_cpu_cache() { return cache().clear(); }
 
-CpuMemoryScope::CpuMemoryScope() : counters_(new Counters()), previous_(t_scope) { t_scope = counters_; }
+CpuMemoryScope::CpuMemoryScope() : counters_(new Counters()), previous_(t_scope), attached_(true) { t_scope = counters_; }
+CpuMemoryScope::CpuMemoryScope(Detached) : counters_(new Counters()), previous_(nullptr), attached_(false) {}
 CpuMemoryScope::~CpuMemoryScope() {
-  t_scope = previous_;
+  if (attached_) t_scope = previous_;
   release(counters_);
 }
+CpuMemoryScope::Attach::Attach(CpuMemoryScope& scope) : previous_(t_scope) { t_scope = scope.counters_; }
+CpuMemoryScope::Attach::~Attach() { t_scope = previous_; }
+CpuMemoryScope::Unscoped::Unscoped() : previous_(t_scope) { t_scope = nullptr; }
+CpuMemoryScope::Unscoped::~Unscoped() { t_scope = previous_; }
 int64_t CpuMemoryScope::current() const { return counters_->current.load(); }
 int64_t CpuMemoryScope::peak() const { return counters_->peak.load(); }
 void CpuMemoryScope::reset_peak() { counters_->peak.store(counters_->current.load()); }

@@ -56,6 +56,10 @@ int64_t release_cpu_cache();          // frees every cached block; returns the b
 class CpuMemoryScope {
  public:
   CpuMemoryScope();
+  // A scope no thread counts into until an Attach names it: one that spans several jobs of a
+  // long-lived owner (a Session), each attached for its run on the compute thread.
+  struct Detached {};
+  explicit CpuMemoryScope(Detached);
   ~CpuMemoryScope();
   CpuMemoryScope(const CpuMemoryScope&) = delete;
   CpuMemoryScope& operator=(const CpuMemoryScope&) = delete;
@@ -65,9 +69,34 @@ class CpuMemoryScope {
 
   struct Counters;  // shared with live allocations; freed when the last one goes
 
+  // While alive, the calling thread's allocations count in `scope` (then in the scope before).
+  class Attach {
+   public:
+    explicit Attach(CpuMemoryScope& scope);
+    ~Attach();
+    Attach(const Attach&) = delete;
+    Attach& operator=(const Attach&) = delete;
+
+   private:
+    Counters* previous_;
+  };
+
+  // While alive, the calling thread's allocations count in no scope (process-lifetime caches).
+  class Unscoped {
+   public:
+    Unscoped();
+    ~Unscoped();
+    Unscoped(const Unscoped&) = delete;
+    Unscoped& operator=(const Unscoped&) = delete;
+
+   private:
+    Counters* previous_;
+  };
+
  private:
   Counters* counters_;
   Counters* previous_;
+  bool attached_;
 };
 
 struct RssInfo {

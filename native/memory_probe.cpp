@@ -34,7 +34,8 @@ struct Peaks {
   int64_t forward = 0, step = 0;
 };
 
-Peaks measure(const ModelSpec& base, const TrainConfig& train, int64_t layers, int64_t batch, int64_t seq_len) {
+// One twin of `layers` blocks, built once and warmed up at the largest batch, then each batch's peaks.
+std::vector<Peaks> measure(const ModelSpec& base, const TrainConfig& train, int64_t layers, const std::vector<int64_t>& batches, int64_t seq_len) {
   const ModelSpec cfg = twin(base, layers);
   const c10::Device device = parse_device(train.device);
   MemoryMeter meter(device);
@@ -44,27 +45,36 @@ Peaks measure(const ModelSpec& base, const TrainConfig& train, int64_t layers, i
   t.peft.unfreeze_last = std::min<int64_t>(t.peft.unfreeze_last, layers);
   Trainer trainer(cfg, t);
   auto gen = at::detail::createCPUGenerator(train.seed + 7);
-  const Batch b = synthetic_batch(cfg, batch, seq_len, gen);
-  trainer.forward_backward(b, 1.0);  // warm-up: lazily created buffers, autocast caches
-  for (auto& p : trainer.model().module().parameters()) p.mutable_grad() = torch::Tensor();
-  synchronize(device);
-  const int64_t before = meter.current();
-  meter.reset_peak();
-  // The activations a step keeps for backward are all alive at the end of forward: that is what grows
-  // with the batch. (Gradients and AdamW moments are parameter-sized: counted exactly elsewhere.)
-  auto loss = trainer.forward_loss_for_probe(b);
-  synchronize(device);
-  Peaks p;
-  p.forward = p.step = meter.peak() - before;
-  loss.backward();
-  // With checkpointing forward keeps only each block's input; backward recomputes one block at a
-  // time, with the inputs of the blocks before it still kept. Gradients grow with the parameters,
-  // not the rows: the differences between batch sizes leave them out.
-  if (t.peft.gradient_checkpointing) {
+  auto clear_grads = [&] {
+    for (auto& p : trainer.model().module().parameters()) p.mutable_grad() = torch::Tensor();
+  };
+  // warm-up: lazily created buffers, autocast caches
+  trainer.forward_backward(synthetic_batch(cfg, *std::max_element(batches.begin(), batches.end()), seq_len, gen), 1.0);
+  clear_grads();
+  std::vector<Peaks> out;
+  for (const int64_t batch : batches) {
+    const Batch b = synthetic_batch(cfg, batch, seq_len, gen);
     synchronize(device);
-    p.step = meter.peak() - before;
+    const int64_t before = meter.current();
+    meter.reset_peak();
+    // The activations a step keeps for backward are all alive at the end of forward: that is what
+    // grows with the batch. (Gradients and AdamW moments are parameter-sized: counted exactly elsewhere.)
+    auto loss = trainer.forward_loss_for_probe(b);
+    synchronize(device);
+    Peaks p;
+    p.forward = p.step = meter.peak() - before;
+    loss.backward();
+    // With checkpointing forward keeps only each block's input; backward recomputes one block at a
+    // time, with the inputs of the blocks before it still kept. Gradients grow with the parameters,
+    // not the rows: the differences between batch sizes leave them out.
+    if (t.peft.gradient_checkpointing) {
+      synchronize(device);
+      p.step = meter.peak() - before;
+    }
+    clear_grads();
+    out.push_back(p);
   }
-  return p;
+  return out;
 }
 
 }  // namespace
@@ -82,11 +92,14 @@ ActivationProbe probe_activations(const ActivationProbeConfig& cfg) {
   // difference is one more block's kept input, and the recomputed block stays in the base.
   const int64_t l1 = train.peft.gradient_checkpointing ? 2 : 1, l2 = l1 + 1;
   std::map<std::pair<int64_t, int64_t>, Peaks> peaks;
-  for (int64_t layers : {l1, l2})
-    for (int64_t batch : {2, 4}) {
-      peaks[{layers, batch}] = measure(model, train, layers, batch, seq_len);
-      r.points.push_back({layers, batch, peaks[{layers, batch}].step});
+  for (int64_t layers : {l1, l2}) {
+    const std::vector<int64_t> batches{2, 4};
+    const auto measured = measure(model, train, layers, batches, seq_len);
+    for (size_t i = 0; i < batches.size(); ++i) {
+      peaks[{layers, batches[i]}] = measured[i];
+      r.points.push_back({layers, batches[i], measured[i].step});
     }
+  }
   // Two more rows cost 2 · (L · per_layer + base). Per layer: what forward keeps, the depth
   // difference of the forward peaks (with checkpointing: each block's input). Base: the rest of the
   // step's peak at the shallower depth (with checkpointing: one block recomputed in backward).

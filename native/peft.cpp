@@ -1,6 +1,8 @@
 // peft.cpp — see peft.h.
 #include "peft.h"
 
+#include "synthetic_init.h"
+
 #include <algorithm>
 #include <cmath>
 #include <set>
@@ -103,7 +105,7 @@ std::vector<std::string> apply_peft(Model& model, const PeftOptions& o) {
       for (auto& item : m.named_parameters()) {
         const auto& name = item.key();
         const bool embedding = name == "model.embed_tokens.weight" || name == "transformer.wte.weight" || name == "transformer.wpe.weight";
-        if ((embedding || (causal_lm && name == "lm_head.weight")) && item.value().scalar_type() != held) item.value().set_data(item.value().to(held));
+        if ((embedding || (causal_lm && name == "lm_head.weight")) && item.value().scalar_type() != held) item.value().set_data(synthetic_to(item.value(), held));
       }
     }
     for (auto& item : m.named_parameters())

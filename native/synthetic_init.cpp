@@ -1,15 +1,28 @@
 // synthetic_init.cpp — see synthetic_init.h.
 #include "synthetic_init.h"
 
+#include "memory.h"
+
+#include <algorithm>
+#include <unordered_map>
+
 namespace ftplan {
 
 namespace {
 
 thread_local bool g_synthetic = false;
+// Weights init_normal left for later, with their scale: filled in the dtype and shape they end up
+// in (fill_pending), so a weight that is cast (a frozen base in bf16) or quantised (NF4) is never
+// written in float32 first — at 7B widths that float32 copy was most of building a block.
+thread_local std::unordered_map<const c10::TensorImpl*, double> g_pending;
 
 // N(0, 1) values drawn once per process from a fixed seed: every synthetic weight is this, scaled.
 const torch::Tensor& unit_tile() {
-  static const auto* tile = new torch::Tensor(torch::randn({kSyntheticPeriod}, at::detail::createCPUGenerator(0x5eed), torch::kFloat32));
+  // held for the process's life: no measurement's memory, whichever drew it first
+  static const auto* tile = [] {
+    CpuMemoryScope::Unscoped outside;
+    return new torch::Tensor(torch::randn({kSyntheticPeriod}, at::detail::createCPUGenerator(0x5eed), torch::kFloat32));
+  }();
   return *tile;
 }
 
@@ -33,8 +46,35 @@ void fill_synthetic(torch::Tensor& p, double std) {
 }
 
 void init_normal(torch::Tensor& p, double std) {
-  if (synthetic_init()) fill_synthetic(p, std);
+  if (synthetic_init()) g_pending[p.unsafeGetTensorImpl()] = std;
   else p.normal_(0.0, std);
+}
+
+torch::Tensor synthetic_to(const torch::Tensor& p, at::ScalarType dtype) {
+  const auto it = g_pending.find(p.unsafeGetTensorImpl());
+  if (it == g_pending.end()) return p.to(dtype);
+  auto out = torch::empty(p.sizes(), p.options().dtype(dtype));
+  fill_synthetic(out, it->second);
+  g_pending.erase(it);
+  return out;
+}
+
+void fill_pending_prefix(torch::Tensor& p, int64_t count) {
+  const auto it = g_pending.find(p.unsafeGetTensorImpl());
+  if (it == g_pending.end()) return;
+  auto head = p.view({-1}).narrow(0, 0, std::min(count, p.numel()));
+  fill_synthetic(head, it->second);
+  g_pending.erase(it);
+}
+
+void fill_pending(torch::nn::Module& m) {
+  for (auto& p : m.parameters()) {
+    const auto it = g_pending.find(p.unsafeGetTensorImpl());
+    if (it == g_pending.end()) continue;
+    fill_synthetic(p, it->second);
+    g_pending.erase(it);
+  }
+  g_pending.clear();  // nothing else may be filled later: its address could belong to a new tensor
 }
 
 torch::nn::Linear linear_module(const torch::nn::LinearOptions& options) {

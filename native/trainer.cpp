@@ -29,6 +29,7 @@ Trainer::Trainer(const ModelSpec& model_spec, const TrainConfig& cfg) : cfg_(cfg
     SyntheticInit scope(cfg.synthetic_weights);
     model_ = build_model(model_spec);
     lora_modules_ = apply_peft(*model_, cfg.peft);
+    if (cfg.synthetic_weights) fill_pending(model_->module());
   }
   model_->module().to(device_);
   model_->module().train();

@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { expect } from 'vitest';
 import { FtplanError } from '../src/errors.js';
 import { modelConfig, type ModelConfig } from '../src/model/presets.js';
-import type { NativeBatch } from '../src/native.js';
+import type { NativeBatch, ParameterInfo, SessionMemory } from '../src/native.js';
 
 /** The repository root (the tests' working directory). */
 export const ROOT = resolve(import.meta.dirname, '..');
@@ -18,6 +18,26 @@ export const REFERENCE_PYTHON = process.env.FTPLAN_REFERENCE_PYTHON ?? '/usr/bin
 /** A small model for tests: GPT-2's layout, a reduced vocabulary so steps take milliseconds. */
 export function tinyModel(overrides: Partial<ModelConfig> = {}): ModelConfig {
   return modelConfig('tiny', { vocabSize: 512, padTokenId: 511, nPositions: 64, ...overrides });
+}
+
+/**
+ * What a stub addon's Session reports once its steps are timed (memory(), parameterInfo()) and its
+ * close(): a stub Session extends this, and overrides `held` for figures of its own.
+ */
+export class StubSessionReports {
+  closed = false;
+  held(): Partial<SessionMemory> {
+    return {};
+  }
+  async memory(): Promise<SessionMemory> {
+    return { device: 'cpu', deviceName: 'stub', deviceMemoryBytes: 1 << 30, threads: 1, source: 'cpu-counting-allocator', setupMs: 1, currentBytes: 2000, peakBytes: 5000, trainableStateBytes: 300, ...this.held() };
+  }
+  async parameterInfo(): Promise<ParameterInfo> {
+    return { total: 1000, trainable: 42, frozenBytes: 1200, trainableBytes: 300, loraModules: [] };
+  }
+  async close() {
+    this.closed = true;
+  }
 }
 
 /** Right-padded batch from rows of token ids. */

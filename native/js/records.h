@@ -63,6 +63,7 @@
   X(FusedAttentionCheck, FTPLAN_FUSED_ATTENTION_CHECK)      \
   X(FusedAttentionTiming, FTPLAN_FUSED_ATTENTION_TIMING)   \
   X(ParameterInfo, FTPLAN_PARAMETER_INFO)                   \
+  X(SessionMemory, FTPLAN_SESSION_MEMORY)                   \
   X(Nf4Check, FTPLAN_NF4_CHECK)
 
 // The option records the addon reads, (type, field list). The model record (ModelSpec, model.h) is

@@ -4,7 +4,10 @@
 // One operation at a time per session: a call claims the session and the claim ends when its
 // promise settles on the JS thread; a second call meanwhile fails with ERR_BUSY (the JS side
 // awaits each call, so this only catches a caller that forgot to).
+#include <ATen/Parallel.h>
+
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -20,6 +23,10 @@ struct SessionState {
   TrainConfig train;
   std::unique_ptr<Trainer> trainer;
   std::shared_ptr<DistGroup> dist;
+  // what this session's tensors hold, counted over its jobs from the first (made there: the device
+  // is checked on the compute thread, where init() reports a bad one)
+  std::unique_ptr<JobMeter> meter;
+  double setup_ms = 0;
   std::atomic<bool> busy{false};
 };
 
@@ -38,7 +45,8 @@ class Session : public Napi::ObjectWrap<Session> {
                         InstanceMethod<&Session::LoadTrainingState>("loadTrainingState"),
                         InstanceMethod<&Session::InitDistributed>("initDistributed"),
                         InstanceMethod<&Session::Allreduce>("allreduce"),
-                        InstanceMethod<&Session::AllreduceBenchmark>("allreduceBenchmark")});
+                        InstanceMethod<&Session::AllreduceBenchmark>("allreduceBenchmark"),
+                        InstanceMethod<&Session::Memory>("memory"), InstanceMethod<&Session::Close>("close")});
   }
 
   // new Session({model, ...TrainConfig})
@@ -60,7 +68,7 @@ class Session : public Napi::ObjectWrap<Session> {
 
   // Claims the session and queues work(state) as a Job; the claim ends when the promise settles.
   // Every job first sets the compute thread's threads to the session's (another session or a
-  // benchmark may have changed them).
+  // benchmark may have changed them), and its allocations count in the session's meter.
   template <class Work>
   Napi::Value run(Napi::Env env, Work work) {
     claim(env);
@@ -69,6 +77,8 @@ class Session : public Napi::ObjectWrap<Session> {
           env,
           [s = s_, work = std::move(work)]() mutable {
             apply_threads(s->train.threads);
+            if (!s->meter) s->meter = std::make_unique<JobMeter>(parse_device(s->train.device));
+            JobMeter::Job counted(*s->meter);
             return work(*s);
           },
           [s = s_] { s->busy = false; });
@@ -79,7 +89,7 @@ class Session : public Napi::ObjectWrap<Session> {
   }
 
   static Trainer& trainer(SessionState& s) {
-    if (!s.trainer) throw std::invalid_argument("session not initialised: await session.init() first");
+    if (!s.trainer) throw std::invalid_argument("session not initialised, or closed: await session.init() first");
     return *s.trainer;
   }
   static DistGroup& group(SessionState& s, const char* fn) {
@@ -92,7 +102,13 @@ class Session : public Napi::ObjectWrap<Session> {
     return guarded(info.Env(), [&] {
       return run(info.Env(), [](SessionState& s) {
         s.trainer.reset();  // the old model's memory goes before the new one is built
+        const auto t0 = std::chrono::steady_clock::now();
         s.trainer = std::make_unique<Trainer>(s.model, s.train);
+        synchronize(s.trainer->device());
+        s.setup_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        // training's peak from here: the build passes through what training never holds again
+        // (every weight in float32 before LoRA freezes it to bf16 or QLoRA quantises it)
+        s.meter->reset_peak();
         return s.trainer->model().parameter_count();
       });
     });
@@ -236,6 +252,38 @@ class Session : public Napi::ObjectWrap<Session> {
     return guarded(info.Env(), [&] {
       return run(info.Env(), [t = read_record<AllreduceTiming>(info[0])](SessionState& s) {
         return group(s, "allreduceBenchmark()").time_allreduce(t);
+      });
+    });
+  }
+
+  // -> SessionMemory: what the session's tensors hold now and at most since init(), its device
+  Napi::Value Memory(const Napi::CallbackInfo& info) {
+    return guarded(info.Env(), [&] {
+      return run(info.Env(), [](SessionState& s) {
+        Trainer& t = trainer(s);
+        SessionMemory m;
+        m.device = t.device().str();
+        m.device_name = device_name(t.device());
+        m.device_memory_bytes = device_total_memory(t.device());
+        m.threads = at::get_num_threads();
+        m.source = t.device().is_cuda() ? "cuda-caching-allocator" : "cpu-counting-allocator";
+        m.setup_ms = s.setup_ms;
+        m.current_bytes = s.meter->current();
+        m.peak_bytes = std::max(s.meter->peak(), m.current_bytes);
+        m.trainable_state_bytes = t.trainable_state_bytes();
+        return m;
+      });
+    });
+  }
+
+  // Lets go of the model, its optimizer and its process group now rather than when the garbage
+  // collector finds the session: a caller that builds models one after another (a proxy's depths)
+  // would otherwise hold them all. init() builds it again.
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    return guarded(info.Env(), [&] {
+      return run(info.Env(), [](SessionState& s) {
+        s.dist.reset();
+        s.trainer.reset();
       });
     });
   }

@@ -7,9 +7,9 @@
  *     counts, peak and static tensor memory after warm-up steps at the longest length, and the
  *     forward-only eval step. The native benchmark requires at least one timed step
  *     (run_benchmark: "steps must be at least 1"); that one step's time is not used, because
- *     its loop has no JS between steps and ran 5–7% faster than the run's path. Folding (1) into
- *     (3) needs the Session to report device memory peaks, its device name and its setup time, and
- *     to time a forward-only batch: native changes (src/native.ts NativeSession has none of these).
+ *     its loop has no JS between steps and ran 5–7% faster than the run's path. A proxy's depths
+ *     (proxy.ts) skip it: their timed Sessions report their own memory and device (sessionFigures),
+ *     and a proxy times no eval batches; the whole model keeps it for its eval step.
  *  2. addon.probeActivations (reduced-depth twins): activation bytes per row per layer at the data
  *     set's longest row, for the memory fit on each GPU (estimate only: a run needs no plan).
  *  3. timeRunSteps (a native Session stepped from JS, as the run steps it): the step times.
@@ -19,7 +19,7 @@ import { effectiveBatch, type BatchPlan } from '../batch-plan.js';
 import { fromNative } from '../errors.js';
 import { median, type Measurement, type MeasurementWithoutActivation } from '../measurement.js';
 import type { AnyModelConfig } from '../model/model-config.js';
-import { detectBlas, libtorchRecord, loadNative, type Dtype, type NativeAddon } from '../native.js';
+import { detectBlas, libtorchRecord, loadNative, type Dtype, type FlopsEstimate, type NativeAddon, type RuntimeInfo } from '../native.js';
 import type { PeftOptions } from '../native/types.js';
 import { outOfMemory } from './oom.js';
 import { peftUnsupported } from '../train/peft.js';
@@ -128,24 +128,83 @@ export async function measure(spec: MeasureSpec, addon: NativeAddon = loadNative
       throw fromNative(e, `timing training steps of ${name} on ${device}`);
     }
   }
+  return assemble(spec, { ...r, rssPeakBytes: r.device === 'cpu' && r.rssPeakBytes > 0 ? r.rssPeakBytes : null, breakdown }, steps, activation, info, loadBefore);
+}
+
+/** What a measurement takes from the core besides the step times: the benchmark's record (measure), or a timed Session's own (sessionFigures). */
+export interface CoreFigures {
+  device: string;
+  deviceName: string;
+  deviceMemoryBytes: number;
+  threads: number;
+  peakMemoryBytes: number;
+  peakMemorySource: string;
+  staticMemoryBytes: number;
+  rssPeakBytes: number | null;
+  parameters: number;
+  matmulParameters: number;
+  flopsPerToken: number;
+  setupMs: number;
+  /** forward-only eval batches' times; none: not measured */
+  evalMs: number[];
+  breakdown: MemoryBreakdown | null;
+}
+
+/**
+ * A timed Session's own figures, for a measurement without the benchmark (a proxy's depths:
+ * proxy.ts): its peak since the model was built and its state after the last step, what its model
+ * holds and trains, the device it ran on; no eval batches, no resident-set peak (other models
+ * shared the process).
+ */
+export function sessionFigures(spec: Pick<MeasureSpec, 'peft'>, steps: TimedSteps, flops: FlopsEstimate): CoreFigures {
+  const { held, trained } = steps;
+  const weightBytes = trained.frozenBytes + trained.trainableBytes;
+  return {
+    device: held.device,
+    deviceName: held.deviceName,
+    deviceMemoryBytes: held.deviceMemoryBytes,
+    threads: held.threads,
+    peakMemoryBytes: held.peakBytes,
+    peakMemorySource: held.source,
+    staticMemoryBytes: held.currentBytes,
+    rssPeakBytes: null,
+    parameters: trained.total,
+    matmulParameters: flops.matmulParameters,
+    flopsPerToken: flops.flopsPerToken,
+    setupMs: held.setupMs,
+    evalMs: [],
+    breakdown: {
+      method: spec.peft?.method ?? 'full',
+      trainableParameters: trained.trainable,
+      weightBytes,
+      trainableStateBytes: held.trainableStateBytes,
+      activationBytes: Math.max(0, held.peakBytes - weightBytes - held.trainableStateBytes),
+      gradientCheckpointing: spec.peft?.gradientCheckpointing === true,
+    },
+  };
+}
+
+/** The measurement record from the core's figures and the timed steps. */
+export function assemble(spec: MeasureSpec, core: CoreFigures, steps: TimedSteps, activation: Measurement['activation'] | null, info: RuntimeInfo, loadBefore: number): MeasurementWithoutActivation & { activation?: Measurement['activation']; memoryBreakdown?: MemoryBreakdown } {
+  const { batch, seq } = spec;
   const loadAfter = loadavg()[0] ?? 0;
   const samplesPerStep = effectiveBatch(batch);
   const timing = stepTiming({ ...steps, samplesPerStep }, seq.meanLen);
   const { stepMs, tokensPerSec } = timing;
-  const evalStepMs = r.evalMs.length ? median(r.evalMs) : null;
+  const evalStepMs = core.evalMs.length ? median(core.evalMs) : null;
   const record = libtorchRecord();
-  const measured: MeasurementWithoutActivation & { activation?: Measurement['activation']; memoryBreakdown?: MemoryBreakdown } = {
+  return {
     schema: 'ftplan.measurement/1',
-    model: name,
-    modelConfig: model,
-    device: r.device,
-    deviceName: r.deviceName,
-    deviceMemoryBytes: r.deviceMemoryBytes,
-    dtype,
+    model: spec.name,
+    modelConfig: spec.model,
+    device: core.device,
+    deviceName: core.deviceName,
+    deviceMemoryBytes: core.deviceMemoryBytes,
+    dtype: spec.dtype,
     batchSize: batch.microBatch,
     gradAccum: batch.gradAccum,
     seqLen: seq.seqLen,
-    threads: r.threads,
+    threads: core.threads,
     warmupSteps: spec.warmupSteps,
     steps: steps.stepMs.length,
     stepMs,
@@ -160,22 +219,21 @@ export async function measure(spec: MeasureSpec, addon: NativeAddon = loadNative
     evalBatchSize: spec.evalBatchSize,
     evalStepMs,
     evalTokensPerSec: evalStepMs ? ((spec.evalBatchSize * seq.seqLen) / evalStepMs) * 1000 : null,
-    peakMemoryBytes: r.peakMemoryBytes,
-    peakMemorySource: r.peakMemorySource,
-    staticMemoryBytes: r.staticMemoryBytes,
-    rssPeakBytes: r.device === 'cpu' && r.rssPeakBytes > 0 ? r.rssPeakBytes : null,
-    parameters: r.parameters,
-    matmulParameters: r.matmulParameters,
-    flopsPerToken: r.flopsPerToken,
-    achievedFlops: r.flopsPerToken * tokensPerSec,
+    peakMemoryBytes: core.peakMemoryBytes,
+    peakMemorySource: core.peakMemorySource,
+    staticMemoryBytes: core.staticMemoryBytes,
+    rssPeakBytes: core.rssPeakBytes,
+    parameters: core.parameters,
+    matmulParameters: core.matmulParameters,
+    flopsPerToken: core.flopsPerToken,
+    achievedFlops: core.flopsPerToken * tokensPerSec,
     losses: steps.losses,
-    setupMs: r.setupMs,
+    setupMs: core.setupMs,
     ...(activation ? { activation } : {}),
-    ...(breakdown ? { memoryBreakdown: breakdown } : {}),
+    ...(core.breakdown ? { memoryBreakdown: core.breakdown } : {}),
     libtorch: { version: info.torchVersion, cuda: info.cudaCompiled, source: record?.source ?? null, hasSdpa: info.hasSdpa },
     blas: { ...detectBlas() },
     host: { cpus: availableParallelism(), loadBefore, loadAfter },
     measuredAt: new Date().toISOString(),
   };
-  return measured;
 }

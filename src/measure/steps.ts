@@ -7,8 +7,9 @@ import { performance } from 'node:perf_hooks';
 import { batchLengthSample, type Batching } from '../data/batching.js';
 import { fitStepTime, stepMsAt, type StepTimeModel } from '../measurement.js';
 import { modelTask, type AnyModelConfig } from '../model/model-config.js';
-import type { Dtype, NativeAddon, NativeBatch } from '../native.js';
-import type { PeftOptions } from '../native/types.js';
+import type { Dtype, NativeAddon, NativeBatch, NativeSession } from '../native.js';
+import type { SessionMemory } from '../native/records.js';
+import type { ParameterInfo, PeftOptions } from '../native/types.js';
 import { microSeed } from '../train/distributed.js';
 
 /** Lengths per timed step: one per stratum for the first `k` steps, then SHAPES_SAMPLE more quantiles, shuffled. */
@@ -40,6 +41,10 @@ export interface TimedSteps {
   stepSeqLens: number[];
   /** every step's loss, the warm-up steps' first */
   losses: number[];
+  /** what the session's tensors held (training's peak; the state between steps) and where, read after the last step */
+  held: SessionMemory;
+  /** what its model holds and trains */
+  trained: ParameterInfo;
 }
 
 /**
@@ -65,20 +70,32 @@ export async function timeRunSteps(
  * first, then round by round one step of each on the same batch, the order rotating each round, so
  * a drift of the machine's speed (1.36× between identical steps here, bench/RESULTS.md) falls on
  * every model alike instead of on whichever was measured last. At least `steps` rounds and until
- * all the models' timed steps add up to `minMs` (one model: its own steps, as timeRunSteps).
+ * all the models' timed steps add up to `minMs` (one model: its own steps, as timeRunSteps), or
+ * fewer rounds once `minMs` is reached and `settled` (given each round's step times, in model
+ * order, and padded length) says the figure the caller needs is known well enough. Every session is closed at the
+ * end, after its memory() and parameterInfo() are read.
  */
 export async function timeRunStepsInterleaved(
   addon: NativeAddon,
   models: readonly AnyModelConfig[],
-  o: { batchSize: number; gradAccum: number; dtype: Dtype; device: string; threads: number; seed: number; warmupSteps: number; steps: number; minMs: number; lens: readonly number[]; peft?: PeftOptions },
+  o: { batchSize: number; gradAccum: number; dtype: Dtype; device: string; threads: number; seed: number; warmupSteps: number; steps: number; minMs: number; lens: readonly number[]; peft?: PeftOptions; settled?: (rounds: readonly number[][], lens: readonly number[]) => boolean },
 ): Promise<TimedSteps[]> {
-  const sessions = [];
-  for (const model of models) {
-    // what is timed is the shape: the weights' values are a repeated tile (native/synthetic_init.h)
-    const session = new addon.Session({ model, threads: o.threads, seed: o.seed, dtype: o.dtype, device: o.device, syntheticWeights: true, ...o.peft });
-    await session.init();
-    sessions.push(session);
+  const sessions: NativeSession[] = [];
+  try {
+    for (const model of models) {
+      // what is timed is the shape: the weights' values are a repeated tile (native/synthetic_init.h)
+      const session = new addon.Session({ model, threads: o.threads, seed: o.seed, dtype: o.dtype, device: o.device, syntheticWeights: true, ...o.peft });
+      sessions.push(session);
+      await session.init();
+    }
+    return await stepInTurn(sessions, models, o);
+  } finally {
+    // the models go now, not when the garbage collector finds them: the next measurement builds its own
+    for (const session of sessions) await session.close().catch(() => {});
   }
+}
+
+async function stepInTurn(sessions: NativeSession[], models: readonly AnyModelConfig[], o: { batchSize: number; gradAccum: number; seed: number; warmupSteps: number; steps: number; minMs: number; lens: readonly number[]; settled?: (rounds: readonly number[][], lens: readonly number[]) => boolean }): Promise<TimedSteps[]> {
   const first = models[0] as AnyModelConfig;
   let state = (o.seed ^ 0x5bd1e995) >>> 0;
   const rnd = () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 4294967296;
@@ -91,31 +108,39 @@ export async function timeRunStepsInterleaved(
     });
   const seeds = (step: number) => Array.from({ length: o.gradAccum }, (_, j) => microSeed(o.seed, step, j));
   const longest = Math.max(...o.lens);
-  const out: TimedSteps[] = models.map(() => ({ stepMs: [], stepSeqLens: [], losses: [] }));
+  const out: Omit<TimedSteps, 'held' | 'trained'>[] = models.map(() => ({ stepMs: [], stepSeqLens: [], losses: [] }));
   for (let i = 0; i < o.warmupSteps; i++) {
     const batch = micro(longest);
     for (const [k, session] of sessions.entries()) out[k]?.losses.push((await session.step(batch, { seeds: seeds(i) })).loss);
   }
   let timed = 0;
+  const rounds: number[][] = [];
+  const roundLens: number[] = [];
   for (let i = 0; i < Math.max(o.steps, MAX_TIMED_STEPS); i++) {
-    if (i >= o.steps && timed >= o.minMs) break;
+    if (timed >= o.minMs && (i >= o.steps || (o.settled?.(rounds, roundLens) ?? false))) break;
     const T = o.lens[i % o.lens.length] as number;
     const batch = micro(T);
+    const round: number[] = new Array(sessions.length);
+    rounds.push(round);
+    roundLens.push(T);
     for (let j = 0; j < sessions.length; j++) {
       const k = (i + j) % sessions.length;
-      const session = sessions[k] as (typeof sessions)[number];
+      const session = sessions[k] as NativeSession;
       const t = out[k] as TimedSteps;
       session.setLr(5e-5);
       const t0 = performance.now();
       const r = await session.step(batch, { seeds: seeds(o.warmupSteps + i) });
       const ms = performance.now() - t0;
       timed += ms;
+      round[k] = ms;
       t.stepMs.push(ms);
       t.stepSeqLens.push(T);
       t.losses.push(r.loss);
     }
   }
-  return out;
+  const done: TimedSteps[] = [];
+  for (const [k, session] of sessions.entries()) done.push({ ...(out[k] as TimedSteps), held: await session.memory(), trained: await session.parameterInfo() });
+  return done;
 }
 
 /**

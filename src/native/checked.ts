@@ -262,6 +262,12 @@ export function checkedAddon(raw: NativeAddon): NativeAddon {
         positive(lr, 'lr');
       }, () => this.#s.setLr(lr));
     }
+    memory() {
+      return call('Session.memory', () => {}, () => this.#s.memory());
+    }
+    close() {
+      return call('Session.close', () => {}, () => this.#s.close());
+    }
   }
   const seqLen = (v: unknown, cfg: AnyModelConfig, what: string) => int(v, what, 1, maxPositions(cfg));
   return {

@@ -169,6 +169,24 @@ export const ParameterInfoSchema = z.strictObject({
   trainableBytes: whole,
   loraModules: z.array(z.string()),
 });
+/** What a session's tensors hold (Session.memory(); native/device.h FTPLAN_SESSION_MEMORY). */
+export const SessionMemorySchema = z.strictObject({
+  device: z.string(),
+  deviceName: z.string(),
+  deviceMemoryBytes: whole,
+  threads: whole,
+  /** cpu-counting-allocator | cuda-caching-allocator */
+  source: z.string(),
+  /** init(): building the model and its optimizer */
+  setupMs: z.number(),
+  /** now; between steps: the weights, gradients and optimizer state */
+  currentBytes: whole,
+  /** the most since init() built the model (the build's own transient float32 weights not counted) */
+  peakBytes: whole,
+  /** gradients + AdamW moments of what trains */
+  trainableStateBytes: whole,
+});
+export type SessionMemory = z.infer<typeof SessionMemorySchema>;
 /** One tensor through NF4 quantise -> dequantise (bitsandbytes' scheme, native/nf4.h). */
 export const Nf4CheckSchema = z.strictObject({
   /** packed bytes, two 4-bit indices each, high nibble first */
@@ -206,6 +224,7 @@ export const NATIVE_RECORDS = {
   FusedAttentionCheck: FusedAttentionCheckSchema,
   FusedAttentionTiming: FusedAttentionTimingSchema,
   ParameterInfo: ParameterInfoSchema,
+  SessionMemory: SessionMemorySchema,
   Nf4Check: Nf4CheckSchema,
 } as const;
 

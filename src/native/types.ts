@@ -17,6 +17,7 @@ import type {
   Nf4Check,
   ParameterCounts,
   RuntimeInfo,
+  SessionMemory,
   StateLoadReport,
   StepResult,
 } from './records.js';
@@ -154,6 +155,10 @@ export interface NativeSession {
   /** batch with its targets: the loss and every trainable parameter's gradient; no optimizer step. Eval mode (dropout off) unless opts.training (dropout on, generators seeded with opts.seed first) */
   gradients(batch: NativeBatch, opts?: { training?: boolean; seed?: number }): Promise<LossGradients>;
   setLr(lr: number): void;
+  /** what the session's tensors hold now and at most since init() (training's peak), on which device */
+  memory(): Promise<SessionMemory>;
+  /** lets go of the model and its optimizer now (not when the garbage collector finds the session); init() builds it again */
+  close(): Promise<void>;
 }
 
 export interface NativeAddon {

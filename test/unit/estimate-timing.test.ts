@@ -3,7 +3,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { MAX_TIMED_STEPS, timeRunSteps, timeRunStepsInterleaved } from '../../src/measure/steps.js';
 import type { NativeAddon, NativeBatch } from '../../src/native.js';
-import { tinyModel } from '../helpers.js';
+import { StubSessionReports, tinyModel } from '../helpers.js';
 
 let now = 0;
 
@@ -19,8 +19,10 @@ function stubAddon(ms: (seqLen: number) => number) {
   const calls: Call[] = [];
   const bad: NativeBatch[] = [];
   let lr: number | null = null;
-  class Session {
-    constructor(readonly opts: unknown) {}
+  class Session extends StubSessionReports {
+    constructor(readonly opts: unknown) {
+      super();
+    }
     async init() {}
     setLr(v: number) {
       lr = v;
@@ -127,9 +129,10 @@ describe('timeRunSteps: what it times', () => {
 
 /** An addon whose Session of `nLayer` blocks takes `ms(blocks)` of the fake clock a step and reports each step to `seen`. */
 function steppedAddon(ms: (blocks: number) => number, seen: (blocks: number, b: NativeBatch[]) => void = () => {}): NativeAddon {
-  const Session = class {
+  const Session = class extends StubSessionReports {
     readonly blocks: number;
     constructor(o: { model: { nLayer: number } }) {
+      super();
       this.blocks = o.model.nLayer;
     }
     async init() {}

@@ -10,7 +10,7 @@ import { ESTIMATE_OPTIONS } from '../../src/flags/estimate.js';
 import { toYargs } from '../../src/flags/registry.js';
 import { renderEstimate } from '../../src/report/table.js';
 import { describePeft, peftRecord, peftSettings } from '../../src/train/peft.js';
-import { tempDir } from '../helpers.js';
+import { StubSessionReports, tempDir } from '../helpers.js';
 import { batchPlan } from '../../src/batch-plan.js';
 import { FtplanError } from '../../src/errors.js';
 import { measure, memoryBreakdown, type MeasureSpec } from '../../src/measure/measure.js';
@@ -22,8 +22,9 @@ const model = modelConfig('tiny', { numLabels: 3 });
 /** A stub core: records the options of each call; `reports` says which PEFT fields its benchmark returns. */
 function stubAddon(reports: (o: PeftOptions) => object) {
   const calls: { fn: string; opts: Record<string, unknown> }[] = [];
-  class Session {
+  class Session extends StubSessionReports {
     constructor(opts: Record<string, unknown>) {
+      super();
       calls.push({ fn: 'Session', opts });
     }
     async init() {
