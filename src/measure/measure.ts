@@ -205,7 +205,7 @@ export function assemble(spec: MeasureSpec, core: CoreFigures, steps: TimedSteps
     gradAccum: batch.gradAccum,
     seqLen: seq.seqLen,
     threads: core.threads,
-    warmupSteps: spec.warmupSteps,
+    warmupSteps: steps.warmupSteps,
     steps: steps.stepMs.length,
     stepMs,
     stepMsMin: Math.min(...steps.stepMs),
