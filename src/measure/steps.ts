@@ -36,17 +36,20 @@ export function lengthSchedule(lengths: readonly number[], batchSize: number, po
 export const MAX_TIMED_STEPS = 5000;
 
 /**
- * Warm-up past --warmup-steps: a first timed round that page-faulted in more than
- * WARMUP_FAULT_PAGES (64 MiB in 4 KiB pages; a settled Qwen2.5-0.5B step faults in a few MB) is
- * not timed but taken again, at most WARMUP_EXTRA times. Counted in the process's minor faults:
- * the cost being waited out is the kernel handing out and zeroing fresh pages, whoever asked.
+ * Warm-up past --warmup-steps: a first timed round in which a session's peak tensor memory rose by
+ * more than WARMUP_PEAK_GROWTH is not timed but taken again, at most WARMUP_EXTRA times. A
+ * session's second step can hold more than its first (Qwen2.5-0.5B's: 1.09 GB more, two copies of
+ * its tied 136 M-parameter embedding's gradient), and memory touched for the first time is the
+ * kernel handing out and zeroing fresh pages: that step took twice a settled one here. Growth of
+ * the peak, not page faults, is the sign: a process whose allocator cache is full faults on every
+ * step without anything left to warm up (a Llama-3.1-8B QLoRA proxy: ~200 MB a round), and the
+ * peak is what a session reports on every device.
  */
-export const WARMUP_FAULT_PAGES = 16_384;
+export const WARMUP_PEAK_GROWTH = 64 * 2 ** 20;
 export const WARMUP_EXTRA = 3;
-const minorFaults = (): number => process.resourceUsage().minorPageFault;
 
 export interface TimedSteps {
-  /** the untimed steps each session took first: --warmup-steps and any extra (WARMUP_FAULT_PAGES) */
+  /** the untimed steps each session took first: --warmup-steps and any extra (WARMUP_PEAK_GROWTH) */
   warmupSteps: number;
   stepMs: number[];
   /** the padded length of each timed step */
@@ -63,8 +66,8 @@ export interface TimedSteps {
  * Times training steps the way `ftplan run` takes them: one awaited Session.step per optimizer step
  * from JS, with a fresh batch, setLr and per-micro-batch seeds before each, at the sampled padded
  * lengths (`lens`, cycled) — at least `steps` steps and `minMs` of them, at most MAX_TIMED_STEPS —
- * after `warmupSteps` at the longest length (and up to WARMUP_EXTRA more while a step still faults
- * in fresh memory). `batchSize` is the micro-batch, `gradAccum` the
+ * after `warmupSteps` at the longest length (and up to WARMUP_EXTRA more while a step still raises
+ * the peak memory). `batchSize` is the micro-batch, `gradAccum` the
  * micro-batches per step. Side by side in one process, the native benchmark's own loop (no JS
  * between steps) ran `tiny` steps 5–7% faster than the same steps driven from JS
  * (`node bench/loop-overhead.mjs`), so the estimate times the run's path.
@@ -126,23 +129,23 @@ async function stepInTurn(sessions: NativeSession[], models: readonly AnyModelCo
     const batch = micro(longest);
     for (const [k, session] of sessions.entries()) out[k]?.losses.push((await session.step(batch, { seeds: seeds(i) })).loss);
   }
-  // Leading timed rounds that still took fresh memory from the system are warm-up too (at most
-  // WARMUP_EXTRA of them, and only after at least one warm-up step): a session's first steps fault
-  // in its optimizer state and the allocator's cached blocks (the second step of a Qwen2.5-0.5B
-  // proxy's first depth faulted in 1 GB and took twice a settled step), and timed, that falls on
-  // one depth of a proxy's first round and bends its per-block fit (bench/RESULTS.md). Such a round
-  // is taken again at the same length, so the timed lengths stay the schedule's.
+  // The first timed round is warm-up too while a session's peak still grows in it (at most
+  // WARMUP_EXTRA times, and only after at least one warm-up step): timed, that growth's fresh pages
+  // fall on one depth of a proxy's first round and bend its per-block fit (bench/RESULTS.md). Such a
+  // round is taken again at the same length, so the timed lengths stay the schedule's.
   let extra = 0;
   let stepIndex = o.warmupSteps;
   let timed = 0;
   const rounds: number[][] = [];
   const roundLens: number[] = [];
+  const peaks = async () => Promise.all(sessions.map(async (x) => (await x.memory()).peakBytes));
+  const leading = () => o.warmupSteps > 0 && rounds.length === 0 && extra < WARMUP_EXTRA;
   for (let i = 0; i < Math.max(o.steps, MAX_TIMED_STEPS); i++) {
     if (timed >= o.minMs && (i >= o.steps || (o.settled?.(rounds, roundLens) ?? false))) break;
     const T = o.lens[i % o.lens.length] as number;
     const batch = micro(T);
     const round: number[] = new Array(sessions.length);
-    const before = minorFaults();
+    const before = leading() ? await peaks() : null;
     for (let j = 0; j < sessions.length; j++) {
       const k = (i + j) % sessions.length;
       const session = sessions[k] as NativeSession;
@@ -153,7 +156,7 @@ async function stepInTurn(sessions: NativeSession[], models: readonly AnyModelCo
       out[k]?.losses.push(r.loss);
     }
     stepIndex++;
-    if (o.warmupSteps > 0 && rounds.length === 0 && extra < WARMUP_EXTRA && minorFaults() - before > WARMUP_FAULT_PAGES) {
+    if (before && (await peaks()).some((p, k) => p - (before[k] as number) > WARMUP_PEAK_GROWTH)) {
       extra++;
       i--;
       continue;

@@ -1,13 +1,11 @@
 // The estimate's timing loop (timeRunSteps) on a stub addon and a fake clock: when it stops, which
 // lengths it times, what it hands the session. Real step times are measured in bench/, never here.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { MAX_TIMED_STEPS, WARMUP_EXTRA, WARMUP_FAULT_PAGES, timeRunSteps, timeRunStepsInterleaved } from '../../src/measure/steps.js';
+import { MAX_TIMED_STEPS, WARMUP_EXTRA, WARMUP_PEAK_GROWTH, timeRunSteps, timeRunStepsInterleaved } from '../../src/measure/steps.js';
 import type { NativeAddon, NativeBatch } from '../../src/native.js';
 import { StubSessionReports, tinyModel } from '../helpers.js';
 
 let now = 0;
-/** the process's minor page faults as the timing loop reads them: a stub step adds to it */
-let faults = 0;
 
 interface Call {
   seqLens: number[];
@@ -44,9 +42,7 @@ const base = { model: tinyModel(), batchSize: 4, gradAccum: 1, dtype: 'fp32' as 
 
 beforeEach(() => {
   now = 0;
-  faults = 0;
   vi.spyOn(performance, 'now').mockImplementation(() => now);
-  vi.spyOn(process, 'resourceUsage').mockImplementation(() => ({ minorPageFault: faults }) as NodeJS.ResourceUsage);
 });
 afterEach(() => vi.restoreAllMocks());
 
@@ -185,65 +181,80 @@ describe('timeRunStepsInterleaved: a proxy\'s depths stepped in turn', () => {
   });
 });
 
-describe('timing: steps that still take fresh memory are warm-up', () => {
-  /** an addon whose n-th step (from 0, warm-up included) faults in `pages(n)` pages and takes 100 ms, or 300 ms while faulting */
-  function faulting(pages: (n: number) => number) {
+describe('timing: a first timed step that still raises the peak memory is warm-up', () => {
+  /** an addon whose n-th step (from 0, warm-up included) raises its session's peak by `growth(n)` bytes and takes 100 ms, or 300 ms while growing */
+  function growing(growth: (n: number) => number) {
     const seqLens: number[] = [];
     const Session = class extends StubSessionReports {
+      peak = 5000;
+      override held() {
+        return { peakBytes: this.peak };
+      }
       async init() {}
       setLr() {}
       async step(b: NativeBatch[]) {
-        const p = pages(seqLens.length);
+        const g = growth(seqLens.length);
         seqLens.push(b[0]!.seqLen);
-        faults += p;
-        now += p > 0 ? 300 : 100;
+        this.peak += g;
+        now += g > 0 ? 300 : 100;
         return { loss: seqLens.length, gradNorm: 1, tokens: 0, nativeMs: 0 };
       }
     };
     return { addon: { Session } as unknown as NativeAddon, seqLens };
   }
-  const big = WARMUP_FAULT_PAGES + 1;
+  const big = WARMUP_PEAK_GROWTH + 1;
 
-  it('a first timed step that faulted in more than WARMUP_FAULT_PAGES is not timed but taken again at the same length', async () => {
-    const { addon, seqLens } = faulting((n) => (n < 3 ? big : 0)); // the warm-up and the next two steps fault
+  it('a first timed step whose peak rose by more than WARMUP_PEAK_GROWTH is not timed but taken again at the same length', async () => {
+    const { addon, seqLens } = growing((n) => (n < 3 ? big : 0)); // the warm-up and the next two steps grow
     const r = await timeRunSteps(addon, { ...base, warmupSteps: 1, steps: 3, minMs: 0, lens: [8, 16] });
     expect(seqLens).toEqual([16, 8, 8, 8, 16, 8]);
     expect(r.warmupSteps).toBe(3);
-    expect(r.stepMs).toEqual([100, 100, 100]); // no faulting step among them
+    expect(r.stepMs).toEqual([100, 100, 100]); // no growing step among them
     expect(r.stepSeqLens).toEqual([8, 16, 8]); // the schedule's lengths from its start
     expect(r.losses).toEqual([1, 2, 3, 4, 5, 6]);
   });
 
-  it('a step under the threshold is timed; one that faults later is timed too (only the leading steps are warm-up)', async () => {
-    const { addon } = faulting((n) => (n === 1 ? WARMUP_FAULT_PAGES : n === 2 ? big : 0));
+  it('a step growing by the threshold or less is timed; one that grows later is timed too (only the leading steps are warm-up)', async () => {
+    const { addon } = growing((n) => (n === 1 ? WARMUP_PEAK_GROWTH : n === 2 ? big : 0));
     const r = await timeRunSteps(addon, { ...base, warmupSteps: 1, steps: 3, minMs: 0, lens: [8] });
     expect(r.warmupSteps).toBe(1);
     expect(r.stepMs).toEqual([300, 300, 100]);
   });
 
-  it(`at most ${WARMUP_EXTRA} more, then a step is timed whatever it faults; none with --warmup-steps 0`, async () => {
-    const always = faulting(() => big);
+  it(`at most ${WARMUP_EXTRA} more, then a step is timed however it grows; none with --warmup-steps 0`, async () => {
+    const always = growing(() => big);
     const r = await timeRunSteps(always.addon, { ...base, warmupSteps: 2, steps: 2, minMs: 0, lens: [8] });
     expect(r.warmupSteps).toBe(2 + WARMUP_EXTRA);
     expect(always.seqLens).toHaveLength(2 + WARMUP_EXTRA + 2);
-    const none = faulting(() => big);
+    const none = growing(() => big);
     const r0 = await timeRunSteps(none.addon, { ...base, warmupSteps: 0, steps: 2, minMs: 0, lens: [8] });
     expect(r0.warmupSteps).toBe(0);
     expect(none.seqLens).toHaveLength(2);
   });
 
-  it('a proxy\'s round is warm-up when any of its depths faulted, and every depth takes it again', async () => {
+  it('a proxy\'s round is warm-up when any of its depths grew, and every depth takes it again', async () => {
     let calls = 0;
-    const addon = steppedAddon(
-      (blocks) => 100 * blocks,
-      () => {
-        // the warm-up round is calls 0–2; the first timed round's first step (the 1-block model) faults
-        if (calls++ === 3) faults += big;
-      },
-    );
+    const grown: StubSessionReports[] = [];
+    const addon = steppedAddon((blocks) => 100 * blocks);
+    const S = (addon as unknown as { Session: new (o: unknown) => StubSessionReports & { blocks: number; step(b: NativeBatch[]): Promise<unknown> } }).Session;
+    const Session = class extends S {
+      peak = 5000;
+      override held() {
+        return { peakBytes: this.peak };
+      }
+      override async step(b: NativeBatch[]) {
+        // the warm-up round is calls 0–2; in the first timed round the 1-block model's peak grows
+        if (calls++ === 3) {
+          this.peak += big;
+          grown.push(this);
+        }
+        return super.step(b);
+      }
+    };
     const models = [1, 2, 4].map((nLayer) => ({ ...tinyModel(), nLayer }));
-    const r = await timeRunStepsInterleaved(addon, models, { ...base, warmupSteps: 1, steps: 2, minMs: 0, lens: [8, 16] });
+    const r = await timeRunStepsInterleaved({ Session } as unknown as NativeAddon, models, { ...base, warmupSteps: 1, steps: 2, minMs: 0, lens: [8, 16] });
     expect(calls).toBe(3 * (1 + 1 + 2));
+    expect(grown.map((s) => (s as unknown as { blocks: number }).blocks)).toEqual([1]);
     expect(r.map((t) => t.warmupSteps)).toEqual([2, 2, 2]);
     expect(r.map((t) => t.stepSeqLens)).toEqual([[8, 16], [8, 16], [8, 16]]);
   });

@@ -1,7 +1,7 @@
 // The proxy measurement: fixed + per-block fits read at the real depth are exact on a cost that
 // is linear in the depth (stub measurements, no addon), the rule for when to measure a proxy, and
 // measureProxy on a stub core: one build per depth, each session's own memory, every session closed.
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { batchPlan } from '../../src/batch-plan.js';
 import { meanError, measureProxy, roundSlopes } from '../../src/measure/proxy.js';
 import type { NativeAddon, NativeBatch, SessionMemory } from '../../src/native.js';
@@ -128,9 +128,6 @@ describe('when a proxy\'s rounds have settled', () => {
 });
 
 describe('measureProxy on a stub core', () => {
-  // the stub steps take no memory: the test process's own page faults must not add warm-up rounds
-  beforeEach(() => void vi.spyOn(process, 'resourceUsage').mockImplementation(() => ({ minorPageFault: 0 }) as NodeJS.ResourceUsage));
-  afterEach(() => vi.restoreAllMocks());
 
   /** Sessions whose i-th step takes ms(blocks, i) of a fake clock (100 + 40 × blocks) and whose memory is fixed + per block. */
   function stubCore(ms = (blocks: number, _i: number) => 100 + 40 * blocks) {
