@@ -129,10 +129,8 @@ async function stepInTurn(sessions: NativeSession[], models: readonly AnyModelCo
     const batch = micro(longest);
     for (const [k, session] of sessions.entries()) out[k]?.losses.push((await session.step(batch, { seeds: seeds(i) })).loss);
   }
-  // The first timed round is warm-up too while a session's peak still grows in it (at most
-  // WARMUP_EXTRA times, and only after at least one warm-up step): timed, that growth's fresh pages
-  // fall on one depth of a proxy's first round and bend its per-block fit (bench/RESULTS.md). Such a
-  // round is taken again at the same length, so the timed lengths stay the schedule's.
+  // a first round that raised a peak (WARMUP_PEAK_GROWTH) is retaken at the same length, so the
+  // timed lengths stay the schedule's
   let extra = 0;
   let stepIndex = o.warmupSteps;
   let timed = 0;
@@ -169,9 +167,8 @@ async function stepInTurn(sessions: NativeSession[], models: readonly AnyModelCo
       out[k]?.stepSeqLens.push(T);
     }
   }
-  const warm = o.warmupSteps + extra;
   const done: TimedSteps[] = [];
-  for (const [k, session] of sessions.entries()) done.push({ ...(out[k] as TimedSteps), warmupSteps: warm, held: await session.memory(), trained: await session.parameterInfo() });
+  for (const [k, session] of sessions.entries()) done.push({ ...(out[k] as TimedSteps), warmupSteps: o.warmupSteps + extra, held: await session.memory(), trained: await session.parameterInfo() });
   return done;
 }
 

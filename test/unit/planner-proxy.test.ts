@@ -128,7 +128,6 @@ describe('when a proxy\'s rounds have settled', () => {
 });
 
 describe('measureProxy on a stub core', () => {
-
   /** Sessions whose i-th step takes ms(blocks, i) of a fake clock (100 + 40 × blocks) and whose memory is fixed + per block. */
   function stubCore(ms = (blocks: number, _i: number) => 100 + 40 * blocks) {
     const calls: string[] = [];
